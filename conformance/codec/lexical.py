@@ -72,9 +72,8 @@ def _node_issue(node, repeatable) -> LexicalIssue | None:
         return None
     if not isinstance(node.tag, str) or _in_signature(node):
         return None
-    for text in (node.text, node.tail if node.getparent() is not None else None):
-        if text and not unicodedata.is_normalized("NFC", text):
-            # A non-NFC tail belongs to the parent's mixed content; name the element either way.
-            target = node if text is node.text else node.getparent()
+    # A tail is character data of the parent element, so a non-NFC tail names the parent.
+    for text, target in ((node.text, node), (node.tail, node.getparent())):
+        if text and target is not None and not unicodedata.is_normalized("NFC", text):
             return LexicalIssue(ecdi_path(target, repeatable), "character data is not in Unicode NFC (TXT-03)")
     return None

@@ -1,0 +1,63 @@
+"""The case DSL: a case reads like its test purpose.
+
+    @case("reliability.resend-after-timeout", requirements=["REL-01", "REL-03", "REL-05"],
+          capability="import", purpose="...")
+    def test_resend_after_timeout(ecdi):
+        ecdi.given(scenarios.delay_first_attempt("929", "8", seconds=ecdi.past_t_send()))   # set up
+        outcome = ecdi.lodge("declaration-import", type="929")                              # ask
+        attempts = ecdi.attempts_of(outcome)                                                # observe
+        ecdi.check(checks.retransmitted(attempts), "REL-03")                               # verdict
+
+``check`` takes an atomic check's result and lets the *case* choose the requirement and the
+severity (as the OpenID suite's conditions do): the same check can be a FAIL in one case and only
+INCONCLUSIVE in another. Requirement IDs are validated against the loaded profile, so a case can
+only cite requirements the profile holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import pytest
+
+from .verdict import EvidenceKind, Finding, Verdict
+
+CASE_MARK = "ecdi_case"
+
+
+@dataclass(frozen=True)
+class CaseSpec:
+    id: str
+    requirements: tuple[str, ...]
+    purpose: str
+    capability: str | None = None      # Table 13-1 capability the case needs; None = every DTS
+    family: str = ""
+
+    @property
+    def family_name(self) -> str:
+        return self.family or self.id.split(".", 1)[0]
+
+
+def case(case_id: str, *, requirements: list[str], purpose: str, capability: str | None = None) -> Callable:
+    """Declare a conformance case. The family is the part of the id before the first dot."""
+    spec = CaseSpec(case_id, tuple(requirements), purpose, capability)
+
+    def wrap(fn):
+        fn.ecdi_case = spec
+        return pytest.mark.ecdi_case(spec)(fn)
+
+    return wrap
+
+
+@dataclass(frozen=True)
+class Check:
+    """The result of one atomic check: whether it held, a sentence saying what was seen, and data."""
+
+    ok: bool
+    message: str
+    detail: dict = field(default_factory=dict)
+
+
+class CaseFailure(Exception):
+    """Raised by ``check(..., stop=True)`` to end a case whose later steps depend on a failed one."""

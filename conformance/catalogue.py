@@ -1,0 +1,29 @@
+"""The case catalogue, read from the case modules' declarations (no pytest run needed)."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from pathlib import Path
+
+from . import cases as cases_pkg
+from .case import CaseSpec
+
+CASES_DIR = Path(cases_pkg.__file__).parent
+
+
+def all_cases() -> list[CaseSpec]:
+    specs = []
+    for mod in sorted(pkgutil.iter_modules([str(CASES_DIR)]), key=lambda m: m.name):
+        if not mod.name.startswith("test_"):
+            continue
+        module = importlib.import_module(f"{cases_pkg.__name__}.{mod.name}")
+        for name in sorted(vars(module)):
+            spec = getattr(getattr(module, name), "ecdi_case", None)
+            if isinstance(spec, CaseSpec):
+                specs.append(spec)
+    return specs
+
+
+def case_ids() -> set[str]:
+    return {c.id for c in all_cases()}

@@ -1,0 +1,136 @@
+"""The driver seam: what a case may ask of a DTS and what it gets back.
+
+Modelled on test-bed messaging adapters (ISAITB GITB's IMessagingHandler): a narrow, data-only
+interface, so the same case runs against the in-process reference DTS, a vendor's command-line tool,
+an HTTP automation endpoint or a human operator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+
+class DriverError(Exception):
+    """The driver could not make the DTS act (not the DTS's own failure, which is an Outcome)."""
+
+
+@dataclass(frozen=True)
+class Environment:
+    """Everything the harness configures in a DTS before it acts (CAP-07)."""
+
+    profile_id: str
+    endpoint: str
+    tls_ca_pem: Path
+    sign_anchor_pem: Path
+    ca_trust_list_pem: Path
+    p12: Path
+    p12_password: str
+    user_id: str
+    password: str
+    tax_code: str
+    declarant_name: str
+    office: str
+    office_name: str
+    time_scale: float
+    work_dir: Path
+
+
+@dataclass(frozen=True)
+class SutInfo:
+    """Who the system under test is: its capability statement (CAP-05) and, optionally, build hash."""
+
+    statement: dict
+    mutant: str | None = None
+    build_hash: str | None = None
+
+    @property
+    def vendor(self) -> str:
+        return self.statement["vendor"]
+
+    @property
+    def product(self) -> str:
+        return self.statement["product"]
+
+    @property
+    def version(self) -> str:
+        return self.statement["version"]
+
+    @property
+    def capabilities(self) -> list[str]:
+        return list(self.statement.get("capabilities", []))
+
+    @property
+    def pixit(self) -> dict:
+        return dict(self.statement.get("pixit", {}))
+
+
+@dataclass(frozen=True)
+class Action:
+    """One user action. ``document`` is the Content child (e.g. a dec:Declaration) as XML octets."""
+
+    kind: str                       # "lodge" | "query"
+    type: str | None = None         # message type, e.g. "929"
+    function: str = "8"
+    document: bytes | None = None
+    business_ref: str | None = None
+    submission_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ReportedError:
+    code: str
+    field: str
+    description: str
+
+
+@dataclass(frozen=True)
+class ShownNotification:
+    """A notification the DTS showed its user (SEC-06 ``notification`` event)."""
+
+    kind: str
+    code: str | None
+    text: str
+
+
+@dataclass
+class Outcome:
+    """What the DTS reported to its user after an action."""
+
+    action: str
+    state: str                      # accepted | cleared | rejected | business-error | refused | unknown |
+                                    # security-error | transport-error | local-error | in-progress
+    message_id: str | None = None
+    status_function: str | None = None
+    reception_number: str | None = None
+    declaration_number: str | None = None
+    channel: str | None = None
+    errors: list[ReportedError] = field(default_factory=list)
+    warnings: list[ReportedError] = field(default_factory=list)
+    notifications: list[ShownNotification] = field(default_factory=list)
+    raised: str | None = None       # the driver's own failure, if the DTS could not be made to act
+
+    def as_dict(self) -> dict:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+class Driver(Protocol):
+    name: str
+
+    def describe(self) -> SutInfo:
+        """The SUT's identity and capability statement, known before any case runs."""
+
+    def start(self, env: Environment) -> None:
+        """Install/configure the DTS for one case (fresh state unless the case says otherwise)."""
+
+    def perform(self, action: Action) -> Outcome:
+        """Make the DTS act and return what it showed; never raise for the DTS's own failures."""
+
+    def journal(self) -> list[dict]:
+        """The DTS's journal export (SEC-06) as parsed JSON Lines events."""
+
+    def stop(self) -> None:
+        """Release whatever ``start`` acquired."""

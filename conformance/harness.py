@@ -1,0 +1,130 @@
+"""One conformance session: test PKI, the mock gateway, the driver, and where outputs go.
+
+This is the adapter layer (the TTCN-3 "system adapter"): the only place that knows the gateway is a
+thread in this process and that the reference DTS is in-process. Cases see ``CaseContext`` only.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import __version__
+from .drivers import load_driver
+from .drivers.base import Environment
+from .gateway_control import GatewayControl
+from .pki import TestPKI
+from .profile import load_profile
+from .testdata import TestData
+
+DEFAULT_USER = "nguyenvana"
+DEFAULT_OFFICE = "03TG"
+
+
+class SetupError(Exception):
+    """The session could not start (bad SUT, unclaimed profile, PKI or gateway failure)."""
+
+
+@dataclass
+class HarnessOptions:
+    sut: str = "reference"
+    mutant: str | None = None
+    profile_id: str = "ecdi-1.0"
+    time_scale: float = 1.0
+    out_dir: Path = Path("out")
+    seed: int | None = None
+    pki_dir: Path | None = None          # reuse a generated PKI (tests); default: <out>/work/pki
+
+
+@dataclass
+class Harness:
+    options: HarnessOptions
+    started_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+    def start(self) -> None:
+        from mock_server import Account, GatewayConfig, run_in_thread  # adapter-only import
+
+        o = self.options
+        if not 0 < o.time_scale <= 1:
+            raise SetupError(f"--time-scale must satisfy 0 < s <= 1 (spec §2.1), got {o.time_scale}")
+        self.time_scale = o.time_scale
+        self.seed = o.seed if o.seed is not None else secrets.randbelow(2**31)
+        self.data = TestData(self.seed)
+        self.profile = load_profile(o.profile_id)
+        self.driver = load_driver(o.sut, mutant=o.mutant)
+        self.sut = self.driver.describe()
+        if self.profile.version not in self.sut.statement.get("profile", []):
+            raise SetupError(
+                f"the SUT claims profiles {self.sut.statement.get('profile')}, not {self.profile.version} "
+                f"({self.profile.id}); choose a claimed profile with --profile"
+            )
+        self.work_dir = o.out_dir / "work"
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.pki = TestPKI.ensure(o.pki_dir or self.work_dir / "pki")
+        self.password = secrets.token_urlsafe(12)
+        tax_code = self.pki.declarant_tax_code
+        evidence_dir = o.out_dir / "evidence"
+        evidence_dir.mkdir(parents=True, exist_ok=True)
+        self.gateway = run_in_thread(
+            GatewayConfig(
+                profiles=[self.profile.id],
+                pki_folder=self.pki.folder,
+                evidence_db=evidence_dir / "evidence.sqlite3",
+                time_scale=self.time_scale,
+                accounts=[Account(DEFAULT_USER, self.password, [tax_code])],
+                registered_certs={tax_code: [self.pki.declarant.cert]},
+            )
+        )
+        self.gateway_control = GatewayControl(
+            self.gateway.control_url, token=self.gateway.control_token, ca_pem=self.pki.tls_ca_pem
+        )
+        self.environment = Environment(
+            profile_id=self.profile.id,
+            endpoint=self.gateway.endpoint_url,
+            tls_ca_pem=self.pki.tls_ca_pem,
+            sign_anchor_pem=self.pki.sign_anchor_pem,
+            ca_trust_list_pem=self.pki.trust_list_pem,
+            p12=self.pki.declarant.p12,
+            p12_password=self.pki.declarant.p12_password,
+            user_id=DEFAULT_USER,
+            password=self.password,
+            tax_code=tax_code,
+            declarant_name=self.pki.declarant_name,
+            office=DEFAULT_OFFICE,
+            office_name=self.profile.offices[DEFAULT_OFFICE],
+            time_scale=self.time_scale,
+            work_dir=self.work_dir / "dts",
+        )
+
+    def case_environment(self, case_id: str) -> Environment:
+        """A fresh DTS state folder per case, so one case's state never leaks into another's verdict."""
+        from dataclasses import replace
+
+        return replace(self.environment, work_dir=self.work_dir / "dts" / case_id)
+
+    def stop(self) -> None:
+        gw = getattr(self, "gateway", None)
+        if gw is not None:
+            gw.stop()
+
+    def describe(self) -> dict:
+        """The session facts that results.json and the certificate state."""
+        return {
+            "harness": {"name": "ecdi-conformance", "version": __version__},
+            "profile": {"id": self.profile.id, "version": self.profile.version, "hash": self.profile.content_hash()},
+            "sut": {
+                "driver": self.options.sut,
+                "vendor": self.sut.vendor,
+                "vendor_tax_code": self.sut.statement.get("vendor_tax_code"),
+                "product": self.sut.product,
+                "version": self.sut.version,
+                "capabilities": self.sut.capabilities,
+                "mutant": self.sut.mutant,
+                "build_hash": self.sut.build_hash,
+            },
+            "time_scale": self.time_scale,
+            "seed": self.seed,
+            "started_at": self.started_at,
+        }

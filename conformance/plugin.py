@@ -1,0 +1,213 @@
+"""pytest plugin that runs ECDI conformance cases (loaded by ``ecdi run`` with ``-p conformance.plugin``).
+
+pytest gives us collection, selection, fixtures, JUnit XML and pytest-html; our verdict model rides
+on top: each case has a ``CaseRecord`` whose verdict decides the pytest outcome (never the other way
+round), and the session ends by writing results.json and the certificate from those records.
+"""
+
+from __future__ import annotations
+
+import html
+import traceback
+from pathlib import Path
+
+import pytest
+
+from .case import CASE_MARK, CaseFailure, CaseSpec
+from .context import CaseContext, HarnessError
+from .harness import Harness, HarnessOptions, SetupError
+from .report import evidence_excerpt, write_outputs
+from .scenarios import accept
+from .verdict import CaseRecord, Finding, Status, Verdict
+
+_STATE = pytest.StashKey["RunState"]()
+
+
+class RunState:
+    def __init__(self, options: HarnessOptions):
+        self.options = options
+        self.harness: Harness | None = None
+        self.setup_error: str | None = None
+        self.records: dict[str, CaseRecord] = {}
+        self.order: list[str] = []
+
+
+def pytest_addoption(parser):
+    g = parser.getgroup("ecdi", "ECDI conformance")
+    g.addoption("--ecdi-sut", default="reference", help="system under test (default: the reference DTS)")
+    g.addoption("--ecdi-mutant", default=None, help="run the reference DTS with this named defect")
+    g.addoption("--ecdi-profile", default="ecdi-1.0", help="profile id (default ecdi-1.0)")
+    g.addoption("--ecdi-time-scale", type=float, default=1.0, help="timer scale s, 0 < s <= 1 (spec §2.1)")
+    g.addoption("--ecdi-out", default="out", help="output folder")
+    g.addoption("--ecdi-seed", type=int, default=None, help="seed of the per-run test data")
+    g.addoption("--ecdi-pki-dir", default=None, help="reuse a generated test PKI folder")
+    g.addoption("--ecdi-case", action="append", default=[], help="run only this case id (repeatable)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", f"{CASE_MARK}(spec): an ECDI conformance case")
+    opt = config.getoption
+    options = HarnessOptions(
+        sut=opt("--ecdi-sut"),
+        mutant=opt("--ecdi-mutant"),
+        profile_id=opt("--ecdi-profile"),
+        time_scale=opt("--ecdi-time-scale"),
+        out_dir=Path(opt("--ecdi-out")),
+        seed=opt("--ecdi-seed"),
+        pki_dir=Path(opt("--ecdi-pki-dir")) if opt("--ecdi-pki-dir") else None,
+    )
+    config.stash[_STATE] = RunState(options)
+    if config.pluginmanager.hasplugin("html"):
+        config.pluginmanager.register(_HtmlColumns(), "ecdi-html-columns")
+
+
+def _spec(item) -> CaseSpec | None:
+    mark = item.get_closest_marker(CASE_MARK)
+    return mark.args[0] if mark else None
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """``--ecdi-case`` selects cases by their ECDI case id; an unknown id is a usage error."""
+    wanted = set(config.getoption("--ecdi-case"))
+    if not wanted:
+        return
+    known = {_spec(i).id for i in items if _spec(i)}
+    unknown = wanted - known
+    if unknown:
+        raise pytest.UsageError(f"unknown case id(s): {', '.join(sorted(unknown))}; see `ecdi cases`")
+    keep = [i for i in items if _spec(i) and _spec(i).id in wanted]
+    config.hook.pytest_deselected(items=[i for i in items if i not in keep])
+    items[:] = keep
+
+
+def pytest_collection_finish(session):
+    """Records for the cases that will run (after any -k/-m deselection)."""
+    state = session.config.stash[_STATE]
+    for item in session.items:
+        spec = _spec(item)
+        if spec is None:
+            continue
+        state.records[item.nodeid] = CaseRecord(spec.id, spec.family_name, spec.purpose, list(spec.requirements))
+        state.order.append(item.nodeid)
+
+
+def pytest_sessionstart(session):
+    state = session.config.stash[_STATE]
+    harness = Harness(state.options)
+    try:
+        harness.start()
+    except SetupError as exc:
+        state.setup_error = str(exc)
+    except Exception as exc:  # noqa: BLE001 - any start-up fault becomes an ERROR verdict with its cause
+        state.setup_error = f"{type(exc).__name__}: {exc}"
+        (state.options.out_dir / "setup-error.txt").parent.mkdir(parents=True, exist_ok=True)
+        (state.options.out_dir / "setup-error.txt").write_text(traceback.format_exc(), encoding="utf-8")
+    state.harness = harness
+
+
+@pytest.fixture
+def ecdi(request):
+    """The case context. Decides NOT-APPLICABLE and set-up ERRORs before the case body runs."""
+    state = request.config.stash[_STATE]
+    spec = _spec(request.node)
+    record = state.records[request.node.nodeid]
+    if state.setup_error:
+        record.record(Finding(Verdict.ERROR, f"the session could not start: {state.setup_error}"))
+        pytest.skip(record.reason)
+    harness = state.harness
+    unknown = [r for r in spec.requirements if r not in harness.profile.requirements]
+    if unknown:
+        record.record(Finding(Verdict.ERROR, f"case cites requirements not in {harness.profile.id}: {unknown}"))
+        pytest.skip(record.reason)
+    if spec.capability and spec.capability not in harness.sut.capabilities:
+        record.record(Finding(Verdict.NOT_APPLICABLE, f"capability {spec.capability!r} is not claimed"))
+        pytest.skip(record.reason)
+    record.status = Status.RUNNING
+    ctx = CaseContext(spec, record, harness)
+    ctx.given(accept())
+    harness.driver.start(harness.case_environment(spec.id))
+    try:
+        yield ctx
+    finally:
+        harness.driver.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    state = item.config.stash[_STATE]
+    record = state.records.get(item.nodeid)
+    if record is None or record.status is Status.FINISHED:
+        return
+    if call.when == "setup" and rep.skipped and record.verdict is not None:
+        _finish(rep, record, item)
+    elif call.when == "setup" and rep.failed:
+        record.record(Finding(Verdict.ERROR, f"case set-up failed: {call.excinfo.exconly() if call.excinfo else rep.longreprtext}"))
+        _finish(rep, record, item)
+    elif call.when == "call":
+        exc = call.excinfo
+        if exc is not None and not exc.errisinstance(CaseFailure):
+            kind = "harness error" if exc.errisinstance(HarnessError) else "unexpected error while running the case"
+            record.record(Finding(Verdict.ERROR, f"{kind}: {exc.exconly()}"))
+        _finish(rep, record, item)
+
+
+def _finish(rep, record: CaseRecord, item) -> None:
+    verdict = record.finish()
+    rep.user_properties.extend([
+        ("ecdi_case", record.case_id),
+        ("requirements", " ".join(record.requirements)),
+        ("verdict", verdict.value),
+        ("evidence", " ".join(record.evidence_kinds)),
+    ])
+    if verdict is Verdict.PASS:
+        rep.outcome, rep.longrepr = "passed", None
+    elif verdict is Verdict.NOT_APPLICABLE:
+        rep.outcome, rep.longrepr = "skipped", (str(item.path), item.location[1] or 0, f"NOT-APPLICABLE: {record.reason}")
+    else:
+        rep.outcome, rep.longrepr = "failed", f"{verdict.value}: {record.reason}"
+    ctx = item.funcargs.get("ecdi") if hasattr(item, "funcargs") else None
+    extras = getattr(rep, "extras", [])
+    try:
+        import pytest_html
+
+        extras.append(pytest_html.extras.html(evidence_excerpt(record, ctx)))
+        rep.extras = extras
+    except ImportError:
+        pass
+
+
+def pytest_sessionfinish(session, exitstatus):
+    state = session.config.stash[_STATE]
+    for nodeid in state.order:
+        record = state.records[nodeid]
+        if record.status is not Status.FINISHED:
+            record.record(Finding(Verdict.ERROR, "the case did not run to completion (interrupted or deselected)"))
+            record.finish()
+    harness = state.harness
+    try:
+        if state.order:
+            write_outputs(state.options.out_dir, harness, [state.records[n] for n in state.order], state.setup_error)
+    finally:
+        if harness is not None:
+            harness.stop()
+
+
+class _HtmlColumns:
+    """Requirement IDs and verdict as columns of the pytest-html table."""
+
+    def pytest_html_report_title(self, report):
+        report.title = "ECDI conformance report"
+
+    def pytest_html_results_table_header(self, cells):
+        cells.insert(1, '<th class="sortable" data-column-type="case">Case</th>')
+        cells.insert(2, "<th>Requirements</th>")
+        cells.insert(3, '<th class="sortable" data-column-type="verdict">Verdict</th>')
+
+    def pytest_html_results_table_row(self, report, cells):
+        props = dict(report.user_properties)
+        verdict = props.get("verdict", "")
+        cells.insert(1, f'<td class="col-case">{html.escape(props.get("ecdi_case", ""))}</td>')
+        cells.insert(2, f'<td class="col-req">{html.escape(props.get("requirements", ""))}</td>')
+        cells.insert(3, f'<td class="col-verdict verdict-{html.escape(verdict)}">{html.escape(verdict)}</td>')

@@ -1,0 +1,60 @@
+"""An excerpt of the wire evidence behind a verdict, for the pytest-html row (secrets redacted)."""
+
+from __future__ import annotations
+
+import html
+import re
+
+from lxml import etree
+
+from ..codec.safexml import hardened_parser
+
+_PASSWORD = re.compile(rb"(<(?:\w+:)?Password>)(.*?)(</(?:\w+:)?Password>)", re.S)
+MAX_EXCHANGES = 6
+MAX_CHARS = 6000
+
+
+def redact(body: bytes) -> bytes:
+    """The SOAP Password never appears in a report (SEC-01 applies to the harness's outputs too)."""
+    return _PASSWORD.sub(rb"\1***\3", body or b"")
+
+
+def pretty(text: bytes | None) -> str:
+    if not text:
+        return ""
+    try:
+        root = etree.fromstring(text, hardened_parser())
+        out = etree.tostring(root, pretty_print=True, encoding="unicode")
+    except etree.XMLSyntaxError:
+        out = text.decode("utf-8", "replace")
+    return out if len(out) <= MAX_CHARS else out[:MAX_CHARS] + "\n… (truncated; the evidence log holds all octets)"
+
+
+def evidence_excerpt(record, ctx) -> str:
+    parts = ['<div class="ecdi-evidence">']
+    parts.append(f"<p><b>Purpose:</b> {html.escape(record.purpose)}</p><ul>")
+    for f in record.findings:
+        parts.append(
+            f"<li><b>{html.escape(f.verdict.value)}</b> [{html.escape(f.requirement or '-')}; "
+            f"{html.escape(f.evidence.value)}] {html.escape(f.message)}</li>"
+        )
+    parts.append("</ul>")
+    exchanges = []
+    if ctx is not None:
+        try:
+            exchanges = ctx.gateway.exchanges(record.case_id)
+        except Exception as exc:  # noqa: BLE001 - a report must still be written
+            parts.append(f"<p>Evidence unavailable: {html.escape(str(exc))}</p>")
+    for ex in exchanges[:MAX_EXCHANGES]:
+        parts.append(
+            f"<details><summary>#{ex.seq} {html.escape(ex.method)} {html.escape(ex.path)} "
+            f"type={html.escape(str(ex.type))} function={html.escape(str(ex.function))} "
+            f"attempt={ex.attempt} → HTTP {ex.response_status} reply {html.escape(str(ex.reply_function))} "
+            f"{html.escape(' '.join(ex.reply_codes))}</summary>"
+            f"<p>Request message text:</p><pre>{html.escape(pretty(ex.message_text))}</pre>"
+            f"<p>Reply message text:</p><pre>{html.escape(pretty(ex.reply_text))}</pre></details>"
+        )
+    if len(exchanges) > MAX_EXCHANGES:
+        parts.append(f"<p>… {len(exchanges) - MAX_EXCHANGES} more exchanges in the evidence log.</p>")
+    parts.append("</div>")
+    return "".join(parts)
