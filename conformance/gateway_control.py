@@ -1,0 +1,146 @@
+"""The cases' only handle on the mock gateway: its control API, over HTTPS (docs/contracts.md).
+
+Cases never import ``mock_server``; they set a scenario with ``begin_case`` and read what the
+gateway observed with ``exchanges``. Going over HTTP (not in-process calls) keeps that seam honest:
+the same client works against a gateway in another process or on another machine.
+
+Control API (JSON; every call carries the ``X-ECDI-Control`` token):
+
+=====================================  ==========================================================
+``GET  /_control/info``                ``{endpoint_url, wsdl_url, crl_url, case_id, accepted_versions, time_scale}``
+``POST /_control/cases``               ``{case_id, scenario}`` -> ``{case_id, scenario: name}``; 400 ``{error}``
+``GET  /_control/exchanges?case_id=``  ``{case_id, exchanges: [row...]}`` (bytes as base64)
+``GET  /_control/clock``               ``{offset, now}``
+``POST /_control/clock/advance``       ``{seconds}`` -> ``{offset, now}``
+``GET  /_control/evidence/verify``     ``{ok, first_bad_row}``
+=====================================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import requests
+
+CONTROL_HEADER = "X-ECDI-Control"
+_BYTES_FIELDS = ("request_body", "message_text", "response_body", "reply_text")
+
+
+class ControlError(RuntimeError):
+    """The control API refused a call or could not be reached."""
+
+
+class ScenarioRefused(ControlError, ValueError):
+    """The gateway found the scenario invalid; the message names the offending key or action."""
+
+
+@dataclass
+class Exchange:
+    """One exchange as the gateway recorded it (an evidence row)."""
+
+    seq: int
+    case_id: str
+    received_at: float                 # real epoch seconds
+    responded_at: float | None         # None while the response is still held back (in flight)
+    client: str
+    method: str
+    path: str
+    request_headers: dict[str, str]
+    request_body: bytes
+    message_text: bytes | None
+    user_id: str | None
+    message_id: str | None
+    type: str | None
+    function: str | None
+    reference: str | None
+    attempt: int                       # n-th reception of this messageId (1 = first; 0 = none readable)
+    response_status: int | None
+    response_headers: dict[str, str]
+    response_body: bytes
+    reply_text: bytes | None
+    reply_function: str | None
+    reply_codes: list[str]
+    rule: str | None                   # scenario rule that fired
+    gateway_verdict: dict              # {"steps_passed", "failed_step", "signature", "certificate", ...}
+    clock_offset: float = 0.0          # the gateway clock's offset (advance_clock) at that moment
+    extra: dict = field(default_factory=dict)   # columns a newer gateway adds
+
+    @classmethod
+    def from_json(cls, row: dict) -> "Exchange":
+        known = {f.name for f in fields(cls)} - {"extra"}
+        values = {k: v for k, v in row.items() if k in known}
+        for name in _BYTES_FIELDS:
+            if values.get(name) is not None:
+                values[name] = base64.b64decode(values[name])
+        # An exchange still in flight (its response held back) has no response yet: empty values.
+        for name, empty in (("request_body", b""), ("response_body", b""), ("request_headers", {}),
+                            ("response_headers", {}), ("reply_codes", []), ("gateway_verdict", {}),
+                            ("attempt", 0), ("clock_offset", 0.0)):
+            if values.get(name) is None:
+                values[name] = empty
+        for name in known:
+            values.setdefault(name, None)
+        return cls(**values, extra={k: v for k, v in row.items() if k not in known})
+
+
+class GatewayControl:
+    def __init__(self, control_url: str, *, token: str, ca_pem: Path | str, timeout: float = 30.0):
+        self.control_url = control_url.rstrip("/")
+        self._session = requests.Session()
+        # Not trust_env: REQUESTS_CA_BUNDLE would silently replace our CA (requests prefers it over
+        # Session.verify), and a proxy from the environment has no business between us and the gateway.
+        self._session.trust_env = False
+        self._session.headers[CONTROL_HEADER] = token
+        self._ca_pem = str(ca_pem)
+        self._timeout = timeout
+        info = self._call("GET", "/info")
+        self.endpoint_url: str = info["endpoint_url"]
+        self.wsdl_url: str = info["wsdl_url"]
+        self.crl_url: str = info["crl_url"]
+        self.accepted_versions: list[str] = info["accepted_versions"]
+
+    def begin_case(self, case_id: str, scenario: dict) -> None:
+        """Make ``scenario`` active and label every following exchange with ``case_id``.
+
+        Raises ScenarioRefused with the gateway's explanation if the scenario is invalid.
+        """
+        self._call("POST", "/cases", json={"case_id": case_id, "scenario": scenario})
+
+    def exchanges(self, case_id: str | None = None) -> list[Exchange]:
+        """The exchanges recorded for ``case_id`` (default: the current case), in arrival order."""
+        params = {"case_id": case_id} if case_id is not None else None
+        return [Exchange.from_json(r) for r in self._call("GET", "/exchanges", params=params)["exchanges"]]
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move the gateway's clock forward by ``seconds`` (§2.1: certificate validity, T_age_max)."""
+        self._call("POST", "/clock/advance", json={"seconds": seconds})
+
+    def clock(self) -> dict:
+        """``{"offset": seconds, "now": ISO time}`` of the gateway clock."""
+        return self._call("GET", "/clock")
+
+    def verify_evidence(self) -> tuple[bool, int | None]:
+        """Check the evidence hash chain: (ok, first row not as recorded)."""
+        result = self._call("GET", "/evidence/verify")
+        return result["ok"], result["first_bad_row"]
+
+    def close(self) -> None:
+        self._session.close()
+
+    def _call(self, method: str, path: str, **kwargs) -> dict:
+        try:
+            response = self._session.request(method, self.control_url + path, timeout=self._timeout,
+                                             verify=self._ca_pem, **kwargs)
+        except requests.RequestException as exc:
+            raise ControlError(f"gateway control API unreachable at {self.control_url}: {exc}") from exc
+        try:
+            data = response.json()
+        except ValueError:
+            data = {"error": response.text[:500]}
+        if response.status_code == 400 and path == "/cases":
+            raise ScenarioRefused(data.get("error", "scenario refused"))
+        if response.status_code != 200:
+            raise ControlError(f"{method} {path}: HTTP {response.status_code}: {data.get('error', data)}")
+        return data

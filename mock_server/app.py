@@ -1,0 +1,413 @@
+"""The mock customs gateway as an HTTPS server (aiohttp), and the thread that runs it.
+
+Routes:
+* ``POST /ecdi/CISService`` — the ECDI ``Send`` operation, evaluated by ``pipeline.evaluate``.
+* ``GET /ecdi/CISService?wsdl`` — Annex D with ``{cgw_endpoint}`` filled in (TRN-02).
+* ``GET /crl/<name>`` — the CRL files the gateway holds (a DTS checks them before signing, SIG-12).
+* ``/_control/…`` — the control API of ``conformance.gateway_control`` (JSON, ``X-ECDI-Control``).
+* anything else — 404 (405 for other methods on the endpoint).
+
+Every exchange except control calls becomes one evidence row, written after the response has been
+sent (or has failed to be), so its times and delivery status are what really happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hmac
+import json
+import logging
+import re
+import secrets
+import ssl
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from aiohttp import web
+from cryptography import x509
+
+from conformance.codec import certs, soap
+from conformance.pki import DEFAULT_TAX_CODE, TestPKI
+from conformance.profile import load_profile
+
+from . import pipeline
+from .clock import Clock
+from .config import TEST_CERTIFICATION_ID, GatewayConfig
+from .evidence import COLUMNS, EvidenceLog, verify_chain
+from .replies import GatewayIdentity, Replies, reply_summary
+from .scenario import CaseState, ScenarioError, parse_scenario
+from .store import Store
+
+log = logging.getLogger("mock_server")
+
+CONTROL_PREFIX = "/_control"
+CONTROL_HEADER = "X-ECDI-Control"
+WSDL_TEMPLATE = (Path(__file__).with_name("wsdl.xml")).read_text(encoding="utf-8")
+_CRL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}\.crl")
+_BYTES_FIELDS = ("request_body", "message_text", "response_body", "reply_text")
+XML_CONTENT_TYPE = "text/xml"
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split("."))
+
+
+class Gateway:
+    """One gateway: its configuration, trust material, recorded state and current case.
+
+    The pipeline steps read everything they need from this object (``gw``); nothing in it depends
+    on aiohttp, so it can be driven without a server.
+    """
+
+    def __init__(self, config: GatewayConfig):
+        if config.pki_folder is None or config.evidence_db is None:
+            raise ValueError("GatewayConfig needs pki_folder and evidence_db")
+        self.config = config
+        self.time_scale = config.time_scale
+        self.enforce_poll_interval = config.enforce_poll_interval
+        loaded = [load_profile(pid) for pid in config.profiles]
+        self.profiles = {p.version: p for p in loaded}
+        self.default_profile = max(loaded, key=lambda p: _version_key(p.version))   # placeholder version
+        self.pki = _load_pki(Path(config.pki_folder))
+        self.trust_anchors = certs.load_pem_chain(self.pki.trust_list_pem)
+        self.known_intermediates = [self.pki.declarant_ca]
+        registered = config.registered_certs
+        if registered is None:
+            registered = {self.pki.tax_code: [self.pki.declarant.cert]}
+        self.registered = {tax: {(c.issuer, c.serial_number) for c in cs} for tax, cs in registered.items()}
+        self.accounts = {a.user_id: a for a in config.accounts}
+        self.certified_products = {TEST_CERTIFICATION_ID, *config.certified_products}
+        self.clock = Clock()
+        self.case = CaseState()
+        # Result codes of every accepted profile (X0005 and G0007 exist only in 1.1, W0001 only in 1.0).
+        result_codes = {code: rc for p in loaded for code, rc in p.result_codes.items()}
+        self._descriptions = {code: rc.description_vi for code, rc in result_codes.items()}
+        self.code_replies = {code: rc.functions for code, rc in result_codes.items()}
+        self.replies = Replies(
+            self.pki.gateway_signer.signer(), self.clock,
+            GatewayIdentity(config.product, config.product_version, config.operator_name, config.operator_tax_code,
+                            self.default_profile.deployment["central_office"],
+                            tuple(sorted(self.profiles, key=_version_key))),
+            self.describe,
+        )
+        Path(config.evidence_db).parent.mkdir(parents=True, exist_ok=True)
+        self.evidence = EvidenceLog(Path(config.evidence_db))
+        self.store = Store(config.state_path())
+        self.control_token = config.control_token or secrets.token_urlsafe(24)
+        self.base_url = ""                     # https://host:port, set once the server is bound
+        self._crl_cache: dict[Path, tuple[int, x509.CertificateRevocationList]] = {}
+        self._in_flight: dict[int, dict] = {}  # seq -> evidence fields of exchanges not yet answered
+
+    @property
+    def endpoint_url(self) -> str:
+        return self.base_url + soap.ENDPOINT_PATH
+
+    def close(self) -> None:
+        self.evidence.close()
+        self.store.close()
+
+    # --- lookups the pipeline uses ---------------------------------------------------------
+    def describe(self, code: str) -> str:
+        """The Vietnamese description of a result code (RPL-01), from the profiles' code lists."""
+        return self._descriptions[code]
+
+    def crls_for(self, cert: x509.Certificate) -> list[x509.CertificateRevocationList]:
+        """The CRLs the gateway holds for the certificate's distribution points (SIG-10).
+
+        Held as files in the PKI folder named like the last segment of the URL; re-read when a
+        file changes (a case may revoke a certificate mid-session).
+        """
+        out = []
+        for url in certs.crl_urls(cert):
+            path = self.pki.folder / certs.crl_file_name(url)
+            if not path.is_file():
+                continue
+            mtime = path.stat().st_mtime_ns
+            cached = self._crl_cache.get(path)
+            if cached is None or cached[0] != mtime:
+                cached = self._crl_cache[path] = (mtime, x509.load_der_x509_crl(path.read_bytes()))
+            out.append(cached[1])
+        return out
+
+    # --- the web application ----------------------------------------------------------------
+    def web_app(self) -> web.Application:
+        s_max = self.default_profile.params["S_max"]
+        app = web.Application(client_max_size=4 * s_max)        # TRN-13: read bodies up to 4 × S_max
+        app.router.add_post(soap.ENDPOINT_PATH, self._service)
+        app.router.add_get(soap.ENDPOINT_PATH, self._wsdl)
+        app.router.add_get("/crl/{name}", self._crl)
+        control = web.Application(middlewares=[self._control_guard])
+        control.router.add_get("/info", self._control_info)
+        control.router.add_post("/cases", self._control_begin_case)
+        control.router.add_get("/exchanges", self._control_exchanges)
+        control.router.add_get("/clock", self._control_clock)
+        control.router.add_post("/clock/advance", self._control_advance_clock)
+        control.router.add_get("/evidence/verify", self._control_verify)
+        app.add_subapp(CONTROL_PREFIX, control)
+        app.router.add_route("*", "/{tail:.*}", self._other)
+        return app
+
+    def _arrive(self, request: web.Request) -> dict:
+        """The evidence fields known when a request arrives, with its arrival number ``seq``."""
+        return {"seq": self.evidence.next_seq(), "case_id": self.case.case_id, "received_at": time.time(),
+                "client": request.remote or "", "method": request.method, "path": request.path_qs,
+                "request_headers": _headers(request)}
+
+    async def _service(self, request: web.Request) -> web.StreamResponse:
+        arrival = self._arrive(request)
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return await self._respond(request, arrival, status=413, body=b"", content_type="text/plain",
+                                       verdict={"too_large": True})
+        ex = pipeline.Exchange(pipeline.HttpRequest(request.path_qs, arrival["request_headers"], body),
+                               self.clock.now(), arrival["case_id"])
+        response = pipeline.evaluate(self, ex)
+        return await self._respond(request, arrival, status=response.status, body=response.body,
+                                   content_type=XML_CONTENT_TYPE, request_body=body, exchange=ex,
+                                   reply_text=response.reply_text)
+
+    async def _wsdl(self, request: web.Request) -> web.StreamResponse:
+        if "wsdl" not in (k.lower() for k in request.query):
+            return await self._other(request)
+        text = WSDL_TEMPLATE.replace("{cgw_endpoint}", escape(self.endpoint_url, {'"': "&quot;"}))
+        return await self._respond(request, self._arrive(request), status=200, body=text.encode("utf-8"),
+                                   content_type=XML_CONTENT_TYPE)
+
+    async def _crl(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        path = self.pki.folder / name
+        if not _CRL_NAME.fullmatch(name) or not path.is_file():
+            return await self._other(request)
+        return await self._respond(request, self._arrive(request), status=200, body=path.read_bytes(),
+                                   content_type="application/pkix-crl")
+
+    async def _other(self, request: web.Request) -> web.StreamResponse:
+        arrival = self._arrive(request)
+        body = await request.read()
+        on_endpoint = request.path == soap.ENDPOINT_PATH
+        return await self._respond(request, arrival, status=405 if on_endpoint else 404,
+                                   body=b"405 Method Not Allowed" if on_endpoint else b"404 Not Found",
+                                   content_type="text/plain", request_body=body,
+                                   extra_headers={"Allow": "GET, POST"} if on_endpoint else None)
+
+    async def _respond(self, request: web.Request, arrival: dict, *, status: int, body: bytes, content_type: str,
+                       request_body: bytes = b"", exchange: pipeline.Exchange | None = None,
+                       reply_text: bytes | None = None, verdict: dict | None = None,
+                       extra_headers: dict | None = None) -> web.StreamResponse:
+        """Send the response (after a scenario delay), then append the evidence row, whatever happens.
+
+        Until the row is written the exchange is "in flight": listed by the control API with its
+        response fields empty, so a case never misses a request whose answer is being held back.
+        """
+        response = web.Response(status=status, body=body, content_type=content_type,
+                                charset="utf-8" if content_type == XML_CONTENT_TYPE else None, headers=extra_headers)
+        verdict = exchange.verdict if exchange else dict(verdict or {})
+        row = {**arrival, **_request_fields(exchange), "request_body": request_body, "gateway_verdict": verdict,
+               "clock_offset": self.clock.offset}
+        seq = row.pop("seq")
+        self._in_flight[seq] = row
+        delivered = False
+        try:
+            if exchange is not None and exchange.delay:
+                verdict["delay_s"] = exchange.delay
+                await asyncio.sleep(exchange.delay)
+            await response.prepare(request)
+            await response.write_eof()
+            delivered = True
+        except (ConnectionError, asyncio.CancelledError) as exc:
+            verdict["delivery_error"] = type(exc).__name__
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+        finally:
+            verdict["delivered"] = delivered
+            reply_function, reply_codes = reply_summary(reply_text) if reply_text else (None, [])
+            row.update(responded_at=time.time(), response_status=status, response_headers=dict(response.headers),
+                       response_body=body, reply_text=reply_text, reply_function=reply_function,
+                       reply_codes=reply_codes)
+            try:
+                self.evidence.append(seq, **row)
+            except Exception:                      # noqa: BLE001 — never fail the client for this
+                log.exception("could not append evidence row %s (%s %s)", seq, request.method, request.path_qs)
+            finally:
+                del self._in_flight[seq]
+        return response
+
+    # --- control API --------------------------------------------------------------------------
+    @web.middleware
+    async def _control_guard(self, request: web.Request, handler):
+        token = request.headers.get(CONTROL_HEADER, "")
+        if not hmac.compare_digest(token.encode(), self.control_token.encode()):
+            return web.json_response({"error": f"missing or wrong {CONTROL_HEADER} token"}, status=403)
+        try:
+            return await handler(request)
+        except web.HTTPException:
+            raise
+        except Exception as exc:                           # noqa: BLE001
+            log.exception("control API failure")
+            return web.json_response({"error": f"{type(exc).__name__}: {exc}"}, status=500)
+
+    async def _control_info(self, request: web.Request) -> web.Response:
+        return web.json_response({
+            "endpoint_url": self.endpoint_url, "wsdl_url": self.endpoint_url + "?wsdl",
+            "crl_url": self.base_url + "/crl/",
+            "case_id": self.case.case_id, "accepted_versions": sorted(self.profiles, key=_version_key),
+            "time_scale": self.time_scale,
+        })
+
+    async def _control_begin_case(self, request: web.Request) -> web.Response:
+        data = await _json_body(request)
+        case_id = data.get("case_id") if isinstance(data, dict) else None
+        if not isinstance(case_id, str) or not case_id:
+            return web.json_response({"error": "case_id: must be a non-empty string"}, status=400)
+        unknown = set(data) - {"case_id", "scenario"}
+        if unknown:
+            return web.json_response({"error": f"unknown key {sorted(unknown)[0]!r} (known: case_id, scenario)"},
+                                     status=400)
+        try:
+            scenario = parse_scenario(data.get("scenario", {}), self.code_replies)
+        except ScenarioError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        self.case = CaseState(case_id, scenario)
+        return web.json_response({"case_id": case_id, "scenario": scenario.name})
+
+    async def _control_exchanges(self, request: web.Request) -> web.Response:
+        case_id = request.query.get("case_id", self.case.case_id)
+        rows = self.evidence.rows(case_id)
+        rows += [{**dict.fromkeys(COLUMNS), "seq": seq, **row}
+                 for seq, row in self._in_flight.items() if row["case_id"] == case_id]
+        rows.sort(key=lambda r: r["seq"])
+        return web.json_response({"case_id": case_id, "exchanges": [_row_json(r) for r in rows]})
+
+    async def _control_clock(self, request: web.Request) -> web.Response:
+        return web.json_response({"offset": self.clock.offset, "now": self.clock.now().isoformat()})
+
+    async def _control_advance_clock(self, request: web.Request) -> web.Response:
+        data = await _json_body(request)
+        seconds = data.get("seconds") if isinstance(data, dict) else None
+        if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
+            return web.json_response({"error": "seconds: must be a number"}, status=400)
+        self.clock.advance(seconds)
+        return await self._control_clock(request)
+
+    async def _control_verify(self, request: web.Request) -> web.Response:
+        ok, first_bad = verify_chain(self.evidence.path)
+        return web.json_response({"ok": ok, "first_bad_row": first_bad})
+
+
+# ------------------------------------------------------------------------------------------
+
+
+def _load_pki(folder: Path) -> TestPKI:
+    """Load the PKI the harness generated in ``folder`` (for its tax code: never regenerate it)."""
+    try:
+        tax_code = json.loads((folder / TestPKI.META).read_text())["params"]["tax_code"]
+    except (OSError, ValueError, KeyError):
+        tax_code = DEFAULT_TAX_CODE
+    return TestPKI.ensure(folder, tax_code=tax_code)
+
+
+def _request_fields(ex: pipeline.Exchange | None) -> dict:
+    """The evidence fields the pipeline learnt about a Send request (none for other requests)."""
+    if ex is None:
+        return {"attempt": 0}
+    h = ex.header
+    return {"message_text": ex.text, "user_id": ex.call.user_id if ex.call else None,
+            "message_id": h.get("Reference/messageId"), "type": h.get("Subject/type"),
+            "function": h.get("Subject/function"), "reference": h.get("Subject/reference"),
+            "attempt": ex.attempt, "rule": ex.rule.label if ex.rule else None}
+
+
+def _headers(request: web.Request) -> dict[str, str]:
+    """Request headers as a dict; a repeated header's values are joined with ", " (RFC 9110)."""
+    out: dict[str, str] = {}
+    for name, value in request.headers.items():
+        out[name] = f"{out[name]}, {value}" if name in out else value
+    return out
+
+
+def _row_json(row: dict) -> dict:
+    return {k: base64.b64encode(v).decode("ascii") if k in _BYTES_FIELDS and v is not None else v
+            for k, v in row.items()}
+
+
+async def _json_body(request: web.Request):
+    try:
+        return await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(text=json.dumps({"error": "body is not JSON"}), content_type="application/json")
+
+
+def _tls_context(pki: TestPKI) -> ssl.SSLContext:
+    """TLS 1.2+ only; for 1.2 only ECDHE with AEAD ciphers (TRN-09: one of the mandatory suites)."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers("ECDHE+AESGCM:ECDHE+CHACHA20")
+    ctx.load_cert_chain(pki.tls_server.cert_pem, pki.tls_server.key_pem)
+    return ctx
+
+
+@dataclass
+class RunningGateway:
+    gateway: Gateway
+    endpoint_url: str
+    wsdl_url: str
+    control_url: str
+    crl_url: str
+    control_token: str
+    evidence_db: Path
+    _loop: asyncio.AbstractEventLoop
+    _thread: threading.Thread
+    _runner: web.AppRunner
+
+    def stop(self) -> None:
+        """Stop serving (responses in flight get ``shutdown_timeout``), close the databases."""
+        if not self._thread.is_alive():
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(
+                timeout=self.gateway.config.shutdown_timeout + 10)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+            self.gateway.close()
+
+
+def run_in_thread(config: GatewayConfig) -> RunningGateway:
+    """Start the gateway on its own event loop in a daemon thread; returns once it is listening."""
+    gateway = Gateway(config)
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(gateway.web_app(), handle_signals=False, access_log=None,
+                           shutdown_timeout=config.shutdown_timeout)
+    ready = threading.Event()
+    failure: list[BaseException] = []
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(runner.setup())
+            site = web.TCPSite(runner, config.host, config.port, ssl_context=_tls_context(gateway.pki))
+            loop.run_until_complete(site.start())
+        except BaseException as exc:                       # noqa: BLE001 — reported to the caller
+            failure.append(exc)
+            ready.set()
+            loop.close()
+            return
+        ready.set()
+        loop.run_forever()
+        loop.close()
+
+    thread = threading.Thread(target=serve, name="ecdi-mock-gateway", daemon=True)
+    thread.start()
+    ready.wait()
+    if failure:
+        gateway.close()
+        raise RuntimeError(f"the mock gateway could not start: {failure[0]}") from failure[0]
+    host, port = runner.addresses[0][:2]
+    gateway.base_url = base = f"https://{host}:{port}"
+    return RunningGateway(gateway, gateway.endpoint_url, gateway.endpoint_url + "?wsdl", base + CONTROL_PREFIX,
+                          base + "/crl/", gateway.control_token, Path(config.evidence_db), loop, thread, runner)

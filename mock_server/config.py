@@ -1,0 +1,54 @@
+"""Configuration of one gateway instance (docs/contracts.md, "Gateway").
+
+A separate module so that ``app`` and ``pipeline`` can both use it without importing each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography import x509
+
+from conformance import __version__
+
+TEST_CERTIFICATION_ID = "ECDI-0000-00000"   # ENV-08: a test CGW must accept it
+
+
+@dataclass
+class Account:
+    """A CGW user (TRN-11/12, ENV-09): may act for ``tax_codes`` and their branches."""
+
+    user_id: str
+    password: str
+    tax_codes: list[str]
+    enabled: bool = True
+
+
+@dataclass
+class GatewayConfig:
+    profiles: list[str] = field(default_factory=lambda: ["ecdi-1.0"])   # accepted_versions = their versions
+    pki_folder: Path | None = None            # a TestPKI folder (TestPKI.ensure)
+    host: str = "127.0.0.1"
+    port: int = 0
+    evidence_db: Path | None = None           # SQLite evidence log (append-only, hash-chained)
+    state_db: Path | None = None              # submissions and histories; default: beside evidence_db
+    time_scale: float = 1.0                   # §2.1: multiplies the profile's scaled timers
+    accounts: list[Account] = field(default_factory=list)
+    # SIG-11: certificates registered per tax code. None: the PKI's default declarant for its tax code.
+    registered_certs: dict[str, list[x509.Certificate]] | None = None
+    certified_products: list[str] = field(default_factory=list)   # X0005 register (1.1), besides the test id
+    control_token: str | None = None          # X-ECDI-Control; None: a random one per run
+    enforce_poll_interval: bool = True        # answer E9002 below T_poll_min (REL-15 allows it)
+    # Table 4-3 SendApplication of replies.
+    product: str = "ECDI-CGW-MOCK"
+    product_version: str = __version__
+    operator_name: str = "Cổng thông tin hải quan (môi trường kiểm thử)"
+    operator_tax_code: str = "0100000000"
+    shutdown_timeout: float = 2.0             # seconds stop() waits for responses in flight
+
+    def state_path(self) -> Path:
+        if self.state_db is not None:
+            return Path(self.state_db)
+        evidence = Path(self.evidence_db)
+        return evidence.with_name(evidence.stem + "-state" + evidence.suffix)

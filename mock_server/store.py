@@ -1,0 +1,234 @@
+"""What the gateway has recorded: submissions, their histories, and the numbers it issued.
+
+SQLite, committed before the reply leaves (REL-12: "durably record a submission and its entry 1
+before sending that reply"). History entries are stored as the exact signed octets sent the first
+time, so every redelivery is byte-identical (RPL-02) and a retransmission gets the stored entry 1
+unchanged (REL-10) — nothing is ever rebuilt or re-signed.
+
+Kept forever in the mock (``T_idem`` is 30 days; a conformance session is shorter), so "received
+within ``T_idem``" always holds.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS submissions (
+    message_id TEXT PRIMARY KEY,
+    case_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    from_identity TEXT NOT NULL,
+    type TEXT NOT NULL,
+    function TEXT NOT NULL,
+    reference TEXT NOT NULL,
+    header TEXT NOT NULL,              -- JSON: the request's header fields (replies quote them, ENV-10)
+    request_text BLOB NOT NULL,
+    received_at REAL NOT NULL,
+    reception_number TEXT NOT NULL,
+    declaration_number TEXT,
+    script TEXT NOT NULL,              -- JSON: history steps still to reveal (scenario history)
+    pending_queries INTEGER NOT NULL,
+    quiet_queries INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS submissions_ref ON submissions (from_identity, type, function, reference);
+CREATE TABLE IF NOT EXISTS entries (
+    message_id TEXT NOT NULL REFERENCES submissions (message_id),
+    sequence INTEGER NOT NULL,
+    function TEXT NOT NULL,
+    text BLOB NOT NULL,
+    PRIMARY KEY (message_id, sequence)
+);
+CREATE TABLE IF NOT EXISTS receptions (message_id TEXT PRIMARY KEY, count INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS counters (kind TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+# Number formats (§4.2): ReceptionNo 10 digits; DeclNo 12 digits. Like VNACCS, import declaration
+# numbers start with 10 and export ones with 30.
+_COUNTER_START = {"reception": 3_000_000_000, "declaration-929": 100_000_000_000, "declaration-930": 300_000_000_000}
+
+
+@dataclass(frozen=True)
+class Entry:
+    sequence: int
+    function: str
+    text: bytes
+
+
+@dataclass(frozen=True)
+class Submission:
+    message_id: str
+    case_id: str
+    user_id: str
+    from_identity: str
+    type: str
+    function: str
+    reference: str
+    header: dict
+    request_text: bytes
+    received_at: float
+    reception_number: str
+    declaration_number: str | None
+    script: list[dict]
+    pending_queries: int
+    quiet_queries: int
+    entry1_function: str
+
+
+class Store:
+    def __init__(self, path: Path):
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.RLock()
+        self._last_query: dict[str, float] = {}
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _tx(self):
+        return _Transaction(self._db, self._lock)
+
+    # --- receptions -----------------------------------------------------------------------
+    def count_reception(self, message_id: str) -> int:
+        """Count one more reception of ``message_id``; returns n for the n-th (the exchange's attempt)."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO receptions VALUES (?, 1) ON CONFLICT (message_id) DO UPDATE SET count = count + 1",
+                (message_id,),
+            )
+            return db.execute("SELECT count FROM receptions WHERE message_id = ?", (message_id,)).fetchone()[0]
+
+    def note_query_start(self, reference: str, at: float) -> float | None:
+        """Remember when a query for ``reference`` started; returns the previous start (REL-15).
+
+        In memory only: E9002 is a MAY, and losing the last start on a restart only makes the
+        gateway more lenient, never wrongly strict.
+        """
+        with self._lock:
+            previous = self._last_query.get(reference)
+            self._last_query[reference] = at
+            return previous
+
+    # --- submissions ----------------------------------------------------------------------
+    def submission(self, message_id: str) -> Submission | None:
+        row = self._db.execute(_SELECT_SUBMISSION + " WHERE s.message_id = ?", (message_id,)).fetchone()
+        return _submission(row) if row else None
+
+    def receipted(self, from_identity: str, type_: str, function: str, reference: str) -> Submission | None:
+        """The submission whose entry 1 was 29 or 32 with this business reference (REL-11), if any."""
+        row = self._db.execute(
+            _SELECT_SUBMISSION + " WHERE s.from_identity = ? AND s.type = ? AND s.function = ? AND s.reference = ?"
+            " AND e.function IN ('29', '32') ORDER BY s.received_at LIMIT 1",
+            (from_identity, type_, function, reference),
+        ).fetchone()
+        return _submission(row) if row else None
+
+    def record(self, *, message_id: str, case_id: str, user_id: str, header: dict, request_text: bytes,
+               received_at: float, script: list[dict], pending_queries: int,
+               make_entry1: Callable[[str], tuple[str, bytes]]) -> Entry:
+        """Record a submission and its entry 1 in one transaction; returns entry 1.
+
+        ``make_entry1(reception_number)`` builds and signs the reply and returns (function, text);
+        if it raises, nothing is recorded. ``script`` is the history still to reveal (empty when
+        entry 1 is final).
+        """
+        with self._tx() as db:
+            reception_number = f"{_next(db, 'reception'):010d}"
+            function, text = make_entry1(reception_number)
+            db.execute(
+                "INSERT INTO submissions (message_id, case_id, user_id, from_identity, type, function, reference,"
+                " header, request_text, received_at, reception_number, script, pending_queries)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (message_id, case_id, user_id, header.get("From/identity", ""), header.get("Subject/type", ""),
+                 header.get("Subject/function", ""), header.get("Subject/reference", ""),
+                 json.dumps(header, ensure_ascii=False), request_text, received_at, reception_number,
+                 json.dumps(script), pending_queries),
+            )
+            db.execute("INSERT INTO entries VALUES (?, 1, ?, ?)", (message_id, function, text))
+        return Entry(1, function, text)
+
+    # --- histories ------------------------------------------------------------------------
+    def entries(self, message_id: str) -> list[Entry]:
+        rows = self._db.execute(
+            "SELECT sequence, function, text FROM entries WHERE message_id = ? ORDER BY sequence", (message_id,)
+        ).fetchall()
+        return [Entry(s, f, bytes(t)) for s, f, t in rows]
+
+    def note_quiet_query(self, message_id: str) -> int:
+        """Count a query that found nothing new for the submission; returns the count so far."""
+        with self._tx() as db:
+            db.execute("UPDATE submissions SET quiet_queries = quiet_queries + 1 WHERE message_id = ?", (message_id,))
+            return db.execute("SELECT quiet_queries FROM submissions WHERE message_id = ?", (message_id,)).fetchone()[0]
+
+    def declaration_number(self, message_id: str) -> str:
+        """The submission's declaration number, issued now if it has none yet (its 30)."""
+        with self._tx() as db:
+            sub = self.submission(message_id)
+            if sub.declaration_number:
+                return sub.declaration_number
+            number = f"{_next(db, 'declaration-' + sub.type):012d}"
+            db.execute("UPDATE submissions SET declaration_number = ? WHERE message_id = ?", (number, message_id))
+            return number
+
+    def append_entry(self, message_id: str, make: Callable[[int], tuple[str, bytes]]) -> Entry:
+        """Reveal the next scripted history entry: ``make(sequence)`` builds and signs it.
+
+        The step is taken off the submission's script in the same transaction, so an entry is
+        revealed exactly once whatever happens.
+        """
+        with self._tx() as db:
+            sequence = db.execute("SELECT MAX(sequence) FROM entries WHERE message_id = ?", (message_id,)).fetchone()[0] + 1
+            function, text = make(sequence)
+            script = json.loads(db.execute("SELECT script FROM submissions WHERE message_id = ?", (message_id,)).fetchone()[0])
+            db.execute("UPDATE submissions SET script = ? WHERE message_id = ?", (json.dumps(script[1:]), message_id))
+            db.execute("INSERT INTO entries VALUES (?, ?, ?, ?)", (message_id, sequence, function, text))
+        return Entry(sequence, function, text)
+
+
+_SELECT_SUBMISSION = (
+    "SELECT s.message_id, s.case_id, s.user_id, s.from_identity, s.type, s.function, s.reference, s.header,"
+    " s.request_text, s.received_at, s.reception_number, s.declaration_number, s.script, s.pending_queries,"
+    " s.quiet_queries, e.function FROM submissions s JOIN entries e ON e.message_id = s.message_id AND e.sequence = 1"
+)
+
+
+def _submission(row) -> Submission:
+    (message_id, case_id, user_id, from_identity, type_, function, reference, header, request_text, received_at,
+     reception_number, declaration_number, script, pending, quiet, entry1) = row
+    return Submission(message_id, case_id, user_id, from_identity, type_, function, reference, json.loads(header),
+                      bytes(request_text), received_at, reception_number, declaration_number, json.loads(script),
+                      pending, quiet, entry1)
+
+
+def _next(db: sqlite3.Connection, kind: str) -> int:
+    db.execute("INSERT INTO counters VALUES (?, ?) ON CONFLICT (kind) DO UPDATE SET value = value + 1",
+               (kind, _COUNTER_START[kind] + 1))
+    return db.execute("SELECT value FROM counters WHERE kind = ?", (kind,)).fetchone()[0]
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on error) under the store's lock; re-entrant."""
+
+    def __init__(self, db: sqlite3.Connection, lock: threading.RLock):
+        self._db, self._lock, self._outer = db, lock, False
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._lock.acquire()
+        self._outer = not self._db.in_transaction
+        if self._outer:
+            self._db.execute("BEGIN IMMEDIATE")
+        return self._db
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if self._outer:
+                self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+        finally:
+            self._lock.release()
