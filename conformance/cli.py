@@ -21,8 +21,19 @@ from . import __version__
 def _run(args) -> int:
     import pytest
 
-    from .catalogue import CASES_DIR
+    from .catalogue import CASES_DIR, case_ids
+    from .harness import Harness, HarnessOptions, SetupError
 
+    try:
+        Harness(HarnessOptions(sut=args.sut, mutant=args.mutant, profile_id=args.profile,
+                               time_scale=args.time_scale)).prepare()
+    except SetupError as exc:
+        print(f"ecdi: {exc}", file=sys.stderr)
+        return 2
+    unknown = sorted(set(args.case or []) - case_ids())
+    if unknown:
+        print(f"ecdi: unknown case id(s): {', '.join(unknown)}; see `ecdi cases`", file=sys.stderr)
+        return 2
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "results.json"

@@ -13,10 +13,10 @@ from pathlib import Path
 
 from . import __version__
 from .drivers import load_driver
-from .drivers.base import Environment
+from .drivers.base import DriverError, Environment
 from .gateway_control import GatewayControl
 from .pki import TestPKI
-from .profile import load_profile
+from .profile import ProfileError, load_profile
 from .testdata import TestData
 
 DEFAULT_USER = "nguyenvana"
@@ -43,23 +43,35 @@ class Harness:
     options: HarnessOptions
     started_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
-    def start(self) -> None:
-        from mock_server import Account, GatewayConfig, run_in_thread  # adapter-only import
+    def prepare(self) -> None:
+        """Validate the options and load profile, driver and SUT statement; starts nothing.
 
+        The CLI calls this before pytest so that a usage mistake is one clear line, not a run of
+        ERROR verdicts. Every failure is a SetupError naming its cause.
+        """
         o = self.options
         if not 0 < o.time_scale <= 1:
             raise SetupError(f"--time-scale must satisfy 0 < s <= 1 (spec §2.1), got {o.time_scale}")
-        self.time_scale = o.time_scale
-        self.seed = o.seed if o.seed is not None else secrets.randbelow(2**31)
-        self.data = TestData(self.seed)
-        self.profile = load_profile(o.profile_id)
-        self.driver = load_driver(o.sut, mutant=o.mutant)
+        try:
+            self.profile = load_profile(o.profile_id)
+            self.driver = load_driver(o.sut, mutant=o.mutant)
+        except (ProfileError, DriverError) as exc:
+            raise SetupError(str(exc)) from None
         self.sut = self.driver.describe()
         if self.profile.version not in self.sut.statement.get("profile", []):
             raise SetupError(
                 f"the SUT claims profiles {self.sut.statement.get('profile')}, not {self.profile.version} "
                 f"({self.profile.id}); choose a claimed profile with --profile"
             )
+        self.time_scale = o.time_scale
+        self.seed = o.seed if o.seed is not None else secrets.randbelow(2**31)
+        self.data = TestData(self.seed)
+
+    def start(self) -> None:
+        from mock_server import Account, GatewayConfig, run_in_thread  # adapter-only import
+
+        self.prepare()
+        o = self.options
         self.work_dir = o.out_dir / "work"
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.pki = TestPKI.ensure(o.pki_dir or self.work_dir / "pki")
@@ -109,8 +121,14 @@ class Harness:
         if gw is not None:
             gw.stop()
 
+    @property
+    def prepared(self) -> bool:
+        return hasattr(self, "seed")
+
     def describe(self) -> dict:
-        """The session facts that results.json and the certificate state."""
+        """The session facts that results.json and the certificate state (empty before ``prepare``)."""
+        if not self.prepared:
+            return {}
         return {
             "harness": {"name": "ecdi-conformance", "version": __version__},
             "profile": {"id": self.profile.id, "version": self.profile.version, "hash": self.profile.content_hash()},

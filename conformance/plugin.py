@@ -155,12 +155,14 @@ def pytest_runtest_makereport(item, call):
 
 def _finish(rep, record: CaseRecord, item) -> None:
     verdict = record.finish()
-    rep.user_properties.extend([
+    props = [
         ("ecdi_case", record.case_id),
         ("requirements", " ".join(record.requirements)),
         ("verdict", verdict.value),
         ("evidence", " ".join(record.evidence_kinds)),
-    ])
+    ]
+    rep.user_properties.extend(props)   # this report's HTML row
+    item.user_properties.extend(props)  # JUnit XML reads them from the teardown report
     if verdict is Verdict.PASS:
         rep.outcome, rep.longrepr = "passed", None
     elif verdict is Verdict.NOT_APPLICABLE:

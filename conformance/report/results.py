@@ -14,7 +14,7 @@ RESULTS_FORMAT = "ecdi-results/1"
 
 
 def build_results(harness, records: list[CaseRecord], setup_error: str | None) -> dict:
-    facts = harness.describe() if harness is not None and hasattr(harness, "profile") else {}
+    facts = harness.describe() if harness is not None else {}
     verdicts = [r.verdict for r in records]
     return {
         "format": RESULTS_FORMAT,
@@ -31,6 +31,6 @@ def write_outputs(out_dir: Path, harness, records: list[CaseRecord], setup_error
     out_dir.mkdir(parents=True, exist_ok=True)
     results = build_results(harness, records, setup_error)
     (out_dir / "results.json").write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
-    if "profile" in results:
+    if "profile" in results and not setup_error:  # no certificate for a session that never ran
         write_certificate(out_dir, results)
     return results

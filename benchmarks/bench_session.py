@@ -1,0 +1,41 @@
+"""Wall time of a full conformance session against the reference DTS (the README's main job)."""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TARGET_S = 60.0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--time-scale", default="0.1")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        pki = Path(tmp) / "pki"
+        times = []
+        for i in range(args.runs):
+            out = Path(tmp) / f"run{i}"
+            start = time.perf_counter()
+            proc = subprocess.run([sys.executable, "-m", "conformance.cli", "run", "--sut", "reference",
+                                   "--time-scale", args.time_scale, "--out", str(out), "--pki-dir", str(pki)],
+                                  capture_output=True, text=True)
+            times.append(time.perf_counter() - start)
+            print(f"run {i + 1}: {times[-1]:.1f} s, exit {proc.returncode}")
+            if proc.returncode != 0:
+                print(proc.stdout[-2000:], proc.stderr[-2000:])
+                return 1
+    median = statistics.median(times)
+    print(f"median {median:.1f} s over {args.runs} runs (target < {TARGET_S:.0f} s)")
+    return 0 if median < TARGET_S else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""Shared fixtures of the harness's own tests."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+SELFTEST_SCALE = "0.05"
+SELFTEST_SEED = "20261123"
+
+
+@pytest.fixture(scope="session")
+def pki_dir(tmp_path_factory) -> Path:
+    """One generated test PKI for the whole test session (generation costs RSA key generation)."""
+    from conformance.pki import TestPKI
+
+    folder = tmp_path_factory.mktemp("pki")
+    TestPKI.ensure(folder)
+    return folder
+
+
+@dataclass
+class RunResult:
+    returncode: int
+    out: Path
+    stdout: str
+    stderr: str
+
+    @property
+    def results(self) -> dict:
+        return json.loads((self.out / "results.json").read_text(encoding="utf-8"))
+
+    def verdicts(self) -> dict[str, str]:
+        return {c["id"]: c["verdict"] for c in self.results["cases"]}
+
+
+def ecdi_run(out: Path, pki_dir: Path, *extra: str) -> RunResult:
+    """``ecdi run`` in a separate process, exactly as a user runs it."""
+    cmd = [sys.executable, "-m", "conformance.cli", "run", "--sut", "reference", "--out", str(out),
+           "--time-scale", SELFTEST_SCALE, "--seed", SELFTEST_SEED, "--pki-dir", str(pki_dir), *extra]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    return RunResult(proc.returncode, out, proc.stdout, proc.stderr)
+
+
+@pytest.fixture(scope="session")
+def run_ecdi(pki_dir):
+    """``ecdi run`` against the reference DTS with the session's PKI: ``run_ecdi(out, *extra_args)``."""
+    return lambda out, *extra: ecdi_run(out, pki_dir, *extra)
+
+
+@pytest.fixture(scope="session")
+def reference_run(tmp_path_factory, pki_dir) -> RunResult:
+    return ecdi_run(tmp_path_factory.mktemp("reference-run"), pki_dir)

@@ -1,0 +1,75 @@
+"""Self-tests: the reference DTS passes every case; every mutant is caught by the case meant to catch it."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import pytest
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+from conformance.catalogue import case_ids
+from conformance.reference_dts.mutants import MUTANTS
+
+VERDICTS = {"PASS", "FAIL", "INCONCLUSIVE", "NOT-APPLICABLE", "ERROR"}
+
+
+def test_reference_dts_is_conformant(reference_run):
+    run = reference_run
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    results = run.results
+    assert results["overall"] == "CONFORMANT"
+    failing = {k: v for k, v in run.verdicts().items() if v != "PASS"}
+    assert not failing, failing
+    assert set(run.verdicts()) == case_ids(), "every catalogued case ran"
+
+
+def test_outputs_are_written_with_the_required_fields(reference_run):
+    out = reference_run.out
+    for name in ("report.html", "results.json", "junit.xml", "certificate.html"):
+        assert (out / name).stat().st_size > 0, name
+    r = reference_run.results
+    assert r["profile"]["id"] == "ecdi-1.0" and re.fullmatch(r"[0-9a-f]{64}", r["profile"]["hash"])
+    assert r["sut"]["product"] and r["sut"]["version"]
+    for c in r["cases"]:
+        assert set(c) >= {"id", "requirements", "verdict", "reason"}
+        assert c["verdict"] in VERDICTS and c["requirements"]
+    junit = (out / "junit.xml").read_text(encoding="utf-8")
+    assert 'name="requirements"' in junit and 'name="verdict"' in junit
+
+
+def test_certificate_states_scale_and_verifies(reference_run):
+    page = (reference_run.out / "certificate.html").read_text(encoding="utf-8")
+    assert "SELF-ASSESSMENT" in page and "This is a self-test, not a certification" in page
+    assert "CONFORMANT" in page and "ecdi-1.0" in page
+    claim = base64.b64decode(re.search(r'id="ecdi-claim"[^>]*>([^<]+)<', page).group(1))
+    signature = base64.b64decode(re.search(r'id="ecdi-signature"[^>]*>([^<]+)<', page).group(1))
+    key = load_pem_public_key((reference_run.out / "certificate-issuer.pub.pem").read_bytes())
+    key.verify(signature, claim)  # raises if the claim was not signed by the issuer key
+    with pytest.raises(Exception):
+        key.verify(signature, claim.replace(b"CONFORMANT", b"CONFORMANX"))
+
+
+def test_every_mutant_names_an_existing_case():
+    assert MUTANTS, "the reference DTS has mutants"
+    unknown = {m.name: m.caught_by for m in MUTANTS.values() if m.caught_by not in case_ids()}
+    assert not unknown, unknown
+
+
+def test_every_case_has_a_mutant_that_it_catches():
+    caught = {m.caught_by for m in MUTANTS.values()}
+    assert case_ids() <= caught, f"cases without a mutant: {sorted(case_ids() - caught)}"
+
+
+@pytest.mark.parametrize("name", sorted(MUTANTS))
+def test_mutant_is_caught_by_its_case(name, tmp_path, run_ecdi):
+    mutant = MUTANTS[name]
+    run = run_ecdi(tmp_path / name, "--mutant", name)
+    verdicts = run.verdicts()
+    assert verdicts[mutant.caught_by] == "FAIL", (
+        f"{name} should be caught by {mutant.caught_by}: {run.results['cases']}"
+    )
+    errors = {k: v for k, v in verdicts.items() if v == "ERROR"}
+    assert not errors, f"a mutant must be caught by a check, not by a crash: {errors}"
+    assert run.returncode == 1 and run.results["overall"] == "NOT CONFORMANT"
+    assert run.results["sut"]["mutant"] == name
