@@ -1,0 +1,77 @@
+"""``ecdi run``: a conformance session. Exit 0 only when CONFORMANT, 1 when not, 2 for a usage problem."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def register(sub) -> None:
+    run = sub.add_parser("run", help="run a conformance session")
+    run.add_argument("--sut", default="reference", help="system under test (default: the built-in reference DTS)")
+    run.add_argument("--out", required=True, help="output folder (report.html, results.json, junit.xml, certificate.html)")
+    run.add_argument("--profile", default="ecdi-1.0")
+    run.add_argument("--time-scale", type=float, default=1.0, help="timer scale 0 < s <= 1; s < 1 is a self-test")
+    run.add_argument("--mutant", help="reference DTS only: run with this named defect (see `ecdi mutants`)")
+    run.add_argument("--seed", type=int, help="test-data seed (recorded in results.json; replays a run)")
+    run.add_argument("--case", action="append", help="run only this case id (repeatable)")
+    run.add_argument("--pki-dir", help="reuse a generated test PKI folder")
+    run.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    import pytest
+
+    from ..catalogue import CASES_DIR, case_ids
+    from ..harness import Harness, HarnessOptions, SetupError
+
+    try:
+        Harness(HarnessOptions(sut=args.sut, mutant=args.mutant, profile_id=args.profile,
+                               time_scale=args.time_scale)).prepare()
+    except SetupError as exc:
+        print(f"ecdi: {exc}", file=sys.stderr)
+        return 2
+    unknown = sorted(set(args.case or []) - case_ids())
+    if unknown:
+        print(f"ecdi: unknown case id(s): {', '.join(unknown)}; see `ecdi cases`", file=sys.stderr)
+        return 2
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    results_path = out / "results.json"
+    if results_path.exists():
+        results_path.unlink()  # never report a previous run's verdicts
+    argv = [
+        str(CASES_DIR),
+        "-c", str(CASES_DIR / "pytest.ini"),
+        "--rootdir", str(CASES_DIR),
+        "-p", "conformance.plugin",
+        "-q",
+        f"--html={out / 'report.html'}", "--self-contained-html",
+        f"--junitxml={out / 'junit.xml'}",
+        f"--ecdi-sut={args.sut}",
+        f"--ecdi-profile={args.profile}",
+        f"--ecdi-time-scale={args.time_scale}",
+        f"--ecdi-out={out}",
+    ]
+    if args.mutant:
+        argv.append(f"--ecdi-mutant={args.mutant}")
+    if args.seed is not None:
+        argv.append(f"--ecdi-seed={args.seed}")
+    if args.pki_dir:
+        argv.append(f"--ecdi-pki-dir={args.pki_dir}")
+    argv += [f"--ecdi-case={c}" for c in args.case or []]
+    pytest.main(argv)
+    if not results_path.exists():
+        print(f"ecdi: the run wrote no results ({results_path}); see the output above", file=sys.stderr)
+        return 2
+    results = json.loads(results_path.read_text(encoding="utf-8"))
+    if results.get("setup_error"):
+        print(f"ecdi: the session could not start: {results['setup_error']}", file=sys.stderr)
+        return 2
+    print(f"\n{results['overall']}: {results['sut']['product']} {results['sut']['version']} "
+          f"on {results['profile']['id']} (time scale {results['time_scale']}, seed {results['seed']})")
+    for c in results["cases"]:
+        print(f"  {c['verdict']:<15} {c['id']:<42} {' '.join(c['requirements'])}")
+    print(f"report: {out / 'report.html'}\ncertificate: {out / 'certificate.html'}")
+    return 0 if results["overall"] == "CONFORMANT" else 1
