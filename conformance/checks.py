@@ -10,7 +10,7 @@ from lxml import etree
 
 from .case import Check
 from .codec import certs, lexical, safexml, soap, xmlsig
-from .codec.envelope import Result, content_child, read_header
+from .codec.envelope import Result, content_child, parse_datetime, read_header
 from .codec.namespaces import ENV, q
 
 
@@ -47,25 +47,65 @@ def send_body(exchange) -> Check:
     return Check(True, f"request #{exchange.seq} is one svc:Send with MessageXML, UserId, Password")
 
 
-def message_validates(exchange, profile) -> Check:
-    """ENV-01, DOC-01, TXT-01..05: the message text parses and validates against the profile."""
+def encoding_rules(exchange, profile) -> Check:
+    """TXT-01/TXT-02: UTF-8 without BOM, XML 1.0 declaration if any, no DOCTYPE, well-formed."""
+    _, problem = _parse(exchange.message_text, profile)
+    if problem:
+        return Check(False, f"request #{exchange.seq}: {problem}", {"exchange": exchange.seq})
+    return Check(True, f"request #{exchange.seq} is well-formed XML 1.0 in UTF-8 without BOM or DOCTYPE")
+
+
+def creation_time(exchange, profile, tolerance_s: float) -> Check:
+    """ENV-03: ``createMessageIssue`` carries a UTC offset and is the clock time at signing.
+
+    Signing precedes the first transmission, so the value must lie no later than the gateway's
+    reception (plus the tolerance) and not far before it: the DTS SHOULD keep its clock within 60 s
+    of UTC, and a retransmission may come up to the whole send operation later.
+    """
+    root, problem = _parse(exchange.message_text, profile)
+    if problem:
+        return Check(False, f"request #{exchange.seq}: {problem}")
+    text = read_header(root).get("SendApplication/createMessageIssue") or ""
+    try:
+        stamp = parse_datetime(text)
+    except ValueError:
+        stamp = None
+    if stamp is None or stamp.tzinfo is None:
+        return Check(False, f"request #{exchange.seq}: createMessageIssue {text!r} has no UTC offset")
+    skew = stamp.timestamp() - exchange.received_at
+    if skew > 60 + tolerance_s:
+        return Check(False, f"request #{exchange.seq}: createMessageIssue {text} is {skew:.0f} s after reception")
+    return Check(True, f"request #{exchange.seq}: createMessageIssue {text} ({-skew:.1f} s before reception)")
+
+
+def _schema_check(exchange, profile, what: str, validate) -> Check:
     root, problem = _parse(exchange.message_text, profile)
     if problem:
         return Check(False, f"request #{exchange.seq}: {problem}", {"exchange": exchange.seq})
-    issues = list(profile.validate_envelope(root, "request"))
-    if not issues:
-        issues = list(profile.validate_content(root))
-    lex = lexical.lexical_problem(root, profile.repeatable)
-    if lex:
-        issues.append(lex)
+    issues = list(validate(root))
     if issues:
         first = issues[0]
         return Check(
             False,
-            f"request #{exchange.seq} does not conform to profile {profile.id}: {first.path}: {first.reason}",
+            f"request #{exchange.seq}: {what} does not conform to {profile.id}: {first.path}: {first.reason}",
             {"exchange": exchange.seq, "issues": [f"{i.path}: {i.reason}" for i in issues[:20]]},
         )
-    return Check(True, f"request #{exchange.seq} validates against profile {profile.id}")
+    return Check(True, f"request #{exchange.seq}: {what} validates against {profile.id}")
+
+
+def envelope_validates(exchange, profile) -> Check:
+    """ENV-01 (with TXT-03/05 lexical rules): header structure and types, no comments, PIs or non-NFC text."""
+    def validate(root):
+        issues = list(profile.validate_envelope(root, "request"))
+        lex = lexical.lexical_problem(root, profile.repeatable)
+        return issues + ([lex] if lex else [])
+
+    return _schema_check(exchange, profile, "the envelope", validate)
+
+
+def content_validates(exchange, profile) -> Check:
+    """DOC-01: the Content document follows Tables 6-1 to 6-4 (structure and lexical rules)."""
+    return _schema_check(exchange, profile, "the content document", profile.validate_content)
 
 
 def signature_conforms(exchange, profile) -> Check:

@@ -73,3 +73,10 @@ def test_mutant_is_caught_by_its_case(name, tmp_path, run_ecdi):
     assert not errors, f"a mutant must be caught by a check, not by a crash: {errors}"
     assert run.returncode == 1 and run.results["overall"] == "NOT CONFORMANT"
     assert run.results["sut"]["mutant"] == name
+
+
+def test_every_declared_requirement_is_checked_in_the_run(reference_run):
+    """A case covers only what it checks: each declared requirement must carry a finding."""
+    for c in reference_run.results["cases"]:
+        checked = {f["requirement"] for f in c["findings"]}
+        assert set(c["requirements"]) <= checked, f"{c['id']} declares but never checks {set(c['requirements']) - checked}"

@@ -1,0 +1,48 @@
+"""Requirements coverage: which cases cover each requirement of a profile that binds the DTS.
+
+A case covers the requirements it declares; the self-tests make sure every declared requirement is
+actually checked in a run (a declaration alone covers nothing).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .case import CaseSpec
+
+
+@dataclass(frozen=True)
+class CoverageRow:
+    requirement: str
+    level: str
+    capability: str | None
+    summary: str
+    cases: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Coverage:
+    profile_id: str
+    rows: tuple[CoverageRow, ...]
+
+    def level_figures(self, level: str) -> tuple[int, int]:
+        rows = [r for r in self.rows if r.level == level]
+        return sum(1 for r in rows if r.cases), len(rows)
+
+    @property
+    def must_percent(self) -> float:
+        covered, total = self.level_figures("MUST")
+        return 100.0 * covered / total if total else 100.0
+
+    def uncovered(self, level: str = "MUST") -> list[str]:
+        return [r.requirement for r in self.rows if r.level == level and not r.cases]
+
+
+def coverage(profile, specs: list[CaseSpec]) -> Coverage:
+    rows = []
+    for req in profile.requirements.values():
+        if "DTS" not in req.binds:
+            continue
+        cases = tuple(sorted(s.id for s in specs if req.id in s.requirements))
+        rows.append(CoverageRow(req.id, req.level, req.capability, req.summary, cases))
+    return Coverage(profile.id, tuple(rows))

@@ -1,0 +1,34 @@
+"""Requirements coverage is computed from the profile and the catalogue, not asserted by hand."""
+
+import subprocess
+import sys
+
+from conformance.case import CaseSpec
+from conformance.catalogue import all_cases
+from conformance.coverage import coverage
+from conformance.profile import load_profile
+
+
+def test_coverage_lists_exactly_the_requirements_binding_the_dts():
+    profile = load_profile("ecdi-1.0")
+    cov = coverage(profile, all_cases())
+    ids = {r.requirement for r in cov.rows}
+    assert ids == {r.id for r in profile.requirements.values() if "DTS" in r.binds}
+    assert "TRN-13" not in ids and "REL-05" in ids  # CGW-only vs DTS requirement
+
+
+def test_a_requirement_counts_as_covered_only_through_a_case_that_declares_it():
+    profile = load_profile("ecdi-1.0")
+    spec = CaseSpec("x.y", ("REL-05",), "purpose")
+    cov = coverage(profile, [spec])
+    row = {r.requirement: r for r in cov.rows}
+    assert row["REL-05"].cases == ("x.y",) and row["REL-06"].cases == ()
+    covered, total = cov.level_figures("MUST")
+    assert covered == 1 and total > 50 and "REL-06" in cov.uncovered()
+
+
+def test_coverage_command_prints_the_figure():
+    out = subprocess.run([sys.executable, "-m", "conformance.cli", "cases", "--coverage"],
+                         capture_output=True, text=True, timeout=60).stdout
+    assert "REL-05" in out and "reliability.resend-after-timeout" in out
+    assert "MUST requirements binding the DTS covered by a case:" in out
