@@ -1,13 +1,16 @@
-"""Per-run test data drawn from a recorded seed.
+"""Per-run test data drawn from a recorded seed (anti-gaming).
 
-Documents come from ``fixtures/samples``; the parts a product could otherwise hard-code (invoice
-numbers, goods descriptions' nonces) are varied by the seed. The seed is written into results.json,
-and the same seed reproduces the same run.
+Documents come from ``fixtures/samples``; the parts a product could otherwise hard-code — invoice
+number, goods quantities and values, gross mass, a lot nonce in each goods description — are varied
+by the seed, and totals are recomputed exactly (DOC-03: no rounding tolerance), so every document a
+product receives is valid and new. The seed is written into results.json; the same seed reproduces
+the same documents.
 """
 
 from __future__ import annotations
 
 import random
+from decimal import Decimal
 from pathlib import Path
 
 from lxml import etree
@@ -15,6 +18,12 @@ from lxml import etree
 from .codec.namespaces import DEC, q
 from .codec.safexml import hardened_parser
 from .profile import FIXTURES
+
+
+def _dec(value: Decimal) -> str:
+    """§4.2 Dec lexical form: no exponent, no trailing zeros after the point."""
+    text = format(value.normalize(), "f")
+    return text
 
 
 class TestData:
@@ -33,10 +42,23 @@ class TestData:
         return items[self._rng.randrange(len(items))]
 
     def document(self, name: str) -> bytes:
-        """The sample document ``name`` with a seeded invoice number (declarations)."""
+        """The sample document ``name``, varied by the seed (declarations), totals exact."""
         path = self.samples / f"{name}.xml"
         root = etree.parse(str(path), hardened_parser()).getroot()
-        invoice_number = root.find(f"{q(DEC, 'Invoice')}/{q(DEC, 'number')}")
-        if invoice_number is not None:
-            invoice_number.text = f"INV-{self.nonce(8)}"
+        if root.tag == q(DEC, "Declaration"):
+            self._vary_declaration(root)
         return etree.tostring(root, encoding="utf-8")
+
+    def _vary_declaration(self, decl: etree._Element) -> None:
+        rng = self._rng
+        decl.find(f"{q(DEC, 'Invoice')}/{q(DEC, 'number')}").text = f"INV-{self.nonce(8)}"
+        decl.find(q(DEC, "grossMassKg")).text = _dec(Decimal(rng.randint(1000, 9_999_999)) / 1000)
+        total = Decimal(0)
+        for item in decl.iter(q(DEC, "GoodsItem")):
+            item.find(q(DEC, "quantity")).text = str(rng.randint(1, 500))
+            value = Decimal(rng.randint(100, 99_999_999)) / 100
+            item.find(q(DEC, "value")).text = _dec(value)
+            total += value
+            desc = item.find(q(DEC, "description"))
+            desc.text = f"{desc.text[:180]} (lô {self.nonce(6)})"
+        decl.find(f"{q(DEC, 'Invoice')}/{q(DEC, 'totalValue')}").text = _dec(total)
