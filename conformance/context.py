@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .case import CaseFailure, CaseSpec, Check
 from .drivers.base import Action, Outcome
+from .tape import RecordingData, RecordingDriver, RecordingGateway, Tape
 from .verdict import CaseRecord, EvidenceKind, Finding, Status, Verdict
 
 
@@ -22,9 +23,12 @@ class CaseContext:
         self._harness = harness
         self.profile = harness.profile
         self.sut = harness.sut
-        self.gateway = harness.gateway_control
-        self.driver = harness.driver
-        self.data = harness.data
+        # What the case reads from the world is recorded on its tape (evidence bundle, ``ecdi replay``);
+        # the recording wrappers pass every call through unchanged.
+        self.tape = Tape()
+        self.gateway = RecordingGateway(harness.gateway_control, self.tape)
+        self.driver = RecordingDriver(harness.driver, self.tape)
+        self.data = RecordingData(harness.data, self.tape)
         self.scenario: dict | None = None
 
     # --- set-up -----------------------------------------------------------------------------

@@ -16,7 +16,8 @@ import pytest
 from .case import CASE_MARK, CaseFailure, CaseSpec
 from .context import CaseContext, HarnessError
 from .harness import Harness, HarnessOptions, SetupError
-from .report import evidence_excerpt, write_outputs
+from .issuer import ENV_KEY, ENV_ROLE, ROLES, IssuerError, resolve_issuer
+from .report import evidence_excerpt, report_filters, write_case_bundle, write_outputs
 from .scenarios import accept
 from .verdict import CaseRecord, Finding, Status, Verdict
 
@@ -30,6 +31,8 @@ class RunState:
         self.setup_error: str | None = None
         self.records: dict[str, CaseRecord] = {}
         self.order: list[str] = []
+        self.issuer = None
+        self.interrupted = False
 
 
 def pytest_addoption(parser):
@@ -42,6 +45,10 @@ def pytest_addoption(parser):
     g.addoption("--ecdi-seed", type=int, default=None, help="seed of the per-run test data")
     g.addoption("--ecdi-pki-dir", default=None, help="reuse a generated test PKI folder")
     g.addoption("--ecdi-case", action="append", default=[], help="run only this case id (repeatable)")
+    g.addoption("--ecdi-issuer-key", default=None,
+                help=f"PEM private key signing the certificate (env {ENV_KEY}; default: a local self-assessment key)")
+    g.addoption("--ecdi-issuer-role", default=None, choices=ROLES,
+                help=f"role of the issuer key: self-assessment or customs (env {ENV_ROLE})")
 
 
 def pytest_configure(config):
@@ -56,7 +63,13 @@ def pytest_configure(config):
         seed=opt("--ecdi-seed"),
         pki_dir=Path(opt("--ecdi-pki-dir")) if opt("--ecdi-pki-dir") else None,
     )
-    config.stash[_STATE] = RunState(options)
+    state = RunState(options)
+    try:  # a customs key that cannot be used is a usage error before anything runs, never a late surprise
+        state.issuer = resolve_issuer(options.out_dir / "work" / "issuer", opt("--ecdi-issuer-key"),
+                                      opt("--ecdi-issuer-role"))
+    except IssuerError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[_STATE] = state
     if config.pluginmanager.hasplugin("html"):
         config.pluginmanager.register(_HtmlColumns(), "ecdi-html-columns")
 
@@ -105,6 +118,22 @@ def pytest_sessionstart(session):
     state.harness = harness
 
 
+def pre_run_finding(spec: CaseSpec, profile, sut) -> Finding | None:
+    """The verdict of a case decided before it runs (shared with ``ecdi replay``), or None."""
+    unknown = [r for r in spec.requirements if r not in profile.requirements]
+    if unknown:
+        return Finding(Verdict.ERROR, f"case cites requirements not in {profile.id}: {unknown}")
+    if spec.capability and spec.capability not in sut.capabilities:
+        return Finding(Verdict.NOT_APPLICABLE, f"capability {spec.capability!r} is not claimed")
+    return None
+
+
+def unexpected_finding(exc: BaseException) -> Finding:
+    """An exception other than a stopping check ends the case in ERROR (shared with ``ecdi replay``)."""
+    kind = "harness error" if isinstance(exc, HarnessError) else "unexpected error while running the case"
+    return Finding(Verdict.ERROR, f"{kind}: {pytest.ExceptionInfo.from_exception(exc).exconly()}")
+
+
 @pytest.fixture
 def ecdi(request):
     """The case context. Decides NOT-APPLICABLE and set-up ERRORs before the case body runs."""
@@ -115,12 +144,9 @@ def ecdi(request):
         record.record(Finding(Verdict.ERROR, f"the session could not start: {state.setup_error}"))
         pytest.skip(record.reason)
     harness = state.harness
-    unknown = [r for r in spec.requirements if r not in harness.profile.requirements]
-    if unknown:
-        record.record(Finding(Verdict.ERROR, f"case cites requirements not in {harness.profile.id}: {unknown}"))
-        pytest.skip(record.reason)
-    if spec.capability and spec.capability not in harness.sut.capabilities:
-        record.record(Finding(Verdict.NOT_APPLICABLE, f"capability {spec.capability!r} is not claimed"))
+    decided = pre_run_finding(spec, harness.profile, harness.sut)
+    if decided is not None:
+        record.record(decided)
         pytest.skip(record.reason)
     record.status = Status.RUNNING
     ctx = CaseContext(spec, record, harness)
@@ -148,8 +174,7 @@ def pytest_runtest_makereport(item, call):
     elif call.when == "call":
         exc = call.excinfo
         if exc is not None and not exc.errisinstance(CaseFailure):
-            kind = "harness error" if exc.errisinstance(HarnessError) else "unexpected error while running the case"
-            record.record(Finding(Verdict.ERROR, f"{kind}: {exc.exconly()}"))
+            record.record(unexpected_finding(exc.value))
         _finish(rep, record, item)
 
 
@@ -157,6 +182,7 @@ def _finish(rep, record: CaseRecord, item) -> None:
     verdict = record.finish()
     props = [
         ("ecdi_case", record.case_id),
+        ("family", record.family),
         ("requirements", " ".join(record.requirements)),
         ("verdict", verdict.value),
         ("evidence", " ".join(record.evidence_kinds)),
@@ -170,6 +196,9 @@ def _finish(rep, record: CaseRecord, item) -> None:
     else:
         rep.outcome, rep.longrepr = "failed", f"{verdict.value}: {record.reason}"
     ctx = item.funcargs.get("ecdi") if hasattr(item, "funcargs") else None
+    if ctx is not None:
+        ctx.tape.closed = True  # the report's own reads below are not part of the case
+        write_case_bundle(item.config.stash[_STATE].options.out_dir, record, ctx)
     extras = getattr(rep, "extras", [])
     try:
         import pytest_html
@@ -182,18 +211,21 @@ def _finish(rep, record: CaseRecord, item) -> None:
 
 def pytest_sessionfinish(session, exitstatus):
     state = session.config.stash[_STATE]
+    state.interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
     for nodeid in state.order:
         record = state.records[nodeid]
         if record.status is not Status.FINISHED:
+            state.interrupted = True
             record.record(Finding(Verdict.ERROR, "the case did not run to completion (interrupted or deselected)"))
             record.finish()
     harness = state.harness
     try:
-        if state.order:
-            write_outputs(state.options.out_dir, harness, [state.records[n] for n in state.order], state.setup_error)
-    finally:
-        if harness is not None:
+        if harness is not None:  # first, so the evidence log is complete before its head is read
             harness.stop()
+    finally:
+        if state.order:
+            write_outputs(state.options.out_dir, harness, [state.records[n] for n in state.order], state.setup_error,
+                          issuer=state.issuer, interrupted=state.interrupted)
 
 
 class _HtmlColumns:
@@ -204,12 +236,19 @@ class _HtmlColumns:
 
     def pytest_html_results_table_header(self, cells):
         cells.insert(1, '<th class="sortable" data-column-type="case">Case</th>')
-        cells.insert(2, "<th>Requirements</th>")
-        cells.insert(3, '<th class="sortable" data-column-type="verdict">Verdict</th>')
+        cells.insert(2, '<th class="sortable" data-column-type="family">Family</th>')
+        cells.insert(3, "<th>Requirements</th>")
+        cells.insert(4, '<th class="sortable" data-column-type="verdict">Verdict</th>')
 
     def pytest_html_results_table_row(self, report, cells):
         props = dict(report.user_properties)
         verdict = props.get("verdict", "")
         cells.insert(1, f'<td class="col-case">{html.escape(props.get("ecdi_case", ""))}</td>')
-        cells.insert(2, f'<td class="col-req">{html.escape(props.get("requirements", ""))}</td>')
-        cells.insert(3, f'<td class="col-verdict verdict-{html.escape(verdict)}">{html.escape(verdict)}</td>')
+        cells.insert(2, f'<td class="col-family">{html.escape(props.get("family", ""))}</td>')
+        cells.insert(3, f'<td class="col-req">{html.escape(props.get("requirements", ""))}</td>')
+        cells.insert(4, f'<td class="col-verdict verdict-{html.escape(verdict)}">{html.escape(verdict)}</td>')
+
+    def pytest_html_results_summary(self, prefix, summary, postfix, session):
+        """Filters by family and verdict (pytest-html's own filters know only pytest outcomes)."""
+        families = sorted({r.family for r in session.config.stash[_STATE].records.values()})
+        postfix.append(report_filters(families, [v.value for v in Verdict]))

@@ -1,6 +1,7 @@
-"""Run outputs: results.json (machine-readable), evidence excerpts for the HTML report, the certificate."""
+"""Run outputs: results.json, the evidence bundle, evidence excerpts for the HTML report, the certificate."""
 
-from .evidence_view import evidence_excerpt
+from .bundle import write_case_bundle
+from .evidence_view import evidence_excerpt, report_filters
 from .results import write_outputs
 
-__all__ = ["evidence_excerpt", "write_outputs"]
+__all__ = ["evidence_excerpt", "report_filters", "write_case_bundle", "write_outputs"]

@@ -1,9 +1,12 @@
 """The conformance certificate: a printable HTML page with an embedded, signed claim.
 
 The page is rendered server-side (Jinja2, autoescaped) rather than by pytest-html's JavaScript, so it
-prints with all rows. The claim is canonical JSON (sorted keys, UTF-8) signed with Ed25519 by the
-issuer's key; the visible page is derived from the same claim. A run whose timers were scaled
-(s < 1) is a self-assessment, never a certification (spec §2.1).
+prints with all rows. There is one source of truth, the *claim* (canonical JSON: sorted keys,
+UTF-8): every fact the page shows comes from ``visible(claim, signature)`` and carries a
+``data-claim`` attribute naming it, so ``ecdi verify`` can check the visible table against the
+signed claim. Two signatures by the issuer's key: one over the claim (the machine-readable
+statement) and one over the whole page as written (a trailing comment), so any one-byte edit of the
+file is detected on any machine with only the public key.
 """
 
 from __future__ import annotations
@@ -11,72 +14,131 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from jinja2 import Environment, PackageLoader, select_autoescape
+from ..issuer import Issuer, public_pem, resolve_issuer
+from .certification import refusal_reasons
+from .templating import environment
 
-CLAIM_FORMAT = "ecdi-certificate-claim/1"
+CLAIM_FORMAT = "ecdi-certificate-claim/2"
+CERTIFIED = "CERTIFIED · ĐÃ CHỨNG NHẬN"
+SELF_ASSESSMENT = "SELF-ASSESSMENT · TỰ ĐÁNH GIÁ"
+PAGE_SIGNATURE = re.compile(rb"<!--ecdi-page-signature ([A-Za-z0-9-]+) ([A-Za-z0-9+/=]+)-->\n\Z")
+COVERAGE_PLACEHOLDER = {"status": "not measured"}
 
 
 def canonical(claim: dict) -> bytes:
     return json.dumps(claim, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def issuer_key(folder: Path) -> Ed25519PrivateKey:
-    """The self-assessment issuer key, created once per work folder (customs' key comes later)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "self-assessment-ed25519.pem"
-    if path.exists():
-        return serialization.load_pem_private_key(path.read_bytes(), password=None)
-    key = Ed25519PrivateKey.generate()
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
-    path.chmod(0o600)
-    return key
+def verification_code(signature: bytes) -> str:
+    """Sixteen hex digits of the claim signature's hash, grouped for reading aloud over the phone."""
+    digest = hashlib.sha256(signature).hexdigest()[:16].upper()
+    return "-".join(digest[i:i + 4] for i in range(0, 16, 4))
 
 
-def build_claim(results: dict) -> dict:
-    scaled = results["time_scale"] < 1
-    mutant = results["sut"].get("mutant")
+def run_coverage(results: dict) -> dict:
+    """Requirements coverage of the cases that ran (``conformance.coverage``): what was certified."""
+    from ..catalogue import all_cases
+    from ..profile import ProfileError, load_profile
+
+    try:
+        from ..coverage import coverage
+
+        profile = load_profile(results["profile"]["id"])
+    except (ImportError, ProfileError):  # no coverage measure or profile: say so rather than guess
+        return dict(COVERAGE_PLACEHOLDER)
+    ran = {c["id"] for c in results["cases"]}
+    cov = coverage(profile, [s for s in all_cases() if s.id in ran])
+    figures = {level: list(cov.level_figures(level)) for level in ("MUST", "SHOULD")}
+    status = ", ".join(f"{level} {c}/{t}" for level, (c, t) in figures.items()) + " requirements binding the DTS"
+    return {"status": status, "kind": "requirements", **figures, "uncovered_must": cov.uncovered("MUST")}
+
+
+def build_claim(results: dict, issuer: Issuer, *, evidence: dict | None, interrupted: bool,
+                catalogue: set[str] | None, released: dict[str, str] | None = None) -> dict:
+    reasons = refusal_reasons(results, role=issuer.role, interrupted=interrupted, catalogue=catalogue,
+                              released=released)
     return {
         "format": CLAIM_FORMAT,
-        "issuer_role": "self-assessment",
-        "self_test_reason": (
-            "timers scaled by time_scale < 1 (spec §2.1)" if scaled else
-            "issued with a local self-assessment key, not the customs authority's"
-        ) + (f"; reference DTS run with mutant {mutant}" if mutant else ""),
+        "issuer": {"role": issuer.role, "key_id": issuer.key_id, "algorithm": issuer.algorithm},
+        "certification": {"certified": not reasons, "reasons": reasons},
         "harness": results["harness"],
         "profile": results["profile"],
         "sut": results["sut"],
         "time_scale": results["time_scale"],
         "seed": results["seed"],
         "date": results["finished_at"],
+        "interrupted": interrupted,
         "overall": results["overall"],
+        "coverage": run_coverage(results),
+        "evidence": evidence or {"head_hash": None, "rows": 0},
         "cases": [
-            {"id": c["id"], "requirements": c["requirements"], "verdict": c["verdict"], "evidence": c["evidence"]}
+            {"id": c["id"], "family": c.get("family", ""), "requirements": c["requirements"],
+             "verdict": c["verdict"], "evidence": c["evidence"]}
             for c in results["cases"]
         ],
     }
 
 
-def write_certificate(out_dir: Path, results: dict) -> Path:
-    claim = build_claim(results)
-    key = issuer_key(out_dir / "work" / "issuer")
+def visible(claim: dict, signature: bytes) -> dict[str, str]:
+    """Every fact the page shows, keyed by the ``data-claim`` name it is shown under."""
+    sut, profile, evidence = claim["sut"], claim["profile"], claim["evidence"]
+    certified = claim["certification"]["certified"]
+    v = {
+        "heading": CERTIFIED if certified else SELF_ASSESSMENT,
+        "overall": claim["overall"],
+        "sut.vendor": f"{sut.get('vendor')} ({sut.get('vendor_tax_code')})",
+        "sut.product": f"{sut.get('product')} {sut.get('version')}"
+                       + (f" — mutant {sut['mutant']}" if sut.get("mutant") else ""),
+        "sut.build_hash": sut.get("build_hash") or "—",
+        "profile.id": f"{profile['id']} (ECDI {profile['version']})",
+        "profile.hash": profile["hash"],
+        "harness": f"{claim['harness']['name']} {claim['harness']['version']}",
+        "time_scale": f"{claim['time_scale']:g}",
+        "date": claim["date"],
+        "seed": str(claim["seed"]),
+        "coverage": claim["coverage"]["status"],
+        "evidence.head_hash": evidence.get("head_hash") or "—",
+        "evidence.rows": str(evidence.get("rows", 0)),
+        "issuer.role": claim["issuer"]["role"],
+        "issuer.key_id": claim["issuer"]["key_id"],
+        "verification_code": verification_code(signature),
+    }
+    for i, reason in enumerate(claim["certification"]["reasons"]):
+        v[f"reasons.{i}"] = reason
+    for i, c in enumerate(claim["cases"]):
+        v[f"cases.{i}.id"] = c["id"]
+        v[f"cases.{i}.requirements"] = ", ".join(c["requirements"])
+        v[f"cases.{i}.evidence"] = ", ".join(c["evidence"])
+        v[f"cases.{i}.verdict"] = c["verdict"]
+    return v
+
+
+def render(claim: dict, issuer: Issuer) -> bytes:
+    """The signed page: the rendered template followed by the page signature as its last line."""
     payload = canonical(claim)
-    signature = key.sign(payload)
-    public_pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    (out_dir / "certificate-issuer.pub.pem").write_bytes(public_pem)
-    env = Environment(loader=PackageLoader("conformance.report", "templates"), autoescape=select_autoescape(["html", "j2"]))
-    page = env.get_template("certificate.html.j2").render(
+    signature = issuer.sign(payload)
+    page = environment().get_template("certificate.html.j2").render(
         claim=claim,
-        results=results,
+        v=visible(claim, signature),
         claim_b64=base64.b64encode(payload).decode("ascii"),
         signature_b64=base64.b64encode(signature).decode("ascii"),
-        verification_code=hashlib.sha256(signature).hexdigest()[:16].upper(),
-        public_key_pem=public_pem.decode("ascii"),
-    )
+        algorithm=issuer.algorithm,
+        public_key_pem=public_pem(issuer.public_key).decode("ascii"),
+    ).encode("utf-8")
+    if not page.endswith(b"\n"):
+        page += b"\n"
+    trailer = base64.b64encode(issuer.sign(page)).decode("ascii")
+    return page + f"<!--ecdi-page-signature {issuer.algorithm} {trailer}-->\n".encode("ascii")
+
+
+def write_certificate(out_dir: Path, results: dict, *, issuer: Issuer | None = None, evidence: dict | None = None,
+                      interrupted: bool = False, catalogue: set[str] | None = None) -> Path:
+    issuer = issuer or resolve_issuer(out_dir / "work" / "issuer")
+    claim = build_claim(results, issuer, evidence=evidence, interrupted=interrupted, catalogue=catalogue)
+    (out_dir / "certificate-issuer.pub.pem").write_bytes(public_pem(issuer.public_key))
     path = out_dir / "certificate.html"
-    path.write_text(page, encoding="utf-8")
+    path.write_bytes(render(claim, issuer))
     return path

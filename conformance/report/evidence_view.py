@@ -58,3 +58,31 @@ def evidence_excerpt(record, ctx) -> str:
         parts.append(f"<p>… {len(exchanges) - MAX_EXCHANGES} more exchanges in the evidence log.</p>")
     parts.append("</div>")
     return "".join(parts)
+
+
+_FILTER_SCRIPT = """<script>
+document.addEventListener("DOMContentLoaded", function () {
+  function apply() {
+    var fam = document.getElementById("ecdi-family").value, ver = document.getElementById("ecdi-verdict").value;
+    document.querySelectorAll("#results-table tbody.results-table-row").forEach(function (row) {
+      var f = row.querySelector("td.col-family"), v = row.querySelector("td.col-verdict");
+      if (!f || !v) { return; }
+      var show = (!fam || f.textContent.trim() === fam) && (!ver || v.textContent.trim() === ver);
+      row.style.display = show ? "" : "none";
+    });
+  }
+  document.getElementById("ecdi-family").addEventListener("change", apply);
+  document.getElementById("ecdi-verdict").addEventListener("change", apply);
+  new MutationObserver(apply).observe(document.getElementById("results-table"), {childList: true});
+  apply();
+});
+</script>"""
+
+
+def report_filters(families: list[str], verdicts: list[str]) -> str:
+    """Two selects that hide report rows by ECDI family and verdict; re-applied when pytest-html redraws."""
+    def options(values):
+        return "".join(f'<option value="{html.escape(v)}">{html.escape(v)}</option>' for v in values)
+    return (f'<p class="ecdi-filters">Family: <select id="ecdi-family"><option value="">all</option>{options(families)}'
+            f'</select> Verdict: <select id="ecdi-verdict"><option value="">all</option>{options(verdicts)}</select></p>'
+            + _FILTER_SCRIPT)

@@ -1,4 +1,4 @@
-"""results.json and the certificate, written from the case records at the end of a session."""
+"""results.json, the evidence bundle and the certificate, written from the case records at session end."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..verdict import CaseRecord, overall
+from .bundle import EVIDENCE_DB, evidence_dir, write_run_bundle
 from .certificate import write_certificate
+from .evidence_db import EvidenceUnreadable, chain_head, settle
 
 RESULTS_FORMAT = "ecdi-results/1"
 
@@ -27,10 +29,26 @@ def build_results(harness, records: list[CaseRecord], setup_error: str | None) -
     }
 
 
-def write_outputs(out_dir: Path, harness, records: list[CaseRecord], setup_error: str | None) -> dict:
+def _head(out_dir: Path) -> dict | None:
+    db = evidence_dir(out_dir) / EVIDENCE_DB
+    try:
+        settle(db)
+        return chain_head(db)
+    except EvidenceUnreadable:
+        return None
+
+
+def write_outputs(out_dir: Path, harness, records: list[CaseRecord], setup_error: str | None, *,
+                  issuer=None, interrupted: bool = False) -> dict:
+    from ..catalogue import case_ids
+
     out_dir.mkdir(parents=True, exist_ok=True)
     results = build_results(harness, records, setup_error)
+    head = _head(out_dir)
+    results["evidence"] = head
     (out_dir / "results.json").write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
     if "profile" in results and not setup_error:  # no certificate for a session that never ran
-        write_certificate(out_dir, results)
+        write_run_bundle(out_dir, results, head, statement=harness.sut.statement)
+        write_certificate(out_dir, results, issuer=issuer, evidence=head, interrupted=interrupted,
+                          catalogue=case_ids())
     return results

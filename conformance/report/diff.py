@@ -1,0 +1,177 @@
+"""Regression across runs: verdict changes requirement by requirement, and the spec change behind each.
+
+Runs are compared on what they certify — requirements — not on case names, because a new profile
+can add, withdraw or strengthen requirements while the cases stay the same. For each requirement a
+run's status is the worst verdict of the cases citing it, "not tested" when none does, or "not in
+profile" when its profile does not hold it; its level (MUST/SHOULD) comes from that run's profile.
+A change is explained by the Annex A item naming the requirement (``fixtures/profiles/changes.toml``)
+when the runs' profiles differ, and by the product's identity when that differs.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..profile import FIXTURES, ProfileError, load_profile
+from ..verdict import Verdict
+from .templating import environment
+
+CHANGES_FILE = FIXTURES / "profiles" / "changes.toml"
+NOT_TESTED = "not tested"
+NOT_IN_PROFILE = "not in profile"
+
+
+class DiffError(Exception):
+    """A run folder that cannot be compared; the message names it and the cause."""
+
+
+@dataclass
+class Run:
+    path: Path
+    results: dict
+    profile: object | None
+
+    @property
+    def label(self) -> str:
+        s = self.results["sut"]
+        mutant = f" [{s['mutant']}]" if s.get("mutant") else ""
+        return f"{s.get('product')} {s.get('version')}{mutant} on {self.results['profile']['id']}"
+
+    @property
+    def version(self) -> str:
+        return self.results["profile"]["version"]
+
+
+@dataclass
+class Row:
+    key: str
+    cells: list[str]
+    levels: list[str] = field(default_factory=list)
+    causes: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return len(set(self.cells)) > 1 or len(set(self.levels)) > 1
+
+
+@dataclass
+class Comparison:
+    runs: list[Run]
+    requirements: list[Row]
+    params: list[Row]
+
+
+def load_run(path: Path) -> Run:
+    path = Path(path)
+    file = path / "results.json" if path.is_dir() else path
+    try:
+        results = json.loads(file.read_text(encoding="utf-8"))
+        results["profile"]["id"], results["sut"], results["cases"]  # noqa: B018 - the fields a diff needs
+    except FileNotFoundError:
+        raise DiffError(f"{path}: no results.json (not a run's output folder)") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise DiffError(f"{file}: unreadable results ({exc})") from None
+    except (KeyError, TypeError):
+        raise DiffError(f"{file}: not the results of a completed run (no profile, SUT or cases)") from None
+    try:
+        profile = load_profile(results["profile"]["id"])
+    except ProfileError:
+        profile = None
+    return Run(path, results, profile)
+
+
+def annex_changes(path: Path = CHANGES_FILE) -> list[dict]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8")).get("change", [])
+    except (OSError, tomllib.TOMLDecodeError):
+        return []
+
+
+def _status(run: Run) -> dict[str, str]:
+    worst: dict[str, Verdict] = {}
+    for case in run.results["cases"]:
+        if case.get("verdict") is None:
+            continue
+        verdict = Verdict(case["verdict"])
+        for rid in case["requirements"]:
+            worst[rid] = worst[rid].worse(verdict) if rid in worst else verdict
+    return {rid: v.value for rid, v in worst.items()}
+
+
+def _cell(run: Run, status: dict[str, str], rid: str) -> str:
+    if run.profile is not None and rid not in run.profile.requirements:
+        return NOT_IN_PROFILE
+    return status.get(rid, NOT_TESTED)
+
+
+def _level(run: Run, rid: str) -> str:
+    req = run.profile.requirements.get(rid) if run.profile is not None else None
+    return (req.level or "CGW only") if req is not None else "—"
+
+
+def _annex_causes(runs: list[Run], key: str, kind: str, changes: list[dict]) -> list[str]:
+    versions = {r.version for r in runs}
+    return [f"Annex A #{c['item']} ({c['from']} → {c['to']}): {c['subject']}: {c['before']} → {c['after']}"
+            for c in changes if key in c.get(kind, []) and {c["from"], c["to"]} <= versions]
+
+
+def _product_cause(runs: list[Run]) -> list[str]:
+    labels = {(r.results["sut"].get("product"), r.results["sut"].get("version"), r.results["sut"].get("mutant"))
+              for r in runs}
+    return ["the product differs between the runs: " + " / ".join(r.label for r in runs)] if len(labels) > 1 else []
+
+
+def compare(runs: list[Run], changes: list[dict] | None = None) -> Comparison:
+    changes = annex_changes() if changes is None else changes
+    statuses = [_status(r) for r in runs]
+    rids = set().union(*statuses)
+    for run in runs:  # a requirement a profile adds, withdraws or re-levels is a change even if untested
+        if run.profile is not None:
+            rids |= {rid for rid in run.profile.requirements
+                     if any(o.profile is not None and (rid not in o.profile.requirements or
+                            o.profile.requirements[rid].level != run.profile.requirements[rid].level) for o in runs)}
+    rows = []
+    for rid in sorted(rids):
+        row = Row(rid, [_cell(r, s, rid) for r, s in zip(runs, statuses)], [_level(r, rid) for r in runs])
+        if row.changed:
+            row.causes = _annex_causes(runs, rid, "requirements", changes)
+            if len(set(row.cells)) > 1:
+                row.causes += _product_cause(runs)
+            row.causes = row.causes or ["no known cause: same profile rules and product (re-run or environment)"]
+        rows.append(row)
+    params = []
+    names = sorted({n for r in runs if r.profile is not None for n in r.profile.params})
+    for name in names:
+        row = Row(name, [str(r.profile.params.get(name, "—")) if r.profile is not None else "?" for r in runs])
+        if row.changed:
+            row.causes = _annex_causes(runs, name, "params", changes) or ["profile data differs"]
+            params.append(row)
+    return Comparison(runs, rows, params)
+
+
+def text(c: Comparison) -> str:
+    lines = ["Runs:"]
+    for i, r in enumerate(c.runs, 1):
+        res = r.results
+        lines.append(f"  [{i}] {r.label}: {res['overall']} (time scale {res['time_scale']}, {r.path})")
+    changed = [row for row in c.requirements if row.changed]
+    lines.append(f"Requirement changes ({len(changed)} of {len(c.requirements)}):")
+    for row in changed:
+        cells = " | ".join(f"{v} ({lvl})" for v, lvl in zip(row.cells, row.levels))
+        lines.append(f"  {row.key:<8} {cells}")
+        lines += [f"           ← {cause}" for cause in row.causes]
+    if c.params:
+        lines.append("Parameter changes:")
+        for row in c.params:
+            lines.append(f"  {row.key:<16} {' | '.join(row.cells)}")
+            lines += [f"           ← {cause}" for cause in row.causes]
+    return "\n".join(lines)
+
+
+def write_html(c: Comparison, path: Path) -> Path:
+    page = environment().get_template("diff.html.j2").render(c=c, changed=[r for r in c.requirements if r.changed])
+    Path(path).write_text(page, encoding="utf-8")
+    return Path(path)
