@@ -58,6 +58,10 @@ class Harness:
         except (ProfileError, DriverError) as exc:
             raise SetupError(str(exc)) from None
         self.sut = self.driver.describe()
+        self.sut_file = getattr(self.driver, "sut", None)  # a sut.toml's SutFile; None for the reference DTS
+        if o.time_scale < 1 and not self.sut.pixit.get("time_scale_supported", False):
+            raise SetupError(f"the SUT does not state pixit.time_scale_supported = true, so it is tested with "
+                             f"--time-scale 1 (CAP-08), not {o.time_scale}")
         if self.profile.version not in self.sut.statement.get("profile", []):
             raise SetupError(
                 f"the SUT claims profiles {self.sut.statement.get('profile')}, not {self.profile.version} "
@@ -75,7 +79,10 @@ class Harness:
         self.work_dir = o.out_dir / "work"
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.pki = TestPKI.ensure(o.pki_dir or self.work_dir / "pki")
-        self.password = secrets.token_urlsafe(12)
+        users = self.sut_file.accounts if self.sut_file else (DEFAULT_USER,)
+        self.passwords = {user: secrets.token_urlsafe(12) for user in users}  # one per user (SEC-08)
+        self.password = self.passwords[users[0]]
+        self._install_pki()
         tax_code = self.pki.declarant_tax_code
         evidence_dir = o.out_dir / "evidence"
         evidence_dir.mkdir(parents=True, exist_ok=True)
@@ -85,7 +92,7 @@ class Harness:
                 pki_folder=self.pki.folder,
                 evidence_db=evidence_dir / "evidence.sqlite3",
                 time_scale=self.time_scale,
-                accounts=[Account(DEFAULT_USER, self.password, [tax_code])],
+                accounts=[Account(user, password, [tax_code]) for user, password in self.passwords.items()],
                 registered_certs={tax_code: [self.pki.declarant.cert]},
             )
         )
@@ -100,7 +107,7 @@ class Harness:
             ca_trust_list_pem=self.pki.trust_list_pem,
             p12=self.pki.declarant.p12,
             p12_password=self.pki.declarant.p12_password,
-            user_id=DEFAULT_USER,
+            user_id=users[0],
             password=self.password,
             tax_code=tax_code,
             declarant_name=self.pki.declarant_name,
@@ -109,6 +116,20 @@ class Harness:
             time_scale=self.time_scale,
             work_dir=self.work_dir / "dts",
         )
+        attach = getattr(self.driver, "attach_gateway", None)
+        if attach is not None:  # the manual driver watches the gateway for the product's traffic
+            attach(self.gateway_control)
+
+    def _install_pki(self) -> None:
+        """Copy the test PKI where the SUT file's ``[install]`` says the product reads it (CAP-07)."""
+        if self.sut_file is None:
+            return
+        files = {"tls_ca": self.pki.tls_ca_pem, "sign_anchor": self.pki.sign_anchor_pem,
+                 "ca_trust_list": self.pki.trust_list_pem, "p12": self.pki.declarant.p12}
+        try:
+            self.sut_file.install_pki(files)
+        except OSError as exc:
+            raise SetupError(f"{self.sut_file.path}: [install] failed: {exc}") from None
 
     def case_environment(self, case_id: str) -> Environment:
         """A fresh DTS state folder per case, so one case's state never leaks into another's verdict."""

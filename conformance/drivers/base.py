@@ -16,6 +16,13 @@ class DriverError(Exception):
     """The driver could not make the DTS act (not the DTS's own failure, which is an Outcome)."""
 
 
+class DriverInconclusive(DriverError):
+    """Nothing can be concluded: e.g. the operator of a manual product gave no answer in time.
+
+    A case must then be INCONCLUSIVE, never PASS: nothing was observed to judge (docs/drivers.md).
+    """
+
+
 @dataclass(frozen=True)
 class Environment:
     """Everything the harness configures in a DTS before it acts (CAP-07)."""
@@ -70,12 +77,14 @@ class SutInfo:
 class Action:
     """One user action. ``document`` is the Content child (e.g. a dec:Declaration) as XML octets."""
 
-    kind: str                       # "lodge" | "query"
+    kind: str                       # "lodge" | "query" | "configure" (drivers name the user action
+                                    # of a lodge by type and function: protocol.user_action)
     type: str | None = None         # message type, e.g. "929"
     function: str = "8"
     document: bytes | None = None
     business_ref: str | None = None
     submission_id: str | None = None
+    otp: str | None = None          # the OTP the user enters when approving a payment (PAY)
 
 
 @dataclass(frozen=True)

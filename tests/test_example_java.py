@@ -1,0 +1,43 @@
+"""The Java 17 example DTS (examples/java-dts) passes a whole session through the command driver.
+
+It shows vendors a non-Python integration: JDK-only signing (javax.xml.crypto), HTTPS (java.net.http),
+reply verification, polling and the Outcome JSON on stdout.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conformance.statement import load_statement
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "java-dts"
+
+
+def java_17_or_later() -> bool:
+    if shutil.which("java") is None:
+        return False
+    version = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr
+    match = re.search(r'version "(\d+)', version)
+    return bool(match) and int(match.group(1)) >= 17
+
+
+needs_java = pytest.mark.skipif(not java_17_or_later(), reason="the Java example needs `java` 17 or later on PATH")
+
+
+def test_the_examples_statement_is_valid():
+    assert load_statement(EXAMPLE / "ecdi-conformance.toml")["product"] == "ECDI-Java-Example"
+
+
+@needs_java
+def test_the_java_example_completes_a_session_conformant(tmp_path, run_ecdi):
+    run = run_ecdi(tmp_path / "out", "--sut", str(EXAMPLE / "sut.toml"))
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert set(run.verdicts().values()) == {"PASS"}, run.results["cases"]
+    assert run.results["sut"]["product"] == "ECDI-Java-Example"
+    lodged = tmp_path / "out" / "work" / "dts" / "transport.valid-declaration-accepted" / "driver" / "01-lodge.stdout"
+    assert '"state":"cleared"' in lodged.read_text(encoding="utf-8")
