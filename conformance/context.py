@@ -88,6 +88,8 @@ class CaseContext:
         """Record an atomic check's result against ``requirement`` with the severity the case picks."""
         if requirement not in self.spec.requirements:
             raise HarnessError(f"case {self.spec.id} cites {requirement}, which it does not declare")
+        if evidence is EvidenceKind.DRIVER:  # what a manual driver reports is an operator's attestation
+            evidence = EvidenceKind(getattr(self._harness.driver, "evidence_kind", EvidenceKind.DRIVER.value))
         verdict = Verdict.PASS if result.ok else severity
         self.record.record(Finding(verdict, result.message, requirement, evidence, result.detail))
         if stop and not result.ok:

@@ -14,12 +14,14 @@ from pathlib import Path
 import pytest
 
 from .case import CASE_MARK, CaseFailure, CaseSpec
+from .claims import compare_claims
 from .context import CaseContext, HarnessError
 from .harness import Harness, HarnessOptions, SetupError
 from .issuer import ENV_KEY, ENV_ROLE, ROLES, IssuerError, resolve_issuer
 from .report import evidence_excerpt, report_filters, write_case_bundle, write_outputs
 from .scenarios import accept
-from .verdict import CaseRecord, Finding, Status, Verdict
+from .drivers.base import DriverError, DriverInconclusive
+from .verdict import CaseRecord, EvidenceKind, Finding, Status, Verdict
 
 _STATE = pytest.StashKey["RunState"]()
 
@@ -33,6 +35,8 @@ class RunState:
         self.order: list[str] = []
         self.issuer = None
         self.interrupted = False
+        self.exchanges: list = []            # every case's exchanges, for claimed vs exhibited
+        self.claims_gap: str | None = None
 
 
 def pytest_addoption(parser):
@@ -129,7 +133,16 @@ def pre_run_finding(spec: CaseSpec, profile, sut) -> Finding | None:
 
 
 def unexpected_finding(exc: BaseException) -> Finding:
-    """An exception other than a stopping check ends the case in ERROR (shared with ``ecdi replay``)."""
+    """An exception other than a stopping check (shared with ``ecdi replay``).
+
+    The driver could not make the product act or report: ERROR, never FAIL — the glue failed, not the
+    product's ECDI behaviour — except silence from a manual operator, which proves nothing either way
+    and is INCONCLUSIVE.
+    """
+    if isinstance(exc, DriverInconclusive):
+        return Finding(Verdict.INCONCLUSIVE, f"driver: {exc}", evidence=EvidenceKind.OPERATOR)
+    if isinstance(exc, DriverError):
+        return Finding(Verdict.ERROR, f"driver error: {exc}", evidence=EvidenceKind.DRIVER)
     kind = "harness error" if isinstance(exc, HarnessError) else "unexpected error while running the case"
     return Finding(Verdict.ERROR, f"{kind}: {pytest.ExceptionInfo.from_exception(exc).exconly()}")
 
@@ -198,7 +211,12 @@ def _finish(rep, record: CaseRecord, item) -> None:
     ctx = item.funcargs.get("ecdi") if hasattr(item, "funcargs") else None
     if ctx is not None:
         ctx.tape.closed = True  # the report's own reads below are not part of the case
-        write_case_bundle(item.config.stash[_STATE].options.out_dir, record, ctx)
+        state = item.config.stash[_STATE]
+        write_case_bundle(state.options.out_dir, record, ctx)
+        try:
+            state.exchanges.extend(ctx.gateway.exchanges(record.case_id))  # for claimed vs exhibited
+        except Exception as exc:  # noqa: BLE001 - the verdict stands; the claims section says what is missing
+            state.claims_gap = f"exchanges of {record.case_id} unavailable: {exc}"
     extras = getattr(rep, "extras", [])
     try:
         import pytest_html
@@ -225,7 +243,18 @@ def pytest_sessionfinish(session, exitstatus):
     finally:
         if state.order:
             write_outputs(state.options.out_dir, harness, [state.records[n] for n in state.order], state.setup_error,
-                          issuer=state.issuer, interrupted=state.interrupted)
+                          issuer=state.issuer, interrupted=state.interrupted, claims=_claims(state))
+
+
+def _claims(state) -> dict | None:
+    """Capabilities claimed but never exhibited on the wire, and exhibited but not claimed (CAP-04)."""
+    harness = state.harness
+    if harness is None or not getattr(harness, "prepared", False):
+        return None
+    report = compare_claims(state.exchanges, harness.sut.capabilities, harness.profile).as_dict()
+    if state.claims_gap:
+        report["incomplete"] = state.claims_gap
+    return report
 
 
 class _HtmlColumns:

@@ -80,3 +80,10 @@ def test_every_declared_requirement_is_checked_in_the_run(reference_run):
     for c in reference_run.results["cases"]:
         checked = {f["requirement"] for f in c["findings"]}
         assert set(c["requirements"]) <= checked, f"{c['id']} declares but never checks {set(c['requirements']) - checked}"
+
+
+def test_results_compare_claimed_and_exhibited_capabilities(reference_run):
+    claims = reference_run.results["claims"]
+    assert "import" in claims["exhibited"], claims
+    assert claims["exhibited_not_claimed"] == []
+    assert "export" in claims["claimed_not_exhibited"]  # no case lodges an export declaration yet

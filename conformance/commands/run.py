@@ -76,5 +76,10 @@ def _run(args) -> int:
           f"on {results['profile']['id']} (time scale {results['time_scale']}, seed {results['seed']})")
     for c in results["cases"]:
         print(f"  {c['verdict']:<15} {c['id']:<42} {' '.join(c['requirements'])}")
+    claims = results.get("claims") or {}
+    for key, label in (("exhibited_not_claimed", "exhibited on the wire but not claimed (CAP-04)"),
+                       ("claimed_not_exhibited", "claimed but never exhibited in this run")):
+        if claims.get(key):
+            print(f"capabilities {label}: {', '.join(claims[key])}")
     print(f"report: {out / 'report.html'}\ncertificate: {out / 'certificate.html'}")
     return 0 if results["overall"] == "CONFORMANT" else 1

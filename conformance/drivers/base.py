@@ -128,6 +128,9 @@ class Outcome:
 
 class Driver(Protocol):
     name: str
+    # What an Outcome from this driver rests on: what the product showed, read by automation
+    # ("driver-action"), or what a person says it showed ("operator-attestation").
+    evidence_kind: str
 
     def describe(self) -> SutInfo:
         """The SUT's identity and capability statement, known before any case runs."""

@@ -12,6 +12,7 @@ from .base import Environment, SutInfo
 
 class ConfiguredDriver:
     name = ""
+    evidence_kind = "driver-action"
     KEYS: frozenset[str] = frozenset()
 
     def __init__(self, sut: SutFile):

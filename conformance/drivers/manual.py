@@ -37,6 +37,7 @@ _INSTRUCTIONS = {
 
 class ManualDriver(ConfiguredDriver):
     name = "manual"
+    evidence_kind = "operator-attestation"  # every Outcome is what the operator says the product showed
     KEYS = frozenset({"console", "wait_s", "answer_s", "journal", "instructions"})
 
     def __init__(self, sut: SutFile):

@@ -24,6 +24,7 @@ STATEMENT = Path(__file__).resolve().parents[1] / "reference_dts" / "ecdi-confor
 
 class ReferenceDriver:
     name = "reference"
+    evidence_kind = "driver-action"
 
     def __init__(self, mutant: str | None = None):
         if mutant is not None and mutant not in MUTANTS:

@@ -39,13 +39,14 @@ def _head(out_dir: Path) -> dict | None:
 
 
 def write_outputs(out_dir: Path, harness, records: list[CaseRecord], setup_error: str | None, *,
-                  issuer=None, interrupted: bool = False) -> dict:
+                  issuer=None, interrupted: bool = False, claims: dict | None = None) -> dict:
     from ..catalogue import case_ids
 
     out_dir.mkdir(parents=True, exist_ok=True)
     results = build_results(harness, records, setup_error)
     head = _head(out_dir)
     results["evidence"] = head
+    results["claims"] = claims
     (out_dir / "results.json").write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
     if "profile" in results and not setup_error:  # no certificate for a session that never ran
         write_run_bundle(out_dir, results, head, statement=harness.sut.statement)
