@@ -13,7 +13,15 @@ Control API (JSON; every call carries the ``X-ECDI-Control`` token):
 ``GET  /_control/clock``               ``{offset, now}``
 ``POST /_control/clock/advance``       ``{seconds}`` -> ``{offset, now}``
 ``GET  /_control/evidence/verify``     ``{ok, first_bad_row}``
+``GET  /_control/mailbox?tax_code=&payment_order_id=``  ``{messages: [mail...]}`` (OTP e-mails, PAY-04)
+``GET  /_control/live?after=&mail_after=``  ``{exchanges: [summary...], mail: [...], now}`` (the live page's feed)
+``POST /_control/sessions``            ``{session_id, accounts: [{user_id, password, tax_codes}]}`` -> ``{session_id, user_ids}``
+``GET  /_control/sessions``            ``{sessions: [{session_id, user_ids, case_id, clock_offset}]}``
 =====================================  ==========================================================
+
+Every call except ``/sessions`` acts on one session: the one named by the ``X-ECDI-Session`` header,
+or the default session (the gateway's configured accounts) without it. Sessions isolate scenario,
+case, clock, mailbox and the exchanges listed; a request belongs to the session of its SOAP UserId.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from pathlib import Path
 import requests
 
 CONTROL_HEADER = "X-ECDI-Control"
+SESSION_HEADER = "X-ECDI-Session"
 _BYTES_FIELDS = ("request_body", "message_text", "response_body", "reply_text")
 
 
@@ -86,13 +95,18 @@ class Exchange:
 
 
 class GatewayControl:
-    def __init__(self, control_url: str, *, token: str, ca_pem: Path | str, timeout: float = 30.0):
+    def __init__(self, control_url: str, *, token: str, ca_pem: Path | str, timeout: float = 30.0,
+                 session: str | None = None):
         self.control_url = control_url.rstrip("/")
+        self.session = session             # None: the default session
         self._session = requests.Session()
         # Not trust_env: REQUESTS_CA_BUNDLE would silently replace our CA (requests prefers it over
         # Session.verify), and a proxy from the environment has no business between us and the gateway.
         self._session.trust_env = False
         self._session.headers[CONTROL_HEADER] = token
+        if session is not None:
+            self._session.headers[SESSION_HEADER] = session
+        self._token = token
         self._ca_pem = str(ca_pem)
         self._timeout = timeout
         info = self._call("GET", "/info")
@@ -125,6 +139,29 @@ class GatewayControl:
         """Check the evidence hash chain: (ok, first row not as recorded)."""
         result = self._call("GET", "/evidence/verify")
         return result["ok"], result["first_bad_row"]
+
+    def mailbox(self, *, tax_code: str | None = None, payment_order_id: str | None = None) -> list[dict]:
+        """The OTP e-mails the gateway sent (PAY-04), oldest first: ``{seq, sent_at, sender, to, subject,
+        body, tax_code, payment_order_id, otp, expires_at}``."""
+        params = {k: v for k, v in (("tax_code", tax_code), ("payment_order_id", payment_order_id)) if v}
+        return self._call("GET", "/mailbox", params=params or None)["messages"]
+
+    def latest_otp(self, payment_order_id: str) -> str:
+        """The OTP of the order's most recent e-mail (what the user would type); ControlError if none."""
+        mails = self.mailbox(payment_order_id=payment_order_id)
+        if not mails:
+            raise ControlError(f"no OTP e-mail for payment order {payment_order_id}")
+        return mails[-1]["otp"]
+
+    def create_session(self, session_id: str, accounts: list[dict]) -> "GatewayControl":
+        """Create an isolated session for ``accounts`` (``{user_id, password, tax_codes}``, UserIds new
+        to the gateway) and return a client bound to it. ControlError names a bad key."""
+        self._call("POST", "/sessions", json={"session_id": session_id, "accounts": accounts})
+        return GatewayControl(self.control_url, token=self._token, ca_pem=self._ca_pem, timeout=self._timeout,
+                              session=session_id)
+
+    def sessions(self) -> list[dict]:
+        return self._call("GET", "/sessions")["sessions"]
 
     def close(self) -> None:
         self._session.close()

@@ -36,3 +36,70 @@ def delay_first_attempt(type_: str, function: str, seconds: float, name: str = "
             }
         ],
     }
+
+
+# ------------------------------------------------------------------------------------------
+# General builders (any rule of docs/scenarios.md) and the seed failures by name
+
+
+def rule(then: dict, *, name: str | None = None, times: int | None = None, probability: float | None = None,
+         **when) -> dict:
+    """One rule: ``when`` conditions as keyword arguments (``type_`` for ``type``), ``then`` an action."""
+    data: dict = {"when": {("type" if k == "type_" else k): v for k, v in when.items()}, "then": then}
+    if name is not None:
+        data["name"] = name
+    if times is not None:
+        data["times"] = times
+    if probability is not None:
+        data["probability"] = probability
+    return data
+
+
+def scenario(name: str, *rules: dict, history: list[dict] | None = None, pending_queries: int = 0,
+             seed: int | None = None, amend_cancel_history: list[dict] | None = None) -> dict:
+    """A whole scenario from rules made with ``rule``."""
+    data: dict = {"name": name, "rules": list(rules)}
+    if history is not None:
+        data["history"] = history
+    if amend_cancel_history is not None:
+        data["amend_cancel_history"] = amend_cancel_history
+    if pending_queries:
+        data["pending_queries"] = pending_queries
+    if seed is not None:
+        data["seed"] = seed
+    return data
+
+
+def slow_reply(type_: str, function: str, seconds: float) -> dict:
+    """Seed failure "no reply or a very slow one": the first attempt answered ``seconds`` late."""
+    return delay_first_attempt(type_, function, seconds, name="slow-reply")
+
+
+def overloaded(type_: str, function: str, *, mode: str = "503", retry_after: int = 5, attempts: int = 1) -> dict:
+    """Seed failure "overloaded servers" (TRN-08): the first ``attempts`` answered 503 + Retry-After
+    (or 271 E9001 with ``mode="E9001"``), not recorded."""
+    return scenario("overloaded", rule({"action": "overload", "mode": mode, "retry_after": retry_after},
+                                       type_=type_, function=function, times=attempts))
+
+
+def forged_reply(type_: str, function: str, *, untrusted: bool = False) -> dict:
+    """Seed failure "signatures that fail to verify" (SIG-15): the first reply has one character
+    altered after signing, or (``untrusted``) is signed by an impostor key."""
+    action = "untrusted_signature" if untrusted else "forge_signature"
+    return scenario("forged-reply", rule({"action": action}, type_=type_, function=function, attempt=1))
+
+
+def lost_reply(type_: str, function: str, *, stage: str = "after_read") -> dict:
+    """Seed failure "replies that never arrive": the first attempt is recorded but its connection is
+    reset (``before_read``: reset without recording)."""
+    return scenario("lost-reply", rule({"action": "reset", "stage": stage}, type_=type_, function=function, attempt=1))
+
+
+def expired_otp() -> dict:
+    """Seed failure "expired OTP" (PAY-06): the first approval finds its OTP expired (273 P0001)."""
+    return scenario("expired-otp", rule({"action": "expire_otp"}, type_="702", function="8", times=1))
+
+
+def out_of_order_history() -> dict:
+    """RPL-09: the first query after the receipt is answered with entry 3 (10) before entry 2 (30)."""
+    return scenario("out-of-order", rule({"action": "out_of_order"}, function="13", times=1))

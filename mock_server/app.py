@@ -4,6 +4,7 @@ Routes:
 * ``POST /ecdi/CISService`` — the ECDI ``Send`` operation, evaluated by ``pipeline.evaluate``.
 * ``GET /ecdi/CISService?wsdl`` — Annex D with ``{cgw_endpoint}`` filled in (TRN-02).
 * ``GET /crl/<name>`` — the CRL files the gateway holds (a DTS checks them before signing, SIG-12).
+* ``GET /live`` — the operator's live page (static; it polls ``/_control/live``).
 * ``/_control/…`` — the control API of ``conformance.gateway_control`` (JSON, ``X-ECDI-Control``).
 * anything else — 404 (405 for other methods on the endpoint).
 
@@ -36,8 +37,14 @@ from conformance.profile import load_profile
 
 from . import pipeline
 from .clock import Clock
-from .config import TEST_CERTIFICATION_ID, GatewayConfig
+from .config import TEST_CERTIFICATION_ID, Account, GatewayConfig
 from .evidence import COLUMNS, EvidenceLog, verify_chain
+from .faults import Delivery
+from .mailbox import Mailbox
+from .payments import Payments
+from .sessions import DEFAULT as DEFAULT_SESSION
+from .sessions import SESSION_ID, Session, SessionView
+from .transmit import transmit
 from .replies import GatewayIdentity, Replies, reply_summary
 from .scenario import CaseState, ScenarioError, parse_scenario
 from .store import Store
@@ -46,10 +53,16 @@ log = logging.getLogger("mock_server")
 
 CONTROL_PREFIX = "/_control"
 CONTROL_HEADER = "X-ECDI-Control"
+SESSION_HEADER = "X-ECDI-Session"
+USER_ID = re.compile(r"[A-Za-z0-9._@-]{1,50}")
+TAX_CODE = re.compile(r"[0-9]{10}(-[0-9]{3})?")
 WSDL_TEMPLATE = (Path(__file__).with_name("wsdl.xml")).read_text(encoding="utf-8")
 _CRL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}\.crl")
 _BYTES_FIELDS = ("request_body", "message_text", "response_body", "reply_text")
 XML_CONTENT_TYPE = "text/xml"
+LIVE_PAGE = (Path(__file__).parent / "static" / "live.html").read_bytes()
+_LIVE_FIELDS = ("seq", "case_id", "received_at", "responded_at", "client", "user_id", "type", "function", "reference",
+                "message_id", "attempt", "response_status", "reply_function", "reply_codes", "rule")
 
 
 def _version_key(version: str) -> tuple[int, ...]:
@@ -81,26 +94,60 @@ class Gateway:
         self.registered = {tax: {(c.issuer, c.serial_number) for c in cs} for tax, cs in registered.items()}
         self.accounts = {a.user_id: a for a in config.accounts}
         self.certified_products = {TEST_CERTIFICATION_ID, *config.certified_products}
-        self.clock = Clock()
-        self.case = CaseState()
         # Result codes of every accepted profile (X0005 and G0007 exist only in 1.1, W0001 only in 1.0).
         result_codes = {code: rc for p in loaded for code, rc in p.result_codes.items()}
         self._descriptions = {code: rc.description_vi for code, rc in result_codes.items()}
         self.code_replies = {code: rc.functions for code, rc in result_codes.items()}
-        self.replies = Replies(
-            self.pki.gateway_signer.signer(), self.clock,
-            GatewayIdentity(config.product, config.product_version, config.operator_name, config.operator_tax_code,
-                            self.default_profile.deployment["central_office"],
-                            tuple(sorted(self.profiles, key=_version_key))),
-            self.describe,
-        )
+        self._signer = self.pki.gateway_signer.signer()
+        self._identity = GatewayIdentity(config.product, config.product_version, config.operator_name,
+                                         config.operator_tax_code, self.default_profile.deployment["central_office"],
+                                         tuple(sorted(self.profiles, key=_version_key)))
+        self.sessions: dict[str, Session] = {}
+        self._new_session(DEFAULT_SESSION, set(self.accounts))
         Path(config.evidence_db).parent.mkdir(parents=True, exist_ok=True)
         self.evidence = EvidenceLog(Path(config.evidence_db))
         self.store = Store(config.state_path())
+        self.payments = Payments(self.store.connection, self.store.transaction)
         self.control_token = config.control_token or secrets.token_urlsafe(24)
         self.base_url = ""                     # https://host:port, set once the server is bound
         self._crl_cache: dict[Path, tuple[int, x509.CertificateRevocationList]] = {}
         self._in_flight: dict[int, dict] = {}  # seq -> evidence fields of exchanges not yet answered
+
+    # --- sessions (sessions.py) ---------------------------------------------------------------
+    def _new_session(self, session_id: str, user_ids: set[str]) -> Session:
+        clock = Clock()
+        session = Session(session_id, user_ids, clock, Replies(self._signer, clock, self._identity, self.describe))
+        self.sessions[session_id] = session
+        return session
+
+    @property
+    def default_session(self) -> Session:
+        return self.sessions[DEFAULT_SESSION]
+
+    @property
+    def case(self) -> CaseState:
+        return self.default_session.case
+
+    @property
+    def clock(self) -> Clock:
+        return self.default_session.clock
+
+    @property
+    def mailbox(self) -> Mailbox:
+        return self.default_session.mailbox
+
+    @property
+    def replies(self) -> Replies:
+        return self.default_session.replies
+
+    def session_for(self, user_id: str | None) -> Session:
+        """The session a request belongs to: the one created with its UserId, else the default."""
+        return next((s for s in self.sessions.values() if s.session_id != DEFAULT_SESSION and user_id in s.user_ids),
+                    self.default_session)
+
+    def end_all_cases(self) -> None:
+        for session in list(self.sessions.values()):
+            session.case.end()
 
     @property
     def endpoint_url(self) -> str:
@@ -111,6 +158,10 @@ class Gateway:
         self.store.close()
 
     # --- lookups the pipeline uses ---------------------------------------------------------
+    def approval_emails(self, tax_code: str) -> list[str]:
+        """PAY-04: where the OTP of ``tax_code``'s orders is e-mailed (registered out of band)."""
+        return self.config.approval_emails.get(tax_code) or [f"pheduyet.{tax_code}@test.customs.example"]
+
     def describe(self, code: str) -> str:
         """The Vietnamese description of a result code (RPL-01), from the profiles' code lists."""
         return self._descriptions[code]
@@ -140,6 +191,7 @@ class Gateway:
         app.router.add_post(soap.ENDPOINT_PATH, self._service)
         app.router.add_get(soap.ENDPOINT_PATH, self._wsdl)
         app.router.add_get("/crl/{name}", self._crl)
+        app.router.add_get("/live", self._live_page)
         control = web.Application(middlewares=[self._control_guard])
         control.router.add_get("/info", self._control_info)
         control.router.add_post("/cases", self._control_begin_case)
@@ -147,6 +199,10 @@ class Gateway:
         control.router.add_get("/clock", self._control_clock)
         control.router.add_post("/clock/advance", self._control_advance_clock)
         control.router.add_get("/evidence/verify", self._control_verify)
+        control.router.add_get("/mailbox", self._control_mailbox)
+        control.router.add_get("/live", self._control_live)
+        control.router.add_get("/sessions", self._control_sessions)
+        control.router.add_post("/sessions", self._control_create_session)
         app.add_subapp(CONTROL_PREFIX, control)
         app.router.add_route("*", "/{tail:.*}", self._other)
         return app
@@ -164,12 +220,18 @@ class Gateway:
         except web.HTTPRequestEntityTooLarge:
             return await self._respond(request, arrival, status=413, body=b"", content_type="text/plain",
                                        verdict={"too_large": True})
+        view = SessionView(self, self.session_for(_user_id_of(body)))
+        arrival.update(case_id=view.case.case_id, clock_offset=view.clock.offset)
         ex = pipeline.Exchange(pipeline.HttpRequest(request.path_qs, arrival["request_headers"], body),
-                               self.clock.now(), arrival["case_id"])
-        response = pipeline.evaluate(self, ex)
+                               view.clock.now(), arrival["case_id"])
+        ex.verdict["session"] = view.session.session_id
+        started = time.perf_counter()
+        response = pipeline.evaluate(view, ex)
+        ex.verdict["timings"] = {"evaluation_ms": round((time.perf_counter() - started) * 1000, 3)}
+        content_type = XML_CONTENT_TYPE if response.status in (200, 500) else "text/plain"
         return await self._respond(request, arrival, status=response.status, body=response.body,
-                                   content_type=XML_CONTENT_TYPE, request_body=body, exchange=ex,
-                                   reply_text=response.reply_text)
+                                   content_type=content_type, request_body=body, exchange=ex,
+                                   reply_text=response.reply_text, delivery=response.delivery)
 
     async def _wsdl(self, request: web.Request) -> web.StreamResponse:
         if "wsdl" not in (k.lower() for k in request.query):
@@ -198,35 +260,38 @@ class Gateway:
     async def _respond(self, request: web.Request, arrival: dict, *, status: int, body: bytes, content_type: str,
                        request_body: bytes = b"", exchange: pipeline.Exchange | None = None,
                        reply_text: bytes | None = None, verdict: dict | None = None,
-                       extra_headers: dict | None = None) -> web.StreamResponse:
-        """Send the response (after a scenario delay), then append the evidence row, whatever happens.
+                       extra_headers: dict | None = None, delivery: Delivery | None = None) -> web.StreamResponse:
+        """Send the response as its ``Delivery`` says (transmit.py), then append the evidence row, whatever happens.
 
         Until the row is written the exchange is "in flight": listed by the control API with its
         response fields empty, so a case never misses a request whose answer is being held back.
         """
-        response = web.Response(status=status, body=body, content_type=content_type,
-                                charset="utf-8" if content_type == XML_CONTENT_TYPE else None, headers=extra_headers)
+        delivery = delivery or Delivery()
+        headers = {"Content-Type": content_type + ("; charset=utf-8" if content_type == XML_CONTENT_TYPE else ""),
+                   **(extra_headers or {}), **delivery.headers}
         verdict = exchange.verdict if exchange else dict(verdict or {})
-        row = {**arrival, **_request_fields(exchange), "request_body": request_body, "gateway_verdict": verdict,
-               "clock_offset": self.clock.offset}
+        verdict["tls"] = _tls_facts(request)
+        row = {"clock_offset": self.clock.offset, **arrival, **_request_fields(exchange), "request_body": request_body,
+               "gateway_verdict": verdict}
         seq = row.pop("seq")
         self._in_flight[seq] = row
-        delivered = False
+        facts: dict = {"delivered": False}
+        sent: web.StreamResponse | None = None
         try:
             if exchange is not None and exchange.delay:
                 verdict["delay_s"] = exchange.delay
-                await asyncio.sleep(exchange.delay)
-            await response.prepare(request)
-            await response.write_eof()
-            delivered = True
+            facts, sent = await transmit(request, status=status, body=body, headers=headers, delivery=delivery)
         except (ConnectionError, asyncio.CancelledError) as exc:
             verdict["delivery_error"] = type(exc).__name__
             if isinstance(exc, asyncio.CancelledError):
                 raise
         finally:
-            verdict["delivered"] = delivered
-            reply_function, reply_codes = reply_summary(reply_text) if reply_text else (None, [])
-            row.update(responded_at=time.time(), response_status=status, response_headers=dict(response.headers),
+            verdict["delivered"] = facts.pop("delivered")
+            if facts.get("mode", "normal") != "normal":
+                verdict["delivery"] = facts
+            reply_function, reply_codes = _summary(reply_text)
+            sent_headers = dict(sent.headers) if sent is not None else headers
+            row.update(responded_at=time.time(), response_status=status or None, response_headers=sent_headers,
                        response_body=body, reply_text=reply_text, reply_function=reply_function,
                        reply_codes=reply_codes)
             try:
@@ -235,7 +300,7 @@ class Gateway:
                 log.exception("could not append evidence row %s (%s %s)", seq, request.method, request.path_qs)
             finally:
                 del self._in_flight[seq]
-        return response
+        return sent if sent is not None else _Gone()
 
     # --- control API --------------------------------------------------------------------------
     @web.middleware
@@ -255,7 +320,7 @@ class Gateway:
         return web.json_response({
             "endpoint_url": self.endpoint_url, "wsdl_url": self.endpoint_url + "?wsdl",
             "crl_url": self.base_url + "/crl/",
-            "case_id": self.case.case_id, "accepted_versions": sorted(self.profiles, key=_version_key),
+            "case_id": _session(self, request).case.case_id, "accepted_versions": sorted(self.profiles, key=_version_key),
             "time_scale": self.time_scale,
         })
 
@@ -272,27 +337,74 @@ class Gateway:
             scenario = parse_scenario(data.get("scenario", {}), self.code_replies)
         except ScenarioError as exc:
             return web.json_response({"error": str(exc)}, status=400)
-        self.case = CaseState(case_id, scenario)
+        _session(self, request).begin_case(CaseState(case_id, scenario))
         return web.json_response({"case_id": case_id, "scenario": scenario.name})
 
     async def _control_exchanges(self, request: web.Request) -> web.Response:
-        case_id = request.query.get("case_id", self.case.case_id)
+        session = _session(self, request)
+        case_id = request.query.get("case_id", session.case.case_id)
         rows = self.evidence.rows(case_id)
         rows += [{**dict.fromkeys(COLUMNS), "seq": seq, **row}
-                 for seq, row in self._in_flight.items() if row["case_id"] == case_id]
+                 for seq, row in list(self._in_flight.items()) if row["case_id"] == case_id]
+        rows = [r for r in rows if (r["gateway_verdict"] or {}).get("session", DEFAULT_SESSION) == session.session_id]
         rows.sort(key=lambda r: r["seq"])
         return web.json_response({"case_id": case_id, "exchanges": [_row_json(r) for r in rows]})
 
     async def _control_clock(self, request: web.Request) -> web.Response:
-        return web.json_response({"offset": self.clock.offset, "now": self.clock.now().isoformat()})
+        clock = _session(self, request).clock
+        return web.json_response({"offset": clock.offset, "now": clock.now().isoformat()})
 
     async def _control_advance_clock(self, request: web.Request) -> web.Response:
         data = await _json_body(request)
         seconds = data.get("seconds") if isinstance(data, dict) else None
         if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
             return web.json_response({"error": "seconds: must be a number"}, status=400)
-        self.clock.advance(seconds)
+        _session(self, request).clock.advance(seconds)
         return await self._control_clock(request)
+
+    async def _live_page(self, request: web.Request) -> web.Response:
+        """The operator's live view (static; it reads ``/_control/live`` with the token in its URL)."""
+        return web.Response(body=LIVE_PAGE, content_type="text/html", charset="utf-8",
+                            headers={"Cache-Control": "no-store"})
+
+    async def _control_live(self, request: web.Request) -> web.Response:
+        """Summaries of exchanges after ``after`` (arrival seq) and OTP e-mails after ``mail_after``:
+        no message texts or bodies (they hold passwords), just what an operator watches."""
+        try:
+            after, mail_after = int(request.query.get("after", 0)), int(request.query.get("mail_after", 0))
+        except ValueError:
+            return web.json_response({"error": "after, mail_after: must be integers"}, status=400)
+        rows = [r for r in self.evidence.rows() if r["seq"] > after]
+        rows += [{**dict.fromkeys(COLUMNS), "seq": seq, **row} for seq, row in list(self._in_flight.items())
+                 if seq > after]
+        rows.sort(key=lambda r: r["seq"])
+        session = _session(self, request)
+        mails = [m.to_json() for m in session.mailbox.messages() if m.seq > mail_after]
+        return web.json_response({"exchanges": [{k: r.get(k) for k in _LIVE_FIELDS} for r in rows],
+                                  "mail": mails, "now": session.clock.now().isoformat()})
+
+    async def _control_sessions(self, request: web.Request) -> web.Response:
+        return web.json_response({"sessions": [
+            {"session_id": s.session_id, "user_ids": sorted(s.user_ids), "case_id": s.case.case_id,
+             "clock_offset": s.clock.offset} for s in self.sessions.values()]})
+
+    async def _control_create_session(self, request: web.Request) -> web.Response:
+        """``{session_id, accounts: [{user_id, password, tax_codes}]}``: a new isolated session whose
+        requests are those of these (new) UserIds."""
+        data = await _json_body(request)
+        try:
+            session_id, accounts = _parse_session(data, self.sessions, self.accounts)
+        except ValueError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        for account in accounts:
+            self.accounts[account.user_id] = account
+        self._new_session(session_id, {a.user_id for a in accounts})
+        return web.json_response({"session_id": session_id, "user_ids": [a.user_id for a in accounts]})
+
+    async def _control_mailbox(self, request: web.Request) -> web.Response:
+        mails = _session(self, request).mailbox.messages(tax_code=request.query.get("tax_code"),
+                                      payment_order_id=request.query.get("payment_order_id"))
+        return web.json_response({"messages": [m.to_json() for m in mails]})
 
     async def _control_verify(self, request: web.Request) -> web.Response:
         ok, first_bad = verify_chain(self.evidence.path)
@@ -309,6 +421,86 @@ def _load_pki(folder: Path) -> TestPKI:
     except (OSError, ValueError, KeyError):
         tax_code = DEFAULT_TAX_CODE
     return TestPKI.ensure(folder, tax_code=tax_code)
+
+
+class _Gone(web.StreamResponse):
+    """Returned when ``transmit`` left nothing to send (connection reset or held then closed):
+    aiohttp treats it as a client that went away, and writes nothing more."""
+
+    async def prepare(self, request):
+        raise ConnectionResetError("the connection was closed by a scenario fault")
+
+
+def _summary(reply_text: bytes | None) -> tuple[str | None, list[str]]:
+    """Function and codes of the reply sent, or (None, []) when it is not a readable reply (a
+    ``malformed`` fault)."""
+    if not reply_text:
+        return None, []
+    try:
+        return reply_summary(reply_text)
+    except Exception:                                  # noqa: BLE001 — a deliberately broken reply
+        return None, []
+
+
+def _tls_facts(request: web.Request) -> dict:
+    """TLS protocol and cipher suite the client negotiated (TRN-09 evidence)."""
+    ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
+    if ssl_object is None:
+        return {}
+    cipher = ssl_object.cipher()
+    return {"protocol": ssl_object.version(), "cipher": cipher[0] if cipher else None}
+
+
+def _session(gw: Gateway, request: web.Request) -> Session:
+    """The session a control call is about: header ``X-ECDI-Session``, default the default session."""
+    session_id = request.headers.get(SESSION_HEADER, DEFAULT_SESSION)
+    session = gw.sessions.get(session_id)
+    if session is None:
+        raise web.HTTPNotFound(text=json.dumps({"error": f"{SESSION_HEADER}: no session {session_id!r}"}),
+                               content_type="application/json")
+    return session
+
+
+def _parse_session(data, sessions: dict, accounts: dict) -> tuple[str, list[Account]]:
+    """Validate a create-session body; ValueError names the offending key."""
+    if not isinstance(data, dict):
+        raise ValueError("body: must be a JSON object with session_id and accounts")
+    unknown = sorted(set(data) - {"session_id", "accounts"})
+    if unknown:
+        raise ValueError(f"unknown key {unknown[0]!r} (known: session_id, accounts)")
+    session_id = data.get("session_id")
+    if not isinstance(session_id, str) or not SESSION_ID.fullmatch(session_id):
+        raise ValueError(f"session_id: must match {SESSION_ID.pattern}, got {session_id!r}")
+    if session_id in sessions:
+        raise ValueError(f"session_id: session {session_id!r} already exists")
+    items = data.get("accounts")
+    if not isinstance(items, list) or not items:
+        raise ValueError("accounts: must be a non-empty list of {user_id, password, tax_codes}")
+    out = []
+    for i, item in enumerate(items):
+        where = f"accounts[{i}]"
+        if not isinstance(item, dict) or set(item) - {"user_id", "password", "tax_codes"}:
+            raise ValueError(f"{where}: must be an object with exactly user_id, password, tax_codes")
+        user_id, password, tax_codes = item.get("user_id"), item.get("password"), item.get("tax_codes")
+        if not isinstance(user_id, str) or not USER_ID.fullmatch(user_id):
+            raise ValueError(f"{where}.user_id: must be a UserId (§4.2), got {user_id!r}")
+        if user_id in accounts or user_id in {a.user_id for a in out}:
+            raise ValueError(f"{where}.user_id: {user_id!r} already has an account on this gateway")
+        if not isinstance(password, str) or not 1 <= len(password) <= 128:
+            raise ValueError(f"{where}.password: must be a string of 1 to 128 characters (TRN-11)")
+        if not isinstance(tax_codes, list) or not tax_codes or not all(
+                isinstance(t, str) and TAX_CODE.fullmatch(t) for t in tax_codes):
+            raise ValueError(f"{where}.tax_codes: must be a non-empty list of TaxCodes (§4.2)")
+        out.append(Account(user_id, password, list(tax_codes)))
+    return session_id, out
+
+
+def _user_id_of(body: bytes) -> str | None:
+    """The SOAP UserId of a request, if it is a readable Send (chooses the session)."""
+    try:
+        return soap.parse_send_request(body)[0].user_id
+    except soap.SoapFault:
+        return None
 
 
 def _request_fields(ex: pipeline.Exchange | None) -> dict:
@@ -368,6 +560,7 @@ class RunningGateway:
         """Stop serving (responses in flight get ``shutdown_timeout``), close the databases."""
         if not self._thread.is_alive():
             return
+        self.gateway.end_all_cases()               # release held connections
         try:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(
                 timeout=self.gateway.config.shutdown_timeout + 10)

@@ -38,6 +38,8 @@ class GatewayConfig:
     # SIG-11: certificates registered per tax code. None: the PKI's default declarant for its tax code.
     registered_certs: dict[str, list[x509.Certificate]] | None = None
     certified_products: list[str] = field(default_factory=list)   # X0005 register (1.1), besides the test id
+    # PAY-04: addresses registered for payment approval per tax code; default one per tax code.
+    approval_emails: dict[str, list[str]] = field(default_factory=dict)
     control_token: str | None = None          # X-ECDI-Control; None: a random one per run
     enforce_poll_interval: bool = True        # answer E9002 below T_poll_min (REL-15 allows it)
     # Table 4-3 SendApplication of replies.

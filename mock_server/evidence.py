@@ -151,6 +151,18 @@ class EvidenceLog:
         return out
 
 
+def chain_head(db: Path | str) -> tuple[int, str]:
+    """(number of rows, hash of the last row in chain order) — what a report states so that
+    removing the *last* rows is detectable too."""
+    conn = sqlite3.connect(f"file:{Path(db)}?mode=ro", uri=True)
+    try:
+        count = conn.execute("SELECT COUNT(*) FROM exchanges").fetchone()[0]
+        last = conn.execute("SELECT row_hash FROM exchanges ORDER BY pos DESC LIMIT 1").fetchone()
+        return count, last[0] if last else GENESIS
+    finally:
+        conn.close()
+
+
 def verify_chain(db: Path | str) -> tuple[bool, int | None]:
     """Check the whole chain of an evidence database.
 

@@ -1,14 +1,14 @@
 """Evaluation of one ``Send`` request in the order of Table 7-3 (RPL-05).
 
-``CHECKS`` is the ordered list of steps 1-16. Each step is a small function ``(gateway, exchange)``
-that returns ``None`` ("continue") or an outcome — a reply to send (``Answer``), a stored entry to
-redeliver (``Replay``) or a SOAP fault (``Fault``). Later issues add steps (17 state, 18 approval)
-by inserting a function into the list; nothing else needs re-plumbing.
+``CHECKS`` is the ordered list of steps 1-18 (17 and 18, the state of amended/cancelled declarations
+and payment orders, live in ``flows``). Each step is a small function ``(gateway, exchange)`` that
+returns ``None`` ("continue") or an outcome — a reply to send (``Answer``), a stored entry to
+redeliver (``Replay``) or a SOAP fault (``Fault``).
 
 ``evaluate`` runs the steps, then, in this order and in one place each:
-1. reads the exchange's facts (header, attempt number) for evidence and scenario rules;
-2. applies the case's scenario rule, if one matches (``apply_rule``: the only code that interprets
-   fault injection);
+1. reads the exchange's facts (header, attempt number) and chooses the case's scenario rule;
+2. lets ``faults`` act on it — before the checks, on their outcome (``apply_rule``) and on the
+   response — the only code that interprets fault injection;
 3. finishes (step 19): records a submission and answers 29 — or answers a query from the
    submission's history (RPL-03) — and turns the outcome into signed reply octets.
 
@@ -38,7 +38,9 @@ from lxml import etree
 
 from conformance.codec import certs, lexical, soap, xmlsig
 from conformance.codec.envelope import (
+    VN_TZ,
     ErrorEntry,
+    Tax,
     Header,
     Result,
     content_child,
@@ -51,8 +53,9 @@ from conformance.codec.namespaces import DEC, ENV, PAY, q
 from conformance.codec.safexml import XmlRefused, parse_message_text
 from conformance.profile import Profile
 
+from . import faults, flows
 from .config import Account
-from .scenario import DelayAction, HistoryStep, Rule
+from .scenario import HistoryStep, Rule
 from .store import Submission
 
 # ------------------------------------------------------------------------------------------
@@ -85,13 +88,15 @@ class Fault:
 Outcome = Answer | Replay | Fault
 
 
-@dataclass(frozen=True)
+@dataclass
 class Response:
-    """What goes back on the wire: a reply message text (HTTP 200) or a fault (HTTP 500)."""
+    """What goes back on the wire: a reply message text (HTTP 200) or a fault (HTTP 500), and how
+    it travels (``faults.Delivery``; status 0 with a ``reset`` delivery sends nothing at all)."""
 
     status: int
     body: bytes
     reply_text: bytes | None = None
+    delivery: faults.Delivery = field(default_factory=lambda: faults.Delivery())
 
 
 INTERNAL_ERROR = "Lỗi nội bộ của cổng thông tin hải quan; yêu cầu chưa được ghi nhận (internal gateway error)"
@@ -127,6 +132,10 @@ class Exchange:
     verdict: dict = field(default_factory=dict)
     rule: Rule | None = None
     delay: float = 0.0
+    skip_ahead: int = 0                # a query reveals this many entries beyond the next (out_of_order)
+    order: Any = None                  # payments.Order a 702 refers to (step 17)
+    reply_fields: dict = field(default_factory=dict)   # extra Result fields of entry 1 (step 18)
+    mail: dict | None = None           # the OTP e-mail recording sends (PAY-04)
     _parsed: bool = False
     _xml_problem: XmlRefused | None = None
 
@@ -150,7 +159,13 @@ class Exchange:
         h = self.header
         return {"type": h.get("Subject/type"), "function": h.get("Subject/function"),
                 "reference": h.get("Subject/reference"), "message_id": h.get("Reference/messageId"),
-                "user_id": self.call.user_id if self.call else None, "attempt": self.attempt or None}
+                "user_id": self.call.user_id if self.call else None, "attempt": self.attempt or None,
+                "after_sequence": self._after_sequence()}
+
+    def _after_sequence(self) -> int | None:
+        child = content_child(self.root) if self.root is not None else None
+        text = child.findtext(q(ENV, "afterSequence")) if child is not None and child.tag == q(ENV, "Query") else None
+        return int(text) if text is not None and re.fullmatch(r"[0-9]{1,4}", text) else None
 
 
 def error(gw, code: str, path: str = "", description: str | None = None) -> ErrorEntry:
@@ -378,7 +393,8 @@ def step_duplicate_reference(gw, ex: Exchange) -> Outcome | None:
     h = ex.header
     if h["Subject/function"] not in ("8", "5", "1"):
         return None
-    earlier = gw.store.receipted(h["From/identity"], h["Subject/type"], h["Subject/function"], h["Subject/reference"])
+    earlier = gw.store.receipted(h["From/identity"], h["Subject/type"], h["Subject/function"], h["Subject/reference"],
+                                 user_ids=gw.session.user_ids)
     if earlier is None:
         return None
     text = f"{gw.describe('E0074')} (số tiếp nhận {earlier.reception_number})"
@@ -389,21 +405,10 @@ def step_field_values(gw, ex: Exchange) -> Outcome | None:
     """16. Rule-column checks (DOC-01, DOC-03) and ENV-06, all S0005 found (at most 100)."""
     if ex.header["Subject/function"] == "13":
         return None
-    found = [*_office_errors(gw, ex), *_declaration_errors(gw, ex)]
+    found = [*_office_errors(gw, ex), *_declaration_errors(gw, ex), *flows.field_errors(gw, ex)]
     if found:
         return Answer("272", tuple(found[:100]))
     return None
-
-
-def step_not_yet_supported(gw, ex: Exchange) -> Outcome | None:
-    """Amendments, cancellations (DOC-04, step 17) and payments (PAY-03..07, steps 17-18) are not
-    built yet. Such requests get ``soap:Server`` — an honest "cannot answer" — rather than a 29 the
-    gateway could not back with the state those flows need. Remove this step when they land."""
-    h = ex.header
-    if h["Subject/function"] == "13" or (h["Subject/type"] in ("929", "930") and h["Subject/function"] == "8"):
-        return None
-    ex.verdict["unsupported"] = f"{h['Subject/type']}/{h['Subject/function']} is not implemented by this gateway yet"
-    return Fault("soap:Server", f"{h['Subject/type']}/{h['Subject/function']} chưa được hỗ trợ (not implemented yet)")
 
 
 CHECKS: list[Callable[[Any, Exchange], Outcome | None]] = [
@@ -423,7 +428,8 @@ CHECKS: list[Callable[[Any, Exchange], Outcome | None]] = [
     step_query_target,          # 14
     step_duplicate_reference,   # 15
     step_field_values,          # 16
-    step_not_yet_supported,     # until steps 17-18 exist
+    flows.step_state,           # 17
+    flows.step_approval,        # 18
 ]
 
 
@@ -557,14 +563,25 @@ def _declaration_errors(gw, ex: Exchange) -> list[ErrorEntry]:
 
 
 def evaluate(gw, ex: Exchange) -> Response:
-    """Evaluate one request and return the response; never raises."""
-    natural = _run_checks(gw, ex)
+    """Evaluate one request and return the response; never raises.
+
+    The scenario rule is chosen once, from the facts readable before any check runs, so that faults
+    which must pre-empt evaluation (overload, reset before reading) can; ``faults`` interprets it.
+    """
     try:
         _read_facts(gw, ex)
+        ex.rule = gw.case.first_match(ex.facts())
+        early = faults.before(gw, ex)
+    except Exception:                          # noqa: BLE001
+        return _fault(_internal_error(ex))
+    if early is not None:
+        return faults.shape(gw, ex, early) if early.status == 200 else early
+    natural = _run_checks(gw, ex)
+    try:
         outcome = apply_rule(gw, ex, natural)
-        if isinstance(outcome, Fault):
-            return _fault(outcome)
-        return finish(gw, ex, outcome, recordable=natural is None or _is_business_answer(natural))
+        response = (_fault(outcome) if isinstance(outcome, Fault)
+                    else finish(gw, ex, outcome, recordable=natural is None or _is_business_answer(natural)))
+        return faults.shape(gw, ex, response)
     except Exception:                          # noqa: BLE001 — the gateway must answer every request
         return _fault(_internal_error(ex))
 
@@ -585,7 +602,13 @@ def _run_checks(gw, ex: Exchange) -> Outcome | None:
 
 
 def _read_facts(gw, ex: Exchange) -> None:
-    """Header and attempt number for evidence and rule matching, whichever step the request reached."""
+    """Header and attempt number for evidence and rule matching, read before any check (a request
+    that is not a readable ``Send`` has no facts; step 1 answers it)."""
+    if ex.call is None:
+        try:
+            ex.call = soap.parse_send_request(ex.request.body)[0]
+        except soap.SoapFault:
+            return
     ex.parse(gw.default_profile.params["S_max"])
     message_id = ex.header.get("Reference/messageId")
     if message_id:
@@ -593,18 +616,8 @@ def _read_facts(gw, ex: Exchange) -> None:
 
 
 def apply_rule(gw, ex: Exchange, natural: Outcome | None) -> Outcome | None:
-    """Interpret the case's scenario rule for this exchange — the one place fault injection lives."""
-    ex.rule = gw.case.scenario.first_match(ex.facts())
-    if ex.rule is None:
-        return natural
-    action = ex.rule.action
-    if isinstance(action, DelayAction):
-        ex.delay = action.seconds
-        return natural
-    if isinstance(natural, Fault) and natural.code == "soap:Server":
-        return natural                         # an internal error is reported, never masked
-    ex.verdict["natural_outcome"] = _describe_outcome(natural)
-    return Answer(action.function, tuple(error(gw, e.code, e.field, e.description) for e in action.errors))
+    """The case's scenario rule on the natural outcome (interpreted in ``faults``)."""
+    return faults.after(gw, ex, natural)
 
 
 def finish(gw, ex: Exchange, outcome: Outcome | None, *, recordable: bool) -> Response:
@@ -617,7 +630,7 @@ def finish(gw, ex: Exchange, outcome: Outcome | None, *, recordable: bool) -> Re
     if outcome is None:
         if function == "13":
             return _answer_query(gw, ex)
-        outcome = Answer("29")
+        outcome = Answer("32" if ex.header.get("Subject/type") == "702" and function == "8" else "29")
     if outcome.function == "271":                         # W codes never go in a 271 (§5.3)
         return _reply(gw.replies.build(ex.header.fields, "271", _result(list(outcome.errors), sequence=0)))
     errors = [*outcome.errors, *ex.warnings]
@@ -627,18 +640,30 @@ def finish(gw, ex: Exchange, outcome: Outcome | None, *, recordable: bool) -> Re
 
 
 def _record(gw, ex: Exchange, function: str, errors: list[ErrorEntry]) -> bytes:
-    """Record the submission with entry 1 (REL-12: committed before the reply leaves)."""
+    """Record the submission with entry 1 (REL-12: committed before the reply leaves), with what
+    recording it does (``flows.on_record``: order, OTP, approval) in the same transaction."""
     h = ex.header
-    scripted = function == "29" and h["Subject/type"] in ("929", "930") and h["Subject/function"] == "8"
-    script = [step.to_data() for step in gw.case.scenario.history] if scripted else []
+    scenario = gw.case.scenario
+    script: list[dict] = []
+    if function == "29" and h["Subject/type"] in ("929", "930"):
+        steps = scenario.history if h["Subject/function"] == "8" else scenario.amend_cancel_history
+        script = [step.to_data() for step in steps]
 
-    def entry1(reception_number: str) -> tuple[str, bytes]:
-        result = _result(errors, sequence=1, reception_number=reception_number if function == "29" else None)
-        return function, gw.replies.build(h.fields, function, result)
+    with gw.store.transaction():
+        extra = flows.on_record(gw, ex, function)
 
-    return gw.store.record(message_id=h.message_id, case_id=ex.case_id, user_id=ex.call.user_id, header=h.fields,
-                           request_text=ex.text, received_at=ex.now.timestamp(), script=script,
-                           pending_queries=gw.case.scenario.pending_queries, make_entry1=entry1).text
+        def entry1(reception_number: str) -> tuple[str, bytes]:
+            result = _result(errors, sequence=1, reception_number=reception_number if function == "29" else None,
+                             **extra)
+            return function, gw.replies.build(h.fields, function, result)
+
+        entry = gw.store.record(message_id=h.message_id, case_id=ex.case_id, user_id=ex.call.user_id,
+                                header=h.fields, request_text=ex.text, received_at=ex.now.timestamp(), script=script,
+                                pending_queries=scenario.pending_queries, make_entry1=entry1,
+                                declaration_number=extra.get("declaration_number"))
+    if ex.mail:
+        gw.mailbox.send(**ex.mail)
+    return entry.text
 
 
 def _answer_query(gw, ex: Exchange) -> Response:
@@ -651,7 +676,10 @@ def _answer_query(gw, ex: Exchange) -> Response:
     if newer is not None:
         return _reply(newer.text)
     if sub.script and after == entries[-1].sequence and gw.store.note_quiet_query(sub.message_id) > sub.pending_queries:
-        return _reply(_reveal(gw, sub).text)
+        entry = _reveal(gw, sub)
+        for _ in range(min(ex.skip_ahead, len(sub.script) - 1)):   # RPL-03 allows a higher entry first
+            entry = _reveal(gw, gw.store.submission(sub.message_id))
+        return _reply(entry.text)
     return _reply(gw.replies.build(ex.header.fields, "12", _result(ex.warnings, sequence=0)))
 
 
@@ -660,13 +688,20 @@ def _reveal(gw, sub: Submission):
     step = HistoryStep.from_data(sub.script[0])
     number = gw.store.declaration_number(sub.message_id) if step.function == "30" else sub.declaration_number
     errors = [error(gw, e.code, e.field, e.description) for e in step.errors]
+    taxes = {}
+    if step.function == "33":
+        due = (gw.clock.now() + timedelta(days=step.taxes_due_days)).astimezone(VN_TZ).date().isoformat()
+        taxes = {"taxes": [Tax(t, a) for t, a in step.taxes],
+                 "taxes_total_vnd": str(sum(int(a) for _, a in step.taxes)), "taxes_due_date": due}
 
     def entry(sequence: int) -> tuple[str, bytes]:
         result = _result(errors, sequence=sequence, declaration_number=number, channel=step.channel,
-                         cleared_at=format_datetime(gw.clock.now()) if step.function == "35" else None)
+                         cleared_at=format_datetime(gw.clock.now()) if step.function == "35" else None, **taxes)
         return step.function, gw.replies.build(sub.header, step.function, result)
 
-    return gw.store.append_entry(sub.message_id, entry)
+    revealed = gw.store.append_entry(sub.message_id, entry)
+    flows.after_reveal(gw, sub, step.function)
+    return revealed
 
 
 def _result(errors: list[ErrorEntry], *, sequence: int, **fields) -> Result:

@@ -81,6 +81,11 @@ class Replies:
         self.identity = identity
         self.describe = describe                 # result code -> Vietnamese description (RPL-01)
 
+    @property
+    def signer(self) -> xmlsig.Signer:
+        """The gateway signing identity (faults re-sign altered replies with it)."""
+        return self._signer
+
     def header(self, request: Mapping[str, str], function: str) -> Header:
         """The reply header of Table 4-3 for ``request`` (the request's header fields, by path)."""
         me = self.identity

@@ -27,6 +27,11 @@ Semantics (also in the report of the issue that introduced them):
   recorded as history entry 1, like a natural one (RPL-02). ``description`` defaults to the code
   list's Vietnamese text.
 * ``delay`` evaluates normally and sends the response ``seconds`` (real seconds, not scaled) later.
+* the fault actions of ``FAULT_ACTIONS`` (hold, reset, stall, truncate, drip, overload, malformed,
+  break_schema, forge_signature, untrusted_signature, unknown_elements, duplicate, out_of_order,
+  expire_otp) are interpreted in ``faults.py``; docs/scenarios.md describes each.
+* ``times`` limits how often a rule fires per case; ``probability`` draws from the case's RNG,
+  seeded with the scenario's ``seed``.
 * ``history`` is the customs processing simulated after a 29 to a 929/930 declaration (function 8):
   each query that finds nothing new reveals the next entry, after ``pending_queries`` queries that
   are answered 12 first. The history in force when a submission is recorded stays with it.
@@ -34,6 +39,9 @@ Semantics (also in the report of the issue that introduced them):
 
 from __future__ import annotations
 
+import random
+import re
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -44,13 +52,18 @@ MAX_DESCRIPTION = 500                  # Table 7-1: Error/description Text(500)
 FORCEABLE_REPLIES = ("271", "272", "273")
 CHANNELS = ("1", "2", "3")             # §5.4
 # History entries the default flow of Table 7-2 can script (929/930 function 8), and which end it.
-HISTORY_FUNCTIONS = ("30", "10", "31", "32", "35", "272", "273")
+HISTORY_FUNCTIONS = ("30", "10", "33", "31", "32", "35", "272", "273")
 FINAL_HISTORY = ("35", "272", "273")
+# Later entries of an amendment or cancellation (Table 7-2: [31], then 32, 272 or 273).
+CHANGE_HISTORY_FUNCTIONS = ("31", "32", "272", "273")
+CHANGE_FINAL = ("32", "272", "273")
+TAX_TYPES = ("XNK", "VAT", "TTDB", "BVMT")
+DEFAULT_TAXES = (("XNK", "12500000"), ("VAT", "27500000"))
 
 DEFAULT_HISTORY = ({"function": "30"}, {"function": "10", "channel": "1"}, {"function": "32"}, {"function": "35"})
 
-_TOP_KEYS = ("name", "rules", "history", "pending_queries")
-_RULE_KEYS = ("name", "when", "then")
+_TOP_KEYS = ("name", "rules", "history", "amend_cancel_history", "pending_queries", "seed")
+_RULE_KEYS = ("name", "when", "then", "times", "probability")
 # ``when`` keys and the exchange fact each one is compared with; all are strings except attempt.
 WHEN_KEYS = {
     "type": str,           # Subject/type
@@ -59,13 +72,56 @@ WHEN_KEYS = {
     "message_id": str,     # Reference/messageId
     "user_id": str,        # SOAP UserId
     "attempt": int,        # n-th reception of this messageId, 1 = first
+    "after_sequence": int,  # a query's afterSequence
 }
 _ACTION_KEYS = {
     "reply": {"action", "function", "errors"},
     "delay": {"action", "seconds"},
 }
+
+
+def _number(low: float, high: float):
+    def check(value) -> str | None:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high
+        return None if ok else f"must be a number from {low:g} to {high:g}, got {value!r}"
+    return check
+
+
+def _integer(low: int, high: int):
+    def check(value) -> str | None:
+        ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+        return None if ok else f"must be an integer from {low} to {high}, got {value!r}"
+    return check
+
+
+def _one_of(*choices: str):
+    def check(value) -> str | None:
+        return None if value in choices else f"must be one of {', '.join(choices)}, got {value!r}"
+    return check
+
+
+# Fault actions (interpreted in ``faults.py``): action -> {parameter: (check, default)}; a default of
+# ``...`` marks a required parameter. Adding an action is one line here and one branch in faults.py.
+FAULT_ACTIONS: dict[str, dict[str, tuple]] = {
+    "hold": {},                                                   # never answer; released when the case ends
+    "reset": {"stage": (_one_of("before_read", "after_read"), ...)},   # real TCP RST
+    "stall": {},                                                  # status line and headers, then nothing
+    "truncate": {"keep_bytes": (_integer(0, 10_000_000), None)},  # Content-Length larger than what is sent
+    "drip": {"chunk_bytes": (_integer(1, 1_000_000), 64), "interval_s": (_number(0, 60), 0.05)},
+    "overload": {"mode": (_one_of("503", "E9001"), ...), "retry_after": (_integer(0, 86_400), 5),
+                 "seconds": (_number(0, MAX_DELAY_S), 0)},       # TRN-08 / REL-02: not recorded
+    "malformed": {"variant": (_one_of("truncated", "doctype", "not_xml"), "truncated")},
+    "break_schema": {},                                           # well-formed, validly signed, schema-invalid
+    "forge_signature": {},                                        # one character altered after signing
+    "untrusted_signature": {},                                    # signed by an impostor key
+    "unknown_elements": {},                                       # must-ignore extensions (RPL-11)
+    "duplicate": {},                                              # the next query gets this reply again
+    "out_of_order": {},                                           # a query reveals two entries, answers the higher
+    "expire_otp": {},                                             # the order's current OTP expires now
+}
+_ACTION_NAMES = sorted({*_ACTION_KEYS, *FAULT_ACTIONS})
 _ERROR_KEYS = ("code", "field", "description")
-_HISTORY_KEYS = ("function", "channel", "errors")
+_HISTORY_KEYS = ("function", "channel", "errors", "taxes", "due_in_days")
 
 
 class ScenarioError(ValueError):
@@ -91,10 +147,20 @@ class DelayAction:
 
 
 @dataclass(frozen=True)
+class FaultAction:
+    """A fault of ``FAULT_ACTIONS`` with its parameters (defaults filled in)."""
+
+    name: str
+    params: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class Rule:
     label: str                          # the rule's name, or rules[i]; logged as evidence
     when: Mapping[str, Any]
-    action: ReplyAction | DelayAction
+    action: ReplyAction | DelayAction | FaultAction
+    times: int | None = None            # fire at most this many times per case (None: always)
+    probability: float = 1.0            # fire with this probability, drawn from the scenario's seeded RNG
 
     def matches(self, facts: Mapping[str, Any]) -> bool:
         return all(facts.get(key) is not None and facts.get(key) == value for key, value in self.when.items())
@@ -105,6 +171,8 @@ class HistoryStep:
     function: str
     channel: str | None = None
     errors: tuple[ForcedError, ...] = ()
+    taxes: tuple[tuple[str, str], ...] = DEFAULT_TAXES      # a 33's (taxType, amountVND) lines
+    taxes_due_days: int = 30                                # a 33's dueDate: gateway date + this
 
     def to_data(self) -> dict:
         out: dict = {"function": self.function}
@@ -112,15 +180,21 @@ class HistoryStep:
             out["channel"] = self.channel
         if self.errors:
             out["errors"] = [e.__dict__ for e in self.errors]
+        if self.function == "33":
+            out["taxes"] = [{"tax_type": t, "amount_vnd": a} for t, a in self.taxes]
+            out["due_in_days"] = self.taxes_due_days
         return out
 
     @classmethod
     def from_data(cls, data: Mapping) -> "HistoryStep":
         """Rebuild a step stored with a submission (already validated when the case began)."""
-        return cls(data["function"], data.get("channel"), tuple(ForcedError(**e) for e in data.get("errors", ())))
+        taxes = tuple((t["tax_type"], t["amount_vnd"]) for t in data.get("taxes", ())) or DEFAULT_TAXES
+        return cls(data["function"], data.get("channel"), tuple(ForcedError(**e) for e in data.get("errors", ())),
+                   taxes, data.get("due_in_days", 30))
 
 
 _DEFAULT_STEPS = tuple(HistoryStep.from_data(h) for h in DEFAULT_HISTORY)
+_DEFAULT_CHANGE_STEPS = (HistoryStep("32"),)
 
 
 @dataclass(frozen=True)
@@ -129,10 +203,9 @@ class Scenario:
     rules: tuple[Rule, ...] = ()
     history: tuple[HistoryStep, ...] = _DEFAULT_STEPS
     pending_queries: int = 0
+    amend_cancel_history: tuple[HistoryStep, ...] = _DEFAULT_CHANGE_STEPS
+    seed: int = 0                       # seeds the case's RNG: a randomised scenario repeats exactly
     source: Mapping = field(default_factory=dict, compare=False)   # the data as given, for evidence
-
-    def first_match(self, facts: Mapping[str, Any]) -> Rule | None:
-        return next((r for r in self.rules if r.matches(facts)), None)
 
 
 DEFAULT_SCENARIO = Scenario("default")
@@ -152,19 +225,29 @@ def parse_scenario(data: Any, code_replies: Mapping[str, frozenset[str]]) -> Sce
     rules = data.get("rules", [])
     _require(isinstance(rules, list), f"{where}.rules", "must be a list")
     parsed_rules = tuple(_parse_rule(r, f"{where}.rules[{i}]", code_replies) for i, r in enumerate(rules))
-    if "history" in data:
-        history = data["history"]
-        _require(isinstance(history, list), f"{where}.history", "must be a list")
-        steps = tuple(_parse_history_step(h, f"{where}.history[{i}]", code_replies) for i, h in enumerate(history))
-        for i, step in enumerate(steps[:-1]):
-            _require(step.function not in FINAL_HISTORY, f"{where}.history[{i}].function",
-                     f"{step.function} is a final reply (Table 7-2); nothing may follow it (RPL-04)")
-    else:
-        steps = _DEFAULT_STEPS
+    steps = _parse_history(data, "history", HISTORY_FUNCTIONS, FINAL_HISTORY, code_replies) or _DEFAULT_STEPS
+    change_steps = (_parse_history(data, "amend_cancel_history", CHANGE_HISTORY_FUNCTIONS, CHANGE_FINAL, code_replies)
+                    or _DEFAULT_CHANGE_STEPS)
     pending = data.get("pending_queries", 0)
     _require(isinstance(pending, int) and not isinstance(pending, bool) and 0 <= pending <= 10_000,
              f"{where}.pending_queries", f"must be an integer from 0 to 10000, got {pending!r}")
-    return Scenario(name, parsed_rules, steps, pending, source=data)
+    seed = data.get("seed", 0)
+    _require(isinstance(seed, int) and not isinstance(seed, bool), f"{where}.seed", f"must be an integer, got {seed!r}")
+    return Scenario(name, parsed_rules, steps, pending, change_steps, seed, source=data)
+
+
+def _parse_history(data: Mapping, key: str, functions, finals, code_replies) -> tuple[HistoryStep, ...] | None:
+    """A history script (``history`` or ``amend_cancel_history``); None when the key is absent."""
+    if key not in data:
+        return None
+    where = f"scenario.{key}"
+    history = data[key]
+    _require(isinstance(history, list), where, "must be a list")
+    steps = tuple(_parse_history_step(h, f"{where}[{i}]", code_replies, functions) for i, h in enumerate(history))
+    for i, step in enumerate(steps[:-1]):
+        _require(step.function not in finals, f"{where}[{i}].function",
+                 f"{step.function} is a final reply (Table 7-2); nothing may follow it (RPL-04)")
+    return steps
 
 
 def _parse_rule(rule: Any, where: str, code_replies) -> Rule:
@@ -181,15 +264,25 @@ def _parse_rule(rule: Any, where: str, code_replies) -> Rule:
         _require(ok, f"{where}.when.{key}", f"must be {'an integer' if kind is int else 'a string'}, got {value!r}")
         if key == "attempt":
             _require(value >= 1, f"{where}.when.attempt", f"must be 1 or more, got {value}")
+        if key == "after_sequence":
+            _require(value >= 0, f"{where}.when.after_sequence", f"must be 0 or more, got {value}")
     _require("then" in rule, where, "has no 'then'")
-    return Rule(label, dict(when), _parse_action(rule["then"], f"{where}.then", code_replies))
+    times = rule.get("times")
+    if times is not None:
+        _require(_integer(1, 1_000_000)(times) is None, f"{where}.times", _integer(1, 1_000_000)(times) or "")
+    probability = rule.get("probability", 1.0)
+    _require(_number(0, 1)(probability) is None, f"{where}.probability", _number(0, 1)(probability) or "")
+    return Rule(label, dict(when), _parse_action(rule["then"], f"{where}.then", code_replies), times,
+                float(probability))
 
 
-def _parse_action(then: Any, where: str, code_replies) -> ReplyAction | DelayAction:
+def _parse_action(then: Any, where: str, code_replies) -> ReplyAction | DelayAction | FaultAction:
     _require(isinstance(then, Mapping), where, "must be an object with an 'action'")
     action = then.get("action")
-    _require(action in _ACTION_KEYS, f"{where}.action",
-             f"unknown action {action!r} (known: {', '.join(sorted(_ACTION_KEYS))})")
+    _require(action in _ACTION_NAMES, f"{where}.action",
+             f"unknown action {action!r} (known: {', '.join(_ACTION_NAMES)})")
+    if action in FAULT_ACTIONS:
+        return _parse_fault(then, where, action)
     _no_unknown_keys(then, tuple(sorted(_ACTION_KEYS[action])), where)
     missing = _ACTION_KEYS[action] - set(then)
     _require(not missing, where, f"action {action!r} needs {', '.join(sorted(missing))}")
@@ -204,12 +297,30 @@ def _parse_action(then: Any, where: str, code_replies) -> ReplyAction | DelayAct
     return ReplyAction(function, _parse_errors(then["errors"], f"{where}.errors", function, code_replies))
 
 
-def _parse_history_step(step: Any, where: str, code_replies) -> HistoryStep:
+def _parse_fault(then: Mapping, where: str, action: str) -> FaultAction:
+    spec = FAULT_ACTIONS[action]
+    _no_unknown_keys(then, ("action", *spec), where)
+    params = {}
+    for key, (check, default) in spec.items():
+        if key not in then:
+            _require(default is not ..., where, f"action {action!r} needs {key}")
+            params[key] = default
+            continue
+        problem = check(then[key])
+        _require(problem is None, f"{where}.{key}", problem or "")
+        params[key] = then[key]
+    return FaultAction(action, params)
+
+
+def _parse_history_step(step: Any, where: str, code_replies, functions=HISTORY_FUNCTIONS) -> HistoryStep:
     _require(isinstance(step, Mapping), where, "must be an object with a 'function'")
     _no_unknown_keys(step, _HISTORY_KEYS, where)
     function = step.get("function")
-    _require(function in HISTORY_FUNCTIONS, f"{where}.function",
-             f"must be one of {', '.join(HISTORY_FUNCTIONS)}, got {function!r}")
+    _require(function in functions, f"{where}.function",
+             f"must be one of {', '.join(functions)}, got {function!r}")
+    for key in ("taxes", "due_in_days"):
+        _require(function == "33" or key not in step, f"{where}.{key}", f"only a 33 (tax notice) carries {key}")
+    taxes, due = _parse_taxes(step, where) if function == "33" else (DEFAULT_TAXES, 30)
     channel = step.get("channel")
     if function == "10":
         _require(channel is not None, where, "a 10 (channel assigned) needs 'channel'")
@@ -221,7 +332,26 @@ def _parse_history_step(step: Any, where: str, code_replies) -> HistoryStep:
         errors = _parse_errors(step["errors"], f"{where}.errors", function, code_replies)
     else:
         _require("errors" not in step, f"{where}.errors", f"a {function} carries no errors")
-    return HistoryStep(function, channel, errors)
+    return HistoryStep(function, channel, errors, taxes, due)
+
+
+def _parse_taxes(step: Mapping, where: str) -> tuple[tuple[tuple[str, str], ...], int]:
+    """A 33's ``taxes`` (1-10 lines, Table 7-1) and ``due_in_days``."""
+    lines = step.get("taxes", [{"tax_type": t, "amount_vnd": a} for t, a in DEFAULT_TAXES])
+    _require(isinstance(lines, list) and 1 <= len(lines) <= 10, f"{where}.taxes", "must be a list of 1 to 10 taxes")
+    out = []
+    for i, line in enumerate(lines):
+        at = f"{where}.taxes[{i}]"
+        _require(isinstance(line, Mapping), at, "must be an object with tax_type and amount_vnd")
+        _no_unknown_keys(line, ("tax_type", "amount_vnd"), at)
+        _require(line.get("tax_type") in TAX_TYPES, f"{at}.tax_type", f"must be one of {', '.join(TAX_TYPES)}")
+        amount = line.get("amount_vnd")
+        _require(isinstance(amount, str) and re.fullmatch(r"0|[1-9][0-9]{0,14}", amount) is not None,
+                 f"{at}.amount_vnd", f"must be an AmountVND string (§4.2), got {amount!r}")
+        out.append((line["tax_type"], amount))
+    due = step.get("due_in_days", 30)
+    _require(_integer(0, 3650)(due) is None, f"{where}.due_in_days", _integer(0, 3650)(due) or "")
+    return tuple(out), due
 
 
 def _parse_errors(errors: Any, where: str, function: str, code_replies) -> tuple[ForcedError, ...]:
@@ -265,13 +395,34 @@ def _require(condition: bool, where: str, problem: str) -> None:
         raise ScenarioError(f"{where}: {problem}")
 
 
-@dataclass(frozen=True)
 class CaseState:
-    """The per-case state of the gateway: which case is running and its scenario.
+    """The per-case state of the gateway: which case is running, its scenario, and what the
+    scenario's rules have done so far (fire counts, the seeded RNG, replies owed to a later query).
 
-    Replaced as a whole by ``begin_case`` (an atomic swap). Kept in one object so that per-vendor
-    sessions (a later issue) can each hold their own.
+    Replaced as a whole by ``begin_case``; ``end()`` releases every connection a ``hold`` or
+    ``stall`` keeps open, so a held exchange never outlives its case.
     """
 
-    case_id: str = ""
-    scenario: Scenario = DEFAULT_SCENARIO
+    def __init__(self, case_id: str = "", scenario: Scenario = DEFAULT_SCENARIO):
+        self.case_id = case_id
+        self.scenario = scenario
+        self.rng = random.Random(scenario.seed)
+        self.fired: dict[str, int] = {}
+        self.redeliver: dict[str, bytes] = {}      # submission messageId -> reply owed to its next query
+        self.released = threading.Event()
+
+    def first_match(self, facts: Mapping[str, Any]) -> Rule | None:
+        """The first rule whose conditions hold and that may still fire (``times``, ``probability``);
+        counts the firing. Only rules whose conditions hold draw from the RNG, so a seeded scenario
+        makes the same choices for the same sequence of requests."""
+        for rule in self.scenario.rules:
+            if not rule.matches(facts) or (rule.times is not None and self.fired.get(rule.label, 0) >= rule.times):
+                continue
+            if rule.probability < 1.0 and self.rng.random() >= rule.probability:
+                continue
+            self.fired[rule.label] = self.fired.get(rule.label, 0) + 1
+            return rule
+        return None
+
+    def end(self) -> None:
+        self.released.set()

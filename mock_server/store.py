@@ -50,7 +50,8 @@ CREATE TABLE IF NOT EXISTS counters (kind TEXT PRIMARY KEY, value INTEGER NOT NU
 
 # Number formats (§4.2): ReceptionNo 10 digits; DeclNo 12 digits. Like VNACCS, import declaration
 # numbers start with 10 and export ones with 30.
-_COUNTER_START = {"reception": 3_000_000_000, "declaration-929": 100_000_000_000, "declaration-930": 300_000_000_000}
+_COUNTER_START = {"reception": 3_000_000_000, "declaration-929": 100_000_000_000, "declaration-930": 300_000_000_000,
+                  "payment-order": 20_000_000_000_000}
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,19 @@ class Store:
     def _tx(self):
         return _Transaction(self._db, self._lock)
 
+    def transaction(self):
+        """A re-entrant write transaction: what runs inside commits or rolls back as one."""
+        return self._tx()
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        return self._db
+
+    def next_number(self, kind: str) -> int:
+        """The next value of a numbering (reception, declaration-<type>, payment-order)."""
+        with self._tx() as db:
+            return _next(db, kind)
+
     # --- receptions -----------------------------------------------------------------------
     def count_reception(self, message_id: str) -> int:
         """Count one more reception of ``message_id``; returns n for the n-th (the exchange's attempt)."""
@@ -121,18 +135,21 @@ class Store:
         row = self._db.execute(_SELECT_SUBMISSION + " WHERE s.message_id = ?", (message_id,)).fetchone()
         return _submission(row) if row else None
 
-    def receipted(self, from_identity: str, type_: str, function: str, reference: str) -> Submission | None:
-        """The submission whose entry 1 was 29 or 32 with this business reference (REL-11), if any."""
-        row = self._db.execute(
+    def receipted(self, from_identity: str, type_: str, function: str, reference: str, *,
+                  user_ids: set[str] | None = None) -> Submission | None:
+        """The submission whose entry 1 was 29 or 32 with this business reference (REL-11), if any;
+        only among those sent by ``user_ids`` when given (one session's users)."""
+        rows = self._db.execute(
             _SELECT_SUBMISSION + " WHERE s.from_identity = ? AND s.type = ? AND s.function = ? AND s.reference = ?"
-            " AND e.function IN ('29', '32') ORDER BY s.received_at LIMIT 1",
+            " AND e.function IN ('29', '32') ORDER BY s.received_at",
             (from_identity, type_, function, reference),
-        ).fetchone()
-        return _submission(row) if row else None
+        ).fetchall()
+        found = (_submission(r) for r in rows)
+        return next((sub for sub in found if user_ids is None or sub.user_id in user_ids), None)
 
     def record(self, *, message_id: str, case_id: str, user_id: str, header: dict, request_text: bytes,
                received_at: float, script: list[dict], pending_queries: int,
-               make_entry1: Callable[[str], tuple[str, bytes]]) -> Entry:
+               make_entry1: Callable[[str], tuple[str, bytes]], declaration_number: str | None = None) -> Entry:
         """Record a submission and its entry 1 in one transaction; returns entry 1.
 
         ``make_entry1(reception_number)`` builds and signs the reply and returns (function, text);
@@ -144,15 +161,33 @@ class Store:
             function, text = make_entry1(reception_number)
             db.execute(
                 "INSERT INTO submissions (message_id, case_id, user_id, from_identity, type, function, reference,"
-                " header, request_text, received_at, reception_number, script, pending_queries)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " header, request_text, received_at, reception_number, script, pending_queries, declaration_number)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (message_id, case_id, user_id, header.get("From/identity", ""), header.get("Subject/type", ""),
                  header.get("Subject/function", ""), header.get("Subject/reference", ""),
                  json.dumps(header, ensure_ascii=False), request_text, received_at, reception_number,
-                 json.dumps(script), pending_queries),
+                 json.dumps(script), pending_queries, declaration_number),
             )
             db.execute("INSERT INTO entries VALUES (?, 1, ?, ?)", (message_id, function, text))
         return Entry(1, function, text)
+
+    def declaration(self, number: str) -> Submission | None:
+        """The declaration (function 8) that was given ``number`` (DOC-04, Table 6-4 TaxLine)."""
+        row = self._db.execute(_SELECT_SUBMISSION + " WHERE s.function = '8' AND s.type IN ('929', '930')"
+                               " AND s.declaration_number = ?", (number,)).fetchone()
+        return _submission(row) if row else None
+
+    def cancellation_accepted(self, number: str) -> bool:
+        """True once a cancellation of declaration ``number`` has a 32 in its history (RPL-04)."""
+        return self._db.execute(
+            "SELECT 1 FROM submissions s JOIN entries e ON e.message_id = s.message_id"
+            " WHERE s.function = '1' AND s.declaration_number = ? AND e.function = '32' LIMIT 1", (number,)
+        ).fetchone() is not None
+
+    def close_history(self, message_id: str) -> None:
+        """Nothing more is appended to this history (RPL-04: an accepted cancellation is final for it)."""
+        with self._tx() as db:
+            db.execute("UPDATE submissions SET script = '[]' WHERE message_id = ?", (message_id,))
 
     # --- histories ------------------------------------------------------------------------
     def entries(self, message_id: str) -> list[Entry]:

@@ -84,7 +84,7 @@ class Client:
                 signature_method=xmlsig.RSA_SHA256, digest_method=xmlsig.SHA256) -> bytes:
         """A signed request message text (profile 1.0)."""
         fields = {
-            "procedureType": "1", "Reference/version": "1.0", "Reference/messageId": message_id or new_message_id(),
+            "procedureType": "2" if type_ in ("701", "702") else "1", "Reference/version": "1.0", "Reference/messageId": message_id or new_message_id(),
             "SendApplication/name": "ThuNghiem-DTS", "SendApplication/version": "0.1",
             "SendApplication/companyName": "Công ty Cổ phần Phần mềm Thử Nghiệm",
             "SendApplication/companyIdentity": "0109876543",

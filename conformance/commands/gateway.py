@@ -1,0 +1,93 @@
+"""``ecdi gateway``: run the mock customs gateway on its own, for manual runs of a product (GUI DTS).
+
+Prints what the tester configures in the product — the WSDL/endpoint URL, the test CA files to
+import, the account with a freshly generated password — and the live page's URL, then serves until
+Ctrl-C. Exit 2 with one clear line for a bad option (unknown profile, port in use).
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+import threading
+from pathlib import Path
+
+DEFAULT_USER = "nguoikhai"
+
+
+def register(sub) -> None:
+    gw = sub.add_parser("gateway", help="run the mock customs gateway standalone (manual testing, live page)")
+    gw.add_argument("--port", type=int, default=8443, help="TCP port (0: any free port; default 8443)")
+    gw.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    gw.add_argument("--profile", action="append", help="profile id, repeatable (default ecdi-1.0)")
+    gw.add_argument("--pki-dir", help="test PKI folder (generated if empty; default <dir>/pki)")
+    gw.add_argument("--dir", default="ecdi-gateway", help="folder for evidence and state (default ./ecdi-gateway)")
+    gw.add_argument("--time-scale", type=float, default=1.0, help="timer scale 0 < s <= 1 (§2.1)")
+    gw.add_argument("--user", default=DEFAULT_USER, help=f"account UserId (default {DEFAULT_USER})")
+    gw.add_argument("--password", help="account password (default: generated and printed)")
+    gw.set_defaults(func=_gateway)
+
+
+def _gateway(args) -> int:
+    from mock_server import Account, GatewayConfig, run_in_thread
+
+    from ..pki import TestPKI
+    from ..profile import ProfileError, load_profile
+
+    if not 0 < args.time_scale <= 1:
+        print(f"ecdi: --time-scale must be 0 < s <= 1, got {args.time_scale}", file=sys.stderr)
+        return 2
+    if not 0 <= args.port <= 65535:
+        print(f"ecdi: --port must be 0-65535, got {args.port}", file=sys.stderr)
+        return 2
+    profiles = args.profile or ["ecdi-1.0"]
+    try:
+        for pid in profiles:
+            load_profile(pid)
+    except ProfileError as exc:
+        print(f"ecdi: {exc}", file=sys.stderr)
+        return 2
+    folder = Path(args.dir).resolve()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        pki = TestPKI.ensure(Path(args.pki_dir).resolve() if args.pki_dir else folder / "pki")
+    except OSError as exc:
+        print(f"ecdi: cannot prepare {exc.filename or folder}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    password = args.password or secrets.token_urlsafe(12)
+    try:
+        running = run_in_thread(GatewayConfig(
+            profiles=profiles, pki_folder=pki.folder, host=args.host, port=args.port,
+            evidence_db=folder / "evidence.sqlite3", time_scale=args.time_scale,
+            accounts=[Account(args.user, password, [pki.tax_code])],
+            registered_certs={pki.tax_code: [pki.declarant.cert]}))
+    except (RuntimeError, OSError) as exc:
+        print(f"ecdi: {exc}", file=sys.stderr)
+        return 2
+    base = running.endpoint_url.rsplit("/ecdi/", 1)[0]
+    first = load_profile(profiles[0])
+    central, offices = first.deployment["central_office"], sorted(first.offices)[:5]
+    lines = [
+        f"ECDI mock customs gateway — profiles {', '.join(profiles)}, time scale {args.time_scale}",
+        f"  endpoint (cgw_endpoint): {running.endpoint_url}",
+        f"  WSDL:                    {running.wsdl_url}",
+        f"  live page:               {base}/live?token={running.control_token}",
+        f"  TLS trust anchor to import (test CA): {pki.tls_ca_pem}",
+        f"  cgw_sign_anchor (reply signatures):   {pki.sign_anchor_pem}",
+        f"  ca_trust_list (declarant CAs):        {pki.trust_list_pem}",
+        f"  test declarant certificate (PKCS#12): {pki.declarant.p12}  password: {pki.declarant.p12_password}",
+        f"  account: UserId {args.user}  password: {password}  tax code: {pki.tax_code}",
+        f"  central_office: {central}  customs offices: {', '.join(offices)}",
+        f"  evidence log: {running.evidence_db}   (check: ecdi evidence verify {running.evidence_db})",
+        f"  control API: {running.control_url}  token: {running.control_token}",
+        "ready — Ctrl-C stops the gateway",
+    ]
+    print("\n".join(lines), flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        running.stop()
+    print("gateway stopped", flush=True)
+    return 0

@@ -1,0 +1,61 @@
+"""Sessions: several vendors' runs on one gateway at once, isolated from each other.
+
+A session owns what a run changes — its current case and scenario, its clock (advanced for OTP or
+certificate cases), its OTP outbox — and the accounts (UserIds) it was created with. A request
+belongs to the session of its SOAP ``UserId``; anything else (unknown user, unreadable request)
+to the default session, which keeps the single-run behaviour. The evaluation sees its session
+through ``SessionView``: the gateway with ``case``, ``clock``, ``mailbox`` and ``replies`` replaced,
+so no pipeline step knows sessions exist.
+
+Shared on purpose: trust material, the store of submissions (messageIds are random, so one
+session cannot reach another's submissions) and the evidence log (one hash chain — each row names
+its session, and the control API lists a session's rows only). Business references (REL-11) are
+compared within a session's users, so two vendors replaying the same seeded test data do not
+collide on E0074.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .clock import Clock
+from .mailbox import Mailbox
+from .replies import Replies
+from .scenario import CaseState
+
+DEFAULT = "default"
+SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+@dataclass
+class Session:
+    session_id: str
+    user_ids: set[str]
+    clock: Clock
+    replies: Replies
+    case: CaseState = field(default_factory=CaseState)
+    mailbox: Mailbox = field(default_factory=Mailbox)
+
+    def begin_case(self, case: CaseState) -> None:
+        """Swap in a new case; connections held by the old one are released."""
+        self.case.end()
+        self.case = case
+
+
+class SessionView:
+    """The gateway as one session's exchange sees it (attributes not overridden come from it)."""
+
+    def __init__(self, gateway, session: Session):
+        self._gateway = gateway
+        self.session = session
+        self.clock = session.clock
+        self.mailbox = session.mailbox
+        self.replies = session.replies
+
+    @property
+    def case(self) -> CaseState:
+        return self.session.case
+
+    def __getattr__(self, name):
+        return getattr(self._gateway, name)
