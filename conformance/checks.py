@@ -204,3 +204,32 @@ def waited_at_least(earlier, later, seconds: float, tolerance: float, what: str)
         return Check(True, f"{what}: {gap:.3f} s between attempts (at least {seconds:.3f} s required)")
     return Check(False, f"{what}: only {gap:.3f} s between attempts, at least {seconds:.3f} s required",
                  {"gap_s": gap, "required_s": seconds})
+
+
+# The specific causes SIG-12 requires the user to be told, in the words a Vietnamese or English
+# user interface would use. A product may phrase them otherwise; these are the words customs reads for.
+CERTIFICATE_CAUSE_WORDS = {
+    "expired": ("expired", "hết hạn", "hết hiệu lực"),
+    "not yet valid": ("not yet valid", "chưa có hiệu lực", "chưa đến"),
+    "revoked": ("revoked", "thu hồi"),
+    "wrong tax code": ("tax code", "mã số thuế", "MST"),
+    "unsuitable key": ("key", "khóa", "khoá"),
+}
+
+
+def nothing_sent(requests: list, what: str) -> Check:
+    if not requests:
+        return Check(True, f"{what}: the gateway received nothing")
+    return Check(False, f"{what}: the gateway received {len(requests)} request(s)",
+                 {"exchanges": [r.seq for r in requests]})
+
+
+def local_error_names_cause(outcome, cause: str) -> Check:
+    """SIG-12/SEC-09: a local error (not a customs result) whose text names the specific cause."""
+    words = CERTIFICATE_CAUSE_WORDS[cause]
+    local = [n for n in outcome.notifications if n.kind == "local-error"]
+    if not local:
+        return Check(False, f"no local error was shown (state {outcome.state!r}); the user must learn the cause")
+    if any(w.lower() in n.text.lower() for n in local for w in words):
+        return Check(True, f"the user was told the cause ({cause})")
+    return Check(False, f"the local error does not name the cause {cause!r}: {local[0].text!r}")

@@ -42,6 +42,17 @@ class CaseContext:
         """Ask the DTS to lodge a fixture document, as its user would."""
         return self._perform(Action(kind="lodge", type=type, function=function, document=self.data.document(sample)))
 
+    def install_certificate(self, name: str) -> None:
+        """The user installs the test certificate ``name`` (see ``pki_matrix``) and restarts the DTS.
+
+        The DTS starts afresh with it, as after a real certificate change; the name is kept on the case
+        record so the report shows which certificate each verdict was obtained with.
+        """
+        env = self._harness.case_environment(self.spec.id, certificate=name)
+        self.driver.stop()
+        self.driver.start(env)
+        self.record.certificates.append(name)
+
     def _perform(self, action: Action) -> Outcome:
         self.record.status = Status.WAITING
         try:

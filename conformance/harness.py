@@ -15,6 +15,7 @@ from . import __version__
 from .drivers import load_driver
 from .drivers.base import DriverError, Environment
 from .gateway_control import GatewayControl
+from . import pki_matrix
 from .pki import TestPKI
 from .profile import ProfileError, load_profile
 from .testdata import TestData
@@ -131,11 +132,21 @@ class Harness:
         except OSError as exc:
             raise SetupError(f"{self.sut_file.path}: [install] failed: {exc}") from None
 
-    def case_environment(self, case_id: str) -> Environment:
-        """A fresh DTS state folder per case, so one case's state never leaks into another's verdict."""
+    def case_environment(self, case_id: str, certificate: str | None = None) -> Environment:
+        """A fresh DTS state folder per case, so one case's state never leaks into another's verdict;
+        with ``certificate``, the named test certificate of the matrix (``pki_matrix``) installed."""
         from dataclasses import replace
 
-        return replace(self.environment, work_dir=self.work_dir / "dts" / case_id)
+        env = replace(self.environment, work_dir=self.work_dir / "dts" / case_id)
+        if certificate is None:
+            return env
+        try:
+            entry = pki_matrix.BY_NAME[certificate]
+        except KeyError:
+            raise SetupError(f"no test certificate {certificate!r}; known: {', '.join(pki_matrix.BY_NAME)}") from None
+        identity = pki_matrix.identity(self.pki, entry)
+        return replace(env, p12=identity.p12, p12_password=self.pki.p12_password, certificate=certificate,
+                       work_dir=env.work_dir / f"with-{certificate}")
 
     def stop(self) -> None:
         gw = getattr(self, "gateway", None)

@@ -108,6 +108,14 @@ class RecordingDriver(_Recorder):
         self._tape.add({"op": "journal", "result": events})
         return events
 
+    def start(self, env) -> None:
+        self._inner.start(env)
+        self._tape.add({"op": "start", "certificate": env.certificate})
+
+    def stop(self) -> None:
+        self._inner.stop()
+        self._tape.add({"op": "stop"})
+
 
 class RecordingData(_Recorder):
     """The per-run test data, recording each draw (the RNG is shared by the run's cases in order)."""

@@ -81,6 +81,7 @@ class CaseRecord:
     verdict: Verdict | None = None
     reason: str = ""
     findings: list[Finding] = field(default_factory=list)
+    certificates: list[str] = field(default_factory=list)   # test certificates installed beyond the default
 
     def record(self, finding: Finding) -> None:
         self.findings.append(finding)
@@ -109,6 +110,7 @@ class CaseRecord:
             "verdict": self.verdict.value if self.verdict else None,
             "reason": self.reason,
             "evidence": self.evidence_kinds,
+            "certificates": ["declarant", *self.certificates],
             "findings": [f.as_dict() for f in self.findings],
         }
 

@@ -42,6 +42,7 @@ class Environment:
     office_name: str
     time_scale: float
     work_dir: Path
+    certificate: str = "declarant"  # which test certificate p12 holds (pki_matrix name), for evidence
 
 
 @dataclass(frozen=True)

@@ -114,6 +114,8 @@ class ReferenceDTS:
 
     # ============================================================================================
     # Hooks: the reference behaviour; each mutant overrides exactly one of them.
+    HOOKS = frozenset({"soap_headers", "creation_time_text", "signature_methods", "render_error",
+                       "retransmission_text", "should_retransmit", "check_certificate"})
 
     def soap_headers(self) -> dict[str, str]:
         """TRN-03: exactly these two headers, the SOAPAction value *with* its double quotes."""
@@ -136,6 +138,10 @@ class ReferenceDTS:
         """REL-05, SIG-02: the k-th retransmission is the byte-identical stored text — same messageId,
         createMessageIssue and signature; never re-signed, never re-serialised."""
         return op.text
+
+    def check_certificate(self, now: datetime) -> None:
+        """SIG-12: the certificate is fit for From/identity before anything is signed."""
+        self.key.check(self.config.tax_code, now)
 
     def should_retransmit(self, outcome: AttemptOutcome) -> bool:
         """REL-03: every retryable outcome (timeout included) is retransmitted while attempts remain."""
@@ -307,7 +313,7 @@ class ReferenceDTS:
         """
         now = self.clock.now()
         try:
-            self.key.check(self.config.tax_code, now)
+            self.check_certificate(now)
             fields = dict(draft.fields)
             fields["SendApplication/createMessageIssue"] = draft.issued = self.creation_time_text(now)
             root = build_envelope(Header(fields), copy.deepcopy(draft.content))

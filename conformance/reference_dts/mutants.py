@@ -67,6 +67,11 @@ class NoRetry(ReferenceDTS):
         return outcome.retryable and outcome.cause != "timeout"    # REL-03: a timeout is retryable
 
 
+class SkipsCertificateChecks(ReferenceDTS):
+    def check_certificate(self, now: datetime) -> None:
+        return None                                  # SIG-12: signs with whatever certificate is installed
+
+
 @dataclass(frozen=True)
 class Mutant:
     name: str
@@ -90,6 +95,8 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in [
            ["REL-05", "REL-08"], "reliability.resend-after-timeout", NewMessageIdOnRetry),
     Mutant("no-retry", "treats a timeout as final and never retransmits after it",
            ["REL-03"], "reliability.resend-after-timeout", NoRetry),
+    Mutant("skips-certificate-checks", "signs and sends with an expired, revoked or otherwise unfit certificate",
+           ["SIG-12"], "signature.refuses-unfit-certificate", SkipsCertificateChecks),
 ]}
 
 

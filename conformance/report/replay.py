@@ -79,6 +79,12 @@ class _ReplayDriver:
     def journal(self) -> list[dict]:
         return self._tape.take("journal")["result"]
 
+    def start(self, env) -> None:
+        self._tape.take("start", certificate=env.certificate)
+
+    def stop(self) -> None:
+        self._tape.take("stop")
+
 
 class _ReplayData:
     def __init__(self, tape: Tape):
@@ -107,6 +113,12 @@ class _ReplayHarness:
     gateway_control: object
     driver: object
     data: object
+
+    def case_environment(self, case_id: str, certificate: str | None = None):
+        """Only the certificate's name matters offline: the tape says which one the DTS was given."""
+        from types import SimpleNamespace
+
+        return SimpleNamespace(certificate=certificate or "declarant")
 
 
 @dataclass

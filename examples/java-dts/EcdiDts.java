@@ -240,7 +240,7 @@ public class EcdiDts {
         String alias = Collections.list(p12.aliases()).stream().filter(a -> isKey(p12, a)).findFirst().orElseThrow();
         PrivateKey key = (PrivateKey) p12.getKey(alias, secret("ECDI_P12_PASSWORD").toCharArray());
         X509Certificate cert = (X509Certificate) p12.getCertificate(alias);
-        cert.checkValidity();                                                                 // SIG-12 (in part)
+        checkCertificate(cert);                                                               // SIG-12
         Document doc = parse(unsigned.getBytes(StandardCharsets.UTF_8));
         XMLSignatureFactory f = XMLSignatureFactory.getInstance("DOM");
         Reference ref = f.newReference("", f.newDigestMethod(DigestMethod.SHA256, null),
@@ -532,6 +532,59 @@ public class EcdiDts {
     static final class Outcome {
         String state, messageId, statusFunction, reception, declaration, channel;
         Outcome(String state) { this.state = state; }
+    }
+
+    /**
+     * SIG-12, before signing: validity, key usage and size, the UID=MST: tax code for From/identity and,
+     * when the issuing CA's CRL is at hand (the CA trust list's folder, named like the CRL URL's last
+     * segment), revocation. A failure sends nothing and names the cause (SEC-09: a local error).
+     */
+    void checkCertificate(X509Certificate cert) throws Exception {
+        try {
+            cert.checkValidity();
+        } catch (CertificateExpiredException e) {
+            throw unfit("expired", "notAfter " + cert.getNotAfter().toInstant());
+        } catch (CertificateNotYetValidException e) {
+            throw unfit("not yet valid", "notBefore " + cert.getNotBefore().toInstant());
+        }
+        boolean[] usage = cert.getKeyUsage();
+        if (usage == null || !(usage[0] || usage[1]))
+            throw unfit("unsuitable key", "keyUsage lacks digitalSignature and nonRepudiation");
+        if (cert.getPublicKey() instanceof java.security.interfaces.RSAPublicKey rsa && rsa.getModulus().bitLength() < 2048)
+            throw unfit("unsuitable key", "RSA key of " + rsa.getModulus().bitLength() + " bits (at least 2048)");
+        Matcher uid = Pattern.compile("(?:^|,)UID=MST:([0-9]{10}(?:-[0-9]{3})?)(?:,|$)")
+                .matcher(cert.getSubjectX500Principal().getName(javax.security.auth.x500.X500Principal.RFC2253));
+        String from = opt.get("tax-code");
+        if (!uid.find() || !(from.equals(uid.group(1)) || from.matches(Pattern.quote(uid.group(1)) + "-[0-9]{3}")))
+            throw unfit("wrong tax code", "the certificate's UID=MST: does not cover tax code " + from);
+        for (Path crlFile : crlFiles(cert)) {
+            X509CRL crl;
+            try (InputStream in = Files.newInputStream(crlFile)) {
+                crl = (X509CRL) CertificateFactory.getInstance("X.509").generateCRL(in);
+            } catch (IOException | CRLException e) {
+                continue;                                     // unreadable: the CRL is not "reachable"
+            }
+            if (crl.getIssuerX500Principal().equals(cert.getIssuerX500Principal()) && crl.isRevoked(cert))
+                throw unfit("revoked", "listed in " + crlFile.getFileName());
+        }
+    }
+
+    List<Path> crlFiles(X509Certificate cert) {
+        List<Path> files = new ArrayList<>();
+        String folder = opt.get("ca-trust-list");
+        byte[] ext = cert.getExtensionValue("2.5.29.31");             // cRLDistributionPoints
+        if (folder == null || ext == null) return files;
+        Matcher url = Pattern.compile("https?://[\\x21-\\x7e]+").matcher(new String(ext, StandardCharsets.ISO_8859_1));
+        while (url.find()) {
+            String u = url.group();
+            files.add(Paths.get(folder).getParent().resolve(u.substring(u.lastIndexOf('/') + 1)));
+        }
+        return files;
+    }
+
+    static Stop unfit(String cause, String detail) {
+        return new Stop("refused", "local-error", "SIG-12",
+                "The signing certificate cannot be used: " + cause + " (" + detail + "). Nothing was sent.");
     }
 
     static final class Stop extends Exception {
