@@ -148,7 +148,7 @@ def resolve_issuer(work_folder: Path, key_path: str | None = None, role: str | N
         raise IssuerError(f"issuer role {role!r} is not one of {', '.join(ROLES)}")
     if key_path is None:
         if role == "customs":
-            raise IssuerError(f"issuer role 'customs' needs the customs key ({ENV_KEY} or --ecdi-issuer-key)")
+            raise IssuerError(f"issuer role 'customs' needs the customs key (--issuer-key or {ENV_KEY})")
         return Issuer("self-assessment", self_assessment_key(work_folder), "local self-assessment key")
     return Issuer(role or "self-assessment", load_private_key(Path(key_path)), str(key_path))
 

@@ -43,3 +43,13 @@ def test_unknown_case_id_is_a_usage_error(tmp_path, pki_dir):
     assert proc.returncode == 2
     assert "unknown case id(s): no.such-case" in proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--issuer-role", "customs"], "issuer role 'customs' needs the customs key"),
+    (["--issuer-key", "/nonexistent.pem", "--issuer-role", "customs"], "cannot be read"),
+])
+def test_issuer_mistakes_are_named_before_the_run(args, message, tmp_path):
+    proc = ecdi("run", "--out", str(tmp_path), *args)
+    assert proc.returncode == 2 and message in proc.stderr
+    assert not (tmp_path / "results.json").exists(), "nothing ran"

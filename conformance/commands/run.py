@@ -17,6 +17,10 @@ def register(sub) -> None:
     run.add_argument("--seed", type=int, help="test-data seed (recorded in results.json; replays a run)")
     run.add_argument("--case", action="append", help="run only this case id (repeatable)")
     run.add_argument("--pki-dir", help="reuse a generated test PKI folder")
+    run.add_argument("--issuer-key", help="private key (PEM, Ed25519 or RSA) that signs the certificate "
+                                          "(default: a local self-assessment key; env ECDI_ISSUER_KEY)")
+    run.add_argument("--issuer-role", choices=("self-assessment", "customs"),
+                     help="role of --issuer-key: customs IT's key heads the certificate CERTIFIED (env ECDI_ISSUER_ROLE)")
     run.set_defaults(func=_run)
 
 
@@ -35,6 +39,14 @@ def _run(args) -> int:
     except SetupError as exc:
         print(f"ecdi: {exc}", file=sys.stderr)
         return 2
+    if args.issuer_key or args.issuer_role:  # a key that cannot be used is named now, not after the run
+        from ..issuer import IssuerError, resolve_issuer
+
+        try:
+            resolve_issuer(Path(args.out) / "work" / "issuer", args.issuer_key, args.issuer_role)
+        except IssuerError as exc:
+            print(f"ecdi: {exc}", file=sys.stderr)
+            return 2
     unknown = sorted(set(args.case or []) - case_ids())
     if unknown:
         print(f"ecdi: unknown case id(s): {', '.join(unknown)}; see `ecdi cases`", file=sys.stderr)
@@ -63,6 +75,10 @@ def _run(args) -> int:
         argv.append(f"--ecdi-seed={args.seed}")
     if args.pki_dir:
         argv.append(f"--ecdi-pki-dir={args.pki_dir}")
+    if args.issuer_key:
+        argv.append(f"--ecdi-issuer-key={Path(args.issuer_key).resolve()}")
+    if args.issuer_role:
+        argv.append(f"--ecdi-issuer-role={args.issuer_role}")
     argv += [f"--ecdi-case={c}" for c in args.case or []]
     pytest.main(argv)
     if not results_path.exists():
