@@ -17,7 +17,18 @@ Control API (JSON; every call carries the ``X-ECDI-Control`` token):
 ``GET  /_control/live?after=&mail_after=``  ``{exchanges: [summary...], mail: [...], now}`` (the live page's feed)
 ``POST /_control/sessions``            ``{session_id, accounts: [{user_id, password, tax_codes}]}`` -> ``{session_id, user_ids}``
 ``GET  /_control/sessions``            ``{sessions: [{session_id, user_ids, case_id, clock_offset}]}``
+``POST /_control/prompts``             ``{case_id, name, question?, instruction?, choices? | pattern?, timeout_s}`` -> prompt
+                                       (no question: a notice, shown but not answerable)
+``GET  /_control/prompts?status=``     ``{prompts: [prompt...]}`` (``status``: open, answered, expired, withdrawn)
+``GET  /_control/prompts/<id>``        prompt: the fields posted and ``{prompt_id, created_at, deadline,
+                                       seconds_left, status, answer, operator, answered_at, evidence_seq}``
+``POST /_control/prompts/<id>/answer`` ``{answer, operator}`` -> prompt; 400 not allowed, 404, 409 closed/late
+``POST /_control/prompts/<id>/withdraw``  -> prompt (the harness no longer needs it)
 =====================================  ==========================================================
+
+Prompts carry the manual driver's questions to an operator who watches the live page
+(``/live?token=``) instead of a terminal; an accepted answer is also an evidence row (operator
+attestation) and is never listed by ``/exchanges``, which lists what the product exchanged.
 
 Every call except ``/sessions`` acts on one session: the one named by the ``X-ECDI-Session`` header,
 or the default session (the gateway's configured accounts) without it. Sessions isolate scenario,
@@ -162,6 +173,35 @@ class GatewayControl:
 
     def sessions(self) -> list[dict]:
         return self._call("GET", "/sessions")["sessions"]
+
+    # --- operator prompts: the manual driver's questions, answered on the live page ---------------
+    def post_prompt(self, case_id: str, name: str, question: str, *, timeout_s: float, instruction: str = "",
+                    choices: tuple[str, ...] | list[str] = (), pattern: str | None = None) -> dict:
+        """Open a prompt on the live page; the gateway closes it at ``timeout_s`` (real seconds)."""
+        body = {"case_id": case_id, "name": name, "question": question, "instruction": instruction,
+                "choices": list(choices), "timeout_s": timeout_s}
+        if pattern is not None:
+            body["pattern"] = pattern
+        return self._call("POST", "/prompts", json=body)
+
+    def withdraw_prompt(self, prompt_id: str) -> dict:
+        return self._call("POST", f"/prompts/{prompt_id}/withdraw")
+
+    def prompt(self, prompt_id: str) -> dict:
+        """A prompt as it stands: ``status`` open/answered/expired/withdrawn, ``answer`` once answered."""
+        return self._call("GET", f"/prompts/{prompt_id}")
+
+    def prompts(self, status: str | None = None) -> list[dict]:
+        return self._call("GET", "/prompts", params={"status": status} if status else None)["prompts"]
+
+    def answer_prompt(self, prompt_id: str, answer: str, operator: str) -> dict:
+        """What the live page's form does; ControlError says why an answer was refused."""
+        return self._call("POST", f"/prompts/{prompt_id}/answer", json={"answer": answer, "operator": operator})
+
+    def live_page_url(self) -> str:
+        """The operator's live page, with the control token it needs (as ``ecdi gateway`` prints it)."""
+        url = self.control_url.rsplit("/_control", 1)[0] + f"/live?token={self._token}"
+        return url + (f"&session={self.session}" if self.session else "")
 
     def close(self) -> None:
         self._session.close()

@@ -5,11 +5,14 @@ Routes:
 * ``GET /ecdi/CISService?wsdl`` — Annex D with ``{cgw_endpoint}`` filled in (TRN-02).
 * ``GET /crl/<name>`` — the CRL files the gateway holds (a DTS checks them before signing, SIG-12).
 * ``GET /live`` — the operator's live page (static; it polls ``/_control/live``).
-* ``/_control/…`` — the control API of ``conformance.gateway_control`` (JSON, ``X-ECDI-Control``).
+* ``/_control/…`` — the control API of ``conformance.gateway_control`` (JSON, ``X-ECDI-Control``),
+  including the operator prompts of the manual driver (prompts.py) that the live page answers.
 * anything else — 404 (405 for other methods on the endpoint).
 
 Every exchange except control calls becomes one evidence row, written after the response has been
-sent (or has failed to be), so its times and delivery status are what really happened.
+sent (or has failed to be), so its times and delivery status are what really happened. One control
+call is recorded too: an operator's accepted answer to a prompt, as an operator attestation (who,
+when, what) in the same hash chain, so the operator's word is as tamper-evident as the wire.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from .evidence import COLUMNS, EvidenceLog, verify_chain
 from .faults import Delivery
 from .mailbox import Mailbox
 from .payments import Payments
+from .prompts import PromptError
 from .sessions import DEFAULT as DEFAULT_SESSION
 from .sessions import SESSION_ID, Session, SessionView
 from .transmit import transmit
@@ -203,6 +207,11 @@ class Gateway:
         control.router.add_get("/live", self._control_live)
         control.router.add_get("/sessions", self._control_sessions)
         control.router.add_post("/sessions", self._control_create_session)
+        control.router.add_get("/prompts", self._control_prompts)
+        control.router.add_post("/prompts", self._control_create_prompt)
+        control.router.add_get("/prompts/{prompt_id}", self._control_prompt)
+        control.router.add_post("/prompts/{prompt_id}/answer", self._control_answer_prompt)
+        control.router.add_post("/prompts/{prompt_id}/withdraw", self._control_withdraw_prompt)
         app.add_subapp(CONTROL_PREFIX, control)
         app.router.add_route("*", "/{tail:.*}", self._other)
         return app
@@ -346,7 +355,8 @@ class Gateway:
         rows = self.evidence.rows(case_id)
         rows += [{**dict.fromkeys(COLUMNS), "seq": seq, **row}
                  for seq, row in list(self._in_flight.items()) if row["case_id"] == case_id]
-        rows = [r for r in rows if (r["gateway_verdict"] or {}).get("session", DEFAULT_SESSION) == session.session_id]
+        rows = [r for r in rows if (r["gateway_verdict"] or {}).get("session", DEFAULT_SESSION) == session.session_id
+                and not _is_attestation(r)]
         rows.sort(key=lambda r: r["seq"])
         return web.json_response({"case_id": case_id, "exchanges": [_row_json(r) for r in rows]})
 
@@ -374,14 +384,81 @@ class Gateway:
             after, mail_after = int(request.query.get("after", 0)), int(request.query.get("mail_after", 0))
         except ValueError:
             return web.json_response({"error": "after, mail_after: must be integers"}, status=400)
-        rows = [r for r in self.evidence.rows() if r["seq"] > after]
+        rows = [r for r in self.evidence.rows() if r["seq"] > after and not _is_attestation(r)]
         rows += [{**dict.fromkeys(COLUMNS), "seq": seq, **row} for seq, row in list(self._in_flight.items())
                  if seq > after]
         rows.sort(key=lambda r: r["seq"])
         session = _session(self, request)
         mails = [m.to_json() for m in session.mailbox.messages() if m.seq > mail_after]
         return web.json_response({"exchanges": [{k: r.get(k) for k in _LIVE_FIELDS} for r in rows],
-                                  "mail": mails, "now": session.clock.now().isoformat()})
+                                  "mail": mails, "prompts": [p.to_json() for p in session.prompts.open()],
+                                  "now": session.clock.now().isoformat()})
+
+    # --- operator prompts (prompts.py) --------------------------------------------------------
+    async def _control_prompts(self, request: web.Request) -> web.Response:
+        """The session's prompts, oldest first; ``?status=open`` for those awaiting an answer."""
+        items = _session(self, request).prompts.items.values()
+        wanted = request.query.get("status")
+        now = time.time()
+        return web.json_response({"prompts": [p.to_json(now) for p in items if wanted in (None, p.status(now))]})
+
+    async def _control_create_prompt(self, request: web.Request) -> web.Response:
+        """The harness's question for the operator. Its text is refused if it holds a password the
+        gateway knows: the page is a shared screen and must never show one, whatever the caller sends."""
+        data = await _json_body(request)
+        secrets_ = [a.password for a in self.accounts.values()] + [self.pki.p12_password]
+        try:
+            prompt = _session(self, request).prompts.create(data, secrets_)
+        except PromptError as exc:
+            return web.json_response({"error": str(exc)}, status=exc.status)
+        return web.json_response(prompt.to_json())
+
+    async def _control_prompt(self, request: web.Request) -> web.Response:
+        return self._prompt_call(request, "get")
+
+    async def _control_withdraw_prompt(self, request: web.Request) -> web.Response:
+        return self._prompt_call(request, "withdraw")
+
+    def _prompt_call(self, request: web.Request, method: str) -> web.Response:
+        """Read (``get``) or ``withdraw`` one prompt of the request's session; 404 names an unknown id."""
+        try:
+            prompt = getattr(_session(self, request).prompts, method)(request.match_info["prompt_id"])
+        except PromptError as exc:
+            return web.json_response({"error": str(exc)}, status=exc.status)
+        return web.json_response(prompt.to_json())
+
+    async def _control_answer_prompt(self, request: web.Request) -> web.Response:
+        """``{answer, operator}``: accepted only while the prompt is open and if allowed by it; the
+        accepted answer becomes an evidence row (the operator attestation) before it is confirmed."""
+        session = _session(self, request)
+        received_at, body = time.time(), await request.read()
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return web.json_response({"error": "body is not JSON"}, status=400)
+        try:
+            prompt = session.prompts.answer(request.match_info["prompt_id"], data)
+        except PromptError as exc:
+            return web.json_response({"error": str(exc)}, status=exc.status)
+        client = request.remote or ""
+        attestation = {k: v for k, v in prompt.to_json().items() if k not in ("seconds_left", "evidence_seq")}
+        attestation["client"] = client
+        prompt.evidence_seq = seq = self.evidence.next_seq()   # numbered once accepted: refusals leave no gap
+        response = prompt.to_json()
+        try:
+            self.evidence.append(
+                seq, case_id=prompt.case_id, received_at=received_at, responded_at=time.time(),
+                client=client, method=request.method, path=request.path,
+                request_headers={k: v for k, v in request.headers.items() if k.lower() == "user-agent"},
+                request_body=body, attempt=0, response_status=200, response_body=json.dumps(response).encode(),
+                clock_offset=session.clock.offset,
+                gateway_verdict={"session": session.session_id, "operator_attestation": attestation})
+        except Exception:                          # noqa: BLE001 — reported to the operator, not hidden
+            log.exception("could not record the operator attestation of prompt %s", prompt.prompt_id)
+            prompt.answer = prompt.operator = prompt.answered_at = prompt.evidence_seq = None
+            return web.json_response({"error": "the answer could not be recorded in the evidence log; "
+                                               "answer again"}, status=500)
+        return web.json_response(response)
 
     async def _control_sessions(self, request: web.Request) -> web.Response:
         return web.json_response({"sessions": [
@@ -520,6 +597,11 @@ def _headers(request: web.Request) -> dict[str, str]:
     for name, value in request.headers.items():
         out[name] = f"{out[name]}, {value}" if name in out else value
     return out
+
+
+def _is_attestation(row: dict) -> bool:
+    """An operator's answer to a prompt: evidence, but not an exchange with the product."""
+    return "operator_attestation" in (row.get("gateway_verdict") or {})
 
 
 def _row_json(row: dict) -> dict:

@@ -1,7 +1,7 @@
 """Sessions: several vendors' runs on one gateway at once, isolated from each other.
 
 A session owns what a run changes — its current case and scenario, its clock (advanced for OTP or
-certificate cases), its OTP outbox — and the accounts (UserIds) it was created with. A request
+certificate cases), its OTP outbox, its operator prompts (prompts.py) — and the accounts (UserIds) it was created with. A request
 belongs to the session of its SOAP ``UserId``; anything else (unknown user, unreadable request)
 to the default session, which keeps the single-run behaviour. The evaluation sees its session
 through ``SessionView``: the gateway with ``case``, ``clock``, ``mailbox`` and ``replies`` replaced,
@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from .clock import Clock
 from .mailbox import Mailbox
+from .prompts import Prompts
 from .replies import Replies
 from .scenario import CaseState
 
@@ -36,10 +37,13 @@ class Session:
     replies: Replies
     case: CaseState = field(default_factory=CaseState)
     mailbox: Mailbox = field(default_factory=Mailbox)
+    prompts: Prompts = field(default_factory=Prompts)
 
     def begin_case(self, case: CaseState) -> None:
-        """Swap in a new case; connections held by the old one are released."""
+        """Swap in a new case; connections held by the old one are released and its open operator
+        prompts withdrawn (an answer about the old case must not land in the new one)."""
         self.case.end()
+        self.prompts.withdraw_open()
         self.case = case
 
 

@@ -8,13 +8,12 @@ the product showed.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 import sys
 
 import pytest
 from driver_helpers import environment, sut_folder
+from test_live_prompts import configure_product, lodge_with_product
 
 from conformance.drivers import DriverError, load_driver
 
@@ -22,7 +21,6 @@ pexpect = pytest.importorskip("pexpect", reason="pexpect is in the `test` extra:
 from conftest import SELFTEST_SCALE, SELFTEST_SEED  # noqa: E402
 
 CASE = "transport.valid-declaration-accepted"
-DTS = [sys.executable, "-m", "conformance.reference_dts"]
 
 
 def manual_sut(tmp_path, answer_s: float) -> str:
@@ -41,16 +39,10 @@ def operate_the_product(child, work: str) -> dict:
     child.expect("set the product up with a fresh state ===")
     child.expect("Press Enter when the product is configured: ")
     settings = dict(re.findall(r"^  (\w+) +(.+?)\r?$", child.before, re.M))
-    flags = [a for k in ("endpoint", "tls_ca", "sign_anchor", "ca_trust_list", "p12", "user_id", "tax_code",
-                         "declarant_name", "office", "office_name", "profile", "time_scale")
-             for a in (f"--{k.replace('_', '-')}", settings[k])]
-    subprocess.run([*DTS, "configure", "--work-dir", work, *flags], check=True, timeout=30)
+    configure_product(settings, work)
     child.sendline("")
     child.expect(r"Lodge the declaration in (\S+) \(type 929\) with the product now")
-    env = {**os.environ, "ECDI_PASSWORD": settings["password"], "ECDI_P12_PASSWORD": settings["p12_password"]}
-    shown = subprocess.run([*DTS, "lodge", "--work-dir", work, "--document", child.match.group(1), "--type", "929"],
-                           env=env, capture_output=True, text=True, check=True, timeout=60)
-    return json.loads(shown.stdout)
+    return lodge_with_product(settings, work, child.match.group(1))
 
 
 def test_an_operator_answering_the_prompts_gets_a_verdict(tmp_path, pki_dir):

@@ -6,7 +6,10 @@ operator-attestation evidence and is kept in ``<work_dir>/operator-attestation.j
 time raises DriverInconclusive: silence proves nothing, so it must never turn into a PASS.
 
 Prompts go to a terminal (``console``, default ``/dev/tty``) rather than stdout/stdin, which pytest
-captures while the cases run.
+captures while the cases run; or, with ``console = "live"``, to the gateway's live page, for an
+operator who watches the browser next to the GUI product rather than a terminal. Both consoles ask
+the same ``Question``s and the driver validates the answers the same way; only where a line is shown
+and read differs.
 """
 
 from __future__ import annotations
@@ -14,15 +17,18 @@ from __future__ import annotations
 import json
 import os
 import select
+import sys
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from ..sut import SutFile
+from ..gateway_control import ControlError
 from .base import Action, DriverError, DriverInconclusive, Environment, Outcome, ReportedError
 from .configured import ConfiguredDriver
 from .command import expand
-from .protocol import STATES, action_fields, environment_fields, parse_journal
+from .protocol import SECRETS, STATES, action_fields, environment_fields, parse_journal
 
 _INSTRUCTIONS = {
     "lodge": "Lodge the declaration in {document} (type {type}) with the product now.",
@@ -35,6 +41,37 @@ _INSTRUCTIONS = {
 }
 
 
+LIVE = "live"   # the ``console`` value that puts the questions on the gateway's live page
+
+
+@dataclass(frozen=True)
+class Question:
+    """One thing the operator is asked, whichever console asks it; the rule for a valid answer lives
+    here so that the terminal and the live page accept exactly the same answers."""
+
+    name: str                          # the attestation's key: "state", "reception_number", ...
+    text: str
+    choices: tuple[str, ...] = ()      # empty: any one line (blank included)
+
+    @property
+    def line(self) -> str:
+        """The terminal's prompt line (the live page shows ``text`` and one button per choice)."""
+        return f"{self.text} ({', '.join(self.choices)}): " if self.choices else f"{self.text}: "
+
+    def refusal(self, answer: str) -> str | None:
+        """Why ``answer`` is not allowed, or None."""
+        if self.choices and answer not in self.choices:
+            return f"{answer!r} is not one of {', '.join(self.choices)}"
+        return None
+
+
+SETUP = Question("setup", "Press Enter when the product is configured")
+STATE = Question("state", "State shown", STATES)
+RECEPTION = Question("reception_number", "Reception number shown (blank if none)")
+DECLARATION = Question("declaration_number", "Declaration number shown (blank if none)")
+ERROR = Question("error", "Error shown as code|field|description (blank line ends)")
+
+
 class ManualDriver(ConfiguredDriver):
     name = "manual"
     evidence_kind = "operator-attestation"  # every Outcome is what the operator says the product showed
@@ -42,9 +79,11 @@ class ManualDriver(ConfiguredDriver):
 
     def __init__(self, sut: SutFile):
         super().__init__(sut)
-        self.console = sut.driver.get("console", "/dev/tty")
-        if not isinstance(self.console, str) or not self.console:
-            raise sut.error("driver.console", f"must be the path of the operator's terminal, found {self.console!r}")
+        console = sut.driver.get("console", "/dev/tty")
+        if not isinstance(console, str) or not console:
+            raise sut.error("driver.console", f"must be \"{LIVE}\" or the path of the operator's terminal, "
+                                              f"found {console!r}")
+        self.console = console
         self.wait_s = sut.seconds("driver.wait_s", sut.driver.get("wait_s", 300))
         self.answer_s = sut.seconds("driver.answer_s", sut.driver.get("answer_s", 300))
         self.journal_template = [sut.driver.get("journal", "{work_dir}/journal.jsonl")]
@@ -55,18 +94,23 @@ class ManualDriver(ConfiguredDriver):
                                                    f"({', '.join(_INSTRUCTIONS)})")
         self.instructions = {**_INSTRUCTIONS, **own}
         self.gateway = None
+        self._io = _LivePage(self) if console == LIVE else _Terminal(console)
 
     def attach_gateway(self, gateway_control) -> None:
         """The harness hands over the gateway-control client once the gateway runs."""
         self.gateway = gateway_control
+        self._io.attached()
 
     def start(self, env: Environment) -> None:
         self.begin(env)
-        settings = "\n".join(f"  {k:<15} {v}" for k, v in environment_fields(env, secrets=True).items()
-                             if k != "work_dir")
+        shown = environment_fields(env, secrets=self._io.shows_secrets)
+        settings = "\n".join(f"  {k:<15} {v}" for k, v in shown.items() if k != "work_dir")
+        if not self._io.shows_secrets:
+            settings += f"\n  {'passwords':<15} printed on the terminal running ecdi run, never here"
+        self._io.announce_secrets(env)
         self._say(f"\n=== ECDI manual driver, case {self.case_id}: set the product up with a fresh state ===\n"
-                  f"{settings}\n")
-        self._ask("setup", "Press Enter when the product is configured: ")
+                  f"{settings}\n", new=True)
+        self._ask(SETUP)
 
     @property
     def case_id(self) -> str:
@@ -79,15 +123,15 @@ class ManualDriver(ConfiguredDriver):
         values = self._values(action)
         name = values["action"]
         instruction = " ".join(expand([self.instructions[name]], values, f"driver.instructions.{name}"))
-        self._say(f"\n[{self.case_id}] {instruction}\n")
+        self._say(f"\n[{self.case_id}] {instruction}\n", new=True)
         seen = self._wait_for_traffic(action)
         self._say(f"[{self.case_id}] the gateway saw {seen} request(s) of type {action.type}; "
                   "answer when the product shows its result.\n")
-        state = self._ask("state", f"State shown ({', '.join(STATES)}): ", valid=STATES)
-        reception = self._ask("reception_number", "Reception number shown (blank if none): ")
-        declaration = self._ask("declaration_number", "Declaration number shown (blank if none): ")
+        state = self._ask(STATE)
+        reception = self._ask(RECEPTION)
+        declaration = self._ask(DECLARATION)
         errors = []
-        while line := self._ask("error", "Error shown as code|field|description (blank line ends): "):
+        while line := self._ask(ERROR):
             code, _, rest = line.partition("|")
             field, _, description = rest.partition("|")
             errors.append(ReportedError(code.strip(), field.strip(), description.strip()))
@@ -102,12 +146,12 @@ class ManualDriver(ConfiguredDriver):
             return []
         path = Path(expand(self.journal_template, self._values(Action(kind="journal")), "driver.journal")[0])
         if not path.is_file():
-            self._ask("journal", f"Export the product's journal (SEC-06) to {path} and press Enter: ")
+            self._ask(Question("journal", f"Export the product's journal (SEC-06) to {path} and press Enter"))
         if not path.is_file():
             raise DriverInconclusive(f"manual driver: no journal export at {path}")
         return parse_journal(path.read_text(encoding="utf-8"), f"journal file {path}")
 
-    # --- the operator's terminal ---------------------------------------------------------
+    # --- the operator: what every console shares ------------------------------------------------
     def _values(self, action: Action) -> dict:
         values = {**environment_fields(self._env, secrets=False), **dict.fromkeys(("document", "type", "submission", "otp"))}
         values.update(action_fields(action) if action.kind != "journal" else {"action": "journal"})
@@ -127,41 +171,172 @@ class ManualDriver(ConfiguredDriver):
                 return len(seen)
             time.sleep(0.2)
 
+    def _say(self, text: str, *, new: bool = False) -> None:
+        """Tell the operator something; ``new`` starts a new context (a case's set-up, an instruction)."""
+        self._io.say(text, new=new)
+
+    def _ask(self, question: Question) -> str:
+        """One valid answer; an invalid one is refused and asked again; DriverInconclusive when none
+        comes within ``answer_s`` of the first asking."""
+        deadline = time.monotonic() + self.answer_s
+        while True:
+            answer = self._io.read(question, deadline)
+            if answer is None:
+                self._attest({"question": question.name, "answer": None})
+                raise DriverInconclusive(f"manual driver: the operator gave no answer to {question.name!r} "
+                                         f"within {self.answer_s:g} s")
+            problem = question.refusal(answer)
+            if problem is None:
+                return answer
+            self._io.refuse(problem)
+
+    def _attest(self, entry: dict) -> None:
+        entry = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "case": self.case_id, **entry,
+                 **self._io.attribution()}
+        with open(self._env.work_dir / "operator-attestation.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+
+
+class _Terminal:
+    """The operator's terminal (``console``: a tty path, default ``/dev/tty``)."""
+
+    shows_secrets = True          # the terminal is the operator's own screen, never a log (SEC-01/02)
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def attached(self) -> None:
+        pass
+
+    def announce_secrets(self, env: Environment) -> None:
+        pass                      # they are part of the settings printed on the terminal
+
+    def attribution(self) -> dict:
+        return {}
+
     def _open(self) -> int:
         try:
-            return os.open(self.console, os.O_RDWR | os.O_NOCTTY)
+            return os.open(self.path, os.O_RDWR | os.O_NOCTTY)
         except OSError as exc:
-            raise DriverError(f"manual driver: cannot open the operator's terminal {self.console}: {exc.strerror}") from None
+            raise DriverError(f"manual driver: cannot open the operator's terminal {self.path}: {exc.strerror}") from None
 
-    def _say(self, text: str) -> None:
+    def say(self, text: str, *, new: bool = False) -> None:
         fd = self._open()
         try:
             os.write(fd, text.encode("utf-8"))
         finally:
             os.close(fd)
 
-    def _ask(self, question: str, prompt: str, valid: tuple[str, ...] = ()) -> str:
-        """One answer line; re-asks an invalid one; DriverInconclusive when none comes in time."""
-        deadline = time.monotonic() + self.answer_s
+    def refuse(self, problem: str) -> None:
+        self.say(f"  {problem}\n")
+
+    def read(self, question: Question, deadline: float) -> str | None:
         fd = self._open()
         try:
-            while True:
-                os.write(fd, prompt.encode("utf-8"))
-                line = _readline(fd, deadline)
-                if line is None:
-                    self._attest({"question": question, "answer": None})
-                    raise DriverInconclusive(f"manual driver: the operator gave no answer to {question!r} "
-                                             f"within {self.answer_s:g} s")
-                if not valid or line in valid:
-                    return line
-                os.write(fd, f"  {line!r} is not one of {', '.join(valid)}\n".encode("utf-8"))
+            os.write(fd, question.line.encode("utf-8"))
+            return _readline(fd, deadline)
         finally:
             os.close(fd)
 
-    def _attest(self, entry: dict) -> None:
-        entry = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "case": self.case_id, **entry}
-        with open(self._env.work_dir / "operator-attestation.jsonl", "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+
+class _LivePage:
+    """The gateway's live page (``console = "live"``): each question is a prompt of the control API
+    that the operator answers in the browser, and what the terminal would print meanwhile (an
+    instruction while the harness waits for the product's traffic) is a notice, a prompt without a
+    question. The gateway enforces the prompt's deadline and choices and records each accepted answer
+    as an evidence row; this side keeps who answered for the attestation file. Passwords never go to
+    the page: they are printed once on the stderr of ``ecdi run`` (kept from before pytest captures
+    it), which the person who started the run sees."""
+
+    shows_secrets = False
+    POLL_S = 0.25
+    GRACE_S = 5.0                 # the gateway closes the prompt at its deadline; this only bounds a lost reply
+
+    def __init__(self, driver: ManualDriver):
+        self.driver = driver
+        self.context: list[str] = []
+        self.answers: list[dict] = []
+        self.notice: str | None = None
+        self._stderr: int | None = None
+        self._announced: tuple | None = None
+
+    def attached(self) -> None:
+        try:
+            self._stderr = os.dup(sys.__stderr__.fileno())
+        except (OSError, AttributeError, ValueError):
+            self._stderr = None
+        self._tell(f"ECDI manual driver: answer the operator's questions on the gateway's live page\n"
+                   f"  {self.driver.gateway.live_page_url()}\n"
+                   "  (served with the session's test TLS certificate: accept the browser's warning or import tls_ca)\n")
+
+    def announce_secrets(self, env: Environment) -> None:
+        secrets = tuple(environment_fields(env, secrets=True)[k] for k in SECRETS)
+        if secrets != self._announced:
+            self._announced = secrets
+            self._tell("ECDI manual driver: the passwords for the product (never shown on the live page):\n"
+                       + "".join(f"  {k:<15} {v}\n" for k, v in zip(SECRETS, secrets)))
+
+    def _tell(self, text: str) -> None:
+        if self._stderr is not None:
+            try:
+                os.write(self._stderr, text.encode("utf-8"))
+            except OSError:
+                pass
+
+    def say(self, text: str, *, new: bool = False) -> None:
+        if new:
+            self.context = []
+        self.context.append(text.strip("\n"))
+        self._control(self._post_notice)
+
+    def refuse(self, problem: str) -> None:
+        self.context.append(f"  {problem}")
+
+    def attribution(self) -> dict:
+        answers, self.answers = self.answers, []
+        return {"console": LIVE, "answers": answers}
+
+    def read(self, question: Question, deadline: float) -> str | None:
+        return self._control(self._read, question, deadline)
+
+    def _post_notice(self) -> None:
+        self._withdraw_notice()
+        d = self.driver
+        self.notice = d.gateway.post_prompt(d.case_id, "notice", "", instruction="\n".join(self.context),
+                                            timeout_s=d.wait_s + d.answer_s)["prompt_id"]
+
+    def _withdraw_notice(self) -> None:
+        if self.notice is not None:
+            self.driver.gateway.withdraw_prompt(self.notice)
+            self.notice = None
+
+    def _read(self, question: Question, deadline: float) -> str | None:
+        self._withdraw_notice()
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        d = self.driver
+        prompt = d.gateway.post_prompt(d.case_id, question.name, question.text, instruction="\n".join(self.context),
+                                       choices=question.choices, timeout_s=round(left, 3))
+        while True:
+            if prompt["status"] == "answered":
+                self.answers.append({k: prompt[k] for k in ("prompt_id", "answer", "operator", "answered_at",
+                                                            "evidence_seq")} | {"question": question.name})
+                return prompt["answer"]
+            if prompt["status"] != "open" or time.monotonic() > deadline + self.GRACE_S:
+                return None
+            time.sleep(self.POLL_S)
+            prompt = d.gateway.prompt(prompt["prompt_id"])
+
+    def _control(self, call, *args):
+        """A control-API call; its failure is a DriverError naming it (the case is ERROR, the run goes on)."""
+        if self.driver.gateway is None:
+            raise DriverError('manual driver: console = "live" needs the gateway\'s live page, and no gateway '
+                              "was attached")
+        try:
+            return call(*args)
+        except ControlError as exc:
+            raise DriverError(f"manual driver: the live page's prompt failed: {exc}") from None
 
 
 def _readline(fd: int, deadline: float) -> str | None:
