@@ -233,3 +233,170 @@ def local_error_names_cause(outcome, cause: str) -> Check:
     if any(w.lower() in n.text.lower() for n in local for w in words):
         return Check(True, f"the user was told the cause ({cause})")
     return Check(False, f"the local error does not name the cause {cause!r}: {local[0].text!r}")
+
+
+# ------------------------------------------------------------------------------------------
+# Signatures and PKI (issue 4)
+
+# Every algorithm Table 8-1 lists in some profile: SIG-01 asks for the Table 8-1 *shape*; which of the
+# listed algorithms (SHA-256 only) is SIG-04's question, checked by ``signature_conforms``.
+TABLE_8_1_METHODS = (xmlsig.RSA_SHA256, xmlsig.ECDSA_SHA256, xmlsig.RSA_SHA1)
+TABLE_8_1_DIGESTS = (xmlsig.SHA256, xmlsig.SHA1)
+
+
+def signature_shape(exchange, profile) -> Check:
+    """SIG-01: one enveloped signature over the whole envelope exactly as Table 8-1 (placement,
+    c14n, Reference URI="", transforms, KeyInfo/X509Data), cryptographically valid."""
+    _, problem = _parse(exchange.message_text, profile)
+    if problem:
+        return Check(False, f"request #{exchange.seq}: {problem}", {"exchange": exchange.seq})
+    try:
+        verified = xmlsig.verify_envelope(exchange.message_text, methods=TABLE_8_1_METHODS, digests=TABLE_8_1_DIGESTS)
+    except xmlsig.SignatureProblem as exc:
+        return Check(False, f"request #{exchange.seq}: signature not as Table 8-1: {exc.reason}",
+                     {"exchange": exchange.seq})
+    return Check(True, f"request #{exchange.seq} carries one valid enveloped signature as Table 8-1 "
+                       f"({verified.signature_method})",
+                 {"signature_method": verified.signature_method, "digest_method": verified.digest_method})
+
+
+def none_unsigned(requests: list, what: str) -> Check:
+    """SEC-03: no request reached the gateway without a ds:Signature (an unsigned fallback)."""
+    unsigned = []
+    for r in requests:
+        try:
+            root = etree.fromstring(r.message_text or b"", safexml.hardened_parser())
+        except etree.XMLSyntaxError:
+            root = None
+        if root is None or root.find(f".//{q(xmlsig.DS, 'Signature')}") is None:
+            unsigned.append(r.seq)
+    if unsigned:
+        return Check(False, f"{what}: request(s) #{', #'.join(map(str, unsigned))} carried no XML signature",
+                     {"exchanges": unsigned})
+    return Check(True, f"{what}: no unsigned request reached the gateway ({len(requests)} request(s) in all)")
+
+
+# SIG-13's causes, in the words a user interface would use for a key that cannot be opened or used.
+SIGNING_FAILURE_WORDS = ("sign", "ký", "key", "khóa", "khoá", "password", "mật khẩu", "PIN", "PKCS")
+
+
+def told_signing_failure(outcome) -> Check:
+    """SIG-13: the user is told, as a local error, that the message could not be signed and why."""
+    local = [n for n in outcome.notifications if n.kind == "local-error"]
+    if not local:
+        return Check(False, f"no local error was shown (state {outcome.state!r}); the user must learn that "
+                            "signing failed and why")
+    if any(w.lower() in n.text.lower() for n in local for w in SIGNING_FAILURE_WORDS):
+        return Check(True, f"the user was told that signing failed: {local[0].text!r}")
+    return Check(False, f"the local error does not say that signing failed or why: {local[0].text!r}")
+
+
+CUSTOMS_KINDS = ("customs-result", "customs-error")
+
+
+def shown_as(outcome, kind: str) -> Check:
+    """SEC-09: the failure was shown as ``kind`` (a local, transport or security error), and nothing was
+    presented as a customs result or a customs rejection."""
+    customs = [n for n in outcome.notifications if n.kind in CUSTOMS_KINDS]
+    if customs:
+        return Check(False, f"the DTS presented {customs[0].kind} {customs[0].code!r} ({customs[0].text!r}) "
+                            f"where only a {kind} may be shown")
+    if not any(n.kind == kind for n in outcome.notifications):
+        kinds = sorted({n.kind for n in outcome.notifications}) or ["nothing"]
+        return Check(False, f"no {kind} was shown (the DTS showed {', '.join(kinds)})")
+    return Check(True, f"shown as a {kind}, nothing as a customs result")
+
+
+def reply_not_acted_on(outcome, exchange) -> Check:
+    """RPL-06, SIG-15: nothing from a reply that failed verification reached the user's view of the
+    submission: no reception or declaration number, no channel, no customs state."""
+    acted = {k: v for k, v in (("reception number", outcome.reception_number),
+                               ("declaration number", outcome.declaration_number),
+                               ("channel", outcome.channel), ("status", outcome.status_function)) if v}
+    if outcome.state in ("accepted", "cleared", "rejected", "business-error"):
+        acted["state"] = outcome.state
+    if acted:
+        fault = ((exchange.gateway_verdict or {}).get("fault") or {}).get("action", "altered")
+        return Check(False, f"the DTS acted on the reply to request #{exchange.seq} ({fault}): "
+                            + ", ".join(f"{k} {v}" for k, v in acted.items()), {"shown": acted})
+    return Check(True, f"the DTS did not act on the reply to request #{exchange.seq} "
+                       f"(state {outcome.state!r}, no reception number)")
+
+
+def reply_journalled(journal: list[dict], submission: str | None) -> Check:
+    """SIG-15, SEC-06: the refused reply is in the journal (a ``reply-received`` or ``reply-discarded``
+    event of Table 12-1 for the submission)."""
+    events = [e for e in journal if e.get("event") in ("reply-received", "reply-discarded")
+              and submission is not None and submission in (e.get("submission"), e.get("messageId"))]
+    if events:
+        return Check(True, f"the reply was journalled ({', '.join(sorted({e['event'] for e in events}))} "
+                           f"for submission {submission})")
+    return Check(False, f"the journal holds no reply-received or reply-discarded event for submission {submission}")
+
+
+def altered_in_transit(exchange, action: str) -> Check:
+    """The gateway really altered the reply (the scenario's fault fired): otherwise the case has no stimulus."""
+    fault = (exchange.gateway_verdict or {}).get("fault") or {}
+    fired = fault.get("action") == action
+    return Check(fired, f"the gateway applied {action} to the reply to request #{exchange.seq}"
+                 if fired else f"the gateway did not apply {action} to request #{exchange.seq} (fault {fault!r})")
+
+
+# --- reliability and reply handling (issue 6) ------------------------------------------------------
+
+def gap_after_response(earlier, later) -> float:
+    """Seconds from the end of an attempt (the gateway's last octet or reset) to the next one's arrival.
+
+    REL-06 counts a backoff "from the end of the failed attempt"; the gateway's ``responded_at`` is no
+    later than the DTS's own end of attempt, so the gap never understates the DTS's wait.
+    """
+    end = earlier.responded_at if earlier.responded_at is not None else earlier.received_at
+    return later.received_at - end
+
+
+def waited_after_response(earlier, later, seconds: float, tolerance: float, what: str) -> Check:
+    """A lower bound on the wait between the end of ``earlier`` and the start of ``later``."""
+    gap = gap_after_response(earlier, later)
+    if gap + tolerance >= seconds:
+        return Check(True, f"{what}: waited {gap:.3f} s after request #{earlier.seq} ended "
+                           f"(at least {seconds:.3f} s required)", {"gap_s": gap, "required_s": seconds})
+    return Check(False, f"{what}: request #{later.seq} came {gap:.3f} s after request #{earlier.seq} ended, "
+                        f"at least {seconds:.3f} s required", {"gap_s": gap, "required_s": seconds})
+
+
+def after_sequences(queries: list) -> list[int | None]:
+    """The ``afterSequence`` of each query's message text (None where it cannot be read)."""
+    out = []
+    for ex in queries:
+        try:
+            root = etree.fromstring(ex.message_text, safexml.hardened_parser())
+            child = content_child(root)
+            text = child.findtext(q(ENV, "afterSequence")) if child is not None else None
+            out.append(int(text) if text is not None else None)
+        except (etree.XMLSyntaxError, ValueError, TypeError):
+            out.append(None)
+    return out
+
+
+# Words by which a user learns that a result is not known yet and must be fetched later (REL-07,
+# REL-14), in an English or Vietnamese user interface.
+UNKNOWN_OUTCOME_WORDS = ("unknown", "not known", "chưa rõ", "không rõ", "chưa xác định")
+FETCH_LATER_WORDS = ("later", "query it", "manual query", "sau", "tra cứu lại", "truy vấn lại")
+
+
+def told_user(outcome, words, what: str, *, kinds: set[str] | None = None) -> Check:
+    """A notification shown to the user contains one of ``words`` (case-insensitive)."""
+    shown = [n for n in outcome.notifications if kinds is None or n.kind in kinds]
+    for n in shown:
+        if any(w.lower() in n.text.lower() for w in words):
+            return Check(True, f"the user was told {what}: {n.text!r}")
+    texts = [n.text for n in shown][-3:]
+    return Check(False, f"the user was not told {what}; last notifications: {texts}")
+
+
+def no_overlap(exchanges: list) -> Check:
+    """REL-13: each query starts only after the previous one's response ended."""
+    for a, b in zip(exchanges, exchanges[1:]):
+        if a.responded_at is None or b.received_at < a.responded_at:
+            return Check(False, f"request #{b.seq} started while request #{a.seq} was still in progress")
+    return Check(True, f"{len(exchanges)} queries, none overlapping another")

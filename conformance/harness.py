@@ -145,7 +145,8 @@ class Harness:
         except KeyError:
             raise SetupError(f"no test certificate {certificate!r}; known: {', '.join(pki_matrix.BY_NAME)}") from None
         identity = pki_matrix.identity(self.pki, entry)
-        return replace(env, p12=identity.p12, p12_password=self.pki.p12_password, certificate=certificate,
+        return replace(env, p12=identity.p12, p12_password=entry.p12_password or self.pki.p12_password,
+                       certificate=certificate,
                        work_dir=env.work_dir / f"with-{certificate}")
 
     def stop(self) -> None:

@@ -23,6 +23,9 @@ class MatrixEntry:
     registered: bool = True                        # registered with customs for From/identity (SIG-11)
     expected_code: str | None = None               # the gateway's answer; None = accepted (29)
     capability: str | None = None                  # Table 13-1 capability needed to use it
+    # SIG-13: the PKCS#12 password the DTS is given instead of the right one (a wrong PIN), so the key
+    # cannot be opened at all; None = the right password. The certificate itself stays valid.
+    p12_password: str | None = None
 
 
 MATRIX: tuple[MatrixEntry, ...] = (
@@ -42,6 +45,8 @@ MATRIX: tuple[MatrixEntry, ...] = (
     MatrixEntry("unregistered", "valid but not registered with customs for the tax code", registered=False,
                 expected_code="G0005"),
     MatrixEntry("ecdsa-p256", "an ECDSA P-256 key", {"ec": True}, capability="ecdsa"),
+    MatrixEntry("wrong-p12-password", "a valid certificate whose PKCS#12 the DTS is given a wrong password for",
+                p12_password="not-the-p12-password"),
 )
 
 BY_NAME = {e.name: e for e in MATRIX}

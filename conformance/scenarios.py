@@ -103,3 +103,22 @@ def expired_otp() -> dict:
 def out_of_order_history() -> dict:
     """RPL-09: the first query after the receipt is answered with entry 3 (10) before entry 2 (30)."""
     return scenario("out-of-order", rule({"action": "out_of_order"}, function="13", times=1))
+
+
+def faults_on_attempts(type_: str, function: str, actions: list[dict], *, name: str = "faults-on-attempts",
+                       **extra) -> dict:
+    """The i-th attempt (1-based) of the given type/function meets ``actions[i-1]``; later ones are served.
+    ``extra`` goes to ``scenario`` (history, pending_queries, more rules via ``rules``)."""
+    more = extra.pop("rules", ())
+    rules = [rule(action, type_=type_, function=function, attempt=i) for i, action in enumerate(actions, 1)]
+    return scenario(name, *rules, *more, **extra)
+
+
+def swallow_every_attempt(type_: str, function: str, *, name: str = "swallow-every-attempt") -> dict:
+    """Every attempt of the given type/function is reset before it is read: nothing is ever recorded."""
+    return scenario(name, rule({"action": "reset", "stage": "before_read"}, type_=type_, function=function))
+
+
+def never_processed(*, name: str = "never-processed") -> dict:
+    """Customs never gets round to it: every query after the receipt is answered 12 (REL-14)."""
+    return scenario(name, pending_queries=10_000)

@@ -2,6 +2,7 @@
 
 from conformance import checks, scenarios
 from conformance.case import case
+from conformance.drivers.base import Action
 from conformance.verdict import EvidenceKind
 
 
@@ -25,3 +26,193 @@ def test_resend_after_timeout(ecdi):
     ecdi.check(checks.waited_at_least(attempts[0], attempts[1], t_send + backoff, ecdi.tolerance(backoff),
                                       "t_send plus the minimum first backoff"), "REL-06")
     ecdi.check(checks.outcome_state(outcome, {"cleared", "accepted"}), "REL-05", evidence=EvidenceKind.DRIVER)
+
+
+# The broken responses REL-03 names that the gateway can produce, each met by one attempt in turn.
+BROKEN_RESPONSES = [
+    ("a connection reset before the response", {"action": "reset", "stage": "after_read"}),
+    ("a body shorter than its Content-Length", {"action": "truncate"}),
+    ("an HTTP 503 (a 5xx)", {"action": "overload", "mode": "503", "retry_after": 0}),
+]
+
+
+@case(
+    "reliability.resend-after-broken-response",
+    requirements=["REL-03", "REL-05"],
+    capability="import",
+    purpose="When the response to a declaration is lost to a connection reset, a truncated body or an HTTP 5xx, "
+            "the DTS retransmits the byte-identical message (same messageId) until it gets the reply.",
+)
+def test_resend_after_broken_response(ecdi):
+    ecdi.given(scenarios.faults_on_attempts("929", "8", [action for _, action in BROKEN_RESPONSES],
+                                            name="broken-responses"))
+    outcome = ecdi.lodge("declaration-import", type="929")
+    attempts = ecdi.requests(type="929", function="8")
+    for i, (fault, _) in enumerate(BROKEN_RESPONSES):
+        ecdi.check(checks.Check(len(attempts) > i + 1, f"after attempt {i + 1} met {fault}, the DTS "
+                                + ("retransmitted" if len(attempts) > i + 1 else "made no further attempt")),
+                   "REL-03", stop=True)
+    ecdi.check(checks.byte_identical(attempts), "REL-05")
+    ecdi.check(checks.outcome_state(outcome, {"accepted", "cleared"}), "REL-03", evidence=EvidenceKind.DRIVER)
+
+
+@case(
+    "reliability.honours-retry-after",
+    requirements=["REL-06"],
+    capability="import",
+    purpose="An HTTP 503 carrying Retry-After makes the DTS wait at least that long (Retry-After is not scaled) "
+            "before it retransmits.",
+)
+def test_honours_retry_after(ecdi):
+    retry_after = 1   # seconds, never scaled (§2.1): small, but well above the scaled PIXIT backoff
+    ecdi.given(scenarios.overloaded("929", "8", retry_after=retry_after, attempts=1))
+    ecdi.lodge("declaration-import", type="929")
+    attempts = ecdi.requests(type="929", function="8")
+    ecdi.check(checks.retransmitted(attempts), "REL-06", stop=True)
+    ecdi.check(checks.waited_after_response(attempts[0], attempts[1], retry_after, 0.0,
+                                            f"Retry-After: {retry_after} honoured"), "REL-06")
+
+
+@case(
+    "reliability.exponential-backoff",
+    requirements=["REL-06", "CAP-06"],
+    capability="import",
+    purpose="Before the k-th retransmission the DTS waits at least min(T_backoff_max, T_backoff_base·2^(k−1)) "
+            "and, within the CAP-06 tolerance, the backoff its statement promises.",
+)
+def test_exponential_backoff(ecdi):
+    failures = 4
+    ecdi.given(scenarios.faults_on_attempts("929", "8", [{"action": "reset", "stage": "before_read"}] * failures,
+                                            name="three-resets"))
+    ecdi.lodge("declaration-import", type="929")
+    attempts = ecdi.requests(type="929", function="8")
+    ecdi.check(checks.Check(len(attempts) > failures, f"{len(attempts)} attempts after {failures} resets"),
+               "REL-06", stop=True)
+    base, cap = ecdi.timer("T_backoff_base"), ecdi.timer("T_backoff_max")
+    pixit_base, pixit_cap = ecdi.pixit_seconds("backoff_base_s"), ecdi.pixit_seconds("backoff_max_s")
+    promised = 0.0
+    for k in range(1, failures + 1):
+        floor = min(cap, base * 2 ** (k - 1))
+        ecdi.check(checks.waited_after_response(attempts[k - 1], attempts[k], floor, 0.0,
+                                                f"backoff before retransmission {k}"), "REL-06")
+        promised += max(floor, min(pixit_cap, pixit_base * 2 ** (k - 1)))
+    # CAP-06: backoffs within 0 to +20 % (+1 s, scaled) of the computed waits — judged on the schedule as a
+    # whole, so that the TLS set-up of each new connection (inside the measured gaps) cannot fail a correct DTS.
+    spent = sum(checks.gap_after_response(a, b) for a, b in zip(attempts[:failures], attempts[1:failures + 1]))
+    ecdi.check(checks.Check(spent <= 1.2 * promised + ecdi.tolerance(promised),
+                            f"{failures} backoffs took {spent:.3f} s; the statement's schedule is {promised:.3f} s "
+                            f"(+20 % and {ecdi.tolerance(promised):.3f} s tolerated)",
+                            {"spent_s": spent, "promised_s": promised}), "CAP-06")
+
+
+@case(
+    "reliability.unknown-after-retries",
+    requirements=["REL-07"],
+    capability="import",
+    purpose="When every attempt is lost, the DTS stops after its n_retry retransmissions and tells the user the "
+            "outcome is unknown and to query later — never that the declaration was rejected or not sent.",
+)
+def test_unknown_after_retries(ecdi):
+    ecdi.given(scenarios.swallow_every_attempt("929", "8"))
+    outcome = ecdi.lodge("declaration-import", type="929")
+    attempts = ecdi.requests(type="929", function="8")
+    allowed = 1 + int(ecdi.sut.pixit["n_retry"])
+    ecdi.check(checks.Check(len(attempts) <= allowed, f"{len(attempts)} attempts; the statement allows "
+                                                      f"1 + n_retry = {allowed}"), "REL-07")
+    ecdi.check(checks.outcome_state(outcome, {"unknown"}), "REL-07", evidence=EvidenceKind.DRIVER)
+    ecdi.check(checks.told_user(outcome, checks.UNKNOWN_OUTCOME_WORDS, "that the outcome is unknown"), "REL-07",
+               evidence=EvidenceKind.DRIVER)
+    ecdi.check(checks.told_user(outcome, checks.FETCH_LATER_WORDS, "to query it later"), "REL-07",
+               evidence=EvidenceKind.DRIVER)
+
+
+@case(
+    "reliability.polling-pace",
+    requirements=["REL-13", "RPL-10", "RPL-13"],
+    capability="import",
+    purpose="After the receipt the DTS polls no earlier than T_poll_min, then every poll_interval between query "
+            "starts, one query at a time; 12 (not yet processed) is no failure; polling stops at the final reply.",
+)
+def test_polling_pace(ecdi):
+    pending = 2
+    ecdi.given(scenarios.scenario("slow-processing", pending_queries=pending))
+    outcome = ecdi.lodge("declaration-import", type="929")
+    lodged = ecdi.requests(type="929", function="8")
+    queries = ecdi.requests(type="929", function="13")
+    ecdi.check(checks.Check(bool(lodged) and lodged[-1].reply_function == "29" and bool(queries),
+                            f"{len(queries)} queries after the receipt"), "REL-13", stop=True)
+    poll_min, interval = ecdi.timer("T_poll_min"), ecdi.pixit_seconds("poll_interval_s")
+    ecdi.check(checks.waited_after_response(lodged[-1], queries[0], poll_min, ecdi.tolerance(poll_min),
+                                            "first query after the 29"), "REL-13")
+    for a, b in zip(queries, queries[1:]):   # a retransmission (same messageId) needs T_poll_min (REL-06)
+        gap, what = (poll_min, "T_poll_min before a query's retransmission") if b.message_id == a.message_id else (
+            interval, "poll_interval between query starts")
+        ecdi.check(checks.waited_at_least(a, b, gap, ecdi.tolerance(gap), what), "REL-13")
+    ecdi.check(checks.no_overlap(queries), "REL-13")
+    pendings = [q for q in queries if q.reply_function == "12"]
+    ecdi.check(checks.Check(len(pendings) == pending and queries[-1] not in pendings,
+                            f"{len(pendings)} replies 12, and the DTS went on polling after them"), "RPL-13")
+    ecdi.check(checks.outcome_state(outcome, {"cleared"}), "RPL-13", evidence=EvidenceKind.DRIVER)
+    finals = [i for i, q in enumerate(queries) if q.reply_function in ecdi.profile.reply_flows[("929", "8")].final]
+    if not finals:
+        ecdi.check(checks.Check(False, "the DTS stopped polling before the final reply"), "RPL-10")
+    else:
+        after = len(queries) - 1 - finals[0]
+        ecdi.check(checks.Check(after == 0, f"{after} queries after the final reply to query {finals[0] + 1}"),
+                   "RPL-10")
+
+
+@case(
+    "reliability.polling-stops-at-max-total",
+    requirements=["REL-14"],
+    capability="import",
+    purpose="When customs never processes the declaration, automatic polling stops poll_max_total after the 29 "
+            "and the user is told the result must be fetched later.",
+)
+def test_polling_stops_at_max_total(ecdi):
+    ecdi.given(scenarios.never_processed())
+    outcome = ecdi.lodge("declaration-import", type="929")
+    lodged = ecdi.requests(type="929", function="8")
+    queries = ecdi.requests(type="929", function="13")
+    ecdi.check(checks.Check(bool(lodged) and bool(queries), f"{len(queries)} queries after the receipt"),
+               "REL-14", stop=True)
+    total = ecdi.pixit_seconds("poll_max_total_s")
+    late = [q for q in queries if q.received_at - lodged[-1].responded_at > total + ecdi.tolerance(total)]
+    ecdi.check(checks.Check(not late, f"the last query started {queries[-1].received_at - lodged[-1].responded_at:.2f} s "
+                                      f"after the 29 (poll_max_total {total:.2f} s)"), "REL-14")
+    ecdi.check(checks.told_user(outcome, checks.FETCH_LATER_WORDS, "to fetch the result later"), "REL-14",
+               evidence=EvidenceKind.DRIVER)
+
+
+@case(
+    "reliability.query-settles-unknown-outcome",
+    requirements=["REL-08"],
+    capability="import",
+    purpose="While a declaration's outcome is unknown (its reply failed verification), the DTS sends nothing new "
+            "for it; the user's query is a function 13 with afterSequence 0, no earlier than T_send after the last "
+            "attempt started, and the DTS proceeds on the entry 1 it returns.",
+)
+def test_query_settles_unknown_outcome(ecdi):
+    ecdi.given(scenarios.forged_reply("929", "8"))
+    first = ecdi.lodge("declaration-import", type="929")
+    lodged = ecdi.requests(type="929", function="8")
+    ecdi.check(checks.Check(bool(lodged), f"{len(lodged)} declaration attempt(s) reached the gateway"), "REL-08",
+               stop=True)
+    submission = first.message_id or lodged[0].message_id
+    settled = ecdi.driver.perform(Action(kind="query", type="929", submission_id=submission))
+    lodged = ecdi.requests(type="929", function="8")
+    queries = ecdi.requests(type="929", function="13")
+    others = [r for r in lodged if r.message_id != lodged[0].message_id]
+    ecdi.check(checks.Check(not others, f"{len(others)} new message(s) for the declaration while its outcome "
+                                        "was unknown"), "REL-08")
+    ecdi.check(checks.Check(bool(queries) and checks.after_sequences(queries[:1]) == [0]
+                            and queries[0].reference == lodged[0].message_id,
+                            f"the user's query carried afterSequence {checks.after_sequences(queries[:1])} "
+                            f"for {queries[0].reference if queries else '-'}"), "REL-08", stop=True)
+    t_send = ecdi.timer("T_send")
+    ecdi.check(checks.waited_at_least(lodged[-1], queries[0], t_send, ecdi.tolerance(t_send),
+                                      "query after the last attempt's start"), "REL-08")
+    receipt = checks.reply_result(queries[0])
+    ecdi.check(checks.same_value("reception number", settled.reception_number,
+                                 receipt.reception_number if receipt else None), "REL-08",
+               evidence=EvidenceKind.DRIVER)

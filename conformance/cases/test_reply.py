@@ -30,3 +30,148 @@ def test_rejection_shown_verbatim(ecdi):
     kinds = {n.kind for n in outcome.notifications if n.code == code}
     ecdi.check(checks.Check(kinds == {"customs-error"}, f"the rejection was shown as {sorted(kinds) or 'nothing'}"),
                "SEC-09", evidence=EvidenceKind.DRIVER)
+
+
+# The malformed replies of RPL-07's test hint, one per attempt of the declaration, then a valid one.
+MALFORMED_REPLIES = [
+    ("a truncated reply (not well-formed)", {"action": "malformed", "variant": "truncated"}),
+    ("a reply with a DOCTYPE", {"action": "malformed", "variant": "doctype"}),
+    ("a signed reply without Result/sequence", {"action": "break_schema"}),
+]
+
+
+@case(
+    "reply.malformed-reply-refused",
+    requirements=["RPL-07"],
+    capability="import",
+    purpose="Truncated, DOCTYPE-bearing and schema-invalid replies are refused without crashing or losing the "
+            "submission: the DTS retransmits the declaration, discards a malformed answer to a query and keeps "
+            "polling, and ends in the state the valid replies give.",
+)
+def test_malformed_reply_refused(ecdi):
+    ecdi.given(scenarios.faults_on_attempts(
+        "929", "8", [action for _, action in MALFORMED_REPLIES], name="malformed-replies",
+        rules=[scenarios.rule({"action": "malformed", "variant": "not_xml"}, type_="929", function="13", times=1)]))
+    outcome = ecdi.lodge("declaration-import", type="929")
+    attempts = ecdi.requests(type="929", function="8")
+    for i, (what, _) in enumerate(MALFORMED_REPLIES):
+        ecdi.check(checks.Check(len(attempts) > i + 1, f"after {what} to attempt {i + 1}, the DTS "
+                                + ("retransmitted" if len(attempts) > i + 1 else "made no further attempt")),
+                   "RPL-07", stop=True)
+    receipt = checks.reply_result(attempts[-1])
+    ecdi.check(checks.same_value("reception number", outcome.reception_number,
+                                 receipt.reception_number if receipt else None), "RPL-07", evidence=EvidenceKind.DRIVER)
+    queries = ecdi.requests(type="929", function="13")
+    ecdi.check(checks.Check(len(queries) >= 2 and queries[0].rule is not None,
+                            f"after a query met a reply that is not XML, the DTS sent {len(queries) - 1} more "
+                            "queries"), "RPL-07")
+    ecdi.check(checks.outcome_state(outcome, {"cleared"}), "RPL-07", evidence=EvidenceKind.DRIVER)
+    discarded = [e for e in ecdi.journal() if e.get("event") == "reply-discarded"]
+    ecdi.check(checks.Check(len(discarded) >= len(MALFORMED_REPLIES) + 1,
+                            f"{len(discarded)} discarded replies journalled ({len(MALFORMED_REPLIES) + 1} were malformed)"),
+               "RPL-07", evidence=EvidenceKind.FILE)
+
+
+@case(
+    "reply.out-of-order-history",
+    requirements=["RPL-09"],
+    capability="import",
+    purpose="When entry 3 (channel) arrives before entry 2 (declaration number), the DTS orders the history by "
+            "sequence: its afterSequence stays at the highest contiguous entry (1, 1, then 3) and it shows both "
+            "the channel and the declaration number.",
+)
+def test_out_of_order_history(ecdi):
+    ecdi.given(scenarios.out_of_order_history())
+    outcome = ecdi.lodge("declaration-import", type="929")
+    queries = ecdi.requests(type="929", function="13")
+    watermarks = checks.after_sequences(queries)
+    ecdi.check(checks.Check(watermarks[:3] == [1, 1, 3], f"the queries carried afterSequence {watermarks[:6]} "
+                                                         "(1, 1, then 3 expected)"), "RPL-09")
+    sent = {}
+    for ex in queries:
+        result = checks.reply_result(ex)
+        if result is not None and ex.reply_function in ("30", "10"):
+            sent[ex.reply_function] = result
+    ecdi.check(checks.same_value("declaration number", outcome.declaration_number,
+                                 sent["30"].declaration_number if "30" in sent else None), "RPL-09",
+               evidence=EvidenceKind.DRIVER)
+    ecdi.check(checks.same_value("channel", outcome.channel, sent["10"].channel if "10" in sent else None),
+               "RPL-09", evidence=EvidenceKind.DRIVER)
+    ecdi.check(checks.outcome_state(outcome, {"cleared"}), "RPL-09", evidence=EvidenceKind.DRIVER)
+
+
+@case(
+    "reply.unknown-elements-ignored",
+    requirements=["RPL-11"],
+    capability="import",
+    purpose="A validly signed reply carrying an element and attribute in a foreign namespace and an unknown "
+            "e:futureField is acted on as if they were absent: the receipt is taken, polling reaches the end.",
+)
+def test_unknown_elements_ignored(ecdi):
+    ecdi.given(scenarios.scenario(
+        "unknown-elements",
+        scenarios.rule({"action": "unknown_elements"}, type_="929", function="8", attempt=1),
+        scenarios.rule({"action": "unknown_elements"}, type_="929", function="13", times=1)))
+    outcome = ecdi.lodge("declaration-import", type="929")
+    attempts = ecdi.requests(type="929", function="8")
+    ecdi.check(checks.Check(len(attempts) == 1, f"{len(attempts)} attempt(s): the receipt with unknown elements "
+                                                "was " + ("taken" if len(attempts) == 1 else "refused and retransmitted")),
+               "RPL-11", stop=True)
+    receipt = checks.reply_result(attempts[0])
+    ecdi.check(checks.same_value("reception number", outcome.reception_number,
+                                 receipt.reception_number if receipt else None), "RPL-11", evidence=EvidenceKind.DRIVER)
+    troubles = [n for n in outcome.notifications if n.kind in ("security-error", "local-error", "transport-error")]
+    ecdi.check(checks.Check(not troubles, f"{len(troubles)} error notification(s) shown"
+                            + (f": {troubles[0].text!r}" if troubles else "")), "RPL-11", evidence=EvidenceKind.DRIVER)
+    ecdi.check(checks.outcome_state(outcome, {"cleared"}), "RPL-11", evidence=EvidenceKind.DRIVER)
+
+
+@case(
+    "reply.refusal-in-history",
+    requirements=["RPL-10", "RPL-14"],
+    capability="import",
+    purpose="A 273 (approval refused) arriving in the history after the declaration number and channel reaches "
+            "the user verbatim as a customs error, the declaration ends refused, and polling stops there.",
+)
+def test_refusal_in_history(ecdi):
+    chosen = ecdi.profile.result_codes[ecdi.data.choice(sorted(
+        c.code for c in ecdi.profile.result_codes.values()
+        if "273" in c.functions and not c.transient and not c.code.startswith("W")))]
+    error = {"code": chosen.code, "field": "/Envelope/Body/Content/Declaration" if chosen.field == "path" else "",
+             "description": f"{chosen.description_vi} (mã tra cứu {ecdi.data.nonce()})"}
+    ecdi.given(scenarios.scenario(f"refused-{chosen.code}", history=[
+        {"function": "30"}, {"function": "10", "channel": "2"}, {"function": "273", "errors": [error]}]))
+    outcome = ecdi.lodge("declaration-import", type="929")
+    queries = ecdi.requests(type="929", function="13")
+    refusals = [i for i, q in enumerate(queries) if q.reply_function == "273"]
+    ecdi.check(checks.Check(bool(refusals), f"the 273 was delivered to query {refusals[0] + 1 if refusals else '-'} "
+                                            f"of {len(queries)}"), "RPL-10", stop=True)
+    after = len(queries) - 1 - refusals[0]
+    ecdi.check(checks.Check(after == 0, f"{after} queries after the final 273"), "RPL-10")
+    ecdi.check(checks.outcome_state(outcome, {"business-error"}), "RPL-10", evidence=EvidenceKind.DRIVER)
+    ecdi.check(checks.errors_shown_verbatim(outcome, ecdi.journal(), [error]), "RPL-14", evidence=EvidenceKind.FILE)
+
+
+@case(
+    "reply.business-error-shown",
+    requirements=["RPL-10", "RPL-14"],
+    capability="import",
+    purpose="A 272 business error answering the declaration (entry 1, final) reaches the user verbatim — code, "
+            "field and Vietnamese description — the declaration ends as a business error and is not polled.",
+)
+def test_business_error_shown(ecdi):
+    chosen = ecdi.profile.result_codes[ecdi.data.choice(sorted(
+        c.code for c in ecdi.profile.result_codes.values()
+        if "272" in c.functions and not c.transient and not c.code.startswith("W")))]
+    error = {"code": chosen.code,
+             "field": "/Envelope/Body/Content/Declaration/GoodsItem[1]/hsCode" if chosen.field == "path" else "",
+             "description": f"{chosen.description_vi} (mã tra cứu {ecdi.data.nonce()})"}
+    ecdi.given(scenarios.reply_first_attempt("929", "8", "272", [error], name=f"business-error-{chosen.code}"))
+    outcome = ecdi.lodge("declaration-import", type="929")
+    lodged = ecdi.requests(type="929", function="8")
+    ecdi.check(checks.Check(len(lodged) == 1, f"{len(lodged)} request(s) for the declaration (a 272 is a reply, "
+                                              "not a retryable outcome)"), "RPL-10")
+    queries = ecdi.requests(type="929", function="13")
+    ecdi.check(checks.Check(not queries, f"{len(queries)} queries after a final 272 as entry 1"), "RPL-10")
+    ecdi.check(checks.outcome_state(outcome, {"business-error"}), "RPL-10", evidence=EvidenceKind.DRIVER)
+    ecdi.check(checks.errors_shown_verbatim(outcome, ecdi.journal(), [error]), "RPL-14", evidence=EvidenceKind.FILE)

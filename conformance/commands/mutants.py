@@ -1,15 +1,105 @@
-"""``ecdi mutants``: the reference DTS's named defects and the case meant to catch each."""
+"""``ecdi mutants``: the reference DTS's named defects and the case meant to catch each.
+
+``ecdi mutants --score`` proves the cases work: each mutant runs its own case alone, exactly as the
+self-test does (``ecdi run --mutant NAME --case CASE`` in a separate process), and is *caught* when
+that case FAILs on a requirement the mutant breaks — not when it errors or fails on something else.
+The score is caught / mutants run; exit 0 only at 100 %.
+"""
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
 
 def register(sub) -> None:
-    sub.add_parser("mutants", help="list the reference DTS's mutants").set_defaults(func=_mutants)
+    p = sub.add_parser("mutants", help="list the reference DTS's mutants; --score runs each against its case")
+    p.add_argument("--score", action="store_true",
+                   help="run each mutant's case against it and print caught/missed and the mutant score")
+    p.add_argument("--only", action="append", metavar="NAME", help="with --score: only this mutant (repeatable)")
+    p.add_argument("--time-scale", type=float, default=0.05,
+                   help="with --score: timer scale of the runs (default 0.05, as the self-test)")
+    p.add_argument("--seed", type=int, default=20261123, help="with --score: test-data seed of the runs")
+    p.add_argument("--out", help="with --score: keep each run's outputs in OUT/<mutant> (default: a temporary folder)")
+    p.add_argument("--pki-dir", help="with --score: reuse a generated test PKI folder (default: one for all runs)")
+    p.set_defaults(func=_mutants)
 
 
 def _mutants(args) -> int:
     from ..reference_dts.mutants import MUTANTS
 
-    for m in MUTANTS.values():
-        print(f"{m.name:<30} caught by {m.caught_by:<38} breaks {', '.join(m.breaks)}\n    {m.summary}")
-    return 0
+    if not args.score:
+        if args.only:
+            print("ecdi: --only is used with --score", file=sys.stderr)
+            return 2
+        for m in MUTANTS.values():
+            print(f"{m.name:<30} caught by {m.caught_by:<38} breaks {', '.join(m.breaks)}\n    {m.summary}")
+        return 0
+    unknown = [n for n in args.only or () if n not in MUTANTS]
+    if unknown:
+        print(f"ecdi: unknown mutant {unknown[0]!r}; `ecdi mutants` lists: {', '.join(sorted(MUTANTS))}",
+              file=sys.stderr)
+        return 2
+    if not 0 < args.time_scale <= 1:
+        print("ecdi: --time-scale must satisfy 0 < s <= 1", file=sys.stderr)
+        return 2
+    chosen = [MUTANTS[n] for n in args.only] if args.only else list(MUTANTS.values())
+    with tempfile.TemporaryDirectory(prefix="ecdi-mutants-") as tmp:
+        out = Path(args.out) if args.out else Path(tmp)
+        pki = Path(args.pki_dir) if args.pki_dir else out / "pki"
+        scores = []
+        for m in chosen:
+            score = score_mutant(m, out / m.name, pki, time_scale=args.time_scale, seed=args.seed)
+            scores.append(score)
+            print(f"{'caught' if score.caught else 'MISSED':<7} {m.name:<32} by {m.caught_by:<42} "
+                  f"({score.seconds:.1f} s) {score.reason}", flush=True)
+    caught = sum(s.caught for s in scores)
+    print(f"mutant score: {caught}/{len(scores)} caught ({100 * caught / len(scores):.0f} %)")
+    return 0 if caught == len(scores) else 1
+
+
+@dataclass(frozen=True)
+class Score:
+    mutant: str
+    caught: bool
+    reason: str
+    seconds: float
+
+
+def score_mutant(mutant, out: Path, pki_dir: Path, *, time_scale: float, seed: int) -> Score:
+    """Run ``mutant``'s case against it alone and judge as the self-test does."""
+    cmd = [sys.executable, "-m", "conformance.cli", "run", "--sut", "reference", "--mutant", mutant.name,
+           "--case", mutant.caught_by, "--out", str(out), "--time-scale", str(time_scale), "--seed", str(seed),
+           "--pki-dir", str(pki_dir)]
+    if out.exists():       # a reused output folder would mix an earlier run's evidence into this one
+        shutil.rmtree(out)
+    started = time.monotonic()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    seconds = time.monotonic() - started
+    try:
+        results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        return Score(mutant.name, False, f"the run wrote no results (exit {proc.returncode}): {tail[0]}", seconds)
+    return Score(mutant.name, *judge(mutant, results), seconds)
+
+
+def judge(mutant, results: dict) -> tuple[bool, str]:
+    """Caught = the mutant's case ran alone and FAILed through a check of a requirement it breaks."""
+    cases = {c["id"]: c for c in results.get("cases", [])}
+    record = cases.get(mutant.caught_by)
+    if record is None:
+        return False, f"{mutant.caught_by} did not run"
+    if record["verdict"] != "FAIL":
+        return False, f"{mutant.caught_by} gave {record['verdict']}: {record.get('reason', '')}"
+    failed_on = sorted({f["requirement"] for f in record.get("findings", []) if f["verdict"] == "FAIL"})
+    hits = [r for r in failed_on if r in mutant.breaks]
+    if not hits:
+        return False, f"FAIL on {', '.join(failed_on) or 'nothing'}, but the mutant breaks {', '.join(mutant.breaks)}"
+    return True, f"FAIL on {', '.join(hits)}"

@@ -32,7 +32,8 @@ from .config import DtsConfig
 from .documents import DocumentRefused, normalise_text, prepare_content
 from .journal import Journal, Notification, message_text_member
 from .replies import Expectation, Reply, ReplyReader
-from .sender import DISCARDED, ENDED, GOT_REPLY, SECURITY, TLS_REFUSED, UNKNOWN, Operation, Sender, SendResult
+from .sender import (DISCARDED, ENDED, GOT_REPLY, SECURITY, TLS_REFUSED, UNKNOWN, Operation, Sender, SendResult,
+                     backoff_wait)
 from .signing import CertificateUnfit, SigningKey, SigningUnavailable
 from .store import (NOT_RECORDED, NOT_SENT, RECORDED, REJECTED, STORED, HistoryEntry, Store, Submission)
 from .store import UNKNOWN as PHASE_UNKNOWN
@@ -108,14 +109,18 @@ class ReferenceDTS:
         self.installation_id = self.store.installation_id()                     # ENV-07
         self.key = SigningKey(config.p12, config.p12_password, trust_list_pem=config.ca_trust_list_pem,
                               crl_dir=config.crl_dir)
-        self.reader = ReplyReader(self.profile, config.sign_anchor_pem)
+        self.reader = ReplyReader(self.profile, config.sign_anchor_pem, authenticate=self.verify_reply_signature)
         self._sender: Sender | None = None
         self._shown = _Shown()
 
     # ============================================================================================
     # Hooks: the reference behaviour; each mutant overrides exactly one of them.
-    HOOKS = frozenset({"soap_headers", "creation_time_text", "signature_methods", "render_error",
-                       "retransmission_text", "should_retransmit", "check_certificate"})
+    HOOKS = frozenset({"retransmission_wait", "exhausted_notice", "first_poll_delay", "pending_reply",
+                       "query_after_sequence", "polling_stopped_notice", "final_replies",
+                       "unknown_outcome_query_delay",
+                       "soap_headers", "creation_time_text", "signature_methods", "render_error",
+                       "retransmission_text", "should_retransmit", "check_certificate",
+                       "verify_reply_signature", "signed_text", "signing_failed"})
 
     def soap_headers(self) -> dict[str, str]:
         """TRN-03: exactly these two headers, the SOAPAction value *with* its double quotes."""
@@ -143,9 +148,62 @@ class ReferenceDTS:
         """SIG-12: the certificate is fit for From/identity before anything is signed."""
         self.key.check(self.config.tax_code, now)
 
+    def verify_reply_signature(self, text: bytes) -> etree._Element:
+        """SIG-15, RPL-06: before anything in a reply is believed, its signature (Table 8-1, RSA-SHA256)
+        and its certificate under cgw_sign_anchor are verified; only the signed tree is returned."""
+        return self.reader.authenticated_root(text)
+
+    def signed_text(self, root: etree._Element, signature_method: str, digest_method: str) -> bytes:
+        """SIG-01, Table 8-1: one enveloped signature over the whole envelope (Reference URI=""), the
+        certificate chain in KeyInfo/X509Data; the returned octets are the message text (SIG-02)."""
+        return self.key.sign(root, signature_method=signature_method, digest_method=digest_method)
+
+    def signing_failed(self, unsigned: etree._Element, problem: SigningUnavailable) -> bytes:
+        """SIG-13, SEC-03: when signing fails nothing is sent and the user is told the cause; there is no
+        unsigned fallback, so this never returns a message text."""
+        raise _Stop("local-error", "local-error", "SIG-13",
+                    f"The message could not be signed: {problem}. Nothing was sent.")
+
     def should_retransmit(self, outcome: AttemptOutcome) -> bool:
         """REL-03: every retryable outcome (timeout included) is retransmitted while attempts remain."""
         return outcome.retryable
+
+    def retransmission_wait(self, k: int, outcome: AttemptOutcome) -> float:
+        """REL-06: before the k-th retransmission, the PIXIT backoff (never below the profile's floor),
+        at least a 503/429's Retry-After (not scaled) and T_poll_min after an E9002; +0…10 % jitter."""
+        return backoff_wait(k, self.timings, self.rng, retry_after=outcome.retry_after,
+                            after_e9002=outcome.cause == "E9002")
+
+    def exhausted_notice(self, attempts: int, last: str) -> tuple[str, str]:
+        """REL-07: retransmissions exhausted — the outcome is unknown, never "rejected" or "not sent"."""
+        return "unknown", (f"Outcome unknown: no usable answer after {attempts} attempt(s) ({last}). The message may "
+                           "have been recorded; it is not rejected. Query it later — the DTS queries before sending "
+                           "anything new for this document.")
+
+    def first_poll_delay(self) -> float:
+        """REL-13: the first query starts no earlier than T_poll_min after the 29."""
+        return self.timings.poll_min
+
+    def pending_reply(self, sub: Submission, reply: Reply) -> None:
+        """RPL-13: a 12 ("not yet processed") is never a failure: nothing changes and polling goes on."""
+        return None
+
+    def query_after_sequence(self, sub: Submission) -> int:
+        """RPL-09: afterSequence is the highest n such that entries 1…n have all been processed."""
+        return sub.watermark
+
+    def unknown_outcome_query_delay(self) -> float:
+        """REL-08: the query settling an unknown outcome starts no earlier than T_send after the last attempt."""
+        return self.timings.profile_t_send
+
+    def final_replies(self, type_: str, function: str) -> list[str]:
+        """RPL-10, Table 7-2: the reply functions after which a submission's history is complete."""
+        return sorted(self.profile.reply_flows[(type_, function)].final)
+
+    def polling_stopped_notice(self, sub: Submission) -> None:
+        """REL-14: automatic polling gave up at poll_max_total: the user learns to fetch the result later."""
+        self._tell("info", "REL-14", "The customs result has not been received yet and must be fetched "
+                   "later: use the manual query for this submission.", sub)
 
     # ============================================================================================
     # User actions
@@ -199,7 +257,7 @@ class ReferenceDTS:
                         f"This DTS has no submission {submission_id!r}.") from None
         unsettled = sub.phase in UNSETTLED
         if unsettled and sub.last_attempt_start is not None:                     # REL-08: T_send after the
-            self._wait_until(sub.last_attempt_start + self.timings.profile_t_send)   # last attempt's start
+            self._wait_until(sub.last_attempt_start + self.unknown_outcome_query_delay())   # last attempt's start
         state = self._query_once(sub)
         if unsettled and sub.phase == NOT_RECORDED:                              # REL-08: E0002 → send the
             state = self._retransmit_original(sub)                               # original text again
@@ -312,20 +370,19 @@ class ReferenceDTS:
         The returned octets are the message text: stored, sent and retransmitted as they are (SIG-02).
         """
         now = self.clock.now()
+        fields = dict(draft.fields)
+        fields["SendApplication/createMessageIssue"] = draft.issued = self.creation_time_text(now)
+        root = build_envelope(Header(fields), copy.deepcopy(draft.content))
         try:
             self.check_certificate(now)
-            fields = dict(draft.fields)
-            fields["SendApplication/createMessageIssue"] = draft.issued = self.creation_time_text(now)
-            root = build_envelope(Header(fields), copy.deepcopy(draft.content))
             method, digest = self.signature_methods()
-            return self.key.sign(root, signature_method=method, digest_method=digest)
+            return self.signed_text(root, method, digest)
         except CertificateUnfit as exc:
             raise _Stop("refused", "local-error", "SIG-12",
                         f"The signing certificate cannot be used: {exc.cause} ({exc.detail}). "
                         f"Remedy: {exc.remedy}. Nothing was sent.") from None
         except SigningUnavailable as exc:
-            raise _Stop("local-error", "local-error", "SIG-13",
-                        f"The message could not be signed: {exc}. Nothing was sent.") from None
+            return self.signing_failed(root, exc)
 
     def _store_request(self, draft: Draft, text: bytes) -> Submission:
         """REL-09: the message text is on disk before its first transmission."""
@@ -334,7 +391,7 @@ class ReferenceDTS:
             message_id=draft.message_id, type=f["Subject/type"], function=f["Subject/function"],
             business_ref=f["Subject/reference"], version=f["Reference/version"], from_identity=f["From/identity"],
             to_identity=f["To/identity"], to_name=f["To/name"], created=draft.issued,
-            final_functions=sorted(self.profile.reply_flows[(f["Subject/type"], f["Subject/function"])].final),
+            final_functions=self.final_replies(f["Subject/type"], f["Subject/function"]),
             target_declaration=draft.content.findtext(q(DEC, "declarationNumber")))
         self.store.create(sub, text)
         self.journal.record("request-stored", message_id=sub.message_id, submission=sub.message_id,
@@ -361,7 +418,7 @@ class ReferenceDTS:
                 timings=self.timings, clock=self.clock, rng=self.rng, user_id=self.config.user_id,
                 password=self.config.password, headers=self.soap_headers, should_retransmit=self.should_retransmit,
                 retryable_codes=frozenset(c for c, r in self.profile.result_codes.items() if r.retryable),
-                retransmission_text=self.retransmission_text)
+                retransmission_text=self.retransmission_text, wait=self.retransmission_wait)
         return self._sender
 
     def _send(self, op: Operation) -> SendResult:
@@ -399,10 +456,8 @@ class ReferenceDTS:
         else:  # UNKNOWN (REL-07): attempts exhausted — neither "rejected" nor "not sent"
             sub.phase = PHASE_UNKNOWN if sub.phase == STORED else sub.phase
             last = result.outcome.detail if result.outcome else "no attempt"
-            state = self._tell_stop("unknown", "transport-error", "REL-07",
-                                    f"Outcome unknown: no usable answer after {len(result.attempt_starts)} attempt(s) "
-                                    f"({last}). The message may have been recorded; it is not rejected. "
-                                    "Query it later — the DTS queries before sending anything new for this document.", sub)
+            state, text = self.exhausted_notice(len(result.attempt_starts), last)
+            state = self._tell_stop(state, "transport-error", "REL-07", text, sub)
         self.store.save(sub)
         return state
 
@@ -430,28 +485,27 @@ class ReferenceDTS:
         starts, one at a time — until the history is complete or poll_max_total after the 29 (REL-13/14)."""
         t = self.timings
         give_up_at = sub.receipt_at + t.poll_max_total
-        next_start = sub.receipt_at + t.poll_min
+        next_start = sub.receipt_at + self.first_poll_delay()
         if sub.last_query_start is not None:
             next_start = max(next_start, sub.last_query_start + t.poll_interval)
         while self._should_poll(sub):
             if next_start > give_up_at:
                 sub.polling_expired = True
                 self.store.save(sub)
-                self._tell("info", "REL-14", "The customs result has not been received yet and must be fetched "
-                           "later: use the manual query for this submission.", sub)
+                self.polling_stopped_notice(sub)
                 return
             self._wait_until(next_start)
             started = self.clock.now().timestamp()
             if self._query_once(sub, automatic=True) == "stop":
                 return
-            next_start = started + t.poll_interval
+            next_start = max(started, sub.last_query_start or started) + t.poll_interval
 
     def _query_once(self, sub: Submission, *, automatic: bool = False) -> str | None:
         """One query (function 13, afterSequence = the RPL-09 watermark) as a send operation of its own."""
         if sub.last_query_start is not None:                                     # REL-14: T_poll_min too
             self._wait_until(sub.last_query_start + self.timings.poll_min)
         query = etree.Element(q(ENV, "Query"), nsmap={None: ENV})
-        etree.SubElement(query, q(ENV, "afterSequence")).text = str(sub.watermark)
+        etree.SubElement(query, q(ENV, "afterSequence")).text = str(self.query_after_sequence(sub))
         draft = self._draft(sub.type, "13", sub.message_id, query, new_message_id(),
                             to=(sub.to_identity, sub.to_name), version=sub.version)
         try:
@@ -467,6 +521,8 @@ class ReferenceDTS:
         self.store.save(sub)
         result = self._send(Operation(draft.message_id, sub.message_id, text, self._expect(sub), is_query=True,
                                       draft=draft))
+        if result.last_attempt_start is not None:            # REL-13/REL-15: a retransmitted query's last
+            sub.last_query_start = result.last_attempt_start  # attempt is the latest query start
         if result.state == GOT_REPLY:
             self._act_on_reply(sub, result.reply, to_query=True)
             return None
@@ -516,7 +572,8 @@ class ReferenceDTS:
     def _act_on_transient(self, sub: Submission, reply: Reply, to_query: bool) -> None:
         """RPL-12, RPL-13: transient replies change nothing, except a 271 to the request itself and E0002."""
         if reply.function == "12":
-            return                                                                   # RPL-13: never a failure
+            self.pending_reply(sub, reply)                                           # RPL-13: never a failure
+            return
         if reply.function == "271" and not to_query:
             sub.phase = REJECTED
             self._show_errors(sub, reply, "271", "Rejected by customs at message level: the message was NOT "

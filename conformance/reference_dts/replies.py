@@ -176,11 +176,13 @@ def correlation_problem(header: Header, expect: Expectation, *, version_placehol
 class ReplyReader:
     """RPL-06 for every reply, with the profile's limits and the configured ``cgw_sign_anchor``."""
 
-    def __init__(self, profile, sign_anchor_pem: Path):
+    def __init__(self, profile, sign_anchor_pem: Path, *, authenticate=None):
         self.profile = profile
         self.sign_anchor_pem = Path(sign_anchor_pem)
         self.max_bytes = int(profile.params["S_max"])
         self._version_placeholders = _highest_accepted_version(profile)
+        # The DTS passes its ``verify_reply_signature`` hook here, so that a mutant can skip SIG-15.
+        self.authenticate = authenticate or self.authenticated_root
 
     def _anchors(self):
         try:
@@ -195,17 +197,10 @@ class ReplyReader:
             safexml.parse_message_text(text, max_bytes=self.max_bytes, max_depth=MAX_DEPTH)
         except safexml.XmlRefused as exc:
             raise ReplyRefused("malformed", "RPL-07", f"malformed reply: {exc.reason}") from None
-        # 2. Signature per Table 8-1, RSA-SHA256 only (SIG-15); from here on only the signed tree counts.
-        anchors = self._anchors()
-        try:
-            verified = xmlsig.verify_envelope(text, methods=(xmlsig.RSA_SHA256,), digests=(xmlsig.SHA256,))
-        except xmlsig.SignatureProblem as exc:
-            raise ReplyRefused("security", "SIG-15", f"reply signature invalid (content altered or not as "
-                                                      f"Table 8-1): {exc.reason}") from None
-        except safexml.XmlRefused as exc:
-            raise ReplyRefused("malformed", "RPL-07", f"malformed reply: {exc.reason}") from None
+        # 2. SIG-15: signature and gateway certificate; from here on only the signed tree counts.
+        signed_root = self.authenticate(text)
         # 3. Reply schema, Tables 4-3 and 7-1, on the known part only (RPL-07, RPL-11).
-        known = known_part(verified.signed_root)
+        known = known_part(signed_root)
         nodes = {ecdi_path(el, self.profile.repeatable): el for el in known.iter() if isinstance(el.tag, str)}
         issues = [i for i in self.profile.validate_envelope(known, "reply") if not _tolerated(i, nodes)]
         if issues:
@@ -219,18 +214,38 @@ class ReplyReader:
             raise ReplyRefused("malformed", "RPL-07", "malformed reply: Content does not hold one Result")
         try:
             result = Result.from_element(result_el)
-            issued = parse_datetime(header["SendApplication/createMessageIssue"])
         except (KeyError, ValueError) as exc:
             raise ReplyRefused("malformed", "RPL-07", f"malformed reply: {exc}") from None
-        # 4. Gateway certificate: valid at the reply's createMessageIssue, issued under cgw_sign_anchor.
+        # 5. Correlation (SEC-04).
+        problem = correlation_problem(header, expect, version_placeholders=self._version_placeholders)
+        if problem:
+            raise ReplyRefused("security", "SEC-04", problem)
+        return Reply(text, header, result)
+
+    def authenticated_root(self, text: bytes) -> etree._Element:
+        """SIG-15: the signature exactly per Table 8-1 with RSA-SHA256, by a gateway certificate issued
+        under ``cgw_sign_anchor`` (never the general trust store) and valid at the reply's own
+        ``createMessageIssue``. Returns the signed tree, the only one acted on (signature wrapping).
+
+        The certificate is judged before the reply schema: an impostor's reply is a security matter
+        whatever it holds, and ``createMessageIssue`` is read from the signed tree only.
+        """
+        anchors = self._anchors()
+        try:
+            verified = xmlsig.verify_envelope(text, methods=(xmlsig.RSA_SHA256,), digests=(xmlsig.SHA256,))
+        except xmlsig.SignatureProblem as exc:
+            raise ReplyRefused("security", "SIG-15", f"reply signature invalid (content altered or not as "
+                                                      f"Table 8-1): {exc.reason}") from None
+        except safexml.XmlRefused as exc:
+            raise ReplyRefused("malformed", "RPL-07", f"malformed reply: {exc.reason}") from None
+        try:
+            issued = parse_datetime(read_header(verified.signed_root)["SendApplication/createMessageIssue"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ReplyRefused("malformed", "RPL-07", f"malformed reply: createMessageIssue: {exc}") from None
         for problem, what in ((certs.validity_problem(verified.signer, issued), "gateway certificate"),
                               (certs.key_problem(verified.signer), "gateway key"),
                               (certs.chain_problem(verified.signer, verified.intermediates, anchors, issued),
                                "gateway certificate untrusted")):
             if problem:
                 raise ReplyRefused("security", "SIG-15", f"{what}: {problem}")
-        # 5. Correlation (SEC-04).
-        problem = correlation_problem(header, expect, version_placeholders=self._version_placeholders)
-        if problem:
-            raise ReplyRefused("security", "SEC-04", problem)
-        return Reply(text, header, result)
+        return verified.signed_root

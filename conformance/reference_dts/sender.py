@@ -86,12 +86,14 @@ class Sender:
                  retryable_codes: frozenset[str],
                  headers: Callable[[], dict[str, str]],
                  should_retransmit: Callable[[AttemptOutcome], bool],
-                 retransmission_text: Callable[[Operation, int], bytes]):
+                 retransmission_text: Callable[[Operation, int], bytes],
+                 wait: Callable[[int, AttemptOutcome], float] | None = None):
         self.transport, self.reader, self.journal, self.store = transport, reader, journal, store
         self.timings, self.clock, self.rng = timings, clock, rng
         self._user_id, self._password = user_id, password
         self.retryable_codes = retryable_codes      # E9001, E9002 (REL-03), from the profile's code list
         self.headers, self.should_retransmit, self.retransmission_text = headers, should_retransmit, retransmission_text
+        self.wait = wait        # the DTS's ``retransmission_wait`` hook (REL-06); None: ``backoff_wait`` itself
 
     def send(self, op: Operation) -> SendResult:
         result = SendResult(UNKNOWN)
@@ -124,8 +126,9 @@ class Sender:
                 result.state = UNKNOWN                          # REL-06: MAY end instead of waiting > 300 s
                 return result
             retransmissions += 1
-            wait = backoff_wait(retransmissions, self.timings, self.rng, retry_after=outcome.retry_after,
-                                after_e9002=outcome.cause == "E9002")
+            wait = (self.wait(retransmissions, outcome) if self.wait is not None else
+                    backoff_wait(retransmissions, self.timings, self.rng, retry_after=outcome.retry_after,
+                                 after_e9002=outcome.cause == "E9002"))
             if op.is_query:  # a query's retransmission starts ≥ T_poll_min after the previous start
                 elapsed = self.clock.monotonic() - started_mono
                 wait = max(wait, self.timings.poll_min - elapsed)

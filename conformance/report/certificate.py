@@ -56,6 +56,24 @@ def run_coverage(results: dict) -> dict:
     return {"status": status, "kind": "requirements", **figures, "uncovered_must": cov.uncovered("MUST")}
 
 
+def signature_algorithms(results: dict) -> list[str]:
+    """The signature algorithms the product was seen to use: "SignatureMethod DigestMethod" URI pairs
+    from the detail of the signature findings (``checks.signature_conforms``, ``signature_shape``).
+
+    Read from what the gateway received, not from the capability statement: issue 4 asks the
+    certificate to show the algorithm the product *used*. Empty when no case looked at a signature.
+    """
+    seen = {f"{d['signature_method']} {d['digest_method']}"
+            for c in results["cases"] for f in c.get("findings", [])
+            for d in [f.get("detail") or {}] if d.get("signature_method") and d.get("digest_method")}
+    return sorted(seen)
+
+
+def _short(algorithm_pair: str) -> str:
+    """``…xmldsig-more#rsa-sha256 …xmlenc#sha256`` → ``rsa-sha256 / sha256`` (the URI fragments)."""
+    return " / ".join(uri.rsplit("#", 1)[-1] for uri in algorithm_pair.split())
+
+
 def build_claim(results: dict, issuer: Issuer, *, evidence: dict | None, interrupted: bool,
                 catalogue: set[str] | None, released: dict[str, str] | None = None) -> dict:
     reasons = refusal_reasons(results, role=issuer.role, interrupted=interrupted, catalogue=catalogue,
@@ -73,10 +91,11 @@ def build_claim(results: dict, issuer: Issuer, *, evidence: dict | None, interru
         "interrupted": interrupted,
         "overall": results["overall"],
         "coverage": run_coverage(results),
+        "signature_algorithms": signature_algorithms(results),
         "evidence": evidence or {"head_hash": None, "rows": 0},
         "cases": [
             {"id": c["id"], "family": c.get("family", ""), "requirements": c["requirements"],
-             "verdict": c["verdict"], "evidence": c["evidence"]}
+             "verdict": c["verdict"], "evidence": c["evidence"], "certificates": c.get("certificates", [])}
             for c in results["cases"]
         ],
     }
@@ -106,6 +125,8 @@ def visible(claim: dict, signature: bytes) -> dict[str, str]:
         "issuer.key_id": claim["issuer"]["key_id"],
         "verification_code": verification_code(signature),
     }
+    if "signature_algorithms" in claim:  # claims written before issue 4 have neither field
+        v["signature_algorithms"] = ", ".join(_short(a) for a in claim["signature_algorithms"]) or "—"
     for i, reason in enumerate(claim["certification"]["reasons"]):
         v[f"reasons.{i}"] = reason
     for i, c in enumerate(claim["cases"]):
@@ -113,6 +134,8 @@ def visible(claim: dict, signature: bytes) -> dict[str, str]:
         v[f"cases.{i}.requirements"] = ", ".join(c["requirements"])
         v[f"cases.{i}.evidence"] = ", ".join(c["evidence"])
         v[f"cases.{i}.verdict"] = c["verdict"]
+        if "certificates" in c:
+            v[f"cases.{i}.certificates"] = ", ".join(c["certificates"]) or "—"
     return v
 
 

@@ -48,14 +48,18 @@ public class EcdiDts {
     static final String RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
     static final long S_MAX = 5_242_880;                  // §2 S_max
     static final double T_POLL_MIN = 4;                   // §2 T_poll_min (profile 1.0)
+    static final double T_SEND = 60;                      // §2 T_send (profile 1.0)
     static final Set<String> FINAL = Set.of("35", "272", "273");   // Table 7-2, 929/930 function 8
     static final ZoneOffset VN = ZoneOffset.ofHours(7);
+    // §4.2 DateTime with seconds always written (OffsetDateTime.toString() drops ":00" seconds) and the offset
+    static final DateTimeFormatter DATE_TIME = DateTimeFormatter.ofPattern("uuuu-MM-dd'T'HH:mm:ssXXX");
     static final PrintStream OUT = new PrintStream(new FileOutputStream(FileDescriptor.out), true, StandardCharsets.UTF_8);
 
     final Map<String, String> opt;
     final Map<String, String> statement;
     final Path work;
     final double scale;
+    long lastAttemptStart;                                 // start of the latest attempt of any send operation
     final HttpClient http;
     final List<String> notifications = new ArrayList<>(), errors = new ArrayList<>(), warnings = new ArrayList<>();
 
@@ -126,7 +130,15 @@ public class EcdiDts {
         Outcome out = new Outcome("unknown");
         out.messageId = submission;
         Map<Integer, Reply> history = new TreeMap<>();
+        Path lastAttempt = work.resolve("messages").resolve(submission + ".last-attempt");
+        if (Files.exists(lastAttempt))                       // REL-08: T_send after the last attempt's start
+            sleepUntil(Long.parseLong(Files.readString(lastAttempt).trim()) + seconds(T_SEND));
         Reply r = queryOnce(submission, type, 0);
+        if (r == null) {                                                                  // RPL-07
+            tell("transport-error", "RPL-07", "The answer to the query was malformed and was discarded; query again later.",
+                 submission, null);
+            return out;
+        }
         if (r.transient_()) showErrors(r, r.function, "Customs answered " + r.function + " to the query.", submission);
         else accept(r, history, submission, out);
         return out;
@@ -143,9 +155,9 @@ public class EcdiDts {
                 return;
             }
             sleepUntil(next);
-            long started = System.currentTimeMillis();
-            next = started + seconds(pixit("poll_interval_s"));
             Reply r = queryOnce(submission, type, watermark(history));
+            next = lastAttemptStart + seconds(pixit("poll_interval_s"));          // REL-13: from the latest attempt
+            if (r == null) continue;                                                      // RPL-07: discarded
             if (r.transient_()) {
                 if (r.codes().contains("E0002")) {
                     showErrors(r, "E0002", "Customs has no record of this submission.", submission);
@@ -216,7 +228,7 @@ public class EcdiDts {
             {"Reference", null, "version", opt.get("profile").replaceFirst("^ecdi-", ""), "messageId", messageId},
             {"SendApplication", null, "name", statement.get("product"), "version", statement.get("version"),
              "companyName", statement.get("vendor"), "companyIdentity", statement.get("vendor_tax_code"),
-             "createMessageIssue", OffsetDateTime.now(VN).withNano(0).toString()},                 // ENV-03
+             "createMessageIssue", OffsetDateTime.now(VN).format(DATE_TIME)},                     // ENV-03
             {"From", null, "name", opt.get("declarant-name"), "identity", opt.get("tax-code")},
             {"To", null, "name", opt.get("office-name"), "identity", opt.get("office")},
             {"Subject", null, "type", type, "function", function, "reference", reference,
@@ -233,13 +245,22 @@ public class EcdiDts {
     }
 
     byte[] sign(String unsigned) throws Exception {
-        KeyStore p12 = KeyStore.getInstance("PKCS12");
-        try (InputStream in = Files.newInputStream(Paths.get(opt.get("p12")))) {
-            p12.load(in, secret("ECDI_P12_PASSWORD").toCharArray());                          // SEC-02
+        PrivateKey key;
+        X509Certificate cert;
+        try {                                                                                 // SEC-02
+            KeyStore p12 = KeyStore.getInstance("PKCS12");
+            try (InputStream in = Files.newInputStream(Paths.get(opt.get("p12")))) {
+                p12.load(in, secret("ECDI_P12_PASSWORD").toCharArray());
+            }
+            String alias = Collections.list(p12.aliases()).stream().filter(a -> isKey(p12, a)).findFirst()
+                    .orElseThrow(() -> new KeyStoreException("no private key in the key file"));
+            key = (PrivateKey) p12.getKey(alias, secret("ECDI_P12_PASSWORD").toCharArray());
+            cert = (X509Certificate) p12.getCertificate(alias);
+        } catch (IOException | GeneralSecurityException e) {
+            // SIG-13: no key, no message — never an unsigned fallback (SEC-03); the user learns why.
+            throw new Stop("local-error", "local-error", "SIG-13", "The message could not be signed: the key file "
+                    + "could not be opened (wrong password or damaged file: " + e.getMessage() + "). Nothing was sent.");
         }
-        String alias = Collections.list(p12.aliases()).stream().filter(a -> isKey(p12, a)).findFirst().orElseThrow();
-        PrivateKey key = (PrivateKey) p12.getKey(alias, secret("ECDI_P12_PASSWORD").toCharArray());
-        X509Certificate cert = (X509Certificate) p12.getCertificate(alias);
         checkCertificate(cert);                                                               // SIG-12
         Document doc = parse(unsigned.getBytes(StandardCharsets.UTF_8));
         XMLSignatureFactory f = XMLSignatureFactory.getInstance("DOM");
@@ -274,6 +295,9 @@ public class EcdiDts {
         int retries = (int) pixit("n_retry");
         for (int k = 0; ; k++) {
             long started = System.currentTimeMillis();
+            lastAttemptStart = started;
+            if (!isQuery)                                    // REL-08: a later query waits T_send after this
+                Files.writeString(work.resolve("messages").resolve(messageId + ".last-attempt"), Long.toString(started));
             journal("attempt", messageId, submission, null);
             String problem;
             double retryAfter = 0;
@@ -284,7 +308,13 @@ public class EcdiDts {
                     byte[] replyText = sendResult(resp.body());
                     if (replyText != null) {
                         journal("attempt-outcome", messageId, submission, "reply");
-                        Reply r = verify(replyText, isQuery ? submission : messageId, type, submission);
+                        Reply r;
+                        try {
+                            r = verify(replyText, isQuery ? submission : messageId, type, submission);
+                        } catch (Malformed m) {
+                            if (isQuery) return null;                                     // RPL-07: discarded
+                            throw m;
+                        }
                         if (!(r.transient_() && (r.codes().contains("E9001") || r.codes().contains("E9002")))) return r;
                         problem = "gateway busy (" + r.codes() + ")";
                         if (r.codes().contains("E9002")) retryAfter = seconds(T_POLL_MIN) / 1000.0;
@@ -297,6 +327,8 @@ public class EcdiDts {
                     throw new Stop("transport-error", "transport-error", "HTTP" + status,
                             "The gateway answered HTTP " + status + "; the message was not processed.");
                 }
+            } catch (Malformed e) {                                                               // RPL-07, REL-03
+                problem = e.getMessage();
             } catch (SSLHandshakeException e) {                                                  // TRN-10: no retry
                 journal("attempt-outcome", messageId, submission, "TLS verification failed");
                 throw new Stop("security-error", "security-error", "TRN-10",
@@ -378,15 +410,26 @@ public class EcdiDts {
 
     Reply verify(byte[] text, String expectedReference, String type, String submission) throws Exception {
         Reply r;
-        try {
+        Document doc;
+        try {                                                                             // RPL-07: malformed
             if (text.length > S_MAX) throw new IllegalArgumentException("larger than S_max");
-            Document doc = parse(text);
+            doc = parse(text);
+        } catch (Exception e) {
+            journal("reply-discarded", null, submission, null);
+            throw new Malformed("malformed reply: " + e.getMessage());
+        }
+        try {
             checkSignature(doc);
-            r = Reply.of(doc);
         } catch (Exception e) {
             journal("reply-discarded", null, submission, null);
             throw new Stop("security-error", "security-error", "SIG-15",
                     "A reply from the gateway failed verification and was ignored: " + e.getMessage());
+        }
+        try {                                                                             // RPL-07: a required
+            r = Reply.of(doc);                                                            // element missing or
+        } catch (RuntimeException e) {                                                    // of the wrong type
+            journal("reply-discarded", null, submission, null);
+            throw new Malformed("malformed reply: " + e);
         }
         journal("reply-received", r.messageId, submission, null);
         boolean placeholder = r.function.equals("271") && r.reference.isEmpty();
@@ -585,6 +628,12 @@ public class EcdiDts {
     static Stop unfit(String cause, String detail) {
         return new Stop("refused", "local-error", "SIG-12",
                 "The signing certificate cannot be used: " + cause + " (" + detail + "). Nothing was sent.");
+    }
+
+    /** RPL-07: a reply that is not well-formed, has a DOCTYPE or lacks a required element: never acted on;
+     *  to a submission it is retryable (REL-03), to a query it is discarded and polling continues. */
+    static final class Malformed extends Exception {
+        Malformed(String text) { super(text); }
     }
 
     static final class Stop extends Exception {
