@@ -34,6 +34,7 @@ def test_the_examples_statement_is_valid():
 
 
 @needs_java
+@pytest.mark.timeout(600)  # a whole session with a JVM launched per action: ~100 s on a quiet 2-core machine
 def test_the_java_example_completes_a_session_conformant(tmp_path, run_ecdi):
     run = run_ecdi(tmp_path / "out", "--sut", str(EXAMPLE / "sut.toml"))
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
