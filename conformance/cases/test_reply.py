@@ -5,6 +5,22 @@ from conformance.case import case
 from conformance.verdict import EvidenceKind
 
 
+def drawn_error(ecdi, codes, path: str) -> dict:
+    """An Error for the gateway to send: a code drawn by the run's seed from ``codes`` (taken from the
+    profile), its field (``path`` where the code list says the field is a path) and the code list's
+    Vietnamese description with a nonce, so a product cannot show a canned text."""
+    code = ecdi.data.choice(codes)
+    listed = ecdi.profile.result_codes[code]
+    return {"code": code, "field": path if listed.field == "path" else "",
+            "description": f"{listed.description_vi} (mã tra cứu {ecdi.data.nonce()})"}
+
+
+def final_codes(profile, reply_function: str) -> list[str]:
+    """The codes a recorded (non-transient) ``reply_function`` may carry first: no warnings."""
+    return [c.code for c in profile.result_codes.values()
+            if reply_function in c.functions and not c.transient and not c.code.startswith("W")]
+
+
 @case(
     "reply.rejection-shown-verbatim",
     requirements=["RPL-12", "RPL-14", "SEC-09"],
@@ -13,12 +29,8 @@ from conformance.verdict import EvidenceKind
             "as a customs rejection, and the declaration is marked rejected, not recorded.",
 )
 def test_rejection_shown_verbatim(ecdi):
-    code = ecdi.data.choice(ecdi.profile.rejection_codes())
-    error = {
-        "code": code,
-        "field": "/Envelope/Header/From/identity" if ecdi.profile.result_codes[code].field == "path" else "",
-        "description": f"{ecdi.profile.result_codes[code].description_vi} (mã tra cứu {ecdi.data.nonce()})",
-    }
+    error = drawn_error(ecdi, ecdi.profile.rejection_codes(), "/Envelope/Header/From/identity")
+    code = error["code"]
     ecdi.given(scenarios.reply_first_attempt("929", "8", "271", [error], name=f"reject-{code}"))
     outcome = ecdi.lodge("declaration-import", type="929")
     lodged = ecdi.requests(type="929", function="8")
@@ -134,12 +146,8 @@ def test_unknown_elements_ignored(ecdi):
             "the user verbatim as a customs error, the declaration ends refused, and polling stops there.",
 )
 def test_refusal_in_history(ecdi):
-    chosen = ecdi.profile.result_codes[ecdi.data.choice(sorted(
-        c.code for c in ecdi.profile.result_codes.values()
-        if "273" in c.functions and not c.transient and not c.code.startswith("W")))]
-    error = {"code": chosen.code, "field": "/Envelope/Body/Content/Declaration" if chosen.field == "path" else "",
-             "description": f"{chosen.description_vi} (mã tra cứu {ecdi.data.nonce()})"}
-    ecdi.given(scenarios.scenario(f"refused-{chosen.code}", history=[
+    error = drawn_error(ecdi, final_codes(ecdi.profile, "273"), "/Envelope/Body/Content/Declaration")
+    ecdi.given(scenarios.scenario(f"refused-{error['code']}", history=[
         {"function": "30"}, {"function": "10", "channel": "2"}, {"function": "273", "errors": [error]}]))
     outcome = ecdi.lodge("declaration-import", type="929")
     queries = ecdi.requests(type="929", function="13")
@@ -160,13 +168,8 @@ def test_refusal_in_history(ecdi):
             "field and Vietnamese description — the declaration ends as a business error and is not polled.",
 )
 def test_business_error_shown(ecdi):
-    chosen = ecdi.profile.result_codes[ecdi.data.choice(sorted(
-        c.code for c in ecdi.profile.result_codes.values()
-        if "272" in c.functions and not c.transient and not c.code.startswith("W")))]
-    error = {"code": chosen.code,
-             "field": "/Envelope/Body/Content/Declaration/GoodsItem[1]/hsCode" if chosen.field == "path" else "",
-             "description": f"{chosen.description_vi} (mã tra cứu {ecdi.data.nonce()})"}
-    ecdi.given(scenarios.reply_first_attempt("929", "8", "272", [error], name=f"business-error-{chosen.code}"))
+    error = drawn_error(ecdi, final_codes(ecdi.profile, "272"), "/Envelope/Body/Content/Declaration/GoodsItem[1]/hsCode")
+    ecdi.given(scenarios.reply_first_attempt("929", "8", "272", [error], name=f"business-error-{error['code']}"))
     outcome = ecdi.lodge("declaration-import", type="929")
     lodged = ecdi.requests(type="929", function="8")
     ecdi.check(checks.Check(len(lodged) == 1, f"{len(lodged)} request(s) for the declaration (a 272 is a reply, "
