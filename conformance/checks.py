@@ -224,15 +224,15 @@ def nothing_sent(requests: list, what: str) -> Check:
                  {"exchanges": [r.seq for r in requests]})
 
 
-def local_error_names_cause(outcome, cause: str) -> Check:
-    """SIG-12/SEC-09: a local error (not a customs result) whose text names the specific cause."""
-    words = CERTIFICATE_CAUSE_WORDS[cause]
+def local_error_says(outcome, words, what: str) -> Check:
+    """SIG-12/SIG-13/SEC-09: a local error (not a customs result) whose text says ``what`` — one of
+    ``words`` appears in it (case-insensitive)."""
     local = [n for n in outcome.notifications if n.kind == "local-error"]
     if not local:
-        return Check(False, f"no local error was shown (state {outcome.state!r}); the user must learn the cause")
+        return Check(False, f"no local error was shown (state {outcome.state!r}); the user must learn {what}")
     if any(w.lower() in n.text.lower() for n in local for w in words):
-        return Check(True, f"the user was told the cause ({cause})")
-    return Check(False, f"the local error does not name the cause {cause!r}: {local[0].text!r}")
+        return Check(True, f"the user was told {what}: {local[0].text!r}")
+    return Check(False, f"the local error does not say {what}: {local[0].text!r}")
 
 
 # ------------------------------------------------------------------------------------------
@@ -278,17 +278,6 @@ def none_unsigned(requests: list, what: str) -> Check:
 
 # SIG-13's causes, in the words a user interface would use for a key that cannot be opened or used.
 SIGNING_FAILURE_WORDS = ("sign", "ký", "key", "khóa", "khoá", "password", "mật khẩu", "PIN", "PKCS")
-
-
-def told_signing_failure(outcome) -> Check:
-    """SIG-13: the user is told, as a local error, that the message could not be signed and why."""
-    local = [n for n in outcome.notifications if n.kind == "local-error"]
-    if not local:
-        return Check(False, f"no local error was shown (state {outcome.state!r}); the user must learn that "
-                            "signing failed and why")
-    if any(w.lower() in n.text.lower() for n in local for w in SIGNING_FAILURE_WORDS):
-        return Check(True, f"the user was told that signing failed: {local[0].text!r}")
-    return Check(False, f"the local error does not say that signing failed or why: {local[0].text!r}")
 
 
 CUSTOMS_KINDS = ("customs-result", "customs-error")

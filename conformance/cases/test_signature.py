@@ -45,7 +45,8 @@ def test_refuses_unfit_certificate(ecdi):
         ecdi.install_certificate(certificate)
         outcome = ecdi.lodge("declaration-import", type="929")
         ecdi.check(checks.nothing_sent(ecdi.requests(), f"with the {certificate} certificate"), "SIG-12")
-        ecdi.check(checks.local_error_names_cause(outcome, cause), "SEC-09", evidence=EvidenceKind.DRIVER)
+        ecdi.check(checks.local_error_says(outcome, checks.CERTIFICATE_CAUSE_WORDS[cause], f"the cause ({cause})"),
+                   "SEC-09", evidence=EvidenceKind.DRIVER)
 
 
 # The two ways a reply can fail SIG-15 that the gateway can stage (docs/scenarios.md): one digit of
@@ -93,5 +94,6 @@ def test_never_unsigned(ecdi):
     sent = ecdi.requests()
     ecdi.check(checks.none_unsigned(sent, "with a key that cannot be opened"), "SEC-03")
     ecdi.check(checks.nothing_sent(sent, "with a key that cannot be opened"), "SIG-13")
-    ecdi.check(checks.told_signing_failure(outcome), "SIG-13", evidence=EvidenceKind.DRIVER)
+    ecdi.check(checks.local_error_says(outcome, checks.SIGNING_FAILURE_WORDS, "that signing failed and why"),
+               "SIG-13", evidence=EvidenceKind.DRIVER)
     ecdi.check(checks.shown_as(outcome, "local-error"), "SEC-09", evidence=EvidenceKind.DRIVER)
