@@ -60,15 +60,21 @@ class Finding:
     requirement: str | None = None
     evidence: EvidenceKind = EvidenceKind.WIRE
     detail: dict = field(default_factory=dict)
+    # CAP-02: a SHOULD of the profile that was not met is reported but does not affect conformance, so
+    # an advisory finding never worsens its case's verdict.
+    advisory: bool = False
 
     def as_dict(self) -> dict:
-        return {
+        out = {
             "verdict": self.verdict.value,
             "requirement": self.requirement,
             "evidence": self.evidence.value,
             "message": self.message,
             "detail": self.detail,
         }
+        if self.advisory:
+            out["advisory"] = True
+        return out
 
 
 @dataclass
@@ -85,6 +91,8 @@ class CaseRecord:
 
     def record(self, finding: Finding) -> None:
         self.findings.append(finding)
+        if finding.advisory:
+            return
         if self.verdict is None or finding.verdict.rank > self.verdict.rank:
             self.verdict = finding.verdict
             self.reason = finding.message
@@ -112,6 +120,7 @@ class CaseRecord:
             "evidence": self.evidence_kinds,
             "certificates": ["declarant", *self.certificates],
             "findings": [f.as_dict() for f in self.findings],
+            "should_not_met": [f.requirement for f in self.findings if f.advisory],
         }
 
 

@@ -51,3 +51,15 @@ def test_overall_requires_every_applicable_case_to_pass():
     assert overall([Verdict.PASS, Verdict.INCONCLUSIVE]) == "NOT CONFORMANT"
     assert overall([Verdict.NOT_APPLICABLE]) == "NOT CONFORMANT"
     assert overall([]) == "NOT CONFORMANT"
+
+
+def test_a_should_not_met_is_reported_but_never_worsens_the_verdict():
+    """CAP-02: SHOULDs are reported but do not affect conformance."""
+    record = CaseRecord("x.y", "x", "purpose", ["PAY-11", "PAY-10"])
+    record.record(Finding(Verdict.PASS, "sent nothing", "PAY-10"))
+    record.record(Finding(Verdict.FAIL, "the maker's approval was sent", "PAY-11", advisory=True))
+    assert record.finish() is Verdict.PASS
+    data = record.as_dict()
+    assert data["should_not_met"] == ["PAY-11"] and data["findings"][1]["advisory"] is True
+    record.record(Finding(Verdict.FAIL, "the old OTP was sent again", "PAY-10"))
+    assert record.verdict is Verdict.FAIL and record.reason == "the old OTP was sent again"
