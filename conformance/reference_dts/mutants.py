@@ -271,3 +271,7 @@ MUTANTS.update({m.name: m for m in [
     Mutant("queries-unknown-at-once", "queries a message of unknown outcome at once, not T_send after its last attempt",
            ["REL-08"], "reliability.query-settles-unknown-outcome", QueriesUnknownAtOnce),
 ]})
+
+# The mutants of later families live in one module per family and register themselves in MUTANTS.
+from . import (mutants_envelope, mutants_flows, mutants_payment, mutants_security, mutants_text,  # noqa: E402,F401
+               mutants_transport)
