@@ -33,7 +33,7 @@ def _cases(args) -> int:
     cov = coverage(profile, specs)
     for row in cov.rows:
         cap = f"[{row.capability}]" if row.capability else ""
-        print(f"{row.requirement:<8} {row.level or '-':<6} {cap:<10} {', '.join(row.cases) or '— not covered'}")
+        print(f"{row.requirement:<8} {row.level or '-':<6} {cap:<10} {', '.join(row.cases) or row.harness or '— not covered'}")
     for level in ("MUST", "SHOULD"):
         covered, total = cov.level_figures(level)
         print(f"{level} requirements binding the DTS covered by a case: {covered}/{total}")
