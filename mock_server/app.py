@@ -73,6 +73,18 @@ def _version_key(version: str) -> tuple[int, ...]:
     return tuple(int(p) for p in version.split("."))
 
 
+def accepted_profiles(profile_ids: list[str]) -> list:
+    """The profiles whose messages this gateway accepts (CAP-03): those it was started with, plus every
+    version their deployment's ``accepted_versions`` names (a 1.1 CGW also accepts 1.0 until customs
+    withdraws it, Annex A). Each message is then judged by the profile of its ``Reference/version``."""
+    loaded = {p.version: p for p in (load_profile(pid) for pid in profile_ids)}
+    for profile in list(loaded.values()):
+        for version in profile.deployment.get("accepted_versions", []):
+            if version not in loaded:
+                loaded[version] = load_profile(f"ecdi-{version}")
+    return list(loaded.values())
+
+
 class Gateway:
     """One gateway: its configuration, trust material, recorded state and current case.
 
@@ -86,7 +98,7 @@ class Gateway:
         self.config = config
         self.time_scale = config.time_scale
         self.enforce_poll_interval = config.enforce_poll_interval
-        loaded = [load_profile(pid) for pid in config.profiles]
+        loaded = accepted_profiles(config.profiles)
         self.profiles = {p.version: p for p in loaded}
         self.default_profile = max(loaded, key=lambda p: _version_key(p.version))   # placeholder version
         self.pki = _load_pki(Path(config.pki_folder))

@@ -62,3 +62,11 @@ def test_reference_dts_claims_both_profiles():
     from conformance.reference_dts.config import reference_statement
 
     assert {"1.0", "1.1"} <= set(reference_statement()["profile"])
+
+
+def test_a_gateway_started_with_11_accepts_what_its_deployment_lists():
+    """CAP-03 / Annex A: accepted_versions comes from the profile's deployment, not only the start options."""
+    from mock_server.app import accepted_profiles
+
+    assert sorted(p.version for p in accepted_profiles(["ecdi-1.1"])) == ["1.0", "1.1"]
+    assert [p.version for p in accepted_profiles(["ecdi-1.0"])] == ["1.0"]
