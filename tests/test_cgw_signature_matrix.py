@@ -173,3 +173,20 @@ def test_signature_wrapping_is_G0001(client, case, attack):
     genuine = client.message()
     assert outcome(client, client.message())[:2] == ("29", "00000")   # the client's requests are sound
     assert outcome(client, attack(genuine))[:2] == ("271", "G0001")
+
+
+def test_without_a_current_crl_the_answer_is_E9001(client, control, case):
+    """SIG-10: when the issuing CA's CRL has passed its nextUpdate (the gateway clock moved beyond it),
+    the gateway neither accepts nor refuses the certificate: 271 E9001, a retryable server condition."""
+    from datetime import datetime, timedelta, timezone
+
+    from conformance.pki import CRL_LIFETIME
+
+    ahead = (CRL_LIFETIME + timedelta(days=1)).total_seconds()
+    control.advance_clock(ahead)
+    try:
+        text = client.message(issued=datetime.now(timezone.utc) + timedelta(seconds=ahead))
+        assert outcome(client, text)[:2] == ("271", "E9001")
+    finally:
+        control.advance_clock(-ahead)
+    assert outcome(client, client.message())[:2] == ("29", "00000")   # a current CRL again: recorded
