@@ -21,8 +21,6 @@ from typing import Callable
 
 import pytest
 
-from .verdict import EvidenceKind, Finding, Verdict
-
 CASE_MARK = "ecdi_case"
 
 
@@ -48,6 +46,12 @@ def case(case_id: str, *, requirements: list[str], purpose: str, capability: str
         return pytest.mark.ecdi_case(spec)(fn)
 
     return wrap
+
+
+def runs_last(fn: Callable) -> Callable:
+    """Run the case after every other case of the run: it judges what the whole campaign sent (ENV-02)."""
+    fn.ecdi_runs_last = True
+    return fn
 
 
 @dataclass(frozen=True)

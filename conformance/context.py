@@ -7,13 +7,25 @@ this object, which is also where findings are recorded against the case's verdic
 from __future__ import annotations
 
 from .case import CaseFailure, CaseSpec, Check
-from .drivers.base import Action, Outcome
-from .tape import RecordingData, RecordingDriver, RecordingGateway, Tape
+from .drivers.base import Action, DriverInconclusive, Outcome
+from .tape import RecordingData, RecordingDriver, RecordingGateway, RecordingSettings, Tape
 from .verdict import CaseRecord, EvidenceKind, Finding, Status, Verdict
 
 
 class HarnessError(Exception):
     """A fault of the harness or of a case's own definition (never of the DTS): verdict ERROR."""
+
+
+class _Configured:
+    """The settings of the Environment the case's DTS runs with (see ``CaseContext.setting``)."""
+
+    def __init__(self, ctx: "CaseContext"):
+        self._ctx = ctx
+
+    def get(self, name: str):
+        env = self._ctx._environment or self._ctx._harness.case_environment(self._ctx.spec.id)
+        value = getattr(env, name)
+        return str(value) if value is not None else None
 
 
 class CaseContext:
@@ -30,6 +42,9 @@ class CaseContext:
         self.driver = RecordingDriver(harness.driver, self.tape)
         self.data = RecordingData(harness.data, self.tape)
         self.scenario: dict | None = None
+        self._environment = None   # the Environment of the last (re)start by the case; None: the plugin's
+        # ecdi replay answers settings from the tape; a live run reads the DTS's current Environment
+        self.settings = RecordingSettings(getattr(harness, "recorded_settings", None) or _Configured(self), self.tape)
 
     # --- set-up -----------------------------------------------------------------------------
     def given(self, scenario: dict) -> None:
@@ -42,6 +57,62 @@ class CaseContext:
         """Ask the DTS to lodge a fixture document, as its user would."""
         return self._perform(Action(kind="lodge", type=type, function=function, document=self.data.document(sample)))
 
+    def lodge_document(self, document: bytes, *, type: str, function: str = "8") -> Outcome:
+        """Ask the DTS to lodge ``document`` (the Content child as XML octets) as what its user entered or
+        imported — e.g. ``ecdi.data.document(sample, goods=51)``, a seeded variant of a sample."""
+        return self._perform(Action(kind="lodge", type=type, function=function, document=document))
+
+    def lodge_document_with_requests(self, document: bytes, *, type: str = "929") -> tuple[Outcome, list]:
+        """Lodge ``document`` (see ``lodge_document``) and return what the DTS showed with the function-8
+        requests of ``type`` that this lodge caused (none when the DTS refused it locally)."""
+        before = {r.seq for r in self.requests(type=type, function="8")}
+        outcome = self.lodge_document(document, type=type)
+        return outcome, [r for r in self.requests(type=type, function="8") if r.seq not in before]
+
+    # --- payments (§10) and local users (SEC-08) ------------------------------------------------
+    def local_accounts(self) -> dict[str, str]:
+        """SEC-08: the DTS's local users, in order (the first acts when none is named), and each one's
+        own CGW UserId. Noted on the tape like every setting."""
+        text = self.setting("local_accounts") or ""
+        return dict(pair.split("=", 1) for pair in text.split(",") if "=" in pair)
+
+    def payment_entry(self, sample: str, *, declaration_number: str) -> bytes:
+        """What the user enters for a payment order: the sample's tax lines varied by the run's seed, for
+        the declaration ``declaration_number``; ``maker`` empty and ``description`` holding only the user's
+        note — the DTS fills in the maker (PAY-02) and renders the description (PAY-01)."""
+        from lxml import etree
+
+        from .codec.namespaces import PAY, q
+        from .codec.safexml import hardened_parser
+
+        root = etree.fromstring(self.data.document(sample), hardened_parser())
+        for number in root.iter(q(PAY, "declarationNumber")):
+            number.text = declaration_number
+        return etree.tostring(root, encoding="utf-8")
+
+    def create_payment(self, entry: bytes, *, user: str | None = None) -> Outcome:
+        """The local user ``user`` (None: the first) creates a payment order from ``entry`` (701/8)."""
+        return self._perform(Action(kind="lodge", type="701", function="8", document=entry, user=user))
+
+    def request_otp(self, order_id: str, *, user: str | None = None) -> Outcome:
+        """The user asks for a new OTP for the order (702/16, PAY-09)."""
+        return self._perform(Action(kind="lodge", type="702", function="16", submission_id=order_id, user=user))
+
+    def approve(self, order_id: str, otp: str, *, user: str | None = None) -> Outcome:
+        """The user approves the order with ``otp`` (702/8)."""
+        return self._perform(Action(kind="lodge", type="702", function="8", submission_id=order_id, otp=otp,
+                                    user=user))
+
+    def otp_mails(self, order_id: str) -> list[dict]:
+        """The OTP e-mails the gateway delivered for the order, oldest first (PAY-04), as the user's mailbox
+        shows them; read once, never waited for (a withheld e-mail is simply absent)."""
+        return self.gateway.mailbox(payment_order_id=order_id)
+
+    def otp_from_mail(self, order_id: str) -> str | None:
+        """The OTP of the order's latest e-mail — what the user would type — or None if none arrived."""
+        mails = self.otp_mails(order_id)
+        return mails[-1]["otp"] if mails else None
+
     def install_certificate(self, name: str) -> None:
         """The user installs the test certificate ``name`` (see ``pki_matrix``) and restarts the DTS.
 
@@ -51,7 +122,77 @@ class CaseContext:
         env = self._harness.case_environment(self.spec.id, certificate=name)
         self.driver.stop()
         self.driver.start(env)
+        self._environment = env
         self.record.certificates.append(name)
+
+    def restart(self) -> None:
+        """The user closes the product and opens it again: the DTS stops and starts on the SAME state
+        folder (installation, stored messages, journal kept), as configured now (ENV-07, REL-09)."""
+        env = self._environment or self._harness.case_environment(self.spec.id)
+        self.driver.stop()
+        self.driver.start(env)
+
+    def setting(self, name: str):
+        """A value the harness configured the DTS with for this case (CAP-07): ``tax_code`` (the declarant
+        the user acts for), ``office`` (the office of lodgement), ``office_name``, ``declarant_name``,
+        ``user_id``, ``profile_id``. Noted on the tape, so ``ecdi replay`` uses the same value."""
+        return self.settings.get(name)
+
+    def search_product_files(self) -> dict:
+        """SEC-01/SEC-02: search every file of the product (``Driver.product_files``) for the CGW password, the
+        PKCS#12 password (UTF-8, UTF-16LE, base64) and the declarant's private key exported (DER or PEM).
+        Returns ``checks.search_files``'s result, with the secrets named "CGW password", "PKCS#12 password"
+        and "private key"."""
+        def needles() -> dict[str, list[bytes]]:
+            from cryptography.hazmat.primitives.serialization import pkcs12
+
+            from .checks import private_key_encodings, secret_encodings
+
+            env = getattr(self, "_environment", None) or self._harness.case_environment(self.spec.id)
+            passwords = [env.password, *(a.password for a in getattr(env, "accounts", ()))]
+            out = {"CGW password": [e for pw in dict.fromkeys(passwords) for e in secret_encodings(pw)],
+                   "PKCS#12 password": secret_encodings(env.p12_password)}
+            try:
+                key, _, _ = pkcs12.load_key_and_certificates(env.p12.read_bytes(), env.p12_password.encode())
+                out["private key"] = private_key_encodings(key)
+            except (OSError, ValueError):
+                pass
+            return out
+
+        return self.driver.search_product_files(needles)
+
+    def act_for_branch(self) -> str:
+        """The user now acts for the declarant's branch (tax code ``NNNNNNNNNN-NNN``), keeping the parent's
+        certificate installed (SIG-09), and restarts the DTS. Returns the branch's tax code."""
+        env = self._harness.case_environment(self.spec.id, branch=True)
+        self.driver.stop()
+        self.driver.start(env)
+        self._environment = env
+        branch = self.setting("tax_code")            # on the tape: ``ecdi replay`` knows the branch too
+        self.record.certificates.append(f"{env.certificate} (parent's, for branch {branch})")
+        return branch
+
+    def use_endpoint(self, variant: str) -> str:
+        """The user configures as ``cgw_endpoint`` the harness's TLS probe ``variant`` (an expired,
+        self-signed or wrong-host certificate, TLS 1.1 only, ...: ``mock_server.tls_probe.VARIANTS``)
+        and restarts the DTS; ``tls_connections`` then lists what reached the probe. Returns the endpoint."""
+        probes = getattr(self._harness, "recorded_probes", None) or self._harness   # ecdi replay: from the tape
+        probe = probes.tls_probe(variant)
+        env = self._harness.case_environment(self.spec.id, endpoint=probe.endpoint)
+        self.driver.stop()
+        self.driver.start(env)
+        self._environment = env
+        self._probe, self._probe_since = probe, probe.last_seq()
+        self.record.certificates.append(f"TLS probe {variant}")
+        return probe.endpoint
+
+    def tls_connections(self) -> list[dict]:
+        """The connections that reached the TLS probe of the last ``use_endpoint`` since that call:
+        offered versions and suites, handshake result, HTTP bytes received (``tls_probe.Connection``)."""
+        probe = getattr(self, "_probe", None)
+        rows = probe.rows(self._probe_since) if probe is not None else []
+        self.tape.add({"op": "tls_connections", "result": rows})
+        return rows
 
     def _perform(self, action: Action) -> Outcome:
         self.record.status = Status.WAITING
@@ -62,6 +203,57 @@ class CaseContext:
 
     def journal(self) -> list[dict]:
         return self.driver.journal()
+
+    def journal_of(self, submission: str) -> list[dict] | None:
+        """SEC-06: the DTS's journal export for one submission; None where the driver cannot ask for it."""
+        return self.driver.journal_of(submission)
+
+    # --- restart, environment, amendments and cancellations (issue 6) ---------------------------
+    def lodge_and_crash(self, sample: str, *, type: str, function: str = "8", when=None,
+                        timeout: float = 30.0) -> None:
+        """REL-09: the user lodges ``sample`` and the DTS is killed abruptly once ``when(requests)`` holds
+        for this case's recorded requests, all of them (default: the gateway holds a request of this type
+        and function unanswered), then started again over the same state folder. Ask ``resume`` next.
+        A driver that cannot kill its product makes the case INCONCLUSIVE."""
+        held = when or (lambda reqs: any(r.responded_at is None and (r.type, r.function) == (type, function)
+                                         for r in reqs))
+        if not hasattr(self._harness.driver, "perform_and_kill"):
+            raise DriverInconclusive(f"the {getattr(self._harness.driver, 'name', '?')} driver cannot kill the "
+                                     "product mid-action; REL-09 needs a kill and a restart")
+        action = Action(kind="lodge", type=type, function=function, document=self.data.document(sample))
+        self.record.status = Status.WAITING
+        try:
+            self.driver.perform_and_kill(action, lambda: held(self.requests()), timeout=timeout)
+        finally:
+            self.record.status = Status.RUNNING
+
+    def resume(self) -> Outcome:
+        """After a restart, the DTS finishes what it was doing (REL-09): the ``resume`` user action."""
+        return self._perform(Action(kind="resume"))
+
+    def configure(self) -> Outcome:
+        """The harness's settings applied (CAP-07); the Outcome is what the DTS shows about them."""
+        return self._perform(Action(kind="configure"))
+
+    def amend(self, declaration_number: str, *, type: str, sample: str, reason: str = "Sửa trị giá hóa đơn") -> Outcome:
+        """The user amends declaration ``declaration_number`` (929/930 function 5, Table 6-2) with a complete
+        replacement drawn from ``sample``."""
+        from .change_documents import amendment
+
+        document = amendment(self.data.document(sample), declaration_number, reason)
+        return self._perform(Action(kind="lodge", type=type, function="5", document=document))
+
+    def cancel(self, declaration_number: str, *, type: str, reason_code: str = "02",
+               reason: str = "Khai trùng tờ khai") -> Outcome:
+        """The user cancels declaration ``declaration_number`` (929/930 function 1, Table 6-2)."""
+        from .change_documents import cancellation
+
+        document = cancellation(declaration_number, reason_code, reason)
+        return self._perform(Action(kind="lodge", type=type, function="1", document=document))
+
+    def offers(self, action_name: str) -> bool:
+        """Whether the product's driver offers the user action ``action_name`` at all (``sut.toml``)."""
+        return self.driver.offers(action_name)
 
     # --- observation ------------------------------------------------------------------------
     def requests(self, *, type: str | None = None, function: str | None = None) -> list:
@@ -76,6 +268,12 @@ class CaseContext:
                 continue
             out.append(ex)
         return out
+
+    def campaign_requests(self) -> list:
+        """Every ECDI ``Send`` exchange the gateway recorded in this session so far, all cases together
+        (this one included), in arrival order: what ENV-02 is checked over ("the whole test campaign")."""
+        return [ex for ex in self.gateway.campaign_exchanges()
+                if ex.path.split("?")[0] == self.profile.deployment["cgw_path"] and ex.method == "POST"]
 
     # --- timings (profile timers and PIXIT values, scaled per §2.1) -------------------------
     @property
@@ -95,8 +293,10 @@ class CaseContext:
 
     # --- verdicts ---------------------------------------------------------------------------
     def check(self, result: Check, requirement: str, *, evidence: EvidenceKind = EvidenceKind.WIRE,
-              severity: Verdict = Verdict.FAIL, stop: bool = False) -> bool:
-        """Record an atomic check's result against ``requirement`` with the severity the case picks."""
+              severity: Verdict = Verdict.FAIL, stop: bool = False, should: bool = False) -> bool:
+        """Record an atomic check's result against ``requirement`` with the severity the case picks.
+        ``should``: the check tests a SHOULD part of a MUST requirement (TRN-05's CDATA, TRN-14's ≤ 4
+        requests at once): failed, it is reported as "SHOULD not met" and leaves the verdict alone."""
         if requirement not in self.spec.requirements:
             raise HarnessError(f"case {self.spec.id} cites {requirement}, which it does not declare")
         if evidence is EvidenceKind.DRIVER:  # what a manual driver reports is an operator's attestation
@@ -105,7 +305,7 @@ class CaseContext:
         # CAP-02: where the loaded profile makes the requirement a SHOULD (PAY-11 in 1.0), a failed check
         # is reported as "SHOULD not met" and leaves the case's verdict alone.
         listed = self.profile.requirements.get(requirement)
-        advisory = not result.ok and listed is not None and listed.level == "SHOULD"
+        advisory = not result.ok and (should or (listed is not None and listed.level == "SHOULD"))
         self.record.record(Finding(verdict, result.message, requirement, evidence, result.detail, advisory))
         if stop and not result.ok and not advisory:
             raise CaseFailure(result.message)

@@ -10,6 +10,7 @@ Control API (JSON; every call carries the ``X-ECDI-Control`` token):
 ``GET  /_control/info``                ``{endpoint_url, wsdl_url, crl_url, case_id, accepted_versions, time_scale}``
 ``POST /_control/cases``               ``{case_id, scenario}`` -> ``{case_id, scenario: name}``; 400 ``{error}``
 ``GET  /_control/exchanges?case_id=``  ``{case_id, exchanges: [row...]}`` (bytes as base64)
+``GET  /_control/exchanges?all=1``     every case's exchanges of the session so far (the campaign, ENV-02)
 ``GET  /_control/clock``               ``{offset, now}``
 ``POST /_control/clock/advance``       ``{seconds}`` -> ``{offset, now}``
 ``GET  /_control/evidence/verify``     ``{ok, first_bad_row}``
@@ -137,6 +138,11 @@ class GatewayControl:
         """The exchanges recorded for ``case_id`` (default: the current case), in arrival order."""
         params = {"case_id": case_id} if case_id is not None else None
         return [Exchange.from_json(r) for r in self._call("GET", "/exchanges", params=params)["exchanges"]]
+
+    def campaign_exchanges(self) -> list[Exchange]:
+        """Every exchange of this session so far, all cases together, in arrival order (ENV-02: the
+        harness checks messageId uniqueness over the whole test campaign)."""
+        return [Exchange.from_json(r) for r in self._call("GET", "/exchanges", params={"all": "1"})["exchanges"]]
 
     def advance_clock(self, seconds: float) -> None:
         """Move the gateway's clock forward by ``seconds`` (§2.1: certificate validity, T_age_max)."""

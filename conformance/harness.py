@@ -10,10 +10,11 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from . import __version__
 from .drivers import load_driver
-from .drivers.base import DriverError, Environment
+from .drivers.base import DriverError, Environment, LocalAccount
 from .gateway_control import GatewayControl
 from . import pki_matrix
 from .pki import TestPKI
@@ -21,7 +22,10 @@ from .profile import ProfileError, load_profile
 from .testdata import TestData
 
 DEFAULT_USER = "nguyenvana"
+# SEC-08: the reference DTS's local users, each with a CGW account of his or her own (maker/checker).
+REFERENCE_ACCOUNTS = (("a.nguyen", DEFAULT_USER), ("b.tran", "tranthib"))
 DEFAULT_OFFICE = "03TG"
+BRANCH_SUFFIX = "-001"    # the declarant's branch (SIG-09, ENV-09): case_environment(branch=True)
 
 
 class SetupError(Exception):
@@ -80,7 +84,9 @@ class Harness:
         self.work_dir = o.out_dir / "work"
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.pki = TestPKI.ensure(o.pki_dir or self.work_dir / "pki")
-        users = self.sut_file.accounts if self.sut_file else (DEFAULT_USER,)
+        # (local user, UserId): a sut.toml's [[account]]s are known by their UserId alone
+        local = tuple((u, u) for u in self.sut_file.accounts) if self.sut_file else REFERENCE_ACCOUNTS
+        users = tuple(user for _, user in local)
         self.passwords = {user: secrets.token_urlsafe(12) for user in users}  # one per user (SEC-08)
         self.password = self.passwords[users[0]]
         self._install_pki()
@@ -94,7 +100,7 @@ class Harness:
                 evidence_db=evidence_dir / "evidence.sqlite3",
                 time_scale=self.time_scale,
                 accounts=[Account(user, password, [tax_code]) for user, password in self.passwords.items()],
-                registered_certs={tax_code: [self.pki.declarant.cert]},
+                registered_certs=self._registered_certs(tax_code),
             )
         )
         self.gateway_control = GatewayControl(
@@ -116,10 +122,19 @@ class Harness:
             office_name=self.profile.offices[DEFAULT_OFFICE],
             time_scale=self.time_scale,
             work_dir=self.work_dir / "dts",
+            accounts=tuple(LocalAccount(name, user, self.passwords[user]) for name, user in local),
         )
         attach = getattr(self.driver, "attach_gateway", None)
         if attach is not None:  # the manual driver watches the gateway for the product's traffic
             attach(self.gateway_control)
+
+    def _registered_certs(self, tax_code: str) -> dict:
+        """SIG-11, registered out of band: the declarant certificate and the matrix certificates the
+        gateway must accept (``expected_code`` None) for the tax code, and the parent's certificate for
+        its branch ``BRANCH_SUFFIX`` (SIG-09: a branch signs with its parent's certificate)."""
+        usable = [self.pki.declarant.cert] + [pki_matrix.identity(self.pki, e).cert for e in pki_matrix.MATRIX
+                                              if e.expected_code is None and e.registered and e.tax_code is None]
+        return {tax_code: usable, f"{tax_code}{BRANCH_SUFFIX}": usable}
 
     def _install_pki(self) -> None:
         """Copy the test PKI where the SUT file's ``[install]`` says the product reads it (CAP-07)."""
@@ -132,12 +147,19 @@ class Harness:
         except OSError as exc:
             raise SetupError(f"{self.sut_file.path}: [install] failed: {exc}") from None
 
-    def case_environment(self, case_id: str, certificate: str | None = None) -> Environment:
+    def case_environment(self, case_id: str, certificate: str | None = None, *, branch: bool = False,
+                         endpoint: str | None = None) -> Environment:
         """A fresh DTS state folder per case, so one case's state never leaks into another's verdict;
-        with ``certificate``, the named test certificate of the matrix (``pki_matrix``) installed."""
+        with ``certificate``, the named test certificate of the matrix (``pki_matrix``) installed; with
+        ``branch``, the DTS acts for the declarant's branch (tax code + ``BRANCH_SUFFIX``) while keeping
+        the parent's certificate (SIG-09)."""
         from dataclasses import replace
 
         env = replace(self.environment, work_dir=self.work_dir / "dts" / case_id)
+        if branch:
+            env = replace(env, tax_code=env.tax_code + BRANCH_SUFFIX, work_dir=env.work_dir / "as-branch")
+        if endpoint is not None:   # a TLS probe's cgw_endpoint (``tls_probe``), with a state folder of its own
+            env = replace(env, endpoint=endpoint, work_dir=env.work_dir / f"at-{urlsplit(endpoint).port}")
         if certificate is None:
             return env
         try:
@@ -149,7 +171,21 @@ class Harness:
                        certificate=certificate,
                        work_dir=env.work_dir / f"with-{certificate}")
 
+    def tls_probe(self, variant: str):
+        """The TLS probe listener of ``variant`` (mock_server.tls_probe), started on first use; it relays
+        what it accepts to the gateway. SetupError names an unknown variant."""
+        from mock_server.tls_probe import VARIANTS, TlsProbes  # adapter-only import
+
+        if variant not in VARIANTS:
+            raise SetupError(f"no TLS probe variant {variant!r}; known: {', '.join(VARIANTS)}")
+        if getattr(self, "tls_probes", None) is None:
+            self.tls_probes = TlsProbes(self.pki, self.gateway.endpoint_url)
+        return self.tls_probes.get(variant)
+
     def stop(self) -> None:
+        probes = getattr(self, "tls_probes", None)
+        if probes is not None:
+            probes.stop()
         gw = getattr(self, "gateway", None)
         if gw is not None:
             gw.stop()

@@ -56,6 +56,7 @@ CA_LIFETIME = timedelta(days=3652)
 LEAF_LIFETIME = timedelta(days=730)
 CRL_LIFETIME = timedelta(days=30)
 RENEW_MARGIN = timedelta(days=1)  # regenerate / re-issue when validity ends sooner than this
+GATEWAY_SIGNER_VARIANTS = ("renewed", "expired")   # TestPKI.gateway_signer_variant (SIG-15 cases)
 
 DEFAULT_KEY_USAGE = frozenset({"digital_signature", "content_commitment"})
 _KEY_USAGE_FIELDS = (
@@ -312,6 +313,8 @@ class TestPKI:
             pki = cls._load(folder)
             pki._refresh_crl_if_due()
             pki.revoked_declarant = pki._issue_declarant_unlocked("revoked", tax_code, revoked=True)
+            for variant in GATEWAY_SIGNER_VARIANTS:         # files added to an existing folder if missing
+                pki._gateway_signer_variant_unlocked(variant)
         return pki
 
     @staticmethod
@@ -338,7 +341,7 @@ class TestPKI:
     @classmethod
     def _generate(cls, folder: Path, params: dict) -> None:
         """Create every file from scratch; ``pki.json`` is written last and marks a complete folder."""
-        for sub in ("declarants", "rogue"):
+        for sub in ("declarants", "rogue", "tls"):      # issued later under the old CAs: issue afresh
             shutil.rmtree(folder / sub, ignore_errors=True)
         with contextlib.suppress(FileNotFoundError):
             (folder / cls.META).unlink()
@@ -473,6 +476,84 @@ class TestPKI:
             if self.crl.get_revoked_certificate_by_serial_number(identity.cert.serial_number) is None:
                 self._reissue_crl(extra_serials=[identity.cert.serial_number])
         return identity
+
+    # ---------------------------------------------------------------- further gateway signers
+
+    def gateway_signer_variant(self, variant: str) -> Identity:
+        """Another reply-signing certificate of the gateway (SIG-14/SIG-15), in ``gateway-signers/``:
+
+        * ``renewed`` — a new key and certificate under the same ``cgw_sign_anchor``, valid now: what the
+          gateway signs with after a routine renewal; a DTS must accept it (it trusts the anchor).
+        * ``expired`` — under the same anchor, but its notAfter has passed: a DTS must refuse a reply
+          signed with it (not valid at the reply's ``createMessageIssue``).
+
+        Made once and reused; a missing or stale file is re-issued without touching anything else.
+        """
+        with _locked(self.folder):
+            return self._gateway_signer_variant_unlocked(variant)
+
+    def _gateway_signer_variant_unlocked(self, variant: str) -> Identity:
+        if variant not in GATEWAY_SIGNER_VARIANTS:
+            raise ValueError(f"no gateway signer variant {variant!r}; known: {', '.join(GATEWAY_SIGNER_VARIANTS)}")
+        folder = self.folder / "gateway-signers"
+        cert_pem, key_pem = folder / f"{variant}.pem", folder / f"{variant}.key.pem"
+        try:
+            identity = _load_pem_identity(folder, variant)
+            usable = identity.cert.issuer == self.sign_anchor.subject and (
+                identity.cert.not_valid_before_utc >= self.sign_anchor.not_valid_before_utc) and (
+                variant == "expired" and identity.cert.not_valid_after_utc < _now()
+                or variant == "renewed" and identity.cert.not_valid_after_utc > _now() + RENEW_MARGIN)
+            if usable:
+                return identity
+        except (OSError, ValueError):
+            pass
+        now = _now()
+        # expired: within the anchor's validity (a chain check alone must not refuse it), ended long ago
+        not_before, not_after = ((self.start, self.start + timedelta(hours=1)) if variant == "expired"
+                                 else (now - BACKDATE, now + LEAF_LIFETIME))
+        key = _new_key()
+        cert = _issue(_name(f"ECDI Test Gateway Reply Signing ({variant})", o="ECDI Test Customs Gateway"),
+                      key.public_key(), self.sign_anchor, self._ca_key("sign-anchor"), not_before, not_after,
+                      [(x509.BasicConstraints(ca=False, path_length=None), True),
+                       (_key_usage({"digital_signature"}), True)])
+        _write(key_pem, _key_pem(key))
+        _write(cert_pem, _pem(cert))
+        return _load_pem_identity(folder, variant)
+
+    # ---------------------------------------------------------------- faulty TLS server certificates
+
+    TLS_VARIANTS = ("expired", "self-signed", "wrong-host", "ecdsa")
+
+    def tls_identity(self, variant: str) -> Identity:
+        """A TLS server identity for the harness's TLS probe (TRN-09/TRN-10), in ``tls/<variant>.*``,
+        issued once and then reused: ``expired`` (under the TLS CA, validity ended 30 days before the
+        PKI start), ``self-signed`` (not under the TLS CA), ``wrong-host`` (under the TLS CA, SAN
+        ``wrong-host.ecdi.test`` only), ``ecdsa`` (a valid P-256 certificate under the TLS CA).
+        Every other one names ``localhost`` and ``127.0.0.1``."""
+        if variant not in self.TLS_VARIANTS:
+            raise ValueError(f"unknown TLS server variant {variant!r}; known: {', '.join(self.TLS_VARIANTS)}")
+        folder = self.folder / "tls"
+        if not ((folder / f"{variant}.pem").is_file() and (folder / f"{variant}.key.pem").is_file()):
+            with _locked(self.folder):
+                if not (folder / f"{variant}.key.pem").is_file() or not (folder / f"{variant}.pem").is_file():
+                    self._issue_tls_variant(folder, variant)
+        return _load_pem_identity(folder, variant)
+
+    def _issue_tls_variant(self, folder: Path, variant: str) -> None:
+        key = _new_key(curve=ec.SECP256R1 if variant == "ecdsa" else None)
+        names = ([x509.DNSName("wrong-host.ecdi.test")] if variant == "wrong-host" else
+                 [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+        start, end = self.start, self.start + LEAF_LIFETIME
+        if variant == "expired":
+            start, end = self.start - timedelta(days=395), self.start - timedelta(days=30)
+        usage = {"digital_signature"} if variant == "ecdsa" else {"digital_signature", "key_encipherment"}
+        issuer, issuer_key = (None, key) if variant == "self-signed" else (self.tls_ca, self._ca_key("tls-ca"))
+        cert = _issue(_name(variant, o="ECDI Test TLS Probe"), key.public_key(), issuer, issuer_key, start, end,
+                      [(x509.BasicConstraints(ca=False, path_length=None), True), (_key_usage(usage), True),
+                       (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False),
+                       (x509.SubjectAlternativeName(names), False)])
+        _write(folder / f"{variant}.key.pem", _key_pem(key))
+        _write(folder / f"{variant}.pem", _pem(cert))
 
     def _rogue_ca(self):
         """Look-alike "ECDI Test Root CA" / "ECDI Test Declarant CA" with other keys (G0004 cases)."""

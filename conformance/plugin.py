@@ -84,7 +84,9 @@ def _spec(item) -> CaseSpec | None:
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """``--ecdi-case`` selects cases by their ECDI case id; an unknown id is a usage error."""
+    """``--ecdi-case`` selects cases by their ECDI case id; an unknown id is a usage error. Cases marked
+    ``runs_last`` (they judge the whole campaign, ENV-02) run after every other case."""
+    items.sort(key=lambda i: bool(getattr(getattr(i, "function", None), "ecdi_runs_last", False)))  # stable
     wanted = set(config.getoption("--ecdi-case"))
     if not wanted:
         return
@@ -199,6 +201,8 @@ def _finish(rep, record: CaseRecord, item) -> None:
         ("requirements", " ".join(record.requirements)),
         ("verdict", verdict.value),
         ("evidence", " ".join(record.evidence_kinds)),
+        # the test certificate(s) the verdict was obtained with, as results.json's ``certificates``
+        ("certificates", ", ".join(record.as_dict().get("certificates", ["declarant"]))),
     ]
     rep.user_properties.extend(props)   # this report's HTML row
     item.user_properties.extend(props)  # JUnit XML reads them from the teardown report
@@ -268,6 +272,7 @@ class _HtmlColumns:
         cells.insert(2, '<th class="sortable" data-column-type="family">Family</th>')
         cells.insert(3, "<th>Requirements</th>")
         cells.insert(4, '<th class="sortable" data-column-type="verdict">Verdict</th>')
+        cells.insert(5, '<th class="sortable" data-column-type="certificates">Certificates</th>')
 
     def pytest_html_results_table_row(self, report, cells):
         props = dict(report.user_properties)
@@ -276,6 +281,7 @@ class _HtmlColumns:
         cells.insert(2, f'<td class="col-family">{html.escape(props.get("family", ""))}</td>')
         cells.insert(3, f'<td class="col-req">{html.escape(props.get("requirements", ""))}</td>')
         cells.insert(4, f'<td class="col-verdict verdict-{html.escape(verdict)}">{html.escape(verdict)}</td>')
+        cells.insert(5, f'<td class="col-certificates">{html.escape(props.get("certificates", ""))}</td>')
 
     def pytest_html_results_summary(self, prefix, summary, postfix, session):
         """Filters by family and verdict (pytest-html's own filters know only pytest outcomes)."""

@@ -122,3 +122,44 @@ def swallow_every_attempt(type_: str, function: str, *, name: str = "swallow-eve
 def never_processed(*, name: str = "never-processed") -> dict:
     """Customs never gets round to it: every query after the receipt is answered 12 (REL-14)."""
     return scenario(name, pending_queries=10_000)
+
+
+# ------------------------------------------------------------------------------------------
+# Restart, duplicates, warnings, amendments and cancellations (issue 6)
+
+
+def held_first_attempt(type_: str, function: str, *, name: str = "held-first-attempt") -> dict:
+    """The first attempt of the given type/function is recorded but never answered (``hold``): the moment
+    to kill the DTS (REL-09). Its retransmission gets the stored entry 1 (REL-10)."""
+    return scenario(name, rule({"action": "hold"}, type_=type_, function=function, attempt=1))
+
+
+def warned(type_: str, warning: dict, *, name: str = "warned") -> dict:
+    """RPL-15: the receipt (29) to the first attempt of ``type_``/8 and the declaration number (30) carry
+    the W code ``warning`` (``{"code", "description"}``); the rest of the history is the default."""
+    history = [{"function": "30", "warnings": [warning]}, {"function": "10", "channel": "1"},
+               {"function": "32"}, {"function": "35"}]
+    return scenario(name, rule({"action": "warn", "warnings": [warning]}, type_=type_, function="8", attempt=1),
+                    history=history)
+
+
+def duplicated_reply(type_: str, after_sequence: int, history: list[dict], *, name: str = "duplicated-reply") -> dict:
+    """RPL-08: the reply to the query with ``after_sequence`` is delivered again to the next query."""
+    return scenario(name, rule({"action": "duplicate"}, type_=type_, function="13", after_sequence=after_sequence,
+                               times=1), history=history)
+
+
+def declaration_left_open(type_: str, *, amend_cancel_history: list[dict] | None = None,
+                          name: str = "declaration-left-open") -> dict:
+    """Amendments and cancellations (DOC-04): the declaration gets its number (30), then the query after it
+    is held unanswered — the moment the case kills the DTS, so that its declaration stays recorded with an
+    incomplete history. ``amend_cancel_history`` scripts the later replies to an amendment/cancellation."""
+    return scenario(name, rule({"action": "hold"}, type_=type_, function="13", after_sequence=2, times=1),
+                    history=[{"function": "30"}, {"function": "10", "channel": "1"}, {"function": "32"},
+                             {"function": "35"}],
+                    amend_cancel_history=amend_cancel_history)
+
+
+def cleared_at_first_query() -> dict:
+    """Customs clears at the first query after the 29, so that each lodge of a case ends quickly."""
+    return scenario("cleared-at-first-query", history=[{"function": "35"}])

@@ -20,7 +20,8 @@ from .statement import StatementError, load_statement
 DRIVER_KINDS = ("command", "http", "manual")
 USER_ID = re.compile(r"[A-Za-z0-9._@-]{1,50}")          # §4.2 UserId
 INSTALLABLE = ("tls_ca", "sign_anchor", "ca_trust_list", "p12")
-_TOP_KEYS = {"statement", "build_hash", "driver", "account", "install"}
+_TOP_KEYS = {"statement", "build_hash", "driver", "account", "install", "inspect"}
+DEFAULT_INSPECT = ("{work_dir}",)   # SEC-01/SEC-02: where the product keeps its files, by default
 
 
 class SutError(Exception):
@@ -41,6 +42,9 @@ class SutFile:
     accounts: tuple[str, ...] = ("nguyenvana",)
     install: dict[str, Path] = field(default_factory=dict)
     build_hash: str | None = None
+    # ``[inspect] paths``: files and folders holding the product's files (settings, journal, logs, key store),
+    # searched for clear-text secrets (SEC-01, SEC-02); placeholders as in the driver's commands.
+    inspect: tuple[str, ...] = DEFAULT_INSPECT
 
     @property
     def folder(self) -> Path:
@@ -113,7 +117,8 @@ def load_sut(path: Path | str) -> SutFile:
     if build_hash is not None:
         _string(path, data, "build_hash")
     return SutFile(path, statement_path, statement, kind, {k: v for k, v in driver.items() if k != "kind"},
-                   _accounts(path, data.get("account")), _install(path, data.get("install", {})), build_hash)
+                   _accounts(path, data.get("account")), _install(path, data.get("install", {})), build_hash,
+                   _inspect(path, data.get("inspect", {})))
 
 
 def _string(path: Path, data: dict, key: str) -> str:
@@ -141,6 +146,19 @@ def _accounts(path: Path, value) -> tuple[str, ...]:
     if len(set(users)) != len(users):
         raise SutError(path, "account", "repeats a user_id")
     return tuple(users)
+
+
+def _inspect(path: Path, value) -> tuple[str, ...]:
+    """``[inspect] paths = ["{work_dir}", "~/.vendor/product"]``: where the product's files are (SEC-01/02)."""
+    if not isinstance(value, dict):
+        raise SutError(path, "inspect", "must be a table with paths = [...]")
+    for key in value:
+        if key != "paths":
+            raise SutError(path, f"inspect.{key}", "unknown key (known: paths)")
+    paths = value.get("paths", list(DEFAULT_INSPECT))
+    if not isinstance(paths, list) or not paths or not all(isinstance(p, str) and p.strip() for p in paths):
+        raise SutError(path, "inspect.paths", f"must be a non-empty list of paths, found {paths!r}")
+    return tuple(paths)
 
 
 def _install(path: Path, value) -> dict[str, Path]:

@@ -85,9 +85,21 @@ class RecordingGateway(_Recorder):
                         "in_flight": [e.seq for e in found if e.responded_at is None]})
         return found
 
+    def campaign_exchanges(self) -> list:
+        found = self._inner.campaign_exchanges()
+        self._tape.add({"op": "campaign_exchanges", "seqs": [e.seq for e in found],
+                        "in_flight": [e.seq for e in found if e.responded_at is None]})
+        return found
+
     def advance_clock(self, seconds: float) -> None:
         self._inner.advance_clock(seconds)
         self._tape.add({"op": "advance_clock", "seconds": seconds})
+
+    def mailbox(self, *, tax_code: str | None = None, payment_order_id: str | None = None) -> list[dict]:
+        result = self._inner.mailbox(tax_code=tax_code, payment_order_id=payment_order_id)
+        self._tape.add({"op": "mailbox", "tax_code": tax_code, "payment_order_id": payment_order_id,
+                        "result": result})
+        return result
 
     def clock(self) -> dict:
         result = self._inner.clock()
@@ -103,10 +115,53 @@ class RecordingDriver(_Recorder):
         self._tape.add({"op": "perform", "action": action_record(action), "outcome": outcome.as_dict()})
         return outcome
 
+    def offers(self, action_name: str) -> bool:
+        """Whether the product's driver offers the user action at all (a driver without ``offers``
+        offers every action)."""
+        inner = getattr(self._inner, "offers", None)
+        result = True if inner is None else bool(inner(action_name))
+        self._tape.add({"op": "offers", "name": action_name, "result": result})
+        return result
+
+    def perform_and_kill(self, action, when, *, timeout: float) -> None:
+        """REL-09: the driver kills the DTS once ``when()`` holds (its reads of the gateway are on the tape
+        before this event, in order, so a replay asks ``when`` the same number of times)."""
+        self._inner.perform_and_kill(action, when, timeout=timeout)
+        self._tape.add({"op": "perform_and_kill", "action": action_record(action)})
+
     def journal(self) -> list[dict]:
         events = self._inner.journal()
         self._tape.add({"op": "journal", "result": events})
         return events
+
+    def journal_of(self, submission: str) -> list[dict] | None:
+        """SEC-06: the export for one submission, where the driver offers it (``journal(submission=...)``);
+        None when it does not."""
+        import inspect
+
+        if hasattr(self._inner, "journal_of"):         # ecdi replay: the recorded answer
+            events = self._inner.journal_of(submission)
+        else:
+            try:
+                offered = "submission" in inspect.signature(self._inner.journal).parameters
+            except (TypeError, ValueError):
+                offered = False
+            events = self._inner.journal(submission=submission) if offered else None
+        self._tape.add({"op": "journal_of", "submission": submission, "result": events})
+        return events
+
+    def search_product_files(self, needles) -> dict:
+        """SEC-01/SEC-02: search the product's files (``Driver.product_files``) for each named secret in each
+        of its encodings; the result — what was searched and every hit — goes on the tape (a replay cannot
+        read the product's files again)."""
+        from .checks import search_files
+
+        if hasattr(self._inner, "search_product_files"):   # ecdi replay: the recorded result
+            result = self._inner.search_product_files(needles)
+        else:
+            result = search_files(self._inner.product_files(), needles())
+        self._tape.add({"op": "search_product_files", "result": result})
+        return result
 
     def start(self, env) -> None:
         self._inner.start(env)
@@ -130,7 +185,21 @@ class RecordingData(_Recorder):
         self._tape.add({"op": "data.choice", "result": result})
         return result
 
-    def document(self, name: str) -> bytes:
-        result = self._inner.document(name)
-        self._tape.add({"op": "data.document", "name": name, "result": b64(result)})
+    def document(self, name: str, **changes) -> bytes:
+        result = self._inner.document(name, **changes)
+        event = {"op": "data.document", "name": name, "result": b64(result)}
+        if changes:                                   # only when given: older tapes have no "changes"
+            event["changes"] = changes
+        self._tape.add(event)
+        return result
+
+
+class RecordingSettings(_Recorder):
+    """What the harness configured the DTS with for the case (CAP-07: the declarant's tax code, the
+    office of lodgement, ...), recording each value a case reads so that a replay compares the wire
+    with the same values."""
+
+    def get(self, name: str):
+        result = self._inner.get(name)
+        self._tape.add({"op": "setting", "name": name, "result": result})
         return result

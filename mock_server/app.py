@@ -42,6 +42,7 @@ from . import pipeline
 from .clock import Clock
 from .config import TEST_CERTIFICATION_ID, Account, GatewayConfig
 from .evidence import COLUMNS, EvidenceLog, verify_chain
+from . import faults
 from .faults import Delivery
 from .mailbox import Mailbox
 from .payments import Payments
@@ -122,6 +123,9 @@ class Gateway:
         self._new_session(DEFAULT_SESSION, set(self.accounts))
         Path(config.evidence_db).parent.mkdir(parents=True, exist_ok=True)
         self.evidence = EvidenceLog(Path(config.evidence_db))
+        # The campaign (``/exchanges?all=1``) is this gateway run's: an evidence log reused by a later run
+        # keeps the earlier run's rows, which are another campaign's.
+        self._campaign_after = max((r["seq"] for r in self.evidence.rows()), default=0)
         self.store = Store(config.state_path())
         self.payments = Payments(self.store.connection, self.store.transaction)
         self.control_token = config.control_token or secrets.token_urlsafe(24)
@@ -257,6 +261,9 @@ class Gateway:
     async def _wsdl(self, request: web.Request) -> web.StreamResponse:
         if "wsdl" not in (k.lower() for k in request.query):
             return await self._other(request)
+        if not faults.wsdl_served(self.case):          # TRN-02: the case's scenario says "wsdl": "absent"
+            return await self._respond(request, self._arrive(request), status=404, body=b"404 Not Found",
+                                       content_type="text/plain", verdict={"wsdl": "absent"})
         text = WSDL_TEMPLATE.replace("{cgw_endpoint}", escape(self.endpoint_url, {'"': "&quot;"}))
         return await self._respond(request, self._arrive(request), status=200, body=text.encode("utf-8"),
                                    content_type=XML_CONTENT_TYPE)
@@ -364,9 +371,11 @@ class Gateway:
     async def _control_exchanges(self, request: web.Request) -> web.Response:
         session = _session(self, request)
         case_id = request.query.get("case_id", session.case.case_id)
-        rows = self.evidence.rows(case_id)
+        every_case = request.query.get("all") == "1"      # the whole campaign of the session (ENV-02)
+        rows = [r for r in self.evidence.rows(None) if r["seq"] > self._campaign_after] if every_case \
+            else self.evidence.rows(case_id)
         rows += [{**dict.fromkeys(COLUMNS), "seq": seq, **row}
-                 for seq, row in list(self._in_flight.items()) if row["case_id"] == case_id]
+                 for seq, row in list(self._in_flight.items()) if every_case or row["case_id"] == case_id]
         rows = [r for r in rows if (r["gateway_verdict"] or {}).get("session", DEFAULT_SESSION) == session.session_id
                 and not _is_attestation(r)]
         rows.sort(key=lambda r: r["seq"])

@@ -6,8 +6,8 @@ ever tests for a fault itself:
 * ``before(gw, ex)`` — before Table 7-3 runs: faults that must keep the request from being
   evaluated or recorded (``overload``: TRN-08 forbids recording; ``reset`` before reading) and
   faults on the state the evaluation will see (``expire_otp``).
-* ``after(gw, ex, natural)`` — on the natural outcome: ``reply`` replaces it, a reply owed by an
-  earlier ``duplicate`` is redelivered, ``out_of_order`` asks the query answer to skip ahead.
+* ``after(gw, ex, natural)`` — on the natural outcome: ``reply`` replaces it, ``warn`` adds W codes
+  to it, a reply owed by an earlier ``duplicate`` is redelivered, ``out_of_order`` asks the query answer to skip ahead.
 * ``shape(gw, ex, response)`` — on the response: reply texts altered in transit (malformed,
   schema-breaking, forged, impostor-signed, with unknown elements) and the ``Delivery`` plan the
   server carries out on the socket (delay, hold, reset, stall, truncate, drip).
@@ -34,10 +34,11 @@ from conformance.codec import soap, xmlsig
 from conformance.codec.namespaces import DS, ENV, PAY, q
 from conformance.codec.safexml import hardened_parser
 
-from .scenario import DelayAction, FaultAction, ReplyAction
+from .scenario import DelayAction, FaultAction, ReplyAction, WarnAction
 
 # Faults on the response text, and faults on how the response travels.
-TEXT_FAULTS = ("malformed", "break_schema", "forge_signature", "untrusted_signature", "unknown_elements")
+TEXT_FAULTS = ("malformed", "break_schema", "forge_signature", "untrusted_signature", "unknown_elements",
+               "gateway_certificate", "misroute")
 SOCKET_FAULTS = ("hold", "reset", "stall", "truncate", "drip")
 FOREIGN_NS = "urn:example:future-extension"
 
@@ -80,11 +81,28 @@ def before(gw, ex):
             return None                   # not a readable Send: TRN-07 answers it
         response = finish(gw, ex, reject(gw, "E9001"), recordable=False)
         return Response(response.status, response.body, response.reply_text, delivery=Delivery(delay=delay))
+    if fault.name == "redirect":                  # REL-04: a 3xx the DTS must not follow
+        ex.verdict["fault"] = {"action": "redirect", **fault.params, "evaluated": False}
+        return Response(fault.params["status"], b"", delivery=Delivery(headers={"Location": fault.params["location"]}))
+    if fault.name == "http_error":                # REL-04 (4xx, 500 soap:Client) or REL-03 (other 5xx)
+        ex.verdict["fault"] = {"action": "http_error", **fault.params, "evaluated": False}
+        kind = fault.params["fault"]
+        body = (soap.fault_body(f"soap:{kind.capitalize()}", f"scenario http_error {fault.params['status']}")
+                if kind != "none" else f"HTTP {fault.params['status']} (scenario http_error)".encode())
+        return Response(fault.params["status"], body)
+    if fault.name == "withhold_mail":          # PAY-04's e-mail is lost (e.g. blocked by the user's filter)
+        ex.mail_withheld = True
+        ex.verdict["fault"] = {"action": "withhold_mail"}
     if fault.name == "expire_otp":
         order_id = _payment_order_id(ex)
         ex.verdict["fault"] = {"action": "expire_otp", "payment_order_id": order_id,
                                "expired": bool(order_id) and gw.payments.expire_otp(order_id, ex.now.timestamp())}
     return None
+
+
+def wsdl_served(case) -> bool:
+    """TRN-02: whether ``GET ?wsdl`` gets the WSDL in this case (scenario ``"wsdl": "absent"``: 404)."""
+    return case.scenario.wsdl != "absent"
 
 
 def _payment_order_id(ex) -> str | None:
@@ -106,6 +124,10 @@ def after(gw, ex, natural):
             return Replay(owed)
     if isinstance(action, DelayAction):
         ex.delay = action.seconds
+        return natural
+    if isinstance(action, WarnAction):              # RPL-15: W codes on the reply (never in a 271, §5.3)
+        ex.warnings.extend(error(gw, w.code, w.field, w.description) for w in action.warnings)
+        ex.verdict["fault"] = {"action": "warn", "codes": [w.code for w in action.warnings]}
         return natural
     if isinstance(action, ReplyAction):
         if isinstance(natural, Fault) and natural.code == "soap:Server":
@@ -148,10 +170,14 @@ def shape(gw, ex, response):
 
 
 def _alter(gw, name: str, params: dict, text: bytes) -> bytes:
+    if name == "malformed" and params["variant"] in ("too_large", "too_deep"):
+        return _oversized(gw, params["variant"], text)
     if name == "malformed":
-        return _malformed(params["variant"], text)
+        return _malformed(params["variant"], text, xxe_url=f"{gw.base_url}{XXE_PATH}")
     if name == "forge_signature":
         return _forge(text, gw.case.rng)
+    if name == "misroute" and params["field"] == "placeholders":
+        return _placeholder_271(gw)
     root = etree.fromstring(text, hardened_parser())
     root.remove(root.find(q(DS, "Signature")))
     signer = gw.replies.signer
@@ -162,17 +188,79 @@ def _alter(gw, name: str, params: dict, text: bytes) -> bytes:
         _add_unknown_elements(root)
     elif name == "untrusted_signature":
         signer = impostor(signer)
+    elif name == "gateway_certificate":
+        signer = gw.pki.gateway_signer_variant(params["certificate"]).signer()
+    elif name == "misroute":
+        _misroute(root, params["field"])
     return xmlsig.sign_envelope(root, signer, signature_method=xmlsig.RSA_SHA256, digest_method=xmlsig.SHA256)
 
 
-def _malformed(variant: str, text: bytes) -> bytes:
-    """RPL-07's malformed replies: cut short, carrying a DOCTYPE (with an external entity), not XML."""
+def _malformed(variant: str, text: bytes, *, xxe_url: str) -> bytes:
+    """RPL-07's malformed replies: cut short, carrying a DOCTYPE (with an external DTD and an external
+    entity, both on the gateway's own ``XXE_PATH``: any access is an exchange in the evidence, SEC-05),
+    not XML."""
     if variant == "truncated":
         return text[: len(text) // 2]
     if variant == "doctype":
         decl, _, rest = text.partition(b"?>")
-        return decl + b'?><!DOCTYPE Envelope [<!ENTITY x SYSTEM "http://127.0.0.1:9/ecdi-xxe">]>' + rest
+        url = xxe_url.encode("ascii")
+        rest = rest.replace(b"<Result>", b"<Result>&x;", 1)
+        return (decl + b'?><!DOCTYPE Envelope SYSTEM "' + url + b'/dtd" [<!ENTITY x SYSTEM "' + url
+                + b'/entity">]>' + rest)
     return b"503 Service Temporarily Unavailable - this is not XML"
+
+
+# SEC-05: where the external DTD and entity of a ``doctype`` reply point (a path of the gateway itself).
+XXE_PATH = "/ecdi-xxe"
+MAX_REPLY_DEPTH = 64      # SEC-05: the root Envelope at depth 1
+
+
+def _oversized(gw, variant: str, text: bytes) -> bytes:
+    """SEC-05 limits: a validly signed reply, well-formed and schema-valid but for unknown elements
+    (RPL-11), that is larger than ``S_max`` (``too_large``) or nests deeper than 64 (``too_deep``)."""
+    root = etree.fromstring(text, hardened_parser())
+    root.remove(root.find(q(DS, "Signature")))
+    result = root.find(f".//{q(ENV, 'Result')}")
+    ext = etree.SubElement(result, q(FOREIGN_NS, "Extension"), nsmap={"x": FOREIGN_NS})
+    if variant == "too_large":
+        ext.text = "x" * (int(gw.default_profile.params["S_max"]) + 1)
+    else:
+        depth = len(list(result.iterancestors())) + 2          # Extension's depth, the root being 1
+        node = ext
+        while depth <= MAX_REPLY_DEPTH:
+            node = etree.SubElement(node, q(FOREIGN_NS, "n"))
+            depth += 1
+    return xmlsig.sign_envelope(root, gw.replies.signer, signature_method=xmlsig.RSA_SHA256,
+                                digest_method=xmlsig.SHA256)
+
+
+def _placeholder_271(gw) -> bytes:
+    """SEC-04: a 271 X0001 whose header holds every Table 4-3 placeholder (as for an unreadable request),
+    validly signed: a DTS must take it as the synchronous answer to its request, not as misrouted."""
+    from .pipeline import _result, error
+
+    return gw.replies.build({}, "271", _result([error(gw, "X0001")], sequence=0))
+
+
+_MISROUTED = {"reference": "Subject/reference", "to_identity": "To/identity", "type": "Subject/type",
+              "version": "Reference/version"}
+
+
+def _misroute(root, field_: str) -> None:
+    """SEC-04: one header field no longer that of "the request" (ENV-10); the reply is re-signed by the
+    genuine gateway key, so only the DTS's correlation check can tell."""
+    group, leaf = _MISROUTED[field_].split("/")
+    el = root.find(f"{q(ENV, 'Header')}/{q(ENV, group)}/{q(ENV, leaf)}")
+    value = el.text or ""
+    if field_ == "reference":
+        from conformance.codec.envelope import new_message_id
+        el.text = new_message_id()
+    elif field_ == "to_identity":
+        el.text = "0109999999" if value != "0109999999" else "0100000001"
+    elif field_ == "type":
+        el.text = {"929": "930", "930": "929", "701": "702", "702": "701"}.get(value, "929")
+    else:
+        el.text = "1.1" if value == "1.0" else "1.0"
 
 
 def _raw_send_response(text: bytes) -> bytes:

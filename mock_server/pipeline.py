@@ -136,6 +136,7 @@ class Exchange:
     order: Any = None                  # payments.Order a 702 refers to (step 17)
     reply_fields: dict = field(default_factory=dict)   # extra Result fields of entry 1 (step 18)
     mail: dict | None = None           # the OTP e-mail recording sends (PAY-04)
+    mail_withheld: bool = False        # scenario ``withhold_mail``: that e-mail never reaches the user
     _parsed: bool = False
     _xml_problem: XmlRefused | None = None
 
@@ -661,7 +662,7 @@ def _record(gw, ex: Exchange, function: str, errors: list[ErrorEntry]) -> bytes:
                                 header=h.fields, request_text=ex.text, received_at=ex.now.timestamp(), script=script,
                                 pending_queries=scenario.pending_queries, make_entry1=entry1,
                                 declaration_number=extra.get("declaration_number"))
-    if ex.mail:
+    if ex.mail and not ex.mail_withheld:
         gw.mailbox.send(**ex.mail)
     return entry.text
 
@@ -687,7 +688,7 @@ def _reveal(gw, sub: Submission):
     """Make the submission's next scripted history entry visible: build, sign and store it."""
     step = HistoryStep.from_data(sub.script[0])
     number = gw.store.declaration_number(sub.message_id) if step.function == "30" else sub.declaration_number
-    errors = [error(gw, e.code, e.field, e.description) for e in step.errors]
+    errors = [error(gw, e.code, e.field, e.description) for e in (*step.errors, *step.warnings)]   # RPL-01
     taxes = {}
     if step.function == "33":
         due = (gw.clock.now() + timedelta(days=step.taxes_due_days)).astimezone(VN_TZ).date().isoformat()

@@ -29,7 +29,9 @@ Semantics (also in the report of the issue that introduced them):
 * ``delay`` evaluates normally and sends the response ``seconds`` (real seconds, not scaled) later.
 * the fault actions of ``FAULT_ACTIONS`` (hold, reset, stall, truncate, drip, overload, malformed,
   break_schema, forge_signature, untrusted_signature, unknown_elements, duplicate, out_of_order,
-  expire_otp) are interpreted in ``faults.py``; docs/scenarios.md describes each.
+  expire_otp, gateway_certificate, misroute, redirect, http_error) are interpreted in ``faults.py``;
+  docs/scenarios.md describes each.
+* ``wsdl``: ``absent`` makes ``GET ?wsdl`` answer 404 for the case (TRN-02).
 * ``times`` limits how often a rule fires per case; ``probability`` draws from the case's RNG,
   seeded with the scenario's ``seed``.
 * ``history`` is the customs processing simulated after a 29 to a 929/930 declaration (function 8):
@@ -62,7 +64,8 @@ DEFAULT_TAXES = (("XNK", "12500000"), ("VAT", "27500000"))
 
 DEFAULT_HISTORY = ({"function": "30"}, {"function": "10", "channel": "1"}, {"function": "32"}, {"function": "35"})
 
-_TOP_KEYS = ("name", "rules", "history", "amend_cancel_history", "pending_queries", "seed")
+_TOP_KEYS = ("name", "rules", "history", "amend_cancel_history", "pending_queries", "seed", "wsdl")
+WSDL_MODES = ("served", "absent")      # TRN-02: "absent" answers GET ?wsdl with 404
 _RULE_KEYS = ("name", "when", "then", "times", "probability")
 # ``when`` keys and the exchange fact each one is compared with; all are strings except attempt.
 WHEN_KEYS = {
@@ -77,6 +80,7 @@ WHEN_KEYS = {
 _ACTION_KEYS = {
     "reply": {"action", "function", "errors"},
     "delay": {"action", "seconds"},
+    "warn": {"action", "warnings"},    # evaluate normally; add these W codes to the reply (RPL-15)
 }
 
 
@@ -100,6 +104,19 @@ def _one_of(*choices: str):
     return check
 
 
+def _one_of_int(*choices: int):
+    def check(value) -> str | None:
+        ok = isinstance(value, int) and not isinstance(value, bool) and value in choices
+        return None if ok else f"must be one of {', '.join(map(str, choices))}, got {value!r}"
+    return check
+
+
+def _path_or_url(value) -> str | None:
+    ok = isinstance(value, str) and 1 <= len(value) <= 500 and value.isascii() and value.isprintable() and (
+        value.startswith("/") or value.startswith(("https://", "http://")))
+    return None if ok else f"must be an absolute path or an http(s) URL of at most 500 characters, got {value!r}"
+
+
 # Fault actions (interpreted in ``faults.py``): action -> {parameter: (check, default)}; a default of
 # ``...`` marks a required parameter. Adding an action is one line here and one branch in faults.py.
 FAULT_ACTIONS: dict[str, dict[str, tuple]] = {
@@ -110,7 +127,7 @@ FAULT_ACTIONS: dict[str, dict[str, tuple]] = {
     "drip": {"chunk_bytes": (_integer(1, 1_000_000), 64), "interval_s": (_number(0, 60), 0.05)},
     "overload": {"mode": (_one_of("503", "E9001"), ...), "retry_after": (_integer(0, 86_400), 5),
                  "seconds": (_number(0, MAX_DELAY_S), 0)},       # TRN-08 / REL-02: not recorded
-    "malformed": {"variant": (_one_of("truncated", "doctype", "not_xml"), "truncated")},
+    "malformed": {"variant": (_one_of("truncated", "doctype", "not_xml", "too_large", "too_deep"), "truncated")},
     "break_schema": {},                                           # well-formed, validly signed, schema-invalid
     "forge_signature": {},                                        # one character altered after signing
     "untrusted_signature": {},                                    # signed by an impostor key
@@ -118,10 +135,20 @@ FAULT_ACTIONS: dict[str, dict[str, tuple]] = {
     "duplicate": {},                                              # the next query gets this reply again
     "out_of_order": {},                                           # a query reveals two entries, answers the higher
     "expire_otp": {},                                             # the order's current OTP expires now
+    "withhold_mail": {},                                          # the OTP e-mail is never delivered (blocked)
+    # REL-04: outcomes that end a send operation; the request is neither evaluated nor recorded
+    "redirect": {"status": (_one_of_int(301, 302, 303, 307, 308), 302),
+                 "location": (_path_or_url, "/ecdi/moved")},       # HTTP 3xx with Location (never followed)
+    "http_error": {"status": (_integer(400, 599), 400),            # any 4xx/5xx status, e.g. 413
+                   "fault": (_one_of("none", "client", "server"), "none")},   # a SOAP Fault body, with 500
+    "gateway_certificate": {"certificate": (_one_of("renewed", "expired"), ...)},  # signed with another
+                                                                  # gateway certificate (SIG-15)
+    "misroute": {"field": (_one_of("reference", "to_identity", "type", "version", "placeholders"), ...)},  # one header
+                                                                  # field altered, validly re-signed (SEC-04)
 }
 _ACTION_NAMES = sorted({*_ACTION_KEYS, *FAULT_ACTIONS})
 _ERROR_KEYS = ("code", "field", "description")
-_HISTORY_KEYS = ("function", "channel", "errors", "taxes", "due_in_days")
+_HISTORY_KEYS = ("function", "channel", "errors", "taxes", "due_in_days", "warnings")
 
 
 class ScenarioError(ValueError):
@@ -147,6 +174,13 @@ class DelayAction:
 
 
 @dataclass(frozen=True)
+class WarnAction:
+    """Evaluate normally and add ``warnings`` (W codes only) to the reply built for the request."""
+
+    warnings: tuple[ForcedError, ...]
+
+
+@dataclass(frozen=True)
 class FaultAction:
     """A fault of ``FAULT_ACTIONS`` with its parameters (defaults filled in)."""
 
@@ -158,7 +192,7 @@ class FaultAction:
 class Rule:
     label: str                          # the rule's name, or rules[i]; logged as evidence
     when: Mapping[str, Any]
-    action: ReplyAction | DelayAction | FaultAction
+    action: ReplyAction | DelayAction | WarnAction | FaultAction
     times: int | None = None            # fire at most this many times per case (None: always)
     probability: float = 1.0            # fire with this probability, drawn from the scenario's seeded RNG
 
@@ -173,6 +207,7 @@ class HistoryStep:
     errors: tuple[ForcedError, ...] = ()
     taxes: tuple[tuple[str, str], ...] = DEFAULT_TAXES      # a 33's (taxType, amountVND) lines
     taxes_due_days: int = 30                                # a 33's dueDate: gateway date + this
+    warnings: tuple[ForcedError, ...] = ()                  # W codes the entry carries (RPL-15)
 
     def to_data(self) -> dict:
         out: dict = {"function": self.function}
@@ -183,6 +218,8 @@ class HistoryStep:
         if self.function == "33":
             out["taxes"] = [{"tax_type": t, "amount_vnd": a} for t, a in self.taxes]
             out["due_in_days"] = self.taxes_due_days
+        if self.warnings:
+            out["warnings"] = [e.__dict__ for e in self.warnings]
         return out
 
     @classmethod
@@ -190,7 +227,7 @@ class HistoryStep:
         """Rebuild a step stored with a submission (already validated when the case began)."""
         taxes = tuple((t["tax_type"], t["amount_vnd"]) for t in data.get("taxes", ())) or DEFAULT_TAXES
         return cls(data["function"], data.get("channel"), tuple(ForcedError(**e) for e in data.get("errors", ())),
-                   taxes, data.get("due_in_days", 30))
+                   taxes, data.get("due_in_days", 30), tuple(ForcedError(**e) for e in data.get("warnings", ())))
 
 
 _DEFAULT_STEPS = tuple(HistoryStep.from_data(h) for h in DEFAULT_HISTORY)
@@ -206,6 +243,7 @@ class Scenario:
     amend_cancel_history: tuple[HistoryStep, ...] = _DEFAULT_CHANGE_STEPS
     seed: int = 0                       # seeds the case's RNG: a randomised scenario repeats exactly
     source: Mapping = field(default_factory=dict, compare=False)   # the data as given, for evidence
+    wsdl: str = "served"                # TRN-02: "absent" — the WSDL URL answers 404 (faults.wsdl_served)
 
 
 DEFAULT_SCENARIO = Scenario("default")
@@ -233,7 +271,9 @@ def parse_scenario(data: Any, code_replies: Mapping[str, frozenset[str]]) -> Sce
              f"{where}.pending_queries", f"must be an integer from 0 to 10000, got {pending!r}")
     seed = data.get("seed", 0)
     _require(isinstance(seed, int) and not isinstance(seed, bool), f"{where}.seed", f"must be an integer, got {seed!r}")
-    return Scenario(name, parsed_rules, steps, pending, change_steps, seed, source=data)
+    wsdl = data.get("wsdl", "served")
+    _require(wsdl in WSDL_MODES, f"{where}.wsdl", f"must be one of {', '.join(WSDL_MODES)}, got {wsdl!r}")
+    return Scenario(name, parsed_rules, steps, pending, change_steps, seed, source=data, wsdl=wsdl)
 
 
 def _parse_history(data: Mapping, key: str, functions, finals, code_replies) -> tuple[HistoryStep, ...] | None:
@@ -276,7 +316,7 @@ def _parse_rule(rule: Any, where: str, code_replies) -> Rule:
                 float(probability))
 
 
-def _parse_action(then: Any, where: str, code_replies) -> ReplyAction | DelayAction | FaultAction:
+def _parse_action(then: Any, where: str, code_replies) -> ReplyAction | DelayAction | WarnAction | FaultAction:
     _require(isinstance(then, Mapping), where, "must be an object with an 'action'")
     action = then.get("action")
     _require(action in _ACTION_NAMES, f"{where}.action",
@@ -291,6 +331,8 @@ def _parse_action(then: Any, where: str, code_replies) -> ReplyAction | DelayAct
         ok = isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and 0 <= seconds <= MAX_DELAY_S
         _require(ok, f"{where}.seconds", f"must be a number of seconds from 0 to {MAX_DELAY_S:g}, got {seconds!r}")
         return DelayAction(float(seconds))
+    if action == "warn":
+        return WarnAction(_parse_warnings(then["warnings"], f"{where}.warnings", None, code_replies))
     function = then["function"]
     _require(function in FORCEABLE_REPLIES, f"{where}.function",
              f"must be one of {', '.join(FORCEABLE_REPLIES)}, got {function!r}")
@@ -332,7 +374,8 @@ def _parse_history_step(step: Any, where: str, code_replies, functions=HISTORY_F
         errors = _parse_errors(step["errors"], f"{where}.errors", function, code_replies)
     else:
         _require("errors" not in step, f"{where}.errors", f"a {function} carries no errors")
-    return HistoryStep(function, channel, errors, taxes, due)
+    warnings = _parse_warnings(step["warnings"], f"{where}.warnings", function, code_replies) if "warnings" in step else ()
+    return HistoryStep(function, channel, errors, taxes, due, warnings)
 
 
 def _parse_taxes(step: Mapping, where: str) -> tuple[tuple[tuple[str, str], ...], int]:
@@ -381,6 +424,33 @@ def _parse_errors(errors: Any, where: str, function: str, code_replies) -> tuple
         out.append(ForcedError(code, field_, description))
     _require(not out[0].code.startswith("W"), f"{where}[0].code",
              f"a {function} needs at least one non-W code, first (RPL-01)")
+    return tuple(out)
+
+
+def _parse_warnings(warnings: Any, where: str, function: str | None, code_replies) -> tuple[ForcedError, ...]:
+    """W codes only (RPL-01: replies other than 271/272/273 carry only W codes, if any), each one
+    allowed in ``function`` by the code list; ``function`` None (a ``warn`` rule: the reply is not
+    known yet) asks only that the code may appear in some reply."""
+    _require(isinstance(warnings, list) and 1 <= len(warnings) <= MAX_ERRORS, where,
+             f"must be a list of 1 to {MAX_ERRORS} warnings")
+    out = []
+    for i, err in enumerate(warnings):
+        at = f"{where}[{i}]"
+        _require(isinstance(err, Mapping), at, "must be an object with a 'code'")
+        _no_unknown_keys(err, _ERROR_KEYS, at)
+        code = err.get("code")
+        _require(code in code_replies, f"{at}.code", f"unknown result code {code!r} (§5.3)")
+        _require(code.startswith("W"), f"{at}.code", f"{code} is not a W code (a warning)")
+        _require(function is None or function in code_replies[code], f"{at}.code",
+                 f"{code} cannot appear in a {function} reply (allowed in: {', '.join(sorted(code_replies[code]))})")
+        field_ = err.get("field", "")
+        _require(isinstance(field_, str) and len(field_) <= MAX_FIELD, f"{at}.field",
+                 f"must be a string of at most {MAX_FIELD} characters")
+        description = err.get("description")
+        if description is not None:
+            _require(isinstance(description, str) and 1 <= len(description) <= MAX_DESCRIPTION,
+                     f"{at}.description", f"must be a string of 1 to {MAX_DESCRIPTION} characters")
+        out.append(ForcedError(code, field_, description))
     return tuple(out)
 
 

@@ -56,3 +56,11 @@ def run_ecdi(pki_dir):
 @pytest.fixture(scope="session")
 def reference_run(tmp_path_factory, pki_dir) -> RunResult:
     return ecdi_run(tmp_path_factory.mktemp("reference-run"), pki_dir)
+
+
+def pytest_collection_modifyitems(items):
+    """Under pytest-xdist (``--dist loadgroup``) every test reading the shared ``reference_run`` goes to one
+    worker, so the full reference session runs once, not once per worker."""
+    for item in items:
+        if "reference_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("reference-run"))

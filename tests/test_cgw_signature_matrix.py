@@ -16,7 +16,7 @@ from lxml import etree
 from conformance import pki_matrix
 from conformance.codec import safexml, xmlsig
 from conformance.codec.envelope import Header, build_envelope, content_child, read_header
-from conformance.codec.namespaces import DS, ENV, q
+from conformance.codec.namespaces import DS, q
 from mock_server import Account, GatewayConfig, run_in_thread
 from test_gateway import PASSWORD, TIME_SCALE, USER, Client, case, control, parse_reply, pki  # noqa: F401 — fixtures
 

@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from conformance.case import CaseSpec
 from conformance.catalogue import all_cases
 from conformance.coverage import coverage
@@ -40,3 +42,11 @@ def test_cap_02_is_verified_by_the_harness_not_by_a_case():
     row = {r.requirement: r for r in cov.rows}["CAP-02"]
     assert row.covered and not row.cases and "overall verdict" in row.harness
     assert "CAP-02" not in cov.uncovered()
+
+
+@pytest.mark.parametrize("profile_id", ["ecdi-1.0", "ecdi-1.1"])
+def test_every_must_binding_the_dts_is_covered(profile_id):
+    """Issue 6's gate: a MUST requirement binding the DTS without a case (or the harness's own rule,
+    CAP-02) fails the suite, for every profile."""
+    cov = coverage(load_profile(profile_id), all_cases())
+    assert cov.uncovered("MUST") == [] and cov.must_percent == 100.0

@@ -25,7 +25,7 @@ def test_diff_10_11_shows_otp_maker_checker_and_sha1(reference_run, run_11, tmp_
     assert main(["diff", str(reference_run.out), str(run_11.out), "--html", str(page)]) == 1
     out = capsys.readouterr().out
     assert "T_otp            120 | 300" in out and "Annex A #1" in out
-    assert "PAY-11   not tested (SHOULD) | not tested (MUST)" in out and "Annex A #2" in out
+    assert "PAY-11   PASS (SHOULD) | PASS (MUST)" in out and "Annex A #2" in out   # payment.maker-cannot-approve
     assert "SIG-06   not tested (CGW only) | not in profile" in out and "SIG-07" in out and "Annex A #3" in out
     html = page.read_text(encoding="utf-8")
     for text in ("Annex A #1", "Maker ≠ checker", "SHA-1 in request signatures", "ecdi-1.1"):
@@ -57,3 +57,60 @@ def test_a_folder_without_results_is_one_clear_line(tmp_path, reference_run, cap
     assert main(["diff", str(tmp_path), str(reference_run.out)]) == 2
     err = capsys.readouterr().err
     assert "no results.json" in err and "Traceback" not in err
+
+
+# --- the legacy configurations: a DTS built for 1.0 and never updated, run under both profiles -----------
+
+LEGACY_CASES = ("transport.valid-declaration-accepted", "payment.order-description-and-notice",
+                "payment.maker-cannot-approve")
+PROFILES = ("ecdi-1.0", "ecdi-1.1")
+
+
+@pytest.fixture(scope="module")
+def legacy_runs(tmp_path_factory, run_ecdi):
+    cases = [arg for case in LEGACY_CASES for arg in ("--case", case)]
+    return [run_ecdi(tmp_path_factory.mktemp(f"legacy-{p}"), "--mutant", "legacy-1.0", "--profile", p, *cases)
+            for p in PROFILES]
+
+
+@pytest.fixture(scope="module")
+def sha1_runs(tmp_path_factory, run_ecdi):
+    return [run_ecdi(tmp_path_factory.mktemp(f"legacy-sha1-{p}"), "--mutant", "legacy-1.0-sha1", "--profile", p,
+                     "--case", LEGACY_CASES[0]) for p in PROFILES]
+
+
+def changed_rows(runs) -> dict:
+    return {r.key: r for r in compare([load_run(run.out) for run in runs]).requirements if r.changed}
+
+
+def explained(row, item: int) -> bool:
+    return any(c.startswith(f"Annex A #{item} ") for c in row.causes)
+
+
+def test_legacy_configuration_conforms_to_10_with_the_pay11_should_reported(legacy_runs):
+    run_10 = legacy_runs[0]
+    assert run_10.verdicts() == dict.fromkeys(LEGACY_CASES, "PASS"), run_10.results["cases"]
+    assert run_10.results["overall"] == "CONFORMANT" and run_10.results["sut"]["mutant"] == "legacy-1.0"
+    maker = next(c for c in run_10.results["cases"] if c["id"] == "payment.maker-cannot-approve")
+    assert maker["should_not_met"] == ["PAY-11"]   # CAP-02: reported, not counted
+
+
+def test_diff_of_legacy_configuration_shows_the_otp_and_maker_checker_changes(legacy_runs, tmp_path, capsys):
+    run_10, run_11 = legacy_runs
+    assert main(["diff", str(run_10.out), str(run_11.out), "--html", str(tmp_path / "d.html")]) == 1
+    out = capsys.readouterr().out
+    assert "T_otp            120 | 300" in out and "Annex A #1" in out
+    rows = changed_rows(legacy_runs)
+    # maker/checker (Annex A #2): PAY-11 goes from a SHOULD (not met, reported) to a MUST that fails
+    assert rows["PAY-11"].cells == ["PASS", "FAIL"] and rows["PAY-11"].levels == ["SHOULD", "MUST"]
+    assert explained(rows["PAY-11"], 2)
+    # T_otp (Annex A #1): the expiry the product shows is 120 s after reception, no longer the reply's
+    assert rows["PAY-08"].cells == ["PASS", "FAIL"] and explained(rows["PAY-08"], 1)
+    assert "SIG-01" not in rows          # it signs with SHA-256: Annex A #3 does not touch it
+
+
+def test_diff_of_the_sha1_configuration_shows_the_sha1_change(sha1_runs, capsys):
+    rows = changed_rows(sha1_runs)
+    # SHA-1 (Annex A #3): accepted with W0001 under 1.0, refused G0007 under 1.1
+    assert rows["SIG-01"].cells == ["PASS", "FAIL"] and explained(rows["SIG-01"], 3)
+    assert any("G0007" in c for c in rows["SIG-01"].causes)

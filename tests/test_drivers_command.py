@@ -83,7 +83,7 @@ def test_passwords_travel_in_the_environment_and_never_in_the_evidence(tmp_path)
     assert (env_password, p12_password) == (env.password, env.p12_password)
     assert argv.split()[1:] == ["929", "8", "03TG", env.password]  # {password} works but is discouraged
     assert json.loads(request) == {"action": "lodge", "type": "929", "function": "8", "business_ref": None,
-                                   "submission": None, "otp": None, "document": argv.split()[0]}
+                                   "submission": None, "otp": None, "user": env.user_id, "document": argv.split()[0]}
     log = (env.work_dir / "driver" / "commands.log").read_text(encoding="utf-8")
     assert env.password not in log and "***" in log
 
@@ -136,7 +136,7 @@ def test_the_reference_dts_as_a_program_is_conformant(tmp_path, run_ecdi):
 def test_a_mutant_run_as_a_program_is_still_caught(tmp_path, run_ecdi):
     """The driver passes the product's defects through: signs-sha1 behind the command driver still FAILs."""
     text = REFERENCE_SUT.read_text(encoding="utf-8").replace(
-        '"--time-scale", "{time_scale}"]', '"--time-scale", "{time_scale}", "--mutant", "signs-sha1"]')
+        '"--environment", "{environment}"]', '"--environment", "{environment}", "--mutant", "signs-sha1"]')
     assert "signs-sha1" in text
     run = run_ecdi(tmp_path / "out", "--sut", str(sut_folder(tmp_path, text)), "--case", "signature.sha256-only")
     assert run.verdicts() == {"signature.sha256-only": "FAIL"}, run.results["cases"]

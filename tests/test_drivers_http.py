@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -12,8 +12,10 @@ import pytest
 from driver_helpers import environment, sut_folder
 
 from conformance.drivers import Action, DriverError, Environment, load_driver
-from conformance.drivers.reference import ReferenceDriver
+from conformance.drivers.base import LocalAccount
+from conformance.drivers.reference import Killed, ReferenceDriver
 
+KNOWN = {f.name for f in fields(Environment)} - {"accounts"}
 FIELDS = {"tls_ca": "tls_ca_pem", "sign_anchor": "sign_anchor_pem", "ca_trust_list": "ca_trust_list_pem",
           "profile": "profile_id"}
 
@@ -29,16 +31,27 @@ class Endpoint(BaseHTTPRequestHandler):
         action = self.path.rsplit("/", 1)[-1]
         if self.mode == "fail":
             return self._reply(500, b"internal error: database locked", "text/plain")
-        if action == "configure":
-            env = {FIELDS.get(k, k): v for k, v in request["environment"].items()}
-            env.update(time_scale=float(env["time_scale"]), work_dir=Path(env["work_dir"]))
+        if action == "configure":                  # (re)configure, then answer what the product shows (CAP-07)
+            env = {FIELDS.get(k, k): v for k, v in request["environment"].items() if FIELDS.get(k, k) in KNOWN}
+            env.update(time_scale=float(env["time_scale"]), work_dir=Path(env["work_dir"]),
+                       accounts=tuple(LocalAccount(**a) for a in request["environment"].get("accounts", [])))
             self.dts.start(Environment(**env))
+            outcome = self.dts.perform(Action(kind="configure"))
+            return self._reply(200, json.dumps({**asdict(outcome), "action": action}).encode(), "application/json")
+        if action == "kill":                       # REL-09: killed mid-action, started again over its state
+            self.dts.kill()
             return self._reply(204, b"", "text/plain")
         if action == "journal":
             return self._reply(200, "".join(json.dumps(e) + "\n" for e in self.dts.journal()).encode(), "application/jsonl")
-        outcome = self.dts.perform(Action(kind="lodge" if action != "query" else "query", type=request["type"],
-                                          function=request["function"], document=(request["document"] or "").encode(),
-                                          submission_id=request["submission"]))
+        document = request["document"].encode() if request["document"] is not None else None
+        kind = action if action in ("query", "resume") else "lodge"
+        try:
+            outcome = self.dts.perform(Action(kind=kind, type=request["type"],
+                                              function=request["function"], document=document,
+                                              submission_id=request["submission"], otp=request["otp"],
+                                              user=request["user"]))
+        except Killed:                             # this product was killed mid-action (REL-09): no answer
+            return self._reply(500, b"killed", "text/plain")
         self._reply(200, json.dumps({**asdict(outcome), "action": action}).encode(), "application/json")
 
     def _reply(self, status: int, body: bytes, content_type: str) -> None:
@@ -63,8 +76,12 @@ def endpoint():
 
 
 def http_sut(tmp_path, url: str, extra: str = "") -> Path:
-    return sut_folder(tmp_path, f'statement = "ecdi-conformance.toml"\n[driver]\nkind = "http"\nurl = "{url}"\n'
-                                f'timeout_s = 60\nactions = ["configure", "lodge", "query"]\n{extra}')
+    return sut_folder(tmp_path, 'statement = "ecdi-conformance.toml"\n'
+                                '[[account]]\nuser_id = "nguyenvana"\n[[account]]\nuser_id = "tranthib"\n'   # SEC-08
+                                f'[driver]\nkind = "http"\nurl = "{url}"\ntimeout_s = 60\n'
+                                'actions = ["configure", "lodge", "amend", "cancel", "query", "pay-create", "pay-approve", '
+                                '"request-otp", "resume", "kill"]\n'
+                                f'{extra}')
 
 
 def test_the_reference_dts_behind_an_automation_endpoint_is_conformant(tmp_path, endpoint, run_ecdi):
@@ -87,6 +104,7 @@ def test_an_unreachable_endpoint_and_a_missing_action(tmp_path):
     driver = load_driver(str(http_sut(tmp_path, "http://127.0.0.1:9/automation")))
     with pytest.raises(DriverError, match="cannot reach the automation endpoint"):
         driver.start(environment(tmp_path))
+    driver.actions.remove("amend")                 # a product without amendments lists no 'amend'
     with pytest.raises(DriverError, match="offers no 'amend'"):
         driver.perform(Action(kind="lodge", type="929", function="5", document=b"<a/>"))
 

@@ -712,7 +712,9 @@ def test_revoked_certificate_is_refused_when_its_crl_is_at_hand(pki, tmp_path):
 
 
 def test_unclaimed_capability_is_refused(pki, tmp_path):
-    dts, gateway, _ = make_dts(pki, tmp_path, lambda call: pytest.fail("nothing may be sent"))
+    statement = reference_statement()
+    statement["capabilities"] = [c for c in statement["capabilities"] if c != "amend"]
+    dts, gateway, _ = make_dts(pki, tmp_path, lambda call: pytest.fail("nothing may be sent"), statement=statement)
     report = dts.lodge(declaration(), type="929", function="5")
     assert report.state == "refused" and report.notifications[-1].code == "CAP-04" and not gateway.calls
 

@@ -20,7 +20,7 @@ MINIMAL = 'statement = "ecdi-conformance.toml"\n[driver]\nkind = "command"\nacti
 def test_the_reference_sut_file_loads():
     sut = load_sut(REFERENCE_SUT)
     assert sut.driver_kind == "command" and sut.statement["product"] == "ECDI-Reference-DTS"
-    assert sut.accounts == ("nguyenvana",) and sut.install == {} and sut.build_hash is None
+    assert sut.accounts == ("nguyenvana", "tranthib") and sut.install == {} and sut.build_hash is None   # SEC-08
     assert isinstance(load_driver(str(REFERENCE_SUT)), CommandDriver)
 
 

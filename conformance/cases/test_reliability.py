@@ -128,10 +128,11 @@ def test_unknown_after_retries(ecdi):
 
 @case(
     "reliability.polling-pace",
-    requirements=["REL-13", "RPL-10", "RPL-13"],
+    requirements=["REL-13", "RPL-10", "RPL-13", "CAP-08"],
     capability="import",
     purpose="After the receipt the DTS polls no earlier than T_poll_min, then every poll_interval between query "
-            "starts, one query at a time; 12 (not yet processed) is no failure; polling stops at the final reply.",
+            "starts, one query at a time; 12 (not yet processed) is no failure; polling stops at the final reply; "
+            "under a time scale s both the profile timer and the PIXIT interval are applied multiplied by s.",
 )
 def test_polling_pace(ecdi):
     pending = 2
@@ -149,6 +150,23 @@ def test_polling_pace(ecdi):
             interval, "poll_interval between query starts")
         ecdi.check(checks.waited_at_least(a, b, gap, ecdi.tolerance(gap), what), "REL-13")
     ecdi.check(checks.no_overlap(queries), "REL-13")
+    # CAP-08: s applied to the profile timer (T_poll_min) and to the PIXIT timing (poll_interval). Unscaled, a
+    # timing is 1/s times the scaled one: a wait is judged scaled while it stays below the midpoint of the two
+    # (signing and connecting inside the measured gaps cannot fail a scaling DTS); CAP-06 judges precision.
+    s = ecdi.time_scale
+    first_by = max(poll_min, interval)
+    first_gap = checks.gap_after_response(lodged[-1], queries[0])
+    gaps = [b.received_at - a.received_at for a, b in zip(queries, queries[1:]) if b.message_id != a.message_id]
+    if s >= 1:
+        ecdi.check(checks.Check(True, "time scale 1: the statement's timings apply as they are"), "CAP-08")
+    else:
+        ecdi.check(checks.Check(first_gap <= (first_by + first_by / s) / 2,
+                                f"first query {first_gap:.3f} s after the 29: T_poll_min and poll_interval scaled by "
+                                f"s = {s:g} give {first_by:.3f} s, unscaled {first_by / s:.3f} s",
+                                {"time_scale": s, "gap_s": first_gap}), "CAP-08")
+        ecdi.check(checks.Check(all(g <= (interval + interval / s) / 2 for g in gaps),
+                                f"query starts {', '.join(f'{g:.3f}' for g in gaps)} s apart: poll_interval scaled by "
+                                f"s = {s:g} is {interval:.3f} s, unscaled {interval / s:.3f} s"), "CAP-08")
     pendings = [q for q in queries if q.reply_function == "12"]
     ecdi.check(checks.Check(len(pendings) == pending and queries[-1] not in pendings,
                             f"{len(pendings)} replies 12, and the DTS went on polling after them"), "RPL-13")
@@ -216,3 +234,38 @@ def test_query_settles_unknown_outcome(ecdi):
     ecdi.check(checks.same_value("reception number", settled.reception_number,
                                  receipt.reception_number if receipt else None), "REL-08",
                evidence=EvidenceKind.DRIVER)
+
+
+@case(
+    "reliability.resume-after-crash",
+    requirements=["REL-09"],
+    capability="import",
+    purpose="The DTS killed while the gateway holds its declaration's first attempt, then restarted over the same "
+            "state, resumes that send operation with the stored text — a byte-identical retransmission with the "
+            "same messageId, or a query for it — never with a new messageId.",
+)
+def test_resume_after_crash(ecdi):
+    ecdi.given(scenarios.held_first_attempt("929", "8", name="crash-during-attempt"))
+    ecdi.lodge_and_crash("declaration-import", type="929")
+    held = ecdi.requests(type="929", function="8")
+    ecdi.check(checks.Check(len(held) == 1, f"{len(held)} attempt(s) before the kill (one, held unanswered, "
+                                            "expected)"), "REL-09", stop=True)
+    first = held[0]
+    outcome = ecdi.resume()
+    later = [r for r in ecdi.requests(type="929") if r.seq > first.seq]
+    ecdi.check(checks.Check(bool(later), f"after the restart the DTS sent {len(later)} request(s) for the "
+                                         "declaration"), "REL-09", stop=True)
+    nxt = later[0]
+    if nxt.function == "13":
+        ecdi.check(checks.Check(nxt.reference == first.message_id,
+                                f"the first request after the restart is a query for {nxt.reference} (the "
+                                f"unfinished message is {first.message_id})"), "REL-09")
+    else:
+        ecdi.check(checks.Check(nxt.function == "8" and nxt.message_id == first.message_id,
+                                f"the first request after the restart is {nxt.type}/{nxt.function} with messageId "
+                                f"{nxt.message_id} (the unfinished message is {first.message_id})"), "REL-09")
+        ecdi.check(checks.byte_identical([first, nxt]), "REL-09")
+    fresh = [r for r in later if r.function == "8" and r.message_id != first.message_id]
+    ecdi.check(checks.Check(not fresh, f"{len(fresh)} new message(s) for the declaration after the restart"),
+               "REL-09")
+    ecdi.check(checks.outcome_state(outcome, {"accepted", "cleared"}), "REL-09", evidence=EvidenceKind.DRIVER)

@@ -1,6 +1,10 @@
 """Reply-handling family (RPL): what the gateway answers reaches the user exactly."""
 
+from lxml import etree
+
 from conformance import checks, scenarios
+from conformance.codec.envelope import read_header
+from conformance.codec.safexml import hardened_parser
 from conformance.case import case
 from conformance.verdict import EvidenceKind
 
@@ -178,3 +182,95 @@ def test_business_error_shown(ecdi):
     ecdi.check(checks.Check(not queries, f"{len(queries)} queries after a final 272 as entry 1"), "RPL-10")
     ecdi.check(checks.outcome_state(outcome, {"business-error"}), "RPL-10", evidence=EvidenceKind.DRIVER)
     ecdi.check(checks.errors_shown_verbatim(outcome, ecdi.journal(), [error]), "RPL-14", evidence=EvidenceKind.FILE)
+
+
+def drawn_warning(ecdi, reply_functions: tuple[str, ...]) -> dict:
+    """A W code the profile allows in every one of ``reply_functions``, drawn by the run's seed, with the code
+    list's Vietnamese description and a nonce (a product cannot show a canned text)."""
+    codes = [c.code for c in ecdi.profile.result_codes.values()
+             if c.code.startswith("W") and set(reply_functions) <= set(c.functions)]
+    code = ecdi.data.choice(codes)
+    return {"code": code, "description": f"{ecdi.profile.result_codes[code].description_vi} "
+                                         f"(mã tra cứu {ecdi.data.nonce()})"}
+
+
+def reply_message_id(exchange) -> str | None:
+    """The messageId of the reply the gateway sent in ``exchange``."""
+    if not exchange.reply_text:
+        return None
+    return read_header(etree.fromstring(exchange.reply_text, hardened_parser())).get("Reference/messageId")
+
+
+@case(
+    "reply.duplicate-processed-once",
+    requirements=["RPL-08"],
+    capability="import",
+    purpose="The same 30 (same reply messageId, carrying a W code) delivered to two queries in a row is processed "
+            "once: the second delivery changes nothing — afterSequence stays, nothing is shown a second time.",
+)
+def test_duplicate_processed_once(ecdi):
+    warning = drawn_warning(ecdi, ("30",))
+    ecdi.given(scenarios.duplicated_reply("929", 1, [{"function": "30", "warnings": [warning]},
+                                                     {"function": "10", "channel": "1"}, {"function": "32"},
+                                                     {"function": "35"}], name="duplicate-30"))
+    outcome = ecdi.lodge("declaration-import", type="929")
+    queries = ecdi.requests(type="929", function="13")
+    thirties = [q for q in queries if q.reply_function == "30"]
+    ids = {reply_message_id(q) for q in thirties}
+    ecdi.check(checks.Check(len(thirties) == 2 and len(ids) == 1,
+                            f"the gateway delivered the 30 to {len(thirties)} queries ({len(ids)} reply messageId)"),
+               "RPL-08", stop=True)
+    second = queries.index(thirties[1])
+    marks = checks.after_sequences(queries)
+    ecdi.check(checks.Check(second + 1 < len(queries) and marks[second + 1] == marks[second],
+                            f"afterSequence {marks[second]} in the query that got the duplicate, then "
+                            f"{marks[second + 1] if second + 1 < len(marks) else '-'} (unchanged expected)"), "RPL-08")
+    number = checks.reply_result(thirties[0]).declaration_number
+    about = [n for n in outcome.notifications if n.code == warning["code"] or (number and number in n.text)]
+    seen, twice = set(), []
+    for n in about:
+        key = (n.kind, n.code, n.text)
+        if key in seen:
+            twice.append(n)
+        seen.add(key)
+    ecdi.check(checks.Check(bool(about) and not twice,
+                            f"{len(about)} notification(s) about the 30 ({number}, {warning['code']}), "
+                            + (f"shown twice: {twice[0].text!r}" if twice else "none shown twice")),
+               "RPL-08", evidence=EvidenceKind.DRIVER)
+    ecdi.check(checks.same_value("declaration number", outcome.declaration_number, number), "RPL-08",
+               evidence=EvidenceKind.DRIVER)
+    ecdi.check(checks.outcome_state(outcome, {"cleared"}), "RPL-08", evidence=EvidenceKind.DRIVER)
+
+
+@case(
+    "reply.warning-not-failure",
+    requirements=["RPL-15"],
+    capability="import",
+    purpose="A W code on the receipt (29) and on the declaration number (30) is shown to the user verbatim as a "
+            "warning, and neither reply becomes a failure: no retransmission, polling goes on, the declaration "
+            "is cleared.",
+)
+def test_warning_not_failure(ecdi):
+    warning = drawn_warning(ecdi, ("29", "30"))
+    code = warning["code"]
+    ecdi.given(scenarios.warned("929", warning, name=f"warned-{code}"))
+    outcome = ecdi.lodge("declaration-import", type="929")
+    lodged = ecdi.requests(type="929", function="8")
+    queries = ecdi.requests(type="929", function="13")
+    carried = [r for r in lodged + queries if code in r.reply_codes]
+    ecdi.check(checks.Check(len(carried) >= 2, f"{len(carried)} reply(ies) carried {code} (the 29 and the 30)"),
+               "RPL-15", stop=True)
+    ecdi.check(checks.Check(len(lodged) == 1 and lodged[0].reply_function == "29",
+                            f"{len(lodged)} attempt(s) of the declaration (the 29 with {code} is a receipt, not "
+                            "a failure)"), "RPL-15")
+    ecdi.check(checks.outcome_state(outcome, {"cleared"}), "RPL-15", evidence=EvidenceKind.DRIVER)
+    warned = [n for n in outcome.notifications if n.code == code]
+    ecdi.check(checks.Check(len(warned) >= len(carried) and {n.kind for n in warned} == {"warning"}
+                            and all(warning["description"] in n.text for n in warned),
+                            f"{len(warned)} notification(s) of {code} for {len(carried)} replies carrying it, shown "
+                            f"as {sorted({n.kind for n in warned}) or 'nothing'}"
+                            + ("" if all(warning["description"] in n.text for n in warned) else
+                               ", description not verbatim")), "RPL-15", evidence=EvidenceKind.DRIVER)
+    reported = [w for w in outcome.warnings if w.code == code and w.description == warning["description"]]
+    ecdi.check(checks.Check(bool(reported), f"{len(reported)} {code} warning(s) reported with the description "
+                                            "verbatim"), "RPL-15", evidence=EvidenceKind.DRIVER)

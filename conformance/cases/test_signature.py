@@ -97,3 +97,107 @@ def test_never_unsigned(ecdi):
     ecdi.check(checks.local_error_says(outcome, checks.SIGNING_FAILURE_WORDS, "that signing failed and why"),
                "SIG-13", evidence=EvidenceKind.DRIVER)
     ecdi.check(checks.shown_as(outcome, "local-error"), "SEC-09", evidence=EvidenceKind.DRIVER)
+
+
+@case(
+    "signature.sends-signed-octets",
+    requirements=["SIG-02"],
+    capability="import",
+    purpose="The DTS transmits exactly the octets it signed: every message text verifies as the gateway "
+            "received it (no re-indentation, re-encoding, namespace or prefix change after signing).",
+)
+def test_sends_signed_octets(ecdi):
+    ecdi.lodge("declaration-import", type="929")
+    sent = ecdi.requests()
+    ecdi.check(checks.Check(bool(sent), f"{len(sent)} request(s) recorded"), "SIG-02", stop=True)
+    for exchange in sent:
+        ecdi.check(checks.verifies_as_received(exchange, ecdi.profile), "SIG-02")
+
+
+@case(
+    "signature.ecdsa-value",
+    requirements=["SIG-03"],
+    capability="ecdsa",
+    purpose="With the ECDSA P-256 test certificate installed, the DTS signs ECDSA-P256-SHA256 and its "
+            "SignatureValue is the 64 octets r‖s (not DER); the gateway verifies and accepts it.",
+)
+def test_ecdsa_value(ecdi):
+    ecdi.install_certificate("ecdsa-p256")
+    ecdi.lodge("declaration-import", type="929")
+    sent = ecdi.requests(type="929", function="8")
+    ecdi.check(checks.Check(bool(sent), f"{len(sent)} declaration(s) recorded with the ECDSA certificate"),
+               "SIG-03", stop=True)
+    for exchange in ecdi.requests():
+        ecdi.check(checks.ecdsa_value(exchange, ecdi.profile), "SIG-03")
+    ecdi.check(checks.gateway_accepted(sent[0]), "SIG-03")
+
+
+# SIG-15 with the gateway's own certificate changing: a routine renewal under the same cgw_sign_anchor
+# must be accepted; a gateway certificate expired at the reply's createMessageIssue must be refused.
+# The first declaration is answered normally, so a DTS that remembers ("pins") the first gateway
+# certificate it saw instead of trusting the anchor is caught on the renewed one.
+GATEWAY_CERTIFICATES = ("renewed", "expired")
+
+
+@case(
+    "signature.gateway-certificate-renewal",
+    requirements=["SIG-15", "RPL-06", "SEC-09"],
+    capability="import",
+    purpose="A receipt signed with a renewed gateway certificate under cgw_sign_anchor is acted on; one "
+            "signed with a gateway certificate expired at its createMessageIssue is not: no reception number, "
+            "a security error naming the cause, the reply journalled.",
+)
+def test_gateway_certificate_renewal(ecdi):
+    ecdi.given(scenarios.scenario(
+        "gateway-certificates",
+        scenarios.rule({"action": "delay", "seconds": 0}, name="usual-certificate", type_="929", function="8",
+                       attempt=1, times=1),
+        *(scenarios.rule({"action": "gateway_certificate", "certificate": which}, name=f"{which}-certificate",
+                         type_="929", function="8", attempt=1, times=1) for which in GATEWAY_CERTIFICATES),
+        history=[{"function": "35"}]))
+    first = ecdi.lodge("declaration-import", type="929")
+    genuine = [r for r in ecdi.requests(type="929", function="8") if r.attempt == 1]
+    ecdi.check(checks.Check(len(genuine) == 1, f"{len(genuine)} declaration(s) received"), "SIG-15",
+               severity=Verdict.INCONCLUSIVE, stop=True)
+    ecdi.check(checks.reply_acted_on(first, genuine[0], "the gateway's usual certificate"), "SIG-15",
+               evidence=EvidenceKind.DRIVER)
+    for n, which in enumerate(GATEWAY_CERTIFICATES, 2):
+        outcome = ecdi.lodge("declaration-import", type="929")
+        sent = [r for r in ecdi.requests(type="929", function="8") if r.attempt == 1]
+        ecdi.check(checks.Check(len(sent) == n, f"{len(sent)} declaration(s) received so far"), "SIG-15",
+                   severity=Verdict.INCONCLUSIVE, stop=True)
+        exchange = sent[-1]
+        ecdi.check(checks.altered_in_transit(exchange, "gateway_certificate"), "SIG-15",
+                   severity=Verdict.INCONCLUSIVE, stop=True)
+        if which == "renewed":
+            ecdi.check(checks.reply_acted_on(outcome, exchange, "a renewed gateway certificate under the anchor"),
+                       "SIG-15", evidence=EvidenceKind.DRIVER)
+            continue
+        ecdi.check(checks.reply_not_acted_on(outcome, exchange), "RPL-06", evidence=EvidenceKind.DRIVER)
+        ecdi.check(checks.told_user(outcome, checks.CERTIFICATE_CAUSE_WORDS["expired"],
+                                    "that the gateway certificate expired", kinds={"security-error"}),
+                   "SIG-15", evidence=EvidenceKind.DRIVER)
+        ecdi.check(checks.shown_as(outcome, "security-error"), "SEC-09", evidence=EvidenceKind.DRIVER)
+        ecdi.check(checks.reply_journalled(ecdi.journal(), exchange.message_id), "SIG-15",
+                   evidence=EvidenceKind.FILE)
+
+
+@case(
+    "signature.branch-uses-parent-certificate",
+    requirements=["ENV-06", "SIG-01", "SIG-12"],
+    capability="import",
+    purpose="Acting for a branch (tax code NNNNNNNNNN-NNN) with its parent's certificate installed, the DTS "
+            "signs and sends with From/identity the branch's code, and the gateway accepts it (SIG-09).",
+)
+def test_branch_uses_parent_certificate(ecdi):
+    branch = ecdi.act_for_branch()
+    outcome = ecdi.lodge("declaration-import", type="929")
+    sent = ecdi.requests(type="929", function="8")
+    ecdi.check(checks.Check(bool(sent), f"the DTS sent {len(sent)} declaration(s) for branch {branch} with the "
+                                        f"parent's certificate" + ("" if sent else f" (state {outcome.state!r}: "
+                            + "; ".join(n.text for n in outcome.notifications)[:300] + ")")),
+               "SIG-12", stop=True)
+    got = checks.header_value(sent[0], "From/identity", ecdi.profile)
+    ecdi.check(checks.Check(got == branch, f"From/identity is {got!r} (the branch acting: {branch})"), "ENV-06")
+    ecdi.check(checks.signature_conforms(sent[0], ecdi.profile), "SIG-01")
+    ecdi.check(checks.gateway_accepted(sent[0]), "SIG-01")

@@ -38,8 +38,14 @@ def _mutants(args) -> int:
         if args.only:
             print("ecdi: --only is used with --score", file=sys.stderr)
             return 2
+        from ..reference_dts.mutants_payment import CONFIGURATIONS
+
         for m in MUTANTS.values():
-            print(f"{m.name:<30} caught by {m.caught_by:<38} breaks {', '.join(m.breaks)}\n    {m.summary}")
+            under = f" (under {m.profile})" if getattr(m, "profile", None) else ""
+            print(f"{m.name:<30} caught by {m.caught_by:<38} breaks {', '.join(m.breaks)}{under}\n    {m.summary}")
+        print("\nConfigurations (several hooks at once: not mutants, not scored; `ecdi run --mutant NAME`):")
+        for c in CONFIGURATIONS.values():
+            print(f"{c.name:<30} differs on {', '.join(c.breaks)}\n    {c.summary}")
         return 0
     unknown = [n for n in args.only or () if n not in MUTANTS]
     if unknown:
@@ -77,6 +83,8 @@ def score_mutant(mutant, out: Path, pki_dir: Path, *, time_scale: float, seed: i
     cmd = [sys.executable, "-m", "conformance.cli", "run", "--sut", "reference", "--mutant", mutant.name,
            "--case", mutant.caught_by, "--out", str(out), "--time-scale", str(time_scale), "--seed", str(seed),
            "--pki-dir", str(pki_dir)]
+    if getattr(mutant, "profile", None):     # a defect that only counts under one profile (CAP-02: SHOULDs)
+        cmd += ["--profile", mutant.profile]
     if out.exists():       # a reused output folder would mix an earlier run's evidence into this one
         shutil.rmtree(out)
     started = time.monotonic()

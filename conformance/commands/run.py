@@ -13,7 +13,8 @@ def register(sub) -> None:
     run.add_argument("--out", required=True, help="output folder (report.html, results.json, junit.xml, certificate.html)")
     run.add_argument("--profile", default="ecdi-1.0")
     run.add_argument("--time-scale", type=float, default=1.0, help="timer scale 0 < s <= 1; s < 1 is a self-test")
-    run.add_argument("--mutant", help="reference DTS only: run with this named defect (see `ecdi mutants`)")
+    run.add_argument("--mutant", help="reference DTS only: run with this named defect, or a named configuration "
+                                      "such as legacy-1.0 (see `ecdi mutants`)")
     run.add_argument("--seed", type=int, help="test-data seed (recorded in results.json; replays a run)")
     run.add_argument("--case", action="append", help="run only this case id (repeatable)")
     run.add_argument("--pki-dir", help="reuse a generated test PKI folder")

@@ -24,6 +24,15 @@ class DriverInconclusive(DriverError):
 
 
 @dataclass(frozen=True)
+class LocalAccount:
+    """One local user of the DTS and his or her own CGW credentials (SEC-08)."""
+
+    local_user: str
+    user_id: str
+    password: str = field(repr=False)   # never shown (SEC-01)
+
+
+@dataclass(frozen=True)
 class Environment:
     """Everything the harness configures in a DTS before it acts (CAP-07)."""
 
@@ -43,6 +52,29 @@ class Environment:
     time_scale: float
     work_dir: Path
     certificate: str = "declarant"  # which test certificate p12 holds (pki_matrix name), for evidence
+    environment: str = "test"       # CAP-07: the environment the settings are for ("test" or "production"); the
+                                    # DTS must show the user which one is active. The harness is always "test".
+    ui_locale: str = "vi-VN"        # TXT-06: the user-interface locale the DTS runs with (BCP 47 tag)
+    # SEC-08: the DTS's local users, each with his or her own CGW account; the first is the one
+    # ``user_id``/``password`` name and the one acting when an Action names no user.
+    accounts: tuple[LocalAccount, ...] = ()
+
+    @property
+    def local_accounts(self) -> str:
+        """SEC-08: ``local=UserId`` pairs, comma-separated, in order (what ``CaseContext.local_accounts`` reads)."""
+        return ",".join(f"{a.local_user}={a.user_id}" for a in self.accounts) or f"{self.user_id}={self.user_id}"
+
+    def account(self, local_user: str | None) -> LocalAccount:
+        """The account of ``local_user`` (None: the first); KeyError names an unknown user."""
+        if not self.accounts:
+            return LocalAccount(local_user or self.user_id, self.user_id, self.password)
+        if local_user is None:
+            return self.accounts[0]
+        for acc in self.accounts:
+            if acc.local_user == local_user:
+                return acc
+        raise KeyError(f"no local user {local_user!r}; the environment has "
+                       f"{', '.join(a.local_user for a in self.accounts)}")
 
 
 @dataclass(frozen=True)
@@ -84,8 +116,9 @@ class Action:
     function: str = "8"
     document: bytes | None = None
     business_ref: str | None = None
-    submission_id: str | None = None
+    submission_id: str | None = None   # query: the messageId; pay-approve, request-otp: the paymentOrderId
     otp: str | None = None          # the OTP the user enters when approving a payment (PAY)
+    user: str | None = None         # SEC-08: the local user acting (Environment.accounts); None = the first
 
 
 @dataclass(frozen=True)
@@ -120,6 +153,8 @@ class Outcome:
     warnings: list[ReportedError] = field(default_factory=list)
     notifications: list[ShownNotification] = field(default_factory=list)
     raised: str | None = None       # the driver's own failure, if the DTS could not be made to act
+    payment_order_id: str | None = None   # PAY-08: the paymentOrderId shown (pay-create, request-otp, ...)
+    otp_expires_at: str | None = None     # PAY-08: the OTP expiry shown, ISO 8601 with the UTC offset shown
 
     def as_dict(self) -> dict:
         from dataclasses import asdict
@@ -145,5 +180,23 @@ class Driver(Protocol):
     def journal(self) -> list[dict]:
         """The DTS's journal export (SEC-06) as parsed JSON Lines events."""
 
+    def product_files(self) -> list[Path]:
+        """SEC-01/SEC-02: the files and folders where the product keeps its files (settings, journal, logs,
+        key store), for the harness to search for clear-text secrets (FILE evidence)."""
+
     def stop(self) -> None:
         """Release whatever ``start`` acquired."""
+
+
+def await_kill_moment(running, when, *, timeout: float, what: str) -> None:
+    """REL-09 drivers: return once ``when()`` holds while the product is still doing ``what``
+    (``running()``); a DriverError if it finished first or the moment did not come within ``timeout``."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not when():
+        if not running():
+            raise DriverError(f"the DTS finished {what!r} before the moment to kill it came")
+        if time.monotonic() > deadline:
+            raise DriverError(f"the moment to kill the DTS did not come within {timeout:g} s")
+        time.sleep(0.02)

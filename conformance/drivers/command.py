@@ -15,6 +15,7 @@ they are masked in the evidence the harness writes.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shlex
@@ -28,7 +29,8 @@ from string import Formatter
 from ..sut import SutFile
 from .base import Action, DriverError, Environment, Outcome
 from .configured import ConfiguredDriver
-from .protocol import ACTIONS, SECRETS, action_fields, environment_fields, outcome_from_json, parse_journal
+from .protocol import (ACTIONS, SECRETS, action_fields, acting_user_fields, environment_fields, outcome_from_json,
+                       parse_journal)
 
 DEFAULT_TIMEOUT_S = 300.0
 
@@ -68,6 +70,20 @@ class CommandDriver(ConfiguredDriver):
         stdout = self._run(name, action)
         return outcome_from_json(stdout, action, f"command driver, action {name!r}")
 
+    def offers(self, action_name: str) -> bool:
+        """Whether ``sut.toml`` gives the product a way to perform the user action ``action_name``."""
+        return action_name in self.actions
+
+    def perform_and_kill(self, action: Action, when, *, timeout: float) -> None:
+        """REL-09: run the action's command and kill its whole process group (SIGKILL, no chance to clean
+        up) once ``when()`` holds; the next action (``resume``) starts the product again."""
+        if self._env is None:
+            raise DriverError("the command driver was asked to act before start()")
+        name = action_fields(action)["action"]
+        if name not in self.actions:
+            raise DriverError(f"{self.sut.path}: no command for the action {name!r} in [driver.actions]")
+        self._run(name, action, kill_when=(when, timeout))
+
     def journal(self) -> list[dict]:
         """SEC-06 export: ``journal_file`` (read; absent means nothing journalled yet), else the ``journal``
         template (default ``pixit.journal_export``), which names a file (read) or a command (run)."""
@@ -85,13 +101,14 @@ class CommandDriver(ConfiguredDriver):
     # --- running one command -------------------------------------------------------------
     def _values(self, action: Action, document: Path | None = None) -> dict[str, str | None]:
         values = {**environment_fields(self._env, secrets=True),
-                  **dict.fromkeys(("type", "function", "business_ref", "submission", "otp"))}
+                  **dict.fromkeys(("type", "function", "business_ref", "submission", "otp", "user"))}
         values.update(action_fields(action) if action.kind not in ("configure", "journal") else {"action": action.kind})
+        values.update(acting_user_fields(self._env, action.user))         # SEC-08: the acting user's own account
         values.update(document=str(document) if document else None, python=sys.executable,
                       sut_dir=str(self.sut.folder))
         return values
 
-    def _run(self, name: str, action: Action, argv: list[str] | None = None) -> str:
+    def _run(self, name: str, action: Action, argv: list[str] | None = None, kill_when=None) -> str:
         env = self._env
         self._count += 1
         evidence = env.work_dir / "driver" / f"{self._count:02d}-{name}"
@@ -104,8 +121,9 @@ class CommandDriver(ConfiguredDriver):
         if argv is None:
             argv = expand(self.actions[name], values, f"driver.actions.{name}")
         request = {k: values[k] for k in ("action", "type", "function", "business_ref", "submission", "otp",
-                                          "document") if k in values}
-        child_env = {**os.environ, **self.extra_env, **{var: values[k] for k, var in SECRETS.items()}}
+                                          "user", "document") if k in values}
+        child_env = {**os.environ, **posix_locale(env.ui_locale), **self.extra_env,   # TXT-06: vi-VN UI
+                     **{var: values[k] for k, var in SECRETS.items()}}
         timeout = self.timeouts.get(name, self.timeout)
         shown = _masked(argv, [values[k] for k in SECRETS])
         started = time.monotonic()
@@ -115,6 +133,8 @@ class CommandDriver(ConfiguredDriver):
                                         stderr=err, start_new_session=True)
             except OSError as exc:
                 raise DriverError(f"command driver, action {name!r}: cannot start {shown}: {exc}") from None
+            if kill_when is not None:                      # REL-09: killed mid-action, never a result
+                return self._kill_when(proc, json.dumps(request).encode(), *kill_when, name, evidence, shown)
             try:
                 proc.communicate(json.dumps(request).encode(), timeout=timeout)
             except subprocess.TimeoutExpired:
@@ -131,6 +151,28 @@ class CommandDriver(ConfiguredDriver):
             raise DriverError(f"command driver, action {name!r}: exit code {proc.returncode} from {shown}"
                               f"{': ' + ' | '.join(tail) if tail else ''} (stderr kept in {evidence}.stderr)")
         return stdout.decode("utf-8", "replace")
+
+    def _kill_when(self, proc, stdin: bytes, when, timeout: float, name: str, evidence: Path, shown: str) -> str:
+        started = time.monotonic()
+        try:
+            proc.stdin.write(stdin)
+            proc.stdin.close()
+        except OSError:
+            pass
+        while not when():
+            if proc.poll() is not None:
+                self._log(evidence, shown, proc.returncode, time.monotonic() - started)
+                raise DriverError(f"command driver, action {name!r}: the command ended (exit code {proc.returncode}) "
+                                  "before the moment to kill it came")
+            if time.monotonic() - started > timeout:
+                _kill(proc)
+                self._log(evidence, shown, "killed-timeout", time.monotonic() - started)
+                raise DriverError(f"command driver, action {name!r}: the moment to kill it did not come within "
+                                  f"{timeout:g} s; the command was killed")
+            time.sleep(0.02)
+        _kill(proc)
+        self._log(evidence, shown, "killed", time.monotonic() - started)
+        return ""
 
     @staticmethod
     def _log(evidence: Path, shown: str, status, seconds: float) -> None:
@@ -180,3 +222,29 @@ def _kill(proc: subprocess.Popen) -> None:
     except ProcessLookupError:
         pass
     proc.wait()
+
+
+def posix_locale(tag: str) -> dict[str, str]:
+    """``LANG``/``LC_ALL`` for a BCP 47 locale tag (``vi-VN`` → ``vi_VN.UTF-8``): the locale the product's
+    process runs with (TXT-06: numbers and dates on the wire must not follow it). Set only where this machine
+    has that locale: an unknown one makes the C library fall back to "C" with an ASCII code set, which would
+    test something else (the ``{ui_locale}`` placeholder carries the tag in any case)."""
+    if not tag:
+        return {}
+    name = tag.replace("-", "_") + ".UTF-8"
+    if _locale_key(name) not in _installed_locales():
+        return {}
+    return {"LANG": name, "LC_ALL": name}
+
+
+def _locale_key(name: str) -> str:
+    return name.lower().replace("-", "")
+
+
+@functools.cache
+def _installed_locales() -> frozenset[str]:
+    try:
+        listed = subprocess.run(["locale", "-a"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return frozenset()
+    return frozenset(_locale_key(line.strip()) for line in listed.splitlines())

@@ -6,6 +6,8 @@ each driver names in ``KEYS`` so that a typo is an error naming file and key, no
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..sut import SutFile
 from .base import Environment, SutInfo
 
@@ -26,8 +28,20 @@ class ConfiguredDriver:
 
     def begin(self, env: Environment) -> None:
         """The common part of ``start``: a fresh case, its work folder made."""
-        self._env, self._count = env, 0
+        # a restart on the same state folder (CaseContext.restart) goes on numbering the evidence files
+        self._env, self._count = env, len({p.name[:2] for p in env.work_dir.glob("driver/[0-9][0-9]-*")})
         env.work_dir.mkdir(parents=True, exist_ok=True)
+
+    def product_files(self) -> list[Path]:
+        """SEC-01/SEC-02: the product's files per ``[inspect] paths`` (default ``{work_dir}``), placeholders
+        expanded like the driver's own (secrets never: a path holds none)."""
+        from .command import expand
+        from .protocol import environment_fields
+
+        if self._env is None:
+            return []
+        values = {**environment_fields(self._env, secrets=False), "sut_dir": str(self.sut.folder)}
+        return [Path(p).expanduser() for p in expand(list(self.sut.inspect), values, "inspect.paths")]
 
     def stop(self) -> None:
         self._env = None

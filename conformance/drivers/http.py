@@ -12,16 +12,18 @@ from __future__ import annotations
 import ipaddress
 import json
 import ssl
+import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..sut import SutFile
-from .base import Action, DriverError, Environment, Outcome
+from .base import Action, DriverError, DriverInconclusive, Environment, Outcome, await_kill_moment
 from .configured import ConfiguredDriver
 from .command import DEFAULT_TIMEOUT_S
-from .protocol import ACTIONS, SECRETS, action_fields, environment_fields, outcome_from_json, parse_journal
+from .protocol import (ACTIONS, SECRETS, action_fields, acting_user_fields, environment_fields, outcome_from_json,
+                       parse_journal)
 
 
 
@@ -60,8 +62,33 @@ class HttpDriver(ConfiguredDriver):
             raise DriverError(f"{self.sut.path}: the automation endpoint offers no {fields['action']!r} "
                               "([driver] actions)")
         document = action.document.decode("utf-8") if action.document is not None else None
-        body = self._post(fields["action"], {**fields, "document": document})
+        body = self._post(fields["action"], {**fields, "document": document},
+                          acting=acting_user_fields(self._env, action.user))   # SEC-08: the acting user's account
         return outcome_from_json(body, action, f"http driver, action {fields['action']!r}")
+
+    def perform_and_kill(self, action: Action, when, *, timeout: float) -> None:
+        """REL-09: POST the action and, once ``when()`` holds, POST ``kill``: the endpoint kills the product
+        abruptly (no clean-up) and starts it again over its state. The killed action's answer is ignored:
+        what counts is what reaches the gateway afterwards. Without ``kill`` among the endpoint's actions
+        nothing can be concluded (INCONCLUSIVE)."""
+        if "kill" not in self.actions:
+            raise DriverInconclusive(f"{self.sut.path}: the automation endpoint offers no 'kill' action; REL-09 "
+                                     "needs the product killed mid-action and started again")
+        worker = threading.Thread(target=self._perform_ignoring_answer, args=(action,), daemon=True,
+                                  name="http-driver-killed-action")
+        worker.start()
+        await_kill_moment(worker.is_alive, when, timeout=timeout, what=action.kind)
+        self._post("kill", {"action": "kill"})
+
+    def _perform_ignoring_answer(self, action: Action) -> None:
+        try:
+            self.perform(action)
+        except DriverError:
+            pass          # the product was killed while answering: expected
+
+    def offers(self, action_name: str) -> bool:
+        """Whether ``sut.toml`` gives the product a way to perform the user action ``action_name``."""
+        return action_name in self.actions
 
     def journal(self) -> list[dict]:
         if self._env is None:
@@ -69,13 +96,18 @@ class HttpDriver(ConfiguredDriver):
         return parse_journal(self._post("journal", {"action": "journal"}).decode("utf-8", "replace"),
                              "http driver, journal")
 
-    def _post(self, name: str, request: dict) -> bytes:
-        """POST ``{url}/{name}`` with the request and the environment; the reply body on 2xx."""
+    def _post(self, name: str, request: dict, acting: dict | None = None) -> bytes:
+        """POST ``{url}/{name}`` with the request and the environment; the reply body on 2xx. ``acting``
+        (SEC-08) puts the acting local user's ``user``, ``user_id`` and ``password`` in the environment."""
         self._count += 1
         evidence = self._env.work_dir / "driver" / f"{self._count:02d}-{name}"
         evidence.parent.mkdir(parents=True, exist_ok=True)
-        payload = {**request, "environment": environment_fields(self._env, secrets=True)}
-        masked = {**payload, "environment": {**payload["environment"], **dict.fromkeys(SECRETS, "***")}}
+        accounts = [{"local_user": a.local_user, "user_id": a.user_id, "password": a.password}
+                    for a in self._env.accounts]                 # SEC-08: every local user's own credentials
+        payload = {**request, "environment": {**environment_fields(self._env, secrets=True), **(acting or {}),
+                                              "accounts": accounts}}
+        masked = {**payload, "environment": {**payload["environment"], **dict.fromkeys(SECRETS, "***"),
+                                             "accounts": [{**a, "password": "***"} for a in accounts]}}
         Path(f"{evidence}.request.json").write_text(json.dumps(masked, ensure_ascii=False, indent=1), encoding="utf-8")
         req = urllib.request.Request(f"{self.url}/{name}", data=json.dumps(payload).encode("utf-8"), method="POST",
                                      headers={"Content-Type": "application/json", **self.headers})

@@ -25,19 +25,25 @@ from pathlib import Path
 
 from ..sut import SutFile
 from ..gateway_control import ControlError
-from .base import Action, DriverError, DriverInconclusive, Environment, Outcome, ReportedError
+from .base import (Action, DriverError, DriverInconclusive, Environment, Outcome, ReportedError,
+                   ShownNotification)
 from .configured import ConfiguredDriver
 from .command import expand
-from .protocol import SECRETS, STATES, action_fields, environment_fields, parse_journal
+from .protocol import SECRETS, STATES, action_fields, acting_user_fields, environment_fields, parse_journal
 
 _INSTRUCTIONS = {
     "lodge": "Lodge the declaration in {document} (type {type}) with the product now.",
     "amend": "Lodge the amendment in {document} (type {type}, function 5) with the product now.",
     "cancel": "Lodge the cancellation in {document} (type {type}, function 1) with the product now.",
     "query": "Query submission {submission} with the product now.",
-    "pay-create": "Create the payment order in {document} with the product now.",
-    "pay-approve": "Approve the payment order in {document} with the product now, entering OTP {otp}.",
-    "request-otp": "Request a new OTP for the payment order in {document} with the product now.",
+    "configure": "Look at the product's settings for this environment: which environment does it show as active?",
+    "resume": "Start the product again (it was stopped) and let it finish what it was doing; lodge nothing new.",
+    "pay-create": "Logged in as local user {user} (UserId {user_id}), create the payment order in {document} "
+                  "with the product now.",
+    "pay-approve": "Logged in as local user {user} (UserId {user_id}), approve payment order {submission} with "
+                   "the product now, entering OTP {otp}.",
+    "request-otp": "Logged in as local user {user} (UserId {user_id}), request a new OTP for payment order "
+                   "{submission} with the product now.",
 }
 
 
@@ -70,6 +76,7 @@ STATE = Question("state", "State shown", STATES)
 RECEPTION = Question("reception_number", "Reception number shown (blank if none)")
 DECLARATION = Question("declaration_number", "Declaration number shown (blank if none)")
 ERROR = Question("error", "Error shown as code|field|description (blank line ends)")
+ENVIRONMENT = Question("environment", "Environment the product shows as active", ("test", "production", "none"))
 
 
 class ManualDriver(ConfiguredDriver):
@@ -105,10 +112,17 @@ class ManualDriver(ConfiguredDriver):
         self.begin(env)
         shown = environment_fields(env, secrets=self._io.shows_secrets)
         settings = "\n".join(f"  {k:<15} {v}" for k, v in shown.items() if k != "work_dir")
+        for acc in env.accounts[1:]:      # SEC-08: each further local user, with a CGW account of his or her own
+            settings += (f"\n  {'local user':<15} {acc.local_user} (UserId {acc.user_id}"
+                         + (f", password {acc.password})" if self._io.shows_secrets else ")"))
         if not self._io.shows_secrets:
             settings += f"\n  {'passwords':<15} printed on the terminal running ecdi run, never here"
         self._io.announce_secrets(env)
-        self._say(f"\n=== ECDI manual driver, case {self.case_id}: set the product up with a fresh state ===\n"
+        # the same case folder again (CaseContext.restart): the user closes and reopens the product, keeping
+        # its state (ENV-07 installation id, REL-09 stored messages) — anything else would mislead the operator
+        what = ("close the product and open it again, KEEPING its state" if self._count
+                else "set the product up with a fresh state")
+        self._say(f"\n=== ECDI manual driver, case {self.case_id}: {what} ===\n"
                   f"{settings}\n", new=True)
         self._ask(SETUP)
 
@@ -124,6 +138,11 @@ class ManualDriver(ConfiguredDriver):
         name = values["action"]
         instruction = " ".join(expand([self.instructions[name]], values, f"driver.instructions.{name}"))
         self._say(f"\n[{self.case_id}] {instruction}\n", new=True)
+        if action.kind == "configure":               # CAP-07: what the product shows, no traffic to wait for
+            shown = self._ask(ENVIRONMENT)
+            self._attest({"instruction": instruction, "environment": shown})
+            return Outcome(action=action.kind, state="accepted", notifications=[] if shown == "none" else [
+                ShownNotification("info", None, f"the operator saw the {shown} environment shown as active")])
         seen = self._wait_for_traffic(action)
         self._say(f"[{self.case_id}] the gateway saw {seen} request(s) of type {action.type}; "
                   "answer when the product shows its result.\n")
@@ -155,6 +174,9 @@ class ManualDriver(ConfiguredDriver):
     def _values(self, action: Action) -> dict:
         values = {**environment_fields(self._env, secrets=False), **dict.fromkeys(("document", "type", "submission", "otp"))}
         values.update(action_fields(action) if action.kind != "journal" else {"action": "journal"})
+        if action.kind != "journal":                 # SEC-08: who acts (never the password: it was printed)
+            acting = acting_user_fields(self._env, action.user)
+            values.update(user=acting["user"], user_id=acting["user_id"])
         if action.document is not None:
             document = self._env.work_dir / "driver" / f"{self._count:02d}-{values['action']}.xml"
             document.parent.mkdir(parents=True, exist_ok=True)
@@ -271,10 +293,11 @@ class _LivePage:
 
     def announce_secrets(self, env: Environment) -> None:
         secrets = tuple(environment_fields(env, secrets=True)[k] for k in SECRETS)
+        others = tuple((f"password of {a.local_user}", a.password) for a in env.accounts[1:])   # SEC-08
         if secrets != self._announced:
             self._announced = secrets
             self._tell("ECDI manual driver: the passwords for the product (never shown on the live page):\n"
-                       + "".join(f"  {k:<15} {v}\n" for k, v in zip(SECRETS, secrets)))
+                       + "".join(f"  {k:<15} {v}\n" for k, v in (*zip(SECRETS, secrets), *others)))
 
     def _tell(self, text: str) -> None:
         if self._stderr is not None:

@@ -13,24 +13,37 @@ from dataclasses import asdict, fields
 
 from .base import Action, DriverError, Environment, Outcome, ReportedError, ShownNotification
 
-ACTIONS = ("configure", "lodge", "amend", "cancel", "query", "pay-create", "pay-approve", "request-otp")
+ACTIONS = ("configure", "lodge", "amend", "cancel", "query", "pay-create", "pay-approve", "request-otp",
+           "resume",   # resume: after a restart, finish unfinished send operations (REL-09)
+           "kill")     # http driver only: kill the product abruptly and start it again over its state (REL-09)
 STATES = ("accepted", "cleared", "rejected", "business-error", "refused", "unknown", "not-recorded",
           "security-error", "transport-error", "local-error", "in-progress")
 NOTIFICATION_KINDS = ("customs-result", "customs-error", "warning", "transport-error", "security-error",
                       "local-error", "info")
 SECRETS = {"password": "ECDI_PASSWORD", "p12_password": "ECDI_P12_PASSWORD"}   # SEC-01: env, not argv
-_OPTIONAL_TEXT = ("message_id", "status_function", "reception_number", "declaration_number", "channel", "raised")
+_OPTIONAL_TEXT = ("message_id", "status_function", "reception_number", "declaration_number", "channel", "raised",
+                  "payment_order_id", "otp_expires_at")
 
 
 def environment_fields(env: Environment, *, secrets: bool) -> dict[str, str]:
     """The environment as strings keyed like the placeholders; passwords only when ``secrets``."""
     out = {}
     for f in fields(env):
-        if f.name in SECRETS and not secrets:
+        if f.name in SECRETS and not secrets or f.name == "accounts":   # accounts: acting_user_fields
             continue
         value = getattr(env, f.name)
         out[_ALIASES.get(f.name, f.name)] = str(value)
     return out
+
+
+def acting_user_fields(env: Environment, local_user: str | None) -> dict[str, str]:
+    """SEC-08: ``user`` (local user), ``user_id`` and ``password`` of the local user acting (None: the
+    first account). The password goes to a command only through ``ECDI_PASSWORD`` (SECRETS)."""
+    try:
+        acc = env.account(local_user)
+    except KeyError as exc:
+        raise DriverError(str(exc.args[0])) from None
+    return {"user": acc.local_user, "user_id": acc.user_id, "password": acc.password}
 
 
 _ALIASES = {"tls_ca_pem": "tls_ca", "sign_anchor_pem": "sign_anchor", "ca_trust_list_pem": "ca_trust_list",
@@ -57,7 +70,8 @@ def user_action(action: Action) -> str:
 def action_fields(action: Action) -> dict[str, str | None]:
     """The per-action values (placeholders and request members) other than the document itself."""
     return {"action": user_action(action), "type": action.type, "function": action.function,
-            "business_ref": action.business_ref, "submission": action.submission_id, "otp": action.otp}
+            "business_ref": action.business_ref, "submission": action.submission_id, "otp": action.otp,
+            "user": action.user}
 
 
 def outcome_from_json(text: str | bytes, action: Action, where: str) -> Outcome:
@@ -86,6 +100,8 @@ def outcome_from_dict(data, action: Action, where: str) -> Outcome:
         problems.append(f"state {data.get('state')!r} is not one of {', '.join(STATES)}")
     problems += [f"{k} must be a string or null" for k in _OPTIONAL_TEXT
                  if data.get(k) is not None and not isinstance(data[k], str)]
+    if isinstance(data.get("otp_expires_at"), str) and not _has_offset(data["otp_expires_at"]):
+        problems.append(f"otp_expires_at {data['otp_expires_at']!r} is not an ISO 8601 date-time with its UTC offset")
     errors = {k: _entries(data.get(k, []), ("code", "field", "description"), k, problems) for k in ("errors", "warnings")}
     shown = _entries(data.get("notifications", []), ("kind", "code", "text"), "notifications", problems)
     problems += [f"notifications: kind {n['kind']!r} is not one of {', '.join(NOTIFICATION_KINDS)}"
@@ -98,6 +114,16 @@ def outcome_from_dict(data, action: Action, where: str) -> Outcome:
         warnings=[ReportedError(**e) for e in errors["warnings"]],
         notifications=[ShownNotification(**n) for n in shown],
     )
+
+
+def _has_offset(text: str) -> bool:
+    """An ISO 8601 date-time stating its UTC offset (PAY-08: what the user read, in local time)."""
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(text).utcoffset() is not None
+    except ValueError:
+        return False
 
 
 def _entries(value, keys: tuple[str, ...], name: str, problems: list[str]) -> list[dict]:

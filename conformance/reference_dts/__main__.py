@@ -3,6 +3,9 @@
     python -m conformance.reference_dts configure --work-dir DIR --endpoint URL ... (settings, CAP-07)
     python -m conformance.reference_dts lodge|amend|cancel --work-dir DIR --document F --type 929 --function 8
     python -m conformance.reference_dts query --work-dir DIR --submission MESSAGE-ID
+    python -m conformance.reference_dts pay-create --work-dir DIR --document F [--user U --user-id ID]
+    python -m conformance.reference_dts pay-approve|request-otp --work-dir DIR --submission ORDER-ID [--otp N]
+    python -m conformance.reference_dts resume --work-dir DIR            (after a restart, REL-09)
     python -m conformance.reference_dts journal --work-dir DIR            (SEC-06 export on stdout)
 
 It exists so that the command driver is tested end to end against a real separate process, and as
@@ -24,12 +27,12 @@ from pathlib import Path
 
 from ..codec.safexml import hardened_parser
 from ..profile import load_profile
-from .config import DtsConfig, reference_statement
+from .config import DtsConfig, LocalUser, reference_statement
 from .mutants import build_dts
 
 CONFIG_FILE = "dts-config.json"
 _SETTINGS = ("endpoint", "tls_ca", "sign_anchor", "ca_trust_list", "p12", "user_id", "tax_code",
-             "declarant_name", "office", "office_name", "profile", "time_scale", "mutant")
+             "declarant_name", "office", "office_name", "profile", "time_scale", "mutant", "environment")
 _FUNCTIONS = {"lodge": "8", "amend": "5", "cancel": "1"}
 
 
@@ -40,13 +43,33 @@ def main(argv: list[str] | None = None) -> int:
         work_dir.mkdir(parents=True, exist_ok=True)
         settings = {k: getattr(args, k) for k in _SETTINGS}
         (work_dir / CONFIG_FILE).write_text(json.dumps(settings, indent=1), encoding="utf-8")
+        if not all(v in os.environ for v in ("ECDI_PASSWORD", "ECDI_P12_PASSWORD")):
+            return 0                                         # settings stored; nothing to show without a DTS
+        report = _dts(work_dir).configure()                  # CAP-07: the user sees the active environment
+        print(json.dumps({"action": args.action, **asdict(report), "raised": None}, ensure_ascii=False))
         return 0
-    dts = _dts(work_dir)
+    dts = _dts(work_dir, args)
     if args.action == "journal":
         sys.stdout.write(dts.journal_export(args.submission))
         return 0
     if args.action == "query":
         report = dts.query(args.submission)
+    elif args.action == "pay-create":                        # §10: 701/8
+        from lxml import etree
+
+        report = dts.pay_create(etree.fromstring(Path(args.document).read_bytes(), hardened_parser()))
+    elif args.action == "pay-approve":                       # 702/8
+        report = dts.approve(args.submission, args.otp or "")
+    elif args.action == "request-otp":                       # 702/16
+        report = dts.request_otp(args.submission)
+    elif args.action == "resume":                            # REL-09: after a restart
+        reports = dts.resume()
+        report = reports[0] if reports else None
+        for other in reports[1:]:
+            report.notifications += other.notifications
+        if report is None:
+            print(json.dumps({"action": "resume", "state": "accepted", "raised": None}))
+            return 0
     else:
         content = Path(args.document).read_bytes()
         from lxml import etree
@@ -57,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _dts(work_dir: Path):
+def _dts(work_dir: Path, args=None):
     try:
         s = json.loads((work_dir / CONFIG_FILE).read_text(encoding="utf-8"))
     except OSError:
@@ -71,15 +94,19 @@ def _dts(work_dir: Path):
         user_id=s["user_id"], password=os.environ["ECDI_PASSWORD"], profile=load_profile(s["profile"]),
         tax_code=s["tax_code"], declarant_name=s["declarant_name"], office=s["office"],
         office_name=s["office_name"], statement=reference_statement(), time_scale=float(s["time_scale"]),
-        state_dir=work_dir,
+        state_dir=work_dir, environment=s.get("environment") or "test",
     )
+    user_id = getattr(args, "user_id", None) or s["user_id"]     # SEC-08: the acting user's own account;
+    config.accounts = (LocalUser(getattr(args, "user", None) or user_id, user_id, os.environ["ECDI_PASSWORD"]),)
+    config.user_id = user_id                                     # its password is ECDI_PASSWORD
     return build_dts(config, s.get("mutant"))
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m conformance.reference_dts",
                                 description="the ECDI reference DTS as a command-line program")
-    p.add_argument("action", choices=["configure", "lodge", "amend", "cancel", "query", "journal"])
+    p.add_argument("action", choices=["configure", "lodge", "amend", "cancel", "query", "resume", "journal",
+                                      "pay-create", "pay-approve", "request-otp"])
     p.add_argument("--work-dir", required=True, help="the DTS's durable state folder")
     for setting in _SETTINGS:
         p.add_argument(f"--{setting.replace('_', '-')}", dest=setting)
@@ -87,6 +114,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--type", help="message type, e.g. 929")
     p.add_argument("--function", help="request function (default: 8 lodge, 5 amend, 1 cancel)")
     p.add_argument("--business-ref")
+    p.add_argument("--user", help="the local user acting (SEC-08); password in ECDI_PASSWORD")
+    p.add_argument("--otp", help="pay-approve: the OTP the user read in the e-mail")
     p.add_argument("--submission", help="messageId of the submission to query (journal: export only it)")
     return p
 

@@ -30,6 +30,15 @@ def reference_statement() -> dict:
     return copy.deepcopy(_shipped_statement())
 
 
+@dataclass(frozen=True)
+class LocalUser:
+    """SEC-08: a local user of the DTS and his or her own CGW credentials."""
+
+    name: str
+    user_id: str
+    password: str = field(repr=False)   # never shown (SEC-01)
+
+
 @dataclass
 class DtsConfig:
     """Everything the harness configures in the reference DTS (contract: docs/contracts.md)."""
@@ -51,6 +60,11 @@ class DtsConfig:
     time_scale: float = 1.0       # §2.1 s, applied when the statement claims time_scale_supported
     state_dir: Path = field(kw_only=True)  # durable store, journal, installation id
     local_user: str = "operator"  # SEC-08: the local user acting
+    ui_locale: str = field(default="vi-VN", kw_only=True)  # TXT-06: the user interface's locale (BCP 47); it
+                                  # never changes the lexical forms written on the wire
+    environment: str = field(default="test", kw_only=True)  # CAP-07: "production" or "test", shown to the user
+    accounts: tuple[LocalUser, ...] = field(default=(), kw_only=True)   # SEC-08: every local user's own
+                                  # credentials; empty: one user, ``local_user`` with user_id/password
     crl_dir: Path | None = field(default=None, kw_only=True)  # local CRL folder (SIG-12); default: the
                                   # folder of ca_trust_list_pem. CRLs are files named like the last
                                   # segment of their distribution point URL; never fetched from the network.
@@ -64,6 +78,18 @@ class DtsConfig:
     def __repr__(self) -> str:  # never show the passwords (SEC-01)
         return (f"DtsConfig(endpoint={self.endpoint!r}, user_id={self.user_id!r}, tax_code={self.tax_code!r}, "
                 f"office={self.office!r}, time_scale={self.time_scale}, state_dir={str(self.state_dir)!r})")
+
+    @property
+    def users(self) -> tuple[LocalUser, ...]:
+        """SEC-08: the local users, the first acting by default."""
+        return tuple(self.accounts) or (LocalUser(self.local_user, self.user_id, self.password),)
+
+    def user(self, name: str) -> LocalUser:
+        """The local user ``name`` with his or her own credentials; KeyError if there is none."""
+        for u in self.users:
+            if u.name == name:
+                return u
+        raise KeyError(name)
 
     @property
     def pixit(self) -> dict:

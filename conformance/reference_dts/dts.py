@@ -20,7 +20,9 @@ import random
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 
+from cryptography.hazmat.primitives.asymmetric import ec
 from lxml import etree
 
 from ..codec import soap, xmlsig
@@ -28,16 +30,19 @@ from ..codec.envelope import ErrorEntry, Header, build_envelope, format_datetime
 from ..codec.namespaces import DEC, ENV, q
 from ..codec.safexml import XmlRefused, parse_message_text
 from .clock import Clock, SystemClock
-from .config import DtsConfig
+from .config import STATEMENT_FILE, DtsConfig
+from . import documents
 from .documents import DocumentRefused, normalise_text, prepare_content
 from .journal import Journal, Notification, message_text_member
-from .replies import Expectation, Reply, ReplyReader
+from .payments import PAYMENT_HOOKS, PaymentFlows
+from .replies import (MAX_DEPTH, Expectation, Reply, ReplyReader, correlation_problem,
+                      gateway_certificate_problem)
 from .sender import (DISCARDED, ENDED, GOT_REPLY, SECURITY, TLS_REFUSED, UNKNOWN, Operation, Sender, SendResult,
                      backoff_wait)
 from .signing import CertificateUnfit, SigningKey, SigningUnavailable
 from .store import (NOT_RECORDED, NOT_SENT, RECORDED, REJECTED, STORED, HistoryEntry, Store, Submission)
 from .store import UNKNOWN as PHASE_UNKNOWN
-from .transport import AttemptOutcome, Transport, endpoint_problem
+from .transport import AttemptOutcome, TlsSettings, Transport, classify_response, endpoint_problem
 
 DECLARATION_TYPES = ("929", "930")
 CHANNELS = {"1": "green: no inspection", "2": "yellow: document check", "3": "red: physical inspection"}
@@ -58,6 +63,8 @@ class SubmissionReport:
     errors: list[ErrorEntry] = field(default_factory=list)
     warnings: list[ErrorEntry] = field(default_factory=list)
     notifications: list[Notification] = field(default_factory=list)
+    payment_order_id: str | None = None     # PAY-08: shown after pay-create / request-otp / approve
+    otp_expires_at: str | None = None       # PAY-08: the OTP expiry shown, local time with its offset
 
 
 @dataclass
@@ -90,8 +97,22 @@ class _Shown:
         self.warnings: list[ErrorEntry] = []
 
 
-class ReferenceDTS:
-    """A conforming declarant terminal (capabilities ``import`` and ``export``)."""
+class _Guarded:
+    """``inner`` with every method call passed through ``guard`` (``ReferenceDTS.attach_fuse``)."""
+
+    def __init__(self, inner, guard):
+        self._inner, self._guard = inner, guard
+
+    def __getattr__(self, name):
+        value = getattr(self._inner, name)
+        return self._guard(value) if callable(value) else value
+
+
+class ReferenceDTS(PaymentFlows):
+    """A conforming declarant terminal (capabilities ``import``, ``export`` and ``payment``; payments and
+    local users, SEC-08, in ``payments.py``)."""
+
+    _guard = None   # see attach_fuse
 
     def __init__(self, config: DtsConfig, *, clock: Clock | None = None, rng: random.Random | None = None):
         problems = config.problems()
@@ -104,14 +125,19 @@ class ReferenceDTS:
         self.clock = clock or SystemClock()
         self.rng = rng or random.Random()
         self.store = Store(config.state_dir)
-        self.journal = Journal(config.state_dir / "journal.jsonl", user=config.local_user,
-                               user_id=config.user_id, clock=self.clock)
-        self.installation_id = self.store.installation_id()                     # ENV-07
+        self.user = config.users[0]                                              # SEC-08: who acts
+        self.user_name = self.user.name
+        self.journal = Journal(config.state_dir / "journal.jsonl", user=self.user.name,
+                               user_id=self.user.user_id, clock=self.clock)
+        self.installation_id = self.installation_identifier()                   # ENV-07
         self.key = SigningKey(config.p12, config.p12_password, trust_list_pem=config.ca_trust_list_pem,
                               crl_dir=config.crl_dir)
-        self.reader = ReplyReader(self.profile, config.sign_anchor_pem, authenticate=self.verify_reply_signature)
+        self.reader = ReplyReader(self.profile, config.sign_anchor_pem, authenticate=self.verify_reply_signature,
+                                  certificate_problem=self.reply_certificate_problem,
+                                  correlate=self.reply_correlation_problem, limits=self.reply_parse_limits)
         self._sender: Sender | None = None
         self._shown = _Shown()
+        self.persist_settings()                                                  # SEC-01, SEC-02
 
     # ============================================================================================
     # Hooks: the reference behaviour; each mutant overrides exactly one of them.
@@ -120,7 +146,47 @@ class ReferenceDTS:
                        "unknown_outcome_query_delay",
                        "soap_headers", "creation_time_text", "signature_methods", "render_error",
                        "retransmission_text", "should_retransmit", "check_certificate",
-                       "verify_reply_signature", "signed_text", "signing_failed"})
+                       "verify_reply_signature", "signed_text", "signing_failed",
+                       "reply_certificate_problem", "reply_correlation_problem", "reply_parse_limits",
+                       "transmitted_text", "journal_export", "persist_settings", "acting_for"})
+    HOOKS = HOOKS | PAYMENT_HOOKS          # payments and local users (issue 6): payments.py
+    # Restart, duplicates, warnings, capabilities (issue 6)
+    HOOKS = HOOKS | {"unfinished_sends", "already_processed", "show_warnings", "environment_notice",
+                     "shipped_statement", "complete_cancelled"}
+    # Envelope header (issue 6): ENV-02, ENV-04..ENV-08, CAP-01
+    HOOKS = HOOKS | {"new_message_id", "new_business_reference", "procedure_type", "addressee",
+                     "installation_identifier", "send_application_fields", "reference_version"}
+
+    # Transport (issue 6): TRN-02, TRN-05, TRN-09, TRN-10, TRN-11, REL-04
+    HOOKS = HOOKS | {"tls_settings", "usable_endpoint", "send_body", "service_description", "response_outcome"}
+
+    def tls_settings(self) -> TlsSettings:
+        """TRN-09, TRN-10: TLS 1.2 or 1.3 with AEAD suites only; the server chain verified to the configured
+        TLS anchor and the endpoint's host name checked against the certificate — never switched off."""
+        return TlsSettings()
+
+    def usable_endpoint(self, endpoint: str) -> str:
+        """TRN-10: a ``cgw_endpoint`` that does not start with ``https://`` is refused (nothing is sent,
+        the user is told); there is no plain-HTTP fallback and no silent upgrade."""
+        problem = endpoint_problem(endpoint)
+        if problem:
+            raise _Stop("local-error", "local-error", "TRN-10", problem + " Nothing was sent.")
+        return endpoint
+
+    def send_body(self, text: bytes, user_id: str, password: str) -> bytes:
+        """TRN-04, TRN-05, TRN-11: one ``svc:Send`` whose MessageXML holds the message text as escaped
+        character data (no CDATA, no child elements) and whose UserId and Password — the only place the
+        credentials travel — are exactly as entered."""
+        return soap.send_request_body(text, user_id, password)
+
+    def service_description(self) -> None:
+        """TRN-02: the DTS does not need the WSDL at run time; it fetches nothing before sending."""
+        return None
+
+    def response_outcome(self, status: int, headers, body: bytes, now: datetime) -> AttemptOutcome:
+        """REL-03, REL-04: a complete HTTP response's meaning — HTTP 3xx (never followed), a 500 with a
+        ``soap:Client`` fault and every other 4xx (413 included) end the send operation."""
+        return classify_response(status, headers, body, now)
 
     def soap_headers(self) -> dict[str, str]:
         """TRN-03: exactly these two headers, the SOAPAction value *with* its double quotes."""
@@ -131,8 +197,41 @@ class ReferenceDTS:
         return format_datetime(moment)
 
     def signature_methods(self) -> tuple[str, str]:
-        """SIG-04: SHA-256 for signature and digest in every profile (never SHA-1, SEC-03)."""
+        """SIG-04: SHA-256 for signature and digest in every profile (never SHA-1, SEC-03); ECDSA P-256
+        with SHA-256 when the installed key is an EC key (capability ``ecdsa``, Table 8-1)."""
+        if isinstance(self.key.signer().key, ec.EllipticCurvePrivateKey):
+            return xmlsig.ECDSA_SHA256, xmlsig.SHA256
         return xmlsig.RSA_SHA256, xmlsig.SHA256
+
+    def reply_certificate_problem(self, signer, intermediates, anchors, issued: datetime) -> str | None:
+        """SIG-15: a reply's certificate must be valid at the reply's createMessageIssue and issued under
+        cgw_sign_anchor — any certificate of that anchor, so a renewed gateway certificate is accepted."""
+        return gateway_certificate_problem(signer, intermediates, anchors, issued)
+
+    def reply_correlation_problem(self, header: Header, expect: Expectation) -> str | None:
+        """SEC-04: Subject/reference names the message sent or queried; To/identity, Subject/type and
+        Reference/version are those of "the request" (ENV-10); 271 placeholders are not checked."""
+        return correlation_problem(header, expect, version_placeholders=self.reader._version_placeholders)
+
+    def reply_parse_limits(self) -> tuple[int | None, int | None]:
+        """SEC-05: replies larger than S_max or nested deeper than 64 elements are refused (RPL-07)."""
+        return int(self.profile.params["S_max"]), MAX_DEPTH
+
+    def acting_for(self) -> str:
+        """ENV-06: From/identity is the tax code of the declarant the user acts for — a branch's own code
+        (NNNNNNNNNN-NNN) when acting for a branch, even though it signs with its parent's certificate (SIG-09)."""
+        return self.config.tax_code
+
+    def persist_settings(self) -> None:
+        """SEC-01, SEC-02: nothing the DTS writes holds a password, the PKCS#12 password or the private key.
+        The reference DTS is given its settings at start and keeps the secrets in memory only; the key stays
+        in the encrypted PKCS#12 file. So it writes no settings file at all."""
+        return None
+
+    def transmitted_text(self, signed: bytes) -> bytes:
+        """SIG-02: the octets transmitted are exactly the octets signed — no re-indentation, re-encoding,
+        namespace or prefix change after signing."""
+        return signed
 
     def render_error(self, entry: ErrorEntry) -> str:
         """RPL-14: code, field and the Vietnamese description exactly as received."""
@@ -146,7 +245,7 @@ class ReferenceDTS:
 
     def check_certificate(self, now: datetime) -> None:
         """SIG-12: the certificate is fit for From/identity before anything is signed."""
-        self.key.check(self.config.tax_code, now)
+        self.key.check(self.acting_for(), now)
 
     def verify_reply_signature(self, text: bytes) -> etree._Element:
         """SIG-15, RPL-06: before anything in a reply is believed, its signature (Table 8-1, RSA-SHA256)
@@ -200,10 +299,124 @@ class ReferenceDTS:
         """RPL-10, Table 7-2: the reply functions after which a submission's history is complete."""
         return sorted(self.profile.reply_flows[(type_, function)].final)
 
+    def unfinished_sends(self) -> list[Submission]:
+        """REL-09: after a restart, the submissions whose send operation was not finished (their stored
+        text is retransmitted, same messageId) and those whose history is still being polled."""
+        return [sub for sub in self.store.all()
+                if sub.phase == STORED or (sub.phase == RECORDED and self._should_poll(sub))]
+
+    def already_processed(self, reply: Reply) -> bool:
+        """RPL-08: a reply whose messageId was already processed is discarded: no state change, no
+        second notification."""
+        return self.store.processed(reply.message_id)
+
+    def show_warnings(self, sub: Submission, reply: Reply) -> None:
+        """RPL-15: every W code is shown to the user (verbatim, as a warning); it never makes the reply a
+        failure — the entry is processed like one without warnings."""
+        for warning in reply.warnings:
+            self._shown.warnings.append(warning)
+            self._tell("warning", warning.code, self.render_error(warning), sub, reply.message_id)
+
+    def environment_notice(self) -> str:
+        """CAP-07: the user sees which environment (production or test) is active, and where it points."""
+        kind = "PRODUCTION" if self.config.environment == "production" else "TEST"
+        return (f"Active environment: {kind} ({self.config.environment}) — gateway {self.config.endpoint}, "
+                f"profile {self.profile.id}, time scale {self.config.effective_scale:g}.")
+
+    @staticmethod
+    def shipped_statement() -> str:
+        """CAP-05, CAP-04: the capability statement the vendor ships with the product, ``ecdi-conformance.toml``
+        (exactly the keys of Table 13-2), claiming every capability the product exercises. The DTS itself
+        is configured from its own settings (``DtsConfig.statement``), as a product's code is built
+        independently of the file its vendor hands in."""
+        return STATEMENT_FILE.read_text(encoding="utf-8")
+
     def polling_stopped_notice(self, sub: Submission) -> None:
         """REL-14: automatic polling gave up at poll_max_total: the user learns to fetch the result later."""
         self._tell("info", "REL-14", "The customs result has not been received yet and must be fetched "
                    "later: use the manual query for this submission.", sub)
+
+    def new_message_id(self) -> str:
+        """ENV-02: a fresh random (version 4) UUID for every new message, queries included — from the
+        operating system's CSPRNG, so no two installations or restarts ever repeat one."""
+        return new_message_id()
+
+    def new_business_reference(self, type_: str, function: str) -> str:
+        """ENV-05: a business reference this DTS has never used for its tax code, type and function (the
+        store is durable, so a restart cannot bring an old one back)."""
+        while True:
+            ref = f"R{self.clock.now().strftime('%Y%m%d')}-{new_message_id()[:13].replace('-', '')}"
+            if not self.store.with_reference(self.config.tax_code, type_, function, ref):
+                return ref
+
+    def procedure_type(self, type_: str, function: str) -> str:
+        """ENV-04: procedureType per Table 4-1 for the Table 4-2 row (1 for 929/930, 2 for 701/702)."""
+        return self.profile.permitted_requests[(type_, function)].procedure_type
+
+    def addressee(self, type_: str) -> tuple[str, str]:
+        """ENV-06: To/identity and To/name — the office of lodgement for declarations, ``central_office``
+        for payments."""
+        if type_ in DECLARATION_TYPES:
+            return self.config.office, self.config.office_name
+        central = self.profile.deployment["central_office"]
+        return central, self.profile.offices.get(central, central)
+
+    def installation_identifier(self) -> str:
+        """ENV-07: the installation identifier, a UUID generated once when the DTS is first started in its
+        state folder and kept there, unchanged by restarts."""
+        return self.store.installation_id()
+
+    def send_application_fields(self) -> dict[str, str]:
+        """ENV-08: SendApplication name, version, companyName, companyIdentity from the capability statement
+        (CAP-05); certificationId only where the profile makes it mandatory (1.1), the statement's
+        ``certification_id`` or ECDI-0000-00000 before certification; absent in 1.0."""
+        st = self.statement
+        fields = {"SendApplication/name": st["product"], "SendApplication/version": st["version"],
+                  "SendApplication/companyName": st["vendor"], "SendApplication/companyIdentity": st["vendor_tax_code"]}
+        if self.profile.params.get("certification_id") == "mandatory":
+            fields["SendApplication/certificationId"] = st.get("certification_id", "ECDI-0000-00000")
+        return fields
+
+    def reference_version(self) -> str:
+        """CAP-01: Reference/version is the profile configured for the environment, one the statement claims."""
+        return self.config.version
+
+    # -- Hooks of document preparation (DOC-02, DOC-03, TXT-03..06; see documents.py) ---------------
+    HOOKS = HOOKS | frozenset({"normalise_text", "clean_text", "text_length", "goods_limit", "line_numbers",
+                               "sum_amounts", "number_text"})
+
+    def normalise_text(self, value: str | None) -> str | None:
+        """TXT-03: every character data in Unicode NFC (typed, pasted or imported text, e.g. decomposed "Hải"
+        from a TCVN3/VNI converter) before signing; TXT-05: CR LF becomes LF."""
+        return documents.normalise_text(value)
+
+    def clean_text(self, value: str, *, lf_allowed: bool, where: str) -> str:
+        """TXT-05: a Text(n) value without white space at its edges and without control characters; LF kept
+        only where "LF allowed" is stated (elsewhere a line break becomes a space); other controls refused."""
+        return documents.clean_text(value, lf_allowed=lf_allowed, where=where)
+
+    def text_length(self, value: str) -> int:
+        """TXT-04: lengths are counted in Unicode code points after NFC — not octets, not UTF-16 units."""
+        return len(value)
+
+    def goods_limit(self, items: list, n_goods_max: int) -> list:
+        """DOC-02: more than N_goods_max goods items is never sent; the user is told to split the shipment."""
+        if len(items) > n_goods_max:
+            raise documents.goods_limit_refusal(len(items), n_goods_max)
+        return items
+
+    def line_numbers(self, given: list[str | None]) -> list[str]:
+        """DOC-03: the DTS numbers lineNo itself, 1, 2, 3… in document order, whatever the user wrote."""
+        return [str(n) for n in range(1, len(given) + 1)]
+
+    def sum_amounts(self, values: list[str | None]) -> Decimal | None:
+        """DOC-03: totals are the exact decimal sums of their lines — no binary floating point, no rounding."""
+        return documents.exact_sum(values)
+
+    def number_text(self, value: Decimal) -> str:
+        """TXT-06: a number the DTS writes has the §4.2 lexical form whatever the user-interface locale
+        (config.ui_locale): "." as decimal separator, no grouping, no exponent, no sign."""
+        return documents.decimal_text(value)
 
     # ============================================================================================
     # User actions
@@ -220,14 +433,29 @@ class ReferenceDTS:
     def resume(self) -> list[SubmissionReport]:
         """After a restart (REL-09): finish unfinished send operations by retransmitting the stored
         text (never a new messageId), and resume polling of incomplete histories."""
-        reports = []
-        for sub in self.store.all():
-            if sub.phase == STORED or (sub.phase == RECORDED and self._should_poll(sub)):
-                reports.append(self._act(lambda sub=sub: self._resume(sub)))
-        return reports
+        return [self._act(lambda sub=sub: self._resume(sub)) for sub in self.unfinished_sends()]
+
+    def configure(self) -> SubmissionReport:
+        """The settings in force (CAP-07): the user is shown which environment is active."""
+        def show() -> SubmissionReport:
+            self._tell("info", "CAP-07", self.environment_notice())
+            return self._finish(SubmissionReport(None, "accepted"))
+        return self._act(show)
+
+    def attach_fuse(self, guard) -> None:
+        """For a bench that kills the DTS mid-action (REL-09's test): from now on every call on its store,
+        journal and transport goes through ``guard``, which can stop a killed instance from doing any
+        further I/O. Not a hook: it changes no behaviour of a live DTS."""
+        self._guard = guard
+        self.store = _Guarded(self.store, guard)
+        self.journal = _Guarded(self.journal, guard)
+        if self._sender is not None:
+            self._sender.store, self._sender.journal = self.store, self.journal
+            self._sender.transport = _Guarded(self._sender.transport, guard)
 
     def journal_export(self, submission: str | None = None) -> str:
-        """SEC-06: the journal as JSON Lines (Table 12-1), whole or for one submission."""
+        """SEC-06: the journal as JSON Lines (Table 12-1: UTF-8, one object per LF-terminated line, in time
+        order, every event — requests, attempts, replies, notifications), whole or for one submission."""
         return self.journal.export(submission)
 
     # ============================================================================================
@@ -238,7 +466,7 @@ class ReferenceDTS:
         self._refuse_unclaimed(type_, function)                                  # CAP-04
         document = self._prepare(content)                                        # TXT-03/05, DOC-02/03
         ref = self._business_reference(type_, function, business_ref)            # ENV-05, REL-08
-        draft = self._draft(type_, function, ref, document, new_message_id())    # Table 4-1
+        draft = self._draft(type_, function, ref, document, self.new_message_id())   # Table 4-1
         self._check_content(draft)                                               # DOC-01
         text = self.compose(draft)                                               # SIG-12, SIG-01/04
         sub = self._store_request(draft, text)                                   # REL-09
@@ -292,7 +520,8 @@ class ReferenceDTS:
             except XmlRefused as exc:
                 raise _Stop("refused", "local-error", "DOC-01", f"The document cannot be read: {exc.reason}") from None
         try:
-            return prepare_content(content, n_goods_max=int(self.profile.params["N_goods_max"]))
+            return prepare_content(content, n_goods_max=int(self.profile.params["N_goods_max"]), rules=self,
+                                   xsd_dir=self.profile.directory / "xsd")
         except DocumentRefused as exc:
             raise _Stop("refused", "local-error", exc.requirement, exc.text) from None
 
@@ -301,10 +530,7 @@ class ReferenceDTS:
         corrected document after 271, or after 272/273 as entry 1, keeps its reference. REL-08: while an
         earlier message with this reference has an unknown outcome, nothing new is created."""
         if given is None:
-            while True:
-                ref = f"R{self.clock.now().strftime('%Y%m%d')}-{new_message_id()[:13].replace('-', '')}"
-                if not self.store.with_reference(self.config.tax_code, type_, function, ref):
-                    return ref
+            return self.new_business_reference(type_, function)
         for earlier in self.store.with_reference(self.config.tax_code, type_, function, given):
             if earlier.phase in UNSETTLED:
                 raise _Stop("refused", "local-error", "REL-08",
@@ -321,19 +547,15 @@ class ReferenceDTS:
     def _draft(self, type_: str, function: str, reference: str, content: etree._Element, message_id: str,
                *, to: tuple[str, str] | None = None, version: str | None = None) -> Draft:
         """The header of Table 4-1, in its order, from the configuration and the capability statement."""
-        st = self.statement
-        to_identity, to_name = to or self._addressee(type_)
+        to_identity, to_name = to or self.addressee(type_)                       # ENV-06
         fields = {
-            "procedureType": self.profile.permitted_requests[(type_, function)].procedure_type,
-            "Reference/version": version or self.config.version,                 # CAP-01
+            "procedureType": self.procedure_type(type_, function),               # ENV-04
+            "Reference/version": version or self.reference_version(),            # CAP-01
             "Reference/messageId": message_id,                                   # ENV-02
-            "SendApplication/name": st["product"],                               # ENV-08
-            "SendApplication/version": st["version"],
-            "SendApplication/companyName": st["vendor"],
-            "SendApplication/companyIdentity": st["vendor_tax_code"],
+            **self.send_application_fields(),                                    # ENV-08
             # SendApplication/createMessageIssue: set at signing (ENV-03), see compose()
             "From/name": self.config.declarant_name,
-            "From/identity": self.config.tax_code,                               # ENV-06
+            "From/identity": self.acting_for(),                                  # ENV-06
             "To/name": to_name,
             "To/identity": to_identity,
             "Subject/type": type_,
@@ -342,17 +564,8 @@ class ReferenceDTS:
             "Subject/sendApplication": self.installation_id,                     # ENV-07
             "Subject/receiveApplication": "CGW",
         }
-        if self.profile.params.get("certification_id") == "mandatory":           # ENV-08: 1.1 only
-            fields["SendApplication/certificationId"] = st.get("certification_id", "ECDI-0000-00000")
         fields = {path: normalise_text(value) for path, value in fields.items()}  # TXT-03
         return Draft(fields, content)
-
-    def _addressee(self, type_: str) -> tuple[str, str]:
-        """ENV-06: the office of lodgement for declarations, ``central_office`` for payments."""
-        if type_ in DECLARATION_TYPES:
-            return self.config.office, self.config.office_name
-        central = self.profile.deployment["central_office"]
-        return central, self.profile.offices.get(central, central)
 
     def _check_content(self, draft: Draft) -> None:
         """DOC-01: the document must follow Tables 6-1…6-4; the user learns of a mistake before signing."""
@@ -376,7 +589,7 @@ class ReferenceDTS:
         try:
             self.check_certificate(now)
             method, digest = self.signature_methods()
-            return self.signed_text(root, method, digest)
+            return self.transmitted_text(self.signed_text(root, method, digest))
         except CertificateUnfit as exc:
             raise _Stop("refused", "local-error", "SIG-12",
                         f"The signing certificate cannot be used: {exc.cause} ({exc.detail}). "
@@ -403,22 +616,23 @@ class ReferenceDTS:
     def _sender_for_use(self) -> Sender:
         """Built on first use, so that a bad endpoint or TLS anchor is told to the user as a local error."""
         if self._sender is None:
-            problem = endpoint_problem(self.config.endpoint)
-            if problem:
-                raise _Stop("local-error", "local-error", "TRN-10", problem + " Nothing was sent.")
+            endpoint = self.usable_endpoint(self.config.endpoint)                # TRN-10: https only
+            self.service_description()                                           # TRN-02: no WSDL needed
             try:
-                transport = Transport(self.config.endpoint, self.config.tls_ca_pem, t_send=self.timings.t_send,
+                transport = Transport(endpoint, self.config.tls_ca_pem, t_send=self.timings.t_send,
                                       user_agent=f"{self.statement['product']}/{self.statement['version']}",
-                                      now=self.clock.now)
+                                      now=self.clock.now, tls=self.tls_settings(), classify=self.response_outcome)
             except (OSError, ValueError) as exc:
                 raise _Stop("local-error", "local-error", "CAP-07",
                             f"The TLS trust anchor {self.config.tls_ca_pem} cannot be used: {exc}. Nothing was sent.") from None
+            if self._guard is not None:
+                transport = _Guarded(transport, self._guard)                    # see attach_fuse
             self._sender = Sender(
                 transport=transport, reader=self.reader, journal=self.journal, store=self.store,
-                timings=self.timings, clock=self.clock, rng=self.rng, user_id=self.config.user_id,
-                password=self.config.password, headers=self.soap_headers, should_retransmit=self.should_retransmit,
+                timings=self.timings, clock=self.clock, rng=self.rng, user_id=self.user.user_id,
+                password=self.user.password, headers=self.soap_headers, should_retransmit=self.should_retransmit,
                 retryable_codes=frozenset(c for c, r in self.profile.result_codes.items() if r.retryable),
-                retransmission_text=self.retransmission_text, wait=self.retransmission_wait)
+                retransmission_text=self.retransmission_text, wait=self.retransmission_wait, body=self.send_body)
         return self._sender
 
     def _send(self, op: Operation) -> SendResult:
@@ -506,7 +720,7 @@ class ReferenceDTS:
             self._wait_until(sub.last_query_start + self.timings.poll_min)
         query = etree.Element(q(ENV, "Query"), nsmap={None: ENV})
         etree.SubElement(query, q(ENV, "afterSequence")).text = str(self.query_after_sequence(sub))
-        draft = self._draft(sub.type, "13", sub.message_id, query, new_message_id(),
+        draft = self._draft(sub.type, "13", sub.message_id, query, self.new_message_id(),
                             to=(sub.to_identity, sub.to_name), version=sub.version)
         try:
             text = self.compose(draft)
@@ -547,7 +761,7 @@ class ReferenceDTS:
     # -- acting on a verified reply (RPL-08..15) ---------------------------------------------------
 
     def _act_on_reply(self, sub: Submission, reply: Reply, *, to_query: bool) -> None:
-        if self.store.processed(reply.message_id):                                   # RPL-08
+        if self.already_processed(reply):                                            # RPL-08
             self.journal.record("reply-discarded", message_id=reply.message_id, submission=sub.message_id,
                                 reason="reply messageId already processed (RPL-08)")
             return
@@ -562,10 +776,8 @@ class ReferenceDTS:
                 if reply.sequence == 1 and reply.function == "29" and sub.receipt_at is None:
                     sub.receipt_at = self.clock.now().timestamp()                    # REL-13/14 count from here
                 self._show_entry(sub, reply)
-                self._complete_cancelled(sub, entry)                                 # RPL-10
-        for warning in reply.warnings:                                               # RPL-15
-            self._shown.warnings.append(warning)
-            self._tell("warning", warning.code, self.render_error(warning), sub, reply.message_id)
+                self.complete_cancelled(sub, entry)                                  # RPL-10
+        self.show_warnings(sub, reply)                                               # RPL-15
         self.store.save(sub)
         self.store.mark_processed(reply.message_id)
 
@@ -614,7 +826,7 @@ class ReferenceDTS:
             self._shown.errors.append(entry)
             self._tell("customs-error", entry.code, self.render_error(entry), sub, reply.message_id)
 
-    def _complete_cancelled(self, sub: Submission, entry: HistoryEntry) -> None:
+    def complete_cancelled(self, sub: Submission, entry: HistoryEntry) -> None:
         """RPL-10: a processed 32 to a cancellation also completes the cancelled declaration's history."""
         if sub.function != "1" or entry.function != "32" or not sub.target_declaration:
             return

@@ -68,6 +68,10 @@ class Journal:
         self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
 
+    def act_as(self, user: str, user_id: str) -> None:
+        """SEC-08: from now on events are attributed to this local user and UserId."""
+        self.user, self.user_id = user, user_id
+
     def record(self, event: str, *, message_id: str | None = None, submission: str | None = None, **extra) -> dict:
         """Append one event. ``extra`` may hold only the documented further members."""
         if event not in EVENTS or event == "notification" and not {"kind", "code", "text"} <= extra.keys():

@@ -176,13 +176,19 @@ def correlation_problem(header: Header, expect: Expectation, *, version_placehol
 class ReplyReader:
     """RPL-06 for every reply, with the profile's limits and the configured ``cgw_sign_anchor``."""
 
-    def __init__(self, profile, sign_anchor_pem: Path, *, authenticate=None):
+    def __init__(self, profile, sign_anchor_pem: Path, *, authenticate=None, certificate_problem=None,
+                 correlate=None, limits=None):
         self.profile = profile
         self.sign_anchor_pem = Path(sign_anchor_pem)
         self.max_bytes = int(profile.params["S_max"])
         self._version_placeholders = _highest_accepted_version(profile)
-        # The DTS passes its ``verify_reply_signature`` hook here, so that a mutant can skip SIG-15.
+        # The DTS passes its hooks here (``verify_reply_signature``, ``reply_certificate_problem``,
+        # ``reply_correlation_problem``, ``reply_parse_limits``), so that a mutant can break one of them.
         self.authenticate = authenticate or self.authenticated_root
+        self.certificate_problem = certificate_problem or gateway_certificate_problem
+        self.correlate = correlate or (lambda header, expect: correlation_problem(
+            header, expect, version_placeholders=self._version_placeholders))
+        self.limits = limits or (lambda: (self.max_bytes, MAX_DEPTH))
 
     def _anchors(self):
         try:
@@ -193,8 +199,9 @@ class ReplyReader:
 
     def read(self, text: bytes, expect: Expectation) -> Reply:
         # 1. Hardened parse (SEC-05): no DTD, no entity, no network; size and depth limits.
+        max_bytes, max_depth = self.limits()
         try:
-            safexml.parse_message_text(text, max_bytes=self.max_bytes, max_depth=MAX_DEPTH)
+            safexml.parse_message_text(text, max_bytes=max_bytes, max_depth=max_depth)
         except safexml.XmlRefused as exc:
             raise ReplyRefused("malformed", "RPL-07", f"malformed reply: {exc.reason}") from None
         # 2. SIG-15: signature and gateway certificate; from here on only the signed tree counts.
@@ -217,7 +224,7 @@ class ReplyReader:
         except (KeyError, ValueError) as exc:
             raise ReplyRefused("malformed", "RPL-07", f"malformed reply: {exc}") from None
         # 5. Correlation (SEC-04).
-        problem = correlation_problem(header, expect, version_placeholders=self._version_placeholders)
+        problem = self.correlate(header, expect)
         if problem:
             raise ReplyRefused("security", "SEC-04", problem)
         return Reply(text, header, result)
@@ -242,10 +249,20 @@ class ReplyReader:
             issued = parse_datetime(read_header(verified.signed_root)["SendApplication/createMessageIssue"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ReplyRefused("malformed", "RPL-07", f"malformed reply: createMessageIssue: {exc}") from None
-        for problem, what in ((certs.validity_problem(verified.signer, issued), "gateway certificate"),
-                              (certs.key_problem(verified.signer), "gateway key"),
-                              (certs.chain_problem(verified.signer, verified.intermediates, anchors, issued),
-                               "gateway certificate untrusted")):
-            if problem:
-                raise ReplyRefused("security", "SIG-15", f"{what}: {problem}")
+        problem = self.certificate_problem(verified.signer, verified.intermediates, anchors, issued)
+        if problem:
+            raise ReplyRefused("security", "SIG-15", problem)
         return verified.signed_root
+
+
+def gateway_certificate_problem(signer, intermediates, anchors, issued) -> str | None:
+    """SIG-15: the reply's signer certificate is valid at the reply's ``createMessageIssue``, has a
+    suitable key and chains to ``cgw_sign_anchor`` — any certificate the anchor issued, so a renewed
+    gateway certificate is accepted without reconfiguration. None when it may be trusted."""
+    for problem, what in ((certs.validity_problem(signer, issued), "gateway certificate expired or not yet valid"),
+                          (certs.key_problem(signer), "gateway key"),
+                          (certs.chain_problem(signer, intermediates, anchors, issued),
+                           "gateway certificate untrusted")):
+        if problem:
+            return f"{what}: {problem}"
+    return None

@@ -87,13 +87,15 @@ class Sender:
                  headers: Callable[[], dict[str, str]],
                  should_retransmit: Callable[[AttemptOutcome], bool],
                  retransmission_text: Callable[[Operation, int], bytes],
-                 wait: Callable[[int, AttemptOutcome], float] | None = None):
+                 wait: Callable[[int, AttemptOutcome], float] | None = None,
+                 body: Callable[[bytes, str, str], bytes] | None = None):
         self.transport, self.reader, self.journal, self.store = transport, reader, journal, store
         self.timings, self.clock, self.rng = timings, clock, rng
         self._user_id, self._password = user_id, password
         self.retryable_codes = retryable_codes      # E9001, E9002 (REL-03), from the profile's code list
         self.headers, self.should_retransmit, self.retransmission_text = headers, should_retransmit, retransmission_text
         self.wait = wait        # the DTS's ``retransmission_wait`` hook (REL-06); None: ``backoff_wait`` itself
+        self.body = body or soap.send_request_body   # the DTS's ``send_body`` hook (TRN-04/05/11)
 
     def send(self, op: Operation) -> SendResult:
         result = SendResult(UNKNOWN)
@@ -104,7 +106,7 @@ class Sender:
             result.attempt_starts.append(self.clock.now().timestamp())
             self.journal.record("attempt", message_id=op.message_id, submission=op.submission,
                                 attempt=retransmissions + 1)
-            outcome = self.transport.post(soap.send_request_body(text, self._user_id, self._password), self.headers())
+            outcome = self.transport.post(self.body(text, self._user_id, self._password), self.headers())
             outcome, reply, refusal = self._judge(op, outcome)
             result.outcome, result.reply, result.refusal = outcome, reply, refusal
             self.journal.record("attempt-outcome", message_id=op.message_id, submission=op.submission,

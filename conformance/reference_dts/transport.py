@@ -230,21 +230,36 @@ class _WatchedPool(urllib3.HTTPSConnectionPool):
 class _Adapter(HTTPAdapter):
     """HTTPS only, our TLS context, no automatic retries (retransmission is REL-05/06's business)."""
 
-    def __init__(self, context: ssl.SSLContext):
+    def __init__(self, context: ssl.SSLContext, *, check_host: bool = True):
         self._context = context
+        self._host_check = {} if check_host else {"assert_hostname": False}
         super().__init__(max_retries=0)
 
     def init_poolmanager(self, connections, maxsize, block=False, **pool_kwargs):
-        super().init_poolmanager(connections, maxsize, block, ssl_context=self._context, **pool_kwargs)
+        super().init_poolmanager(connections, maxsize, block, ssl_context=self._context, **self._host_check,
+                                 **pool_kwargs)
         self.poolmanager.pool_classes_by_scheme = {"https": _WatchedPool}
 
 
-def tls_context(tls_ca_pem: Path) -> ssl.SSLContext:
+@dataclass(frozen=True)
+class TlsSettings:
+    """What the DTS accepts from the gateway's TLS server (TRN-09, TRN-10); the reference values are
+    the only conforming ones, and no user setting changes them (SEC-03)."""
+
+    minimum_version: ssl.TLSVersion = ssl.TLSVersion.TLSv1_2
+    ciphers: str | None = None          # None: Python's default list (AEAD with ECDHE/DHE only)
+    verify_chain: bool = True           # RFC 5280 chain to the configured TLS anchor
+    check_host: bool = True             # RFC 6125 subjectAltName against the endpoint's host
+
+
+def tls_context(tls_ca_pem: Path, settings: TlsSettings = TlsSettings()) -> ssl.SSLContext:
     """TRN-09/TRN-10: TLS ≥ 1.2, chain verified to the configured anchor only, host name checked."""
     context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(tls_ca_pem))
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.check_hostname = True
-    context.verify_mode = ssl.CERT_REQUIRED
+    context.minimum_version = settings.minimum_version
+    if settings.ciphers:
+        context.set_ciphers(settings.ciphers)
+    context.check_hostname = settings.verify_chain and settings.check_host
+    context.verify_mode = ssl.CERT_REQUIRED if settings.verify_chain else ssl.CERT_NONE
     return context
 
 
@@ -252,7 +267,8 @@ class Transport:
     """HTTPS POST of one ``Send`` per attempt to the gateway (TRN-01, TRN-14)."""
 
     def __init__(self, endpoint: str, tls_ca_pem: Path, *, t_send: float, user_agent: str,
-                 now=lambda: datetime.now(timezone.utc), max_body: int = 64 * 1024 * 1024):
+                 now=lambda: datetime.now(timezone.utc), max_body: int = 64 * 1024 * 1024,
+                 tls: TlsSettings = TlsSettings(), classify=None):
         problem = endpoint_problem(endpoint)
         if problem:
             raise ValueError(problem)
@@ -262,13 +278,15 @@ class Transport:
         self.user_agent = user_agent
         self.now = now
         self.max_body = max_body
-        self._context = tls_context(self.tls_ca_pem)
+        self.tls = tls                                              # the DTS's ``tls_settings`` hook
+        self._context = tls_context(self.tls_ca_pem, tls)
+        self._classify = classify or classify_response              # the DTS's ``response_outcome`` hook
 
     def _session(self) -> requests.Session:
         session = requests.Session()
         session.trust_env = False
         session.adapters.clear()
-        session.mount("https://", _Adapter(self._context))
+        session.mount("https://", _Adapter(self._context, check_host=self.tls.check_host))
         session.headers.clear()
         session.headers.update({"User-Agent": self.user_agent, "Accept": "text/xml", "Accept-Encoding": "identity"})
         return session
@@ -281,7 +299,8 @@ class Transport:
         try:
             remaining = max(deadline.remaining(), 0.001)
             response = session.post(self.endpoint, data=body, headers=headers, timeout=(remaining, remaining),
-                                    allow_redirects=False, stream=True, verify=str(self.tls_ca_pem))
+                                    allow_redirects=False, stream=True,
+                                    verify=str(self.tls_ca_pem) if self.tls.verify_chain else False)
             try:
                 content = self._read_body(response, deadline)
             finally:
@@ -296,7 +315,7 @@ class Transport:
             session.close()
         if deadline.remaining() < 0:
             return classify_exception(TimeoutError("deadline"), timed_out=True)
-        return classify_response(response.status_code, response.headers, content, self.now())
+        return self._classify(response.status_code, response.headers, content, self.now())
 
     def _read_body(self, response: requests.Response, deadline: _Deadline) -> bytes:
         """Read the whole body, each read limited to the time left before the deadline (REL-01)."""

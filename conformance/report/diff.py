@@ -11,6 +11,7 @@ when the runs' profiles differ, and by the product's identity when that differs.
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,6 +119,21 @@ def _annex_causes(runs: list[Run], key: str, kind: str, changes: list[dict]) -> 
             for c in changes if key in c.get(kind, []) and {c["from"], c["to"]} <= versions]
 
 
+def _evidence_causes(runs: list[Run], rid: str, changes: list[dict]) -> list[str]:
+    """Annex A items whose result codes or parameters are named by the findings that kept a case citing
+    ``rid`` from passing (a refusal G0007, the timer T_otp): the change behind a verdict that the
+    requirement's own Annex A row cannot explain (a SHA-1 signature failing a transport case)."""
+    versions = {r.version for r in runs}
+    said = " ".join(json.dumps([f.get("message"), f.get("detail")], ensure_ascii=False, default=str)
+                    for r in runs for c in r.results["cases"] if rid in c.get("requirements", [])
+                    for f in c.get("findings", []) if f.get("verdict") not in (None, "PASS"))
+    words = set(re.findall(r"[A-Za-z0-9_]+", said))
+    return [f"Annex A #{c['item']} ({c['from']} → {c['to']}): {c['subject']}: {c['before']} → {c['after']} "
+            f"(named in the findings: {', '.join(sorted((set(c.get('codes', [])) | set(c.get('params', []))) & words))})"
+            for c in changes if {c["from"], c["to"]} <= versions
+            and (set(c.get("codes", [])) | set(c.get("params", []))) & words]
+
+
 def _product_cause(runs: list[Run]) -> list[str]:
     labels = {(r.results["sut"].get("product"), r.results["sut"].get("version"), r.results["sut"].get("mutant"))
               for r in runs}
@@ -139,7 +155,9 @@ def compare(runs: list[Run], changes: list[dict] | None = None) -> Comparison:
         if row.changed:
             row.causes = _annex_causes(runs, rid, "requirements", changes)
             if len(set(row.cells)) > 1:
-                row.causes += _product_cause(runs)
+                named = [c for c in _evidence_causes(runs, rid, changes)
+                         if not any(c.startswith(known.split(":")[0] + ":") for known in row.causes)]
+                row.causes += named + _product_cause(runs)
             row.causes = row.causes or ["no known cause: same profile rules and product (re-run or environment)"]
         rows.append(row)
     params = []

@@ -62,11 +62,14 @@ def chain_head(db: Path) -> dict:
     return {"head_hash": last[0] if last else None, "rows": count}
 
 
-def case_rows(db: Path, case_id: str) -> dict[int, dict]:
-    """The exchanges recorded for ``case_id`` keyed by arrival number, JSON columns decoded."""
+def case_rows(db: Path, case_id: str | None) -> dict[int, dict]:
+    """The exchanges recorded for ``case_id`` (None: every case) keyed by arrival number, JSON columns decoded."""
     conn = _connect(db)
     try:
-        cursor = conn.execute("SELECT * FROM exchanges WHERE case_id = ? ORDER BY seq", (case_id,))
+        if case_id is None:
+            cursor = conn.execute("SELECT * FROM exchanges ORDER BY seq")
+        else:
+            cursor = conn.execute("SELECT * FROM exchanges WHERE case_id = ? ORDER BY seq", (case_id,))
         names = [d[0] for d in cursor.description]
         out = {}
         for values in cursor:

@@ -44,8 +44,13 @@ class _ReplayGateway:
         self._tape.take("begin_case", case_id=case_id, scenario=scenario)
 
     def exchanges(self, case_id: str | None = None) -> list[Exchange]:
-        event = self._tape.take("exchanges", case_id=case_id)
-        rows = case_rows(self._db, case_id or self._case_id)
+        return self._rows(self._tape.take("exchanges", case_id=case_id), case_id or self._case_id)
+
+    def campaign_exchanges(self) -> list[Exchange]:
+        return self._rows(self._tape.take("campaign_exchanges"), None)
+
+    def _rows(self, event: dict, case_id: str | None) -> list[Exchange]:
+        rows = case_rows(self._db, case_id)
         missing = [s for s in event["seqs"] if s not in rows]
         if missing:
             raise ReplayMismatch(f"exchanges {missing} are not in the evidence log")
@@ -60,6 +65,9 @@ class _ReplayGateway:
 
     def advance_clock(self, seconds: float) -> None:
         self._tape.take("advance_clock", seconds=seconds)
+
+    def mailbox(self, *, tax_code: str | None = None, payment_order_id: str | None = None) -> list[dict]:
+        return self._tape.take("mailbox", tax_code=tax_code, payment_order_id=payment_order_id)["result"]
 
     def clock(self) -> dict:
         return self._tape.take("clock")["result"]
@@ -76,14 +84,54 @@ class _ReplayDriver:
         d["notifications"] = [ShownNotification(**n) for n in d.get("notifications", [])]
         return Outcome(**d)
 
+    def offers(self, action_name: str) -> bool:
+        return self._tape.take("offers", name=action_name)["result"]
+
+    def perform_and_kill(self, action, when, *, timeout: float) -> None:
+        while not when():        # the recorded reads of the gateway, in the order the live run made them
+            pass
+        self._tape.take("perform_and_kill", action=action_record(action))
+
     def journal(self) -> list[dict]:
         return self._tape.take("journal")["result"]
+
+    def journal_of(self, submission: str):
+        return self._tape.take("journal_of", submission=submission)["result"]
+
+    def search_product_files(self, needles) -> dict:
+        return self._tape.take("search_product_files")["result"]
 
     def start(self, env) -> None:
         self._tape.take("start", certificate=env.certificate)
 
     def stop(self) -> None:
         self._tape.take("stop")
+
+
+class _ReplaySettings:
+    def __init__(self, tape: Tape):
+        self._tape = tape
+
+    def get(self, name: str):
+        return self._tape.take("setting", name=name)["result"]
+
+
+class _ReplayProbes:
+    """The TLS probes of a live run (``CaseContext.use_endpoint``): what reached them is on the tape."""
+
+    endpoint = "https://tls-probe.replayed.invalid/ecdi/CISService"
+
+    def __init__(self, tape: Tape):
+        self._tape = tape
+
+    def tls_probe(self, variant: str) -> "_ReplayProbes":
+        return self
+
+    def last_seq(self) -> int:
+        return 0
+
+    def rows(self, since: int = 0) -> list[dict]:
+        return self._tape.take("tls_connections")["result"]
 
 
 class _ReplayData:
@@ -99,8 +147,9 @@ class _ReplayData:
             raise ReplayMismatch(f"recorded test-data choice {result!r} is not among {sorted(items)}")
         return result
 
-    def document(self, name: str) -> bytes:
-        return unb64(self._tape.take("data.document", name=name)["result"])
+    def document(self, name: str, **changes) -> bytes:
+        expected = {"changes": changes} if changes else {}
+        return unb64(self._tape.take("data.document", name=name, **expected)["result"])
 
 
 @dataclass
@@ -113,8 +162,10 @@ class _ReplayHarness:
     gateway_control: object
     driver: object
     data: object
+    recorded_settings: object = None     # CaseContext.setting answers from the tape
+    recorded_probes: object = None       # CaseContext.use_endpoint / tls_connections answer from the tape
 
-    def case_environment(self, case_id: str, certificate: str | None = None):
+    def case_environment(self, case_id: str, certificate: str | None = None, **_):
         """Only the certificate's name matters offline: the tape says which one the DTS was given."""
         from types import SimpleNamespace
 
@@ -195,7 +246,8 @@ def _replay_one(bundle: Path, db: Path, recorded: dict, spec: CaseSpec, fn, base
     path = case_file(bundle, spec.id)
     tape = Tape(_load_json(path, f"tape of {spec.id}")["tape"]) if path.is_file() else Tape()
     harness = _ReplayHarness(gateway_control=_ReplayGateway(tape, db, spec.id), driver=_ReplayDriver(tape),
-                             data=_ReplayData(tape), **base)
+                             data=_ReplayData(tape), recorded_settings=_ReplaySettings(tape),
+                             recorded_probes=_ReplayProbes(tape), **base)
     record, diverged = _run_case(fn, spec, harness, tape)
     result = CaseReplay(spec.id, recorded.get("verdict"), record.verdict.value)
     if diverged:

@@ -5,6 +5,8 @@
  *
  *   java EcdiDts.java lodge   --work-dir DIR --document FILE --type 929 [--function 8] <settings>
  *   java EcdiDts.java query   --work-dir DIR --submission MESSAGE-ID --type 929 <settings>
+ *   java EcdiDts.java resume  --work-dir DIR <settings>           (REL-09: after a restart)
+ *   java EcdiDts.java configure --work-dir DIR --environment test <settings>   (CAP-07: shows the environment)
  *   java EcdiDts.java journal --work-dir DIR                       (SEC-06 export on stdout)
  *
  * <settings> (CAP-07): --endpoint --tls-ca --sign-anchor --p12 --user-id --tax-code --declarant-name
@@ -15,14 +17,17 @@
  * URI="", X509Data), sends with per-attempt timeout and backoff retransmission of the same octets,
  * verifies every reply's signature against cgw_sign_anchor, checks correlation, polls after a 29, and
  * prints the Outcome JSON of docs/drivers.md. Deliberately small: it is an example, not a product
- * (no payment, amendment or cancellation, no restart recovery).
+ * (no payment, amendment or cancellation; after a restart it resends only a message whose send operation
+ * was cut short, it does not resume polling).
  */
 
 import java.io.*;
+import java.math.BigDecimal;
 import java.net.URI;
 import java.net.http.*;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.*;
+import java.text.Normalizer;
 import java.security.*;
 import java.security.cert.*;
 import java.time.*;
@@ -61,6 +66,7 @@ public class EcdiDts {
     final double scale;
     long lastAttemptStart;                                 // start of the latest attempt of any send operation
     final HttpClient http;
+    final boolean plainEndpoint;                           // cgw_endpoint not https:// (TRN-10): nothing is sent
     final List<String> notifications = new ArrayList<>(), errors = new ArrayList<>(), warnings = new ArrayList<>();
 
     public static void main(String[] args) throws Exception {
@@ -68,17 +74,26 @@ public class EcdiDts {
         Map<String, String> opt = new HashMap<>();
         for (int i = 1; i + 1 < args.length; i += 2) opt.put(args[i].replaceFirst("^--", ""), args[i + 1]);
         Path work = Paths.get(opt.get("work-dir"));
+        // TXT-06: the user interface follows the user's locale (vi-VN); nothing on the wire does
+        Locale.setDefault(Locale.forLanguageTag(opt.getOrDefault("ui-locale", "vi-VN")));
         Files.createDirectories(work);
         if (args[0].equals("journal")) {
             Path journal = work.resolve("journal.jsonl");
             if (Files.exists(journal)) OUT.print(Files.readString(journal, StandardCharsets.UTF_8));
             return;
         }
+        if (args[0].equals("configure")) {                  // CAP-07: show which environment the settings are for
+            configure(opt, work);
+            return;
+        }
         EcdiDts dts = new EcdiDts(opt, work);
         Outcome outcome;
         try {
+            if (dts.plainEndpoint) throw new Stop("local-error", "local-error", "TRN-10", "The gateway address "
+                    + opt.get("endpoint") + " does not start with https:// and is refused (TRN-10). Nothing was sent.");
             outcome = args[0].equals("query") ? dts.query(opt.get("submission"), opt.get("type"))
-                                              : dts.lodge(Files.readString(Paths.get(opt.get("document"))), opt.get("type"));
+                    : args[0].equals("resume") ? dts.resume()
+                    : dts.lodge(Files.readString(Paths.get(opt.get("document"))), opt.get("type"));
         } catch (Stop stop) {
             dts.tell(stop.kind, stop.code, stop.getMessage(), null, null);
             outcome = new Outcome(stop.state);
@@ -92,9 +107,9 @@ public class EcdiDts {
         this.statement = readStatement(Paths.get(opt.get("statement")));
         // CAP-08: the statement says time_scale_supported = true, so every timing is multiplied by s.
         this.scale = Double.parseDouble(opt.getOrDefault("time-scale", "1"));
-        if (!opt.get("endpoint").startsWith("https://")) throw new IllegalArgumentException("endpoint must be https:// (TRN-10)");
+        this.plainEndpoint = !opt.get("endpoint").startsWith("https://");     // TRN-10: refused at the first action
         SSLContext tls = tlsContext(Paths.get(opt.get("tls-ca")));
-        warmUp(tls, URI.create(opt.get("endpoint")));
+        if (!plainEndpoint) warmUp(tls, URI.create(opt.get("endpoint")));
         this.http = HttpClient.newBuilder().sslContext(tls)
                 .sslParameters(tlsParameters())
                 .version(HttpClient.Version.HTTP_1_1).followRedirects(HttpClient.Redirect.NEVER).build();
@@ -104,7 +119,7 @@ public class EcdiDts {
     // User actions
 
     Outcome lodge(String document, String type) throws Exception {
-        String content = document.replaceFirst("^\\s*<\\?xml[^>]*\\?>\\s*", "");
+        String content = prepare(document);                                              // DOC-02/03, TXT-02..06
         String reference = "J" + LocalDate.now(VN).format(DateTimeFormatter.BASIC_ISO_DATE) + "-"
                 + UUID.randomUUID().toString().replace("-", "").substring(0, 12);      // ENV-05: new reference
         String messageId = UUID.randomUUID().toString();                                 // ENV-02
@@ -112,7 +127,18 @@ public class EcdiDts {
         Files.createDirectories(work.resolve("messages"));
         Files.write(work.resolve("messages").resolve(messageId + ".xml"), text);         // REL-09: stored first
         journal("request-stored", messageId, messageId, null);
-        Reply first = sendOperation(text, messageId, messageId, type, false);
+        return follow(text, messageId, type);
+    }
+
+    /** The send operation of a stored message and, after a 29, polling. A marker file says the operation
+     *  ended (whatever its ending); a message without one was cut short by a crash (REL-09). */
+    Outcome follow(byte[] text, String messageId, String type) throws Exception {
+        Reply first;
+        try {
+            first = sendOperation(text, messageId, messageId, type, false);
+        } finally {
+            Files.writeString(work.resolve("messages").resolve(messageId + ".ended"), "");
+        }
         Outcome out = new Outcome("unknown");
         out.messageId = messageId;
         if (first.transient_()) {                                                       // RPL-12: a 271
@@ -124,6 +150,43 @@ public class EcdiDts {
         accept(first, history, messageId, out);
         if ("29".equals(first.function)) poll(messageId, type, history, out);
         return out;
+    }
+
+    /** REL-09, after a restart: every stored message whose send operation did not end is sent again —
+     *  the stored octets, same messageId, never a new message — and followed like a fresh lodgement. */
+    Outcome resume() throws Exception {
+        Outcome out = new Outcome("accepted");
+        Path dir = work.resolve("messages");
+        if (!Files.isDirectory(dir)) return out;
+        List<Path> stored;
+        try (var files = Files.list(dir)) {
+            stored = files.filter(p -> p.getFileName().toString().endsWith(".xml")).sorted().toList();
+        }
+        for (Path p : stored) {
+            String messageId = p.getFileName().toString().replaceFirst("\\.xml$", "");
+            if (Files.exists(dir.resolve(messageId + ".ended"))) continue;
+            byte[] text = Files.readAllBytes(p);
+            Matcher type = Pattern.compile("<type>([0-9]{3})</type>").matcher(new String(text, StandardCharsets.UTF_8));
+            if (!type.find()) continue;
+            journal("resume", messageId, messageId, null);
+            out = follow(text, messageId, type.group(1));
+        }
+        return out;
+    }
+
+    /** CAP-07: every setting comes from the command line (no rebuild); the user sees which environment is active. */
+    static void configure(Map<String, String> opt, Path work) throws IOException {
+        String env = opt.getOrDefault("environment", "test");
+        String text = "Active environment: " + env.toUpperCase(Locale.ROOT) + " (" + env + ") - gateway "
+                + opt.get("endpoint") + ", profile " + opt.get("profile") + ", time scale " + opt.get("time-scale") + ".";
+        String shown = ",\"kind\":\"info\",\"code\":\"CAP-07\",\"text\":" + q(text);
+        Files.writeString(work.resolve("journal.jsonl"), "{\"time\":" + q(OffsetDateTime.now(VN).toString())
+                + ",\"user\":\"operator\",\"userId\":" + q(opt.get("user-id")) + ",\"messageId\":null,\"submission\":null,"
+                + "\"event\":\"notification\"" + shown + "}\n", StandardCharsets.UTF_8,
+                StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+        OUT.println("{\"action\":\"configure\",\"state\":\"accepted\",\"message_id\":null,\"status_function\":null,"
+                + "\"reception_number\":null,\"declaration_number\":null,\"channel\":null,\"errors\":[],\"warnings\":[],"
+                + "\"notifications\":[{" + shown.substring(1) + "}],\"raised\":null}");
     }
 
     Outcome query(String submission, String type) throws Exception {
@@ -217,6 +280,110 @@ public class EcdiDts {
     static boolean complete(Map<Integer, Reply> history) {
         int n = watermark(history);
         return history.values().stream().anyMatch(e -> FINAL.contains(e.function) && e.sequence <= n);
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Preparing the user's document before signing (DOC-02, DOC-03, TXT-02..TXT-06)
+
+    static final String DEC = "urn:ecdi:declaration:1";
+    static final int N_GOODS_MAX = 50;                                  // §2 N_goods_max
+    // Text(n) fields of Tables 6-1 and 6-2 (parent/name) and their maximum length in code points (TXT-04)
+    static final Map<String, Integer> TEXT_MAX = Map.of("Trader/name", 255, "Trader/address", 255,
+            "Partner/name", 255, "Partner/address", 255, "Declaration/transportDocument", 35, "Invoice/number", 35,
+            "GoodsItem/description", 200, "Declaration/notes", 500, "Amendment/reason", 500, "Cancellation/reason", 500);
+    static final Set<String> LF_ALLOWED = Set.of("Declaration/notes", "Amendment/reason", "Cancellation/reason");
+
+    /** The Content child as it will be signed: read without DTD (TXT-02), goods limit (DOC-02), NFC and LF
+     *  (TXT-03/05), clean Text(n) values counted in code points (TXT-04/05), lineNo and the exact total (DOC-03)
+     *  written in the §4.2 form whatever the locale (TXT-06). */
+    String prepare(String document) throws Exception {
+        Document doc;
+        try {
+            doc = parse(document.getBytes(StandardCharsets.UTF_8));
+        } catch (org.xml.sax.SAXException e) {
+            throw new Stop("refused", "local-error", "DOC-01", "The document cannot be read (" + e.getMessage()
+                    + "); a DOCTYPE or malformed XML is not accepted. Nothing was sent.");
+        }
+        Element root = doc.getDocumentElement();
+        NodeList goods = root.getElementsByTagNameNS(DEC, "GoodsItem");
+        if (goods.getLength() > N_GOODS_MAX)
+            throw new Stop("refused", "local-error", "DOC-02", "The declaration has " + goods.getLength()
+                    + " goods items; at most " + N_GOODS_MAX + " are allowed in one declaration. Split the shipment into "
+                    + "several declarations of at most " + N_GOODS_MAX + " goods items each. Nothing was sent.");
+        tidy(root);
+        BigDecimal total = BigDecimal.ZERO;
+        for (int i = 0; i < goods.getLength(); i++) {
+            Element item = (Element) goods.item(i);
+            Element lineNo = child(item, "lineNo");
+            if (lineNo != null) lineNo.setTextContent(Integer.toString(i + 1));                // DOC-03
+            Element value = child(item, "value");
+            try {
+                total = total == null || value == null ? null : total.add(new BigDecimal(value.getTextContent()));
+            } catch (NumberFormatException e) {
+                total = null;                                     // not a decimal: the gateway will say so
+            }
+        }
+        Element invoice = child(root, "Invoice"), totalValue = invoice == null ? null : child(invoice, "totalValue");
+        if (totalValue != null && total != null && goods.getLength() > 0)
+            totalValue.setTextContent(total.signum() == 0 ? "0" : total.stripTrailingZeros().toPlainString());
+        Transformer t = TransformerFactory.newInstance().newTransformer();
+        t.setOutputProperty(OutputKeys.OMIT_XML_DECLARATION, "yes");
+        StringWriter out = new StringWriter();
+        t.transform(new DOMSource(root), new StreamResult(out));
+        return out.toString();
+    }
+
+    /** NFC and CR LF → LF in every text node, comments and PIs dropped (ENV-01); Text(n) values cleaned. */
+    static void tidy(Node node) throws Stop {
+        for (Node n = node.getFirstChild(), next; n != null; n = next) {
+            next = n.getNextSibling();
+            switch (n.getNodeType()) {
+                case Node.TEXT_NODE, Node.CDATA_SECTION_NODE ->
+                        n.setNodeValue(Normalizer.normalize(n.getNodeValue().replace("\r\n", "\n"), Normalizer.Form.NFC));
+                case Node.ELEMENT_NODE -> tidy(n);
+                case Node.COMMENT_NODE, Node.PROCESSING_INSTRUCTION_NODE -> node.removeChild(n);
+                default -> { }
+            }
+        }
+        Node parent = node.getParentNode();
+        String key = (parent instanceof Element ? parent.getLocalName() : "") + "/" + node.getLocalName();
+        Integer max = TEXT_MAX.get(key);
+        if (max == null || !DEC.equals(node.getNamespaceURI())) return;
+        String value = clean(node.getTextContent(), LF_ALLOWED.contains(key), key);
+        int length = value.codePointCount(0, value.length());                                 // TXT-04
+        if (length > max)
+            throw new Stop("refused", "local-error", "TXT-04", key + " has " + length + " characters; at most " + max
+                    + " are allowed. Shorten it; nothing was sent.");
+        node.setTextContent(value);
+    }
+
+    /** TXT-05: white-space controls inside become a space (LF kept where allowed), the edges are trimmed, and
+     *  any other control character is refused. */
+    static String clean(String value, boolean lfAllowed, String where) throws Stop {
+        StringBuilder b = new StringBuilder();
+        for (char c : value.toCharArray())
+            b.append(c == '\t' || c == '\r' || c == 0x0b || c == 0x0c || c == 0x85 || (c == '\n' && !lfAllowed) ? ' ' : c);
+        String s = b.toString();
+        int start = 0, end = s.length();
+        while (start < end && edge(s.charAt(start))) start++;
+        while (end > start && edge(s.charAt(end - 1))) end--;
+        s = s.substring(start, end);
+        for (char c : s.toCharArray())
+            if (Character.getType(c) == Character.CONTROL && !(lfAllowed && c == '\n'))
+                throw new Stop("refused", "local-error", "TXT-05", where + " contains the control character U+"
+                        + String.format(Locale.ROOT, "%04X", (int) c) + ", which a customs document may not hold. "
+                        + "Correct the text; nothing was sent.");
+        return s;
+    }
+
+    static boolean edge(char c) {
+        return Character.isWhitespace(c) || Character.isSpaceChar(c) || Character.getType(c) == Character.CONTROL;
+    }
+
+    static Element child(Element parent, String local) {
+        for (Node n = parent.getFirstChild(); n != null; n = n.getNextSibling())
+            if (n instanceof Element e && local.equals(e.getLocalName()) && DEC.equals(e.getNamespaceURI())) return e;
+        return null;
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -414,6 +581,8 @@ public class EcdiDts {
         try {                                                                             // RPL-07: malformed
             if (text.length > S_MAX) throw new IllegalArgumentException("larger than S_max");
             doc = parse(text);
+            if (depth(doc.getDocumentElement()) > 64)                                     // SEC-05: Envelope = 1
+                throw new IllegalArgumentException("nested deeper than 64 elements");
         } catch (Exception e) {
             journal("reply-discarded", null, submission, null);
             throw new Malformed("malformed reply: " + e.getMessage());
@@ -434,7 +603,7 @@ public class EcdiDts {
         journal("reply-received", r.messageId, submission, null);
         boolean placeholder = r.function.equals("271") && r.reference.isEmpty();
         if (!placeholder && (!r.reference.equals(expectedReference) || !r.toIdentity.equals(opt.get("tax-code"))
-                || !r.type.equals(type))) {
+                || !r.type.equals(type) || !r.version.equals(opt.get("profile").replaceFirst("^ecdi-", "")))) {
             throw new Stop("security-error", "security-error", "SEC-04",
                     "A reply that does not answer our request was discarded (forged or misrouted).");
         }
@@ -467,7 +636,13 @@ public class EcdiDts {
         X509Certificate anchor = (X509Certificate) CertificateFactory.getInstance("X.509")
                 .generateCertificate(Files.newInputStream(Paths.get(opt.get("sign-anchor"))));
         X509Certificate current = chain.get(0);
-        current.checkValidity(signedAt);
+        try {
+            current.checkValidity(signedAt);
+        } catch (java.security.cert.CertificateExpiredException e) {                    // SIG-15: name the cause
+            throw new GeneralSecurityException("gateway certificate expired at the reply's createMessageIssue");
+        } catch (java.security.cert.CertificateNotYetValidException e) {
+            throw new GeneralSecurityException("gateway certificate not yet valid at the reply's createMessageIssue");
+        }
         if (current.getKeyUsage() == null || !current.getKeyUsage()[0])
             throw new GeneralSecurityException("gateway certificate lacks digitalSignature");
         for (int depth = 0; depth < chain.size(); depth++) {                          // up to cgw_sign_anchor only
@@ -487,7 +662,7 @@ public class EcdiDts {
     }
 
     static final class Reply {
-        String messageId, function, reference, toIdentity, type, reception, declaration, channel;
+        String messageId, function, reference, toIdentity, type, version, reception, declaration, channel;
         int sequence;
         final List<String[]> errors = new ArrayList<>(), warnings = new ArrayList<>();
 
@@ -498,6 +673,7 @@ public class EcdiDts {
             r.function = text(first(root, "Subject"), "function");
             r.reference = text(first(root, "Subject"), "reference");
             r.type = text(first(root, "Subject"), "type");
+            r.version = text(first(root, "Reference"), "version");
             r.toIdentity = text(first(root, "To"), "identity");
             Element result = first(root, "Result");
             r.sequence = Integer.parseInt(text(result, "sequence"));
@@ -655,6 +831,13 @@ public class EcdiDts {
         f.setXIncludeAware(false);
         f.setExpandEntityReferences(false);
         return f.newDocumentBuilder().parse(new ByteArrayInputStream(xml));
+    }
+
+    static int depth(Element e) {                                                            // SEC-05
+        int deepest = 0;
+        for (org.w3c.dom.Node c = e.getFirstChild(); c != null; c = c.getNextSibling())
+            if (c instanceof Element) deepest = Math.max(deepest, depth((Element) c));
+        return 1 + deepest;
     }
 
     static Element first(Element parent, String local) {
