@@ -30,10 +30,11 @@ def test_gateway_prints_its_settings_serves_the_wsdl_and_stops_on_ctrl_c(pki_dir
         session = requests.Session()
         session.trust_env = False
         response = session.get(wsdl, verify=ca, timeout=10)
+        session.close()
         assert response.status_code == 200 and b"wsdl:definitions" in response.content
     finally:
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=20)
+        out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0 and "gateway stopped" in out
 
 

@@ -95,3 +95,18 @@ def test_results_compare_claimed_and_exhibited_capabilities(reference_run):
     assert "import" in claims["exhibited"], claims
     assert claims["exhibited_not_claimed"] == []
     assert "export" in claims["exhibited"]  # envelope.type-function-rows lodges an export declaration
+
+
+@pytest.mark.parametrize("profile_id", ["ecdi-1.0", "ecdi-1.1"])
+def test_every_must_binding_the_dts_is_broken_by_some_mutant(profile_id):
+    """Beyond "every case has a mutant": for every MUST requirement a case covers, some mutant is declared
+    to break it (and is caught by its case on one of the requirements it breaks, test above).
+    CAP-02 is the definition of conformance, verified by the verdict model (tests/test_verdict.py)."""
+    from conformance.catalogue import all_cases
+    from conformance.coverage import coverage
+    from conformance.profile import load_profile
+
+    broken = {r for m in MUTANTS.values() for r in m.breaks}
+    rows = coverage(load_profile(profile_id), all_cases()).rows
+    unbroken = [r.requirement for r in rows if r.level == "MUST" and r.cases and r.requirement not in broken]
+    assert unbroken == [], f"MUST requirements no mutant breaks: {unbroken}"

@@ -82,8 +82,8 @@ def _gateway(args) -> int:
         f"  control API: {running.control_url}  token: {running.control_token}",
         "ready — Ctrl-C stops the gateway",
     ]
-    print("\n".join(lines), flush=True)
-    try:
+    try:                        # "ready" is printed inside: a Ctrl-C right after it still stops cleanly
+        print("\n".join(lines), flush=True)
         threading.Event().wait()
     except KeyboardInterrupt:
         pass

@@ -141,7 +141,7 @@ class ReferenceDTS(PaymentFlows):
 
     # ============================================================================================
     # Hooks: the reference behaviour; each mutant overrides exactly one of them.
-    HOOKS = frozenset({"retransmission_wait", "exhausted_notice", "first_poll_delay", "pending_reply",
+    HOOKS = frozenset({"attempt_deadline", "security_notice", "message_rejected", "retransmission_wait", "exhausted_notice", "first_poll_delay", "pending_reply",
                        "query_after_sequence", "polling_stopped_notice", "final_replies",
                        "unknown_outcome_query_delay",
                        "soap_headers", "creation_time_text", "signature_methods", "render_error",
@@ -172,6 +172,27 @@ class ReferenceDTS(PaymentFlows):
         if problem:
             raise _Stop("local-error", "local-error", "TRN-10", problem + " Nothing was sent.")
         return endpoint
+
+    def attempt_deadline(self) -> float:
+        """REL-01: an attempt is abandoned as timed out ``pixit.t_send_s`` (× s) after it started — not
+        earlier, not later."""
+        return self.timings.t_send
+
+    def security_notice(self, reason: str) -> tuple[str, str, str]:
+        """SEC-09: a reply refused for a security reason is told as a security error — never as a customs
+        rejection or result — and the submission's outcome stays unknown: (report state, notification
+        kind, text)."""
+        return ("security-error", "security-error",
+                f"Security error: the reply was not acted on ({reason}). The outcome is unknown; query this "
+                "submission later.")
+
+    def message_rejected(self, sub: Submission, reply: Reply) -> None:
+        """RPL-12: a 271 answering the request itself ends the send operation: the message was NOT
+        recorded (no retransmission, no polling) and every Error is shown as a customs rejection."""
+        sub.phase = REJECTED
+        self._show_errors(sub, reply, "271", "Rejected by customs at message level: the message was NOT "
+                          "recorded. Correct the credentials and send the same message again, or correct the "
+                          "document and lodge it as a new message.")
 
     def send_body(self, text: bytes, user_id: str, password: str) -> bytes:
         """TRN-04, TRN-05, TRN-11: one ``svc:Send`` whose MessageXML holds the message text as escaped
@@ -619,7 +640,7 @@ class ReferenceDTS(PaymentFlows):
             endpoint = self.usable_endpoint(self.config.endpoint)                # TRN-10: https only
             self.service_description()                                           # TRN-02: no WSDL needed
             try:
-                transport = Transport(endpoint, self.config.tls_ca_pem, t_send=self.timings.t_send,
+                transport = Transport(endpoint, self.config.tls_ca_pem, t_send=self.attempt_deadline(),
                                       user_agent=f"{self.statement['product']}/{self.statement['version']}",
                                       now=self.clock.now, tls=self.tls_settings(), classify=self.response_outcome)
             except (OSError, ValueError) as exc:
@@ -659,9 +680,8 @@ class ReferenceDTS(PaymentFlows):
                                     "retried automatically; check the gateway address and the TLS trust anchor.", sub)
         elif result.state == SECURITY:
             sub.phase = PHASE_UNKNOWN if sub.phase == STORED else sub.phase
-            state = self._tell_stop("security-error", "security-error", result.refusal.requirement,
-                                    f"Security error: the reply was not acted on ({result.refusal.reason}). "
-                                    "The outcome is unknown; query this submission later.", sub)
+            state, kind, text = self.security_notice(result.refusal.reason)
+            state = self._tell_stop(state, kind, result.refusal.requirement, text, sub)
         elif result.state == ENDED:
             sub.phase = PHASE_UNKNOWN if sub.phase == STORED else sub.phase
             state = self._tell_stop("transport-error", "transport-error", "REL-04",
@@ -787,10 +807,7 @@ class ReferenceDTS(PaymentFlows):
             self.pending_reply(sub, reply)                                           # RPL-13: never a failure
             return
         if reply.function == "271" and not to_query:
-            sub.phase = REJECTED
-            self._show_errors(sub, reply, "271", "Rejected by customs at message level: the message was NOT "
-                              "recorded. Correct the credentials and send the same message again, or correct the "
-                              "document and lodge it as a new message.")
+            self.message_rejected(sub, reply)
             return
         if reply.has_code("E0002"):
             sub.phase = NOT_RECORDED

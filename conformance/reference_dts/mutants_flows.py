@@ -90,3 +90,31 @@ MUTANTS.update({m.name: m for m in [
            "number with the Vietnamese diacritics stripped (the defect of errors-ascii-folded)",
            ["RPL-14"], "flows.cancel-unknown-declaration-refused", ErrorsAsciiFolded),
 ]})
+
+
+# --- mutants for requirements no earlier mutant broke (REL-01, CAP-06, RPL-12) ----------------------
+
+class GivesUpEarly(ReferenceDTS):
+    def attempt_deadline(self) -> float:
+        return super().attempt_deadline() / 2          # REL-01: abandons an attempt before t_send
+
+
+class BackoffBeyondStatement(ReferenceDTS):
+    def retransmission_wait(self, k, outcome) -> float:
+        return 2 * super().retransmission_wait(k, outcome)   # CAP-06: waits twice what its statement says
+
+
+class RejectionAsTransportError(ReferenceDTS):
+    def message_rejected(self, sub, reply) -> None:
+        # RPL-12: a 271 is taken for a failed transmission: the outcome is "unknown", not "rejected"
+        self._tell("transport-error", "271", "The gateway could not process the message; try again later.", sub)
+
+
+MUTANTS.update({m.name: m for m in [
+    Mutant("gives-up-early", "abandons an attempt after half of pixit.t_send_s", ["REL-01"],
+           "reliability.resend-after-timeout", GivesUpEarly),
+    Mutant("backoff-beyond-statement", "waits twice the backoff its capability statement promises",
+           ["CAP-06"], "reliability.exponential-backoff", BackoffBeyondStatement),
+    Mutant("rejection-as-transport-error", "shows a 271 as a transport failure and leaves the outcome unknown",
+           ["RPL-12"], "reply.rejection-shown-verbatim", RejectionAsTransportError),
+]})

@@ -185,3 +185,15 @@ MUTANTS.update({m.name: m for m in [
     Mutant("exports-private-key", "exports the signing key to an unencrypted PEM file",
            ["SEC-02"], "security.no-clear-text-secrets", ExportsPrivateKey),
 ]})
+
+
+class SecurityErrorAsRejection(ReferenceDTS):
+    def security_notice(self, reason: str) -> tuple[str, str, str]:
+        # SEC-09: a forged reply is presented as a customs rejection
+        return "rejected", "customs-error", f"Customs rejected the declaration ({reason})."
+
+
+MUTANTS.update({m.name: m for m in [
+    Mutant("security-error-as-rejection", "tells the user a reply refused as forged was a customs rejection",
+           ["SEC-09"], "signature.verifies-replies", SecurityErrorAsRejection),
+]})

@@ -78,3 +78,14 @@ MUTANTS.update({m.name: m for m in [
     Mutant("doctype-in-message", "puts <!DOCTYPE Envelope> in the message text it sends",
            ["TXT-02"], "text.no-doctype", DoctypeInMessage),
 ]})
+
+
+class BomPrefixed(ReferenceDTS):
+    def signed_text(self, root, signature_method: str, digest_method: str) -> bytes:
+        return b"\xef\xbb\xbf" + super().signed_text(root, signature_method, digest_method)   # TXT-01: no BOM
+
+
+MUTANTS.update({m.name: m for m in [
+    Mutant("bom-prefixed", "writes a UTF-8 byte order mark before every message text", ["TXT-01"],
+           "schema.requests-validate", BomPrefixed),
+]})

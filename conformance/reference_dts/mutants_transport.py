@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 import ssl
 import warnings
 
@@ -87,4 +88,37 @@ MUTANTS.update({m.name: m for m in [
            ["TRN-02"], "transport.wsdl-not-needed", NeedsWsdl),
     Mutant("retries-client-errors", "retransmits after an HTTP 3xx or 4xx as if it were transient",
            ["REL-04"], "transport.final-outcomes-not-retransmitted", RetriesClientErrors),
+]})
+
+
+# --- mutants for requirements no earlier mutant broke (TRN-01, TRN-04, TRN-14) ----------------------
+
+class SendChildrenReordered(ReferenceDTS):
+    def send_body(self, text: bytes, user_id: str, password: str) -> bytes:
+        root = etree.fromstring(super().send_body(text, user_id, password))
+        send = root.find(f".//{{{SVC}}}Send")
+        send.append(send[0])                # TRN-04: UserId, Password, MessageXML — not the order of §3
+        return etree.tostring(root, xml_declaration=True, encoding="utf-8")
+
+
+class TwoSendsPerRequest(ReferenceDTS):
+    def send_body(self, text: bytes, user_id: str, password: str) -> bytes:
+        root = etree.fromstring(super().send_body(text, user_id, password))
+        send = root.find(f".//{{{SVC}}}Send")
+        send.addnext(copy.deepcopy(send))   # TRN-14: the same Send twice in one HTTP request
+        return etree.tostring(root, xml_declaration=True, encoding="utf-8")
+
+
+class TrailingSlashPath(ReferenceDTS):
+    def usable_endpoint(self, endpoint: str) -> str:
+        return super().usable_endpoint(endpoint).rstrip("/") + "/"   # TRN-01: the path is /ecdi/CISService
+
+
+MUTANTS.update({m.name: m for m in [
+    Mutant("send-children-reordered", "puts MessageXML after UserId and Password in the Send element",
+           ["TRN-04"], "transport.valid-declaration-accepted", SendChildrenReordered),
+    Mutant("two-sends-per-request", "repeats the Send element in the SOAP body of every request",
+           ["TRN-14"], "transport.message-text-escaped", TwoSendsPerRequest),
+    Mutant("trailing-slash-path", "posts to cgw_endpoint with a trailing slash (/ecdi/CISService/)",
+           ["TRN-01"], "transport.valid-declaration-accepted", TrailingSlashPath),
 ]})
