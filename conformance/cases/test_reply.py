@@ -11,9 +11,14 @@ from conformance.verdict import EvidenceKind
 
 def drawn_error(ecdi, codes, path: str) -> dict:
     """An Error for the gateway to send: a code drawn by the run's seed from ``codes`` (taken from the
-    profile), its field (``path`` where the code list says the field is a path) and the code list's
-    Vietnamese description with a nonce, so a product cannot show a canned text."""
-    code = ecdi.data.choice(codes)
+    profile); see ``error_for``."""
+    return error_for(ecdi, ecdi.data.choice(codes), path)
+
+
+def error_for(ecdi, code: str, path: str) -> dict:
+    """The Error the gateway sends for ``code``: its field (``path`` where the code list says the field is
+    a path) and the code list's Vietnamese description with a nonce, so a product cannot show a canned
+    text."""
     listed = ecdi.profile.result_codes[code]
     return {"code": code, "field": path if listed.field == "path" else "",
             "description": f"{listed.description_vi} (mã tra cứu {ecdi.data.nonce()})"}
@@ -274,3 +279,35 @@ def test_warning_not_failure(ecdi):
     reported = [w for w in outcome.warnings if w.code == code and w.description == warning["description"]]
     ecdi.check(checks.Check(bool(reported), f"{len(reported)} {code} warning(s) reported with the description "
                                             "verbatim"), "RPL-15", evidence=EvidenceKind.DRIVER)
+
+
+@case(
+    "reply.error-code-matrix",
+    requirements=["RPL-12", "RPL-10", "RPL-14"],
+    capability="import",
+    purpose="The reply-handling matrix: for every error code the profile lets a 271 carry, and every final code "
+            "of a 272 answering the declaration, one declaration is answered with it; each reaches the user "
+            "verbatim as a customs rejection (271: not recorded) or business error (272), never retransmitted.",
+)
+def test_error_code_matrix(ecdi):
+    path = "/Envelope/Body/Content/Declaration"
+    matrix = [("271", code) for code in ecdi.profile.rejection_codes()] + \
+             [("272", code) for code in final_codes(ecdi.profile, "272")]
+    errors = [error_for(ecdi, code, path) for _, code in matrix]
+    ecdi.given(scenarios.scenario("error-code-matrix", *[
+        scenarios.rule({"action": "reply", "function": function, "errors": [error]}, name=f"{function}-{code}",
+                       type_="929", function="8", times=1)
+        for (function, code), error in zip(matrix, errors)]))
+    for (function, code), error in zip(matrix, errors):
+        before = len(ecdi.requests(type="929", function="8"))
+        outcome = ecdi.lodge("declaration-import", type="929")
+        sent = ecdi.requests(type="929", function="8")[before:]
+        answered = [ex.reply_function for ex in sent]
+        ecdi.check(checks.Check(answered == [function], f"{code}: the declaration was sent {len(sent)} time(s), "
+                                                        f"answered {answered} ({function} expected once)"),
+                   "RPL-12" if function == "271" else "RPL-10", stop=True)
+        expected = "rejected" if function == "271" else "business-error"
+        ecdi.check(checks.outcome_state(outcome, {expected}), "RPL-12" if function == "271" else "RPL-10",
+                   evidence=EvidenceKind.DRIVER)
+        ecdi.check(checks.errors_shown_verbatim(outcome, ecdi.journal(), [error]), "RPL-14",
+                   evidence=EvidenceKind.FILE)

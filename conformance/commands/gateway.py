@@ -8,6 +8,7 @@ Ctrl-C. Exit 2 with one clear line for a bad option (unknown profile, port in us
 from __future__ import annotations
 
 import secrets
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -82,6 +83,7 @@ def _gateway(args) -> int:
         f"  control API: {running.control_url}  token: {running.control_token}",
         "ready — Ctrl-C stops the gateway",
     ]
+    _stop_on_ctrl_c_and_term()
     try:                        # "ready" is printed inside: a Ctrl-C right after it still stops cleanly
         print("\n".join(lines), flush=True)
         threading.Event().wait()
@@ -91,3 +93,14 @@ def _gateway(args) -> int:
         running.stop()
     print("gateway stopped", flush=True)
     return 0
+
+
+def _stop_on_ctrl_c_and_term() -> None:
+    """Ctrl-C (SIGINT) and SIGTERM both stop the gateway cleanly (evidence closed, connections released),
+    even when it was started by a parent that ignores SIGINT — a test runner's worker or a service
+    manager — whose "ignore" a child process would otherwise inherit."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, interrupt)

@@ -118,3 +118,16 @@ MUTANTS.update({m.name: m for m in [
     Mutant("rejection-as-transport-error", "shows a 271 as a transport failure and leaves the outcome unknown",
            ["RPL-12"], "reply.rejection-shown-verbatim", RejectionAsTransportError),
 ]})
+
+
+class GenericSignatureErrors(ReferenceDTS):
+    def render_error(self, entry) -> str:
+        if entry.code.startswith("G"):                 # RPL-14: hides which signature check customs failed
+            return "Chữ ký số không hợp lệ. Vui lòng kiểm tra lại chứng thư số."
+        return super().render_error(entry)
+
+
+MUTANTS.update({m.name: m for m in [
+    Mutant("generic-signature-errors", "shows every G-code rejection as one generic 'invalid signature' text",
+           ["RPL-14"], "reply.error-code-matrix", GenericSignatureErrors),
+]})
