@@ -1,0 +1,233 @@
+"""Checks every family uses: the SOAP frame, message texts, what the user was told."""
+
+from __future__ import annotations
+
+from lxml import etree
+
+from ..case import Check
+from ..codec import certs, lexical, safexml, soap, xmlsig
+from ..codec.envelope import Result, content_child, parse_datetime, read_header
+from ..codec.namespaces import ENV, q
+
+
+def _parse(text: bytes | None, profile):
+    if text is None:
+        return None, "no message text could be read from the request"
+    try:
+        return safexml.parse_message_text(text, max_bytes=profile.params["S_max"]), None
+    except safexml.XmlRefused as exc:
+        return None, f"{exc.code}: {exc.reason}"
+
+
+def soap_headers(exchange) -> Check:
+    """TRN-03: exact Content-Type and the double-quoted SOAPAction."""
+    headers = {k.lower(): v for k, v in exchange.request_headers.items()}
+    problems = []
+    if headers.get("soapaction") != soap.SOAP_ACTION:
+        problems.append(f"SOAPAction is {headers.get('soapaction')!r}, expected {soap.SOAP_ACTION!r}")
+    if not soap.media_type_ok(headers.get("content-type")):
+        problems.append(f"Content-Type is {headers.get('content-type')!r}, expected {soap.CONTENT_TYPE!r}")
+    if problems:
+        return Check(False, f"request #{exchange.seq}: " + "; ".join(problems))
+    return Check(True, f"request #{exchange.seq} carries the required Content-Type and SOAPAction")
+
+
+def send_body(exchange) -> Check:
+    """TRN-03/TRN-04: one svc:Send with MessageXML, UserId, Password and no soap:Header."""
+    try:
+        _, has_header = soap.parse_send_request(exchange.request_body)
+    except soap.SoapFault as exc:
+        return Check(False, f"request #{exchange.seq} is not a well-formed Send: {exc.faultstring}")
+    if has_header:
+        return Check(False, f"request #{exchange.seq}: the SOAP envelope carries a soap:Header")
+    return Check(True, f"request #{exchange.seq} is one svc:Send with MessageXML, UserId, Password")
+
+
+def encoding_rules(exchange, profile) -> Check:
+    """TXT-01/TXT-02: UTF-8 without BOM, XML 1.0 declaration if any, no DOCTYPE, well-formed."""
+    _, problem = _parse(exchange.message_text, profile)
+    if problem:
+        return Check(False, f"request #{exchange.seq}: {problem}", {"exchange": exchange.seq})
+    return Check(True, f"request #{exchange.seq} is well-formed XML 1.0 in UTF-8 without BOM or DOCTYPE")
+
+
+def creation_time(exchange, profile, tolerance_s: float) -> Check:
+    """ENV-03: ``createMessageIssue`` carries a UTC offset and is the clock time at signing.
+
+    Signing precedes the first transmission, so the value must lie no later than the gateway's
+    reception (plus the tolerance) and not far before it: the DTS SHOULD keep its clock within 60 s
+    of UTC, and a retransmission may come up to the whole send operation later.
+    """
+    root, problem = _parse(exchange.message_text, profile)
+    if problem:
+        return Check(False, f"request #{exchange.seq}: {problem}")
+    text = read_header(root).get("SendApplication/createMessageIssue") or ""
+    try:
+        stamp = parse_datetime(text)
+    except ValueError:
+        stamp = None
+    if stamp is None or stamp.tzinfo is None:
+        return Check(False, f"request #{exchange.seq}: createMessageIssue {text!r} has no UTC offset")
+    skew = stamp.timestamp() - exchange.received_at
+    if skew > 60 + tolerance_s:
+        return Check(False, f"request #{exchange.seq}: createMessageIssue {text} is {skew:.0f} s after reception")
+    return Check(True, f"request #{exchange.seq}: createMessageIssue {text} ({-skew:.1f} s before reception)")
+
+
+def _schema_check(exchange, profile, what: str, validate) -> Check:
+    root, problem = _parse(exchange.message_text, profile)
+    if problem:
+        return Check(False, f"request #{exchange.seq}: {problem}", {"exchange": exchange.seq})
+    issues = list(validate(root))
+    if issues:
+        first = issues[0]
+        return Check(
+            False,
+            f"request #{exchange.seq}: {what} does not conform to {profile.id}: {first.path}: {first.reason}",
+            {"exchange": exchange.seq, "issues": [f"{i.path}: {i.reason}" for i in issues[:20]]},
+        )
+    return Check(True, f"request #{exchange.seq}: {what} validates against {profile.id}")
+
+
+def envelope_validates(exchange, profile) -> Check:
+    """ENV-01 (with TXT-03/05 lexical rules): header structure and types, no comments, PIs or non-NFC text."""
+    def validate(root):
+        issues = list(profile.validate_envelope(root, "request"))
+        lex = lexical.lexical_problem(root, profile.repeatable)
+        return issues + ([lex] if lex else [])
+
+    return _schema_check(exchange, profile, "the envelope", validate)
+
+
+def content_validates(exchange, profile) -> Check:
+    """DOC-01: the Content document follows Tables 6-1 to 6-4 (structure and lexical rules)."""
+    return _schema_check(exchange, profile, "the content document", profile.validate_content)
+
+
+def signature_conforms(exchange, profile) -> Check:
+    """SIG-01, SIG-04: exactly Table 8-1 with SHA-256, cryptographically valid, signer's tax code."""
+    root, problem = _parse(exchange.message_text, profile)
+    if problem:
+        return Check(False, f"request #{exchange.seq}: {problem}", {"exchange": exchange.seq})
+    try:
+        verified = xmlsig.verify_envelope(
+            exchange.message_text,
+            methods=(xmlsig.RSA_SHA256, xmlsig.ECDSA_SHA256),
+            digests=(xmlsig.SHA256,),
+        )
+    except xmlsig.SignatureProblem as exc:
+        return Check(False, f"request #{exchange.seq}: signature not per Table 8-1 with SHA-256: {exc.reason}",
+                     {"exchange": exchange.seq})
+    from_identity = read_header(root).get("From/identity")
+    tax = certs.tax_code_of(verified.signer)
+    if tax is None or not certs.tax_code_matches(tax, from_identity or ""):
+        return Check(False, f"request #{exchange.seq}: signer certificate tax code {tax!r} does not cover "
+                            f"From/identity {from_identity!r}", {"exchange": exchange.seq})
+    return Check(True, f"request #{exchange.seq} signed {verified.signature_method} / {verified.digest_method} "
+                       f"by a certificate for {tax}",
+                 {"signature_method": verified.signature_method, "digest_method": verified.digest_method})
+
+
+def reply_result(exchange) -> Result | None:
+    """The ``e:Result`` of the reply the gateway sent in an exchange (the gateway's text is trusted)."""
+    if not exchange.reply_text:
+        return None
+    root = etree.fromstring(exchange.reply_text, safexml.hardened_parser())
+    child = content_child(root)
+    return Result.from_element(child) if child is not None and child.tag == q(ENV, "Result") else None
+
+
+def gateway_accepted(exchange) -> Check:
+    """The gateway recorded the submission: its own schema and signature verdicts held and it answered 29."""
+    if exchange.reply_function == "29":
+        return Check(True, f"the gateway verified request #{exchange.seq} and answered 29 (receipt)")
+    codes = ", ".join(exchange.reply_codes) or "no codes"
+    return Check(False, f"the gateway answered request #{exchange.seq} with {exchange.reply_function} ({codes})",
+                 {"gateway_verdict": exchange.gateway_verdict})
+
+
+def same_value(label: str, shown: str | None, sent: str | None) -> Check:
+    if sent is not None and shown == sent:
+        return Check(True, f"the DTS showed the {label} {sent} that the gateway sent")
+    return Check(False, f"the DTS showed {label} {shown!r}; the gateway sent {sent!r}")
+
+
+def outcome_state(outcome, expected: set[str]) -> Check:
+    if outcome.state in expected:
+        return Check(True, f"the DTS reported the outcome as {outcome.state}")
+    why = f" ({outcome.raised})" if outcome.raised else ""
+    return Check(False, f"the DTS reported {outcome.state!r}{why}, expected one of {sorted(expected)}")
+
+
+def errors_shown_verbatim(outcome, journal: list[dict], sent: list[dict]) -> Check:
+    """RPL-14: every Error shown with code, field and Vietnamese description unchanged."""
+    shown = {(e.code, e.field, e.description) for e in outcome.errors}
+    texts = [ev.get("text", "") for ev in journal if ev.get("event") == "notification"]
+    missing = []
+    for err in sent:
+        key = (err["code"], err["field"], err["description"])
+        if key not in shown:
+            missing.append(f"{err['code']} not reported verbatim to the user")
+        elif not any(err["description"] in t and err["code"] in t for t in texts):
+            missing.append(f"{err['code']}: description not found verbatim in the journalled notifications")
+    if missing:
+        return Check(False, "; ".join(missing), {"shown": sorted(shown), "sent": sent})
+    return Check(True, f"all {len(sent)} error(s) reached the user verbatim (code, field, description)")
+
+
+def retransmitted(attempts: list) -> Check:
+    if len(attempts) >= 2:
+        return Check(True, f"the DTS made {len(attempts)} attempts")
+    return Check(False, f"the DTS made {len(attempts)} attempt(s); a retransmission was required")
+
+
+def byte_identical(attempts: list) -> Check:
+    """REL-05: every retransmission carries the octets of the first attempt."""
+    first = attempts[0].message_text
+    for a in attempts[1:]:
+        if a.message_text != first:
+            if a.message_id != attempts[0].message_id:
+                return Check(False, f"attempt #{a.seq} carries a new messageId {a.message_id} "
+                                    f"(first: {attempts[0].message_id})")
+            return Check(False, f"attempt #{a.seq} has the same messageId but different octets "
+                                f"(re-signed or re-serialised)")
+    return Check(True, f"all {len(attempts)} attempts carry the byte-identical message text")
+
+
+def waited_at_least(earlier, later, seconds: float, tolerance: float, what: str) -> Check:
+    gap = later.received_at - earlier.received_at
+    if gap + tolerance >= seconds:
+        return Check(True, f"{what}: {gap:.3f} s between attempts (at least {seconds:.3f} s required)")
+    return Check(False, f"{what}: only {gap:.3f} s between attempts, at least {seconds:.3f} s required",
+                 {"gap_s": gap, "required_s": seconds})
+
+
+# The specific causes SIG-12 requires the user to be told, in the words a Vietnamese or English
+# user interface would use. A product may phrase them otherwise; these are the words customs reads for.
+CERTIFICATE_CAUSE_WORDS = {
+    "expired": ("expired", "hết hạn", "hết hiệu lực"),
+    "not yet valid": ("not yet valid", "chưa có hiệu lực", "chưa đến"),
+    "revoked": ("revoked", "thu hồi"),
+    "wrong tax code": ("tax code", "mã số thuế", "MST"),
+    "unsuitable key": ("key", "khóa", "khoá"),
+}
+
+
+def nothing_sent(requests: list, what: str) -> Check:
+    if not requests:
+        return Check(True, f"{what}: the gateway received nothing")
+    return Check(False, f"{what}: the gateway received {len(requests)} request(s)",
+                 {"exchanges": [r.seq for r in requests]})
+
+
+def local_error_says(outcome, words, what: str) -> Check:
+    """SIG-12/SIG-13/SEC-09: a local error (not a customs result) whose text says ``what`` — one of
+    ``words`` appears in it (case-insensitive)."""
+    local = [n for n in outcome.notifications if n.kind == "local-error"]
+    if not local:
+        return Check(False, f"no local error was shown (state {outcome.state!r}); the user must learn {what}")
+    if any(w.lower() in n.text.lower() for n in local for w in words):
+        return Check(True, f"the user was told {what}: {local[0].text!r}")
+    return Check(False, f"the local error does not say {what}: {local[0].text!r}")
+
+
