@@ -58,6 +58,8 @@ _SUITE_NAMES = {
 }
 _VERSIONS = {0x0300: "SSLv3", 0x0301: "TLSv1", 0x0302: "TLSv1.1", 0x0303: "TLSv1.2", 0x0304: "TLSv1.3"}
 HANDSHAKE_TIMEOUT_S = 5.0
+RELAY_POLL_S = 0.02          # how long the relay waits on one side before looking at the other
+RELAY_SEND_TIMEOUT_S = 10.0  # loopback: a send that takes longer means the peer is gone
 FIRST_BYTES_TIMEOUT_S = 5.0
 _ALERT_HANDSHAKE_FAILURE = bytes([0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x28])
 
@@ -317,32 +319,32 @@ class TlsProbe:
                                                       server_hostname=host)
         conn.relayed = True
         upstream.sendall(first)
-
-        def pump(src, dst, count: bool) -> None:
-            try:
-                while True:
-                    data = src.recv(65536)
-                    if not data:
-                        break
-                    if count:
-                        conn.http_bytes += len(data)
-                    dst.sendall(data)
-            except (OSError, ssl.SSLError):
-                pass
-            finally:
-                for s in (src, dst):
+        # One thread pumps both directions: an SSL socket must never be read in one thread while it is
+        # written in another (OpenSSL objects are not safe for that; it crashed the process once).
+        client.settimeout(RELAY_POLL_S)
+        upstream.settimeout(RELAY_POLL_S)
+        try:
+            while True:
+                moved = False
+                for src, dst, inbound in ((client, upstream, True), (upstream, client, False)):
                     try:
-                        s.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
-
-        client.settimeout(None)
-        upstream.settimeout(None)
-        back = threading.Thread(target=pump, args=(upstream, client, False), daemon=True)
-        back.start()
-        pump(client, upstream, True)
-        back.join(timeout=30)
-        upstream.close()
+                        data = src.recv(65536)
+                    except (socket.timeout, ssl.SSLWantReadError):
+                        continue
+                    if not data:
+                        return
+                    moved = True
+                    if inbound:
+                        conn.http_bytes += len(data)
+                    dst.settimeout(RELAY_SEND_TIMEOUT_S)
+                    dst.sendall(data)
+                    dst.settimeout(RELAY_POLL_S)
+                if not moved and self._stop.is_set():
+                    return
+        except (OSError, ssl.SSLError):
+            return                                   # either side went away: the exchange is over
+        finally:
+            upstream.close()
 
 
 class TlsProbes:
