@@ -1,7 +1,7 @@
 """Mutants: deliberately broken variants of the reference DTS, one defect each.
 
-A mutant is a small subclass of ``ReferenceDTS`` overriding exactly one hook (see "Hooks" in
-``dts.py``). Running the conformance cases against a mutant must fail the case named in
+A mutant is a small subclass of ``ReferenceDTS`` overriding exactly one hook (``hooks.py``;
+payment hooks in ``payments.py``). Running the conformance cases against a mutant must fail the case named in
 ``caught_by``: that is how the harness shows that its cases can tell a broken DTS from a correct one.
 """
 
