@@ -37,6 +37,19 @@ def declaration_number_sent(exchange) -> str | None:
     return child.findtext(q(DEC, "declarationNumber")) if child is not None else None
 
 
+def change_request_sent(ecdi, function: str, number: str, what: str):
+    """The one 929/``function`` request the user's change caused: a Table 4-2 row designating declaration
+    ``number``, with a fresh business reference (ENV-04, ENV-05). Returns it."""
+    sent = ecdi.requests(type="929", function=function)
+    ecdi.check(checks.Check(len(sent) == 1, f"{len(sent)} {what} request(s) (929/{function}) reached the gateway"),
+               "ENV-04", stop=True)
+    ecdi.check(checks.table_4_2_rows(sent, ecdi.profile), "ENV-04")
+    ecdi.check(designates(sent[0], number), "ENV-04")
+    ecdi.check(checks.subject_references(ecdi.requests(), ecdi.profile), "ENV-05")
+    ecdi.check(checks.business_references_fresh(ecdi.requests(), ecdi.profile), "ENV-05")
+    return sent[0]
+
+
 def designates(exchange, number: str) -> checks.Check:
     sent = declaration_number_sent(exchange)
     return checks.Check(sent == number, f"request #{exchange.seq} designates declarationNumber {sent!r}; the "
@@ -55,14 +68,7 @@ def test_amend_recorded_declaration(ecdi):
     number = open_declaration(ecdi, "929", "declaration-import", name="amend-open-declaration",
                               amend_cancel_history=[{"function": "32"}])
     outcome = ecdi.amend(number, type="929", sample="declaration-import")
-    sent = ecdi.requests(type="929", function="5")
-    ecdi.check(checks.Check(len(sent) == 1, f"{len(sent)} amendment request(s) (929/5) reached the gateway"),
-               "ENV-04", stop=True)
-    amendment = sent[0]
-    ecdi.check(checks.table_4_2_rows([amendment], ecdi.profile), "ENV-04")
-    ecdi.check(designates(amendment, number), "ENV-04")
-    ecdi.check(checks.subject_references(ecdi.requests(), ecdi.profile), "ENV-05")
-    ecdi.check(checks.business_references_fresh(ecdi.requests(), ecdi.profile), "ENV-05")
+    amendment = change_request_sent(ecdi, "5", number, "amendment")
     queries = [q for q in ecdi.requests(type="929", function="13") if q.reference == amendment.message_id]
     finals = [i for i, q in enumerate(queries) if q.reply_function == "32"]
     ecdi.check(checks.Check(amendment.reply_function == "29" and bool(finals) and finals[0] == len(queries) - 1,
@@ -88,14 +94,7 @@ def test_cancel_recorded_declaration(ecdi):
                               amend_cancel_history=[{"function": "32"}])
     declaration = ecdi.requests(type="929", function="8")[0]
     outcome = ecdi.cancel(number, type="929")
-    sent = ecdi.requests(type="929", function="1")
-    ecdi.check(checks.Check(len(sent) == 1, f"{len(sent)} cancellation request(s) (929/1) reached the gateway"),
-               "ENV-04", stop=True)
-    cancellation = sent[0]
-    ecdi.check(checks.table_4_2_rows([cancellation], ecdi.profile), "ENV-04")
-    ecdi.check(designates(cancellation, number), "ENV-04")
-    ecdi.check(checks.subject_references(ecdi.requests(), ecdi.profile), "ENV-05")
-    ecdi.check(checks.business_references_fresh(ecdi.requests(), ecdi.profile), "ENV-05")
+    cancellation = change_request_sent(ecdi, "1", number, "cancellation")
     queries = [q for q in ecdi.requests(type="929", function="13") if q.reference == cancellation.message_id]
     ecdi.check(checks.Check(bool(queries) and queries[-1].reply_function == "32",
                             f"{len(queries)} queries for the cancellation, the last answered "

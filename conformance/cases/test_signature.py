@@ -5,6 +5,15 @@ from conformance.case import case
 from conformance.verdict import EvidenceKind, Verdict
 
 
+
+def reply_refused_as_security_error(ecdi, outcome, exchange) -> None:
+    """SIG-15, RPL-06, SEC-09: a reply the DTS must not believe changed nothing the user sees, was told
+    as a security error, and is in the journal."""
+    ecdi.check(checks.reply_not_acted_on(outcome, exchange), "RPL-06", evidence=EvidenceKind.DRIVER)
+    ecdi.check(checks.shown_as(outcome, "security-error"), "SEC-09", evidence=EvidenceKind.DRIVER)
+    ecdi.check(checks.reply_journalled(ecdi.journal(), exchange.message_id), "SIG-15", evidence=EvidenceKind.FILE)
+
+
 @case(
     "signature.sha256-only",
     requirements=["SIG-01", "SIG-04"],
@@ -75,10 +84,7 @@ def test_verifies_replies(ecdi):
                    severity=Verdict.INCONCLUSIVE, stop=True)
         exchange = sent[-1]
         ecdi.check(checks.altered_in_transit(exchange, action), "SIG-15", severity=Verdict.INCONCLUSIVE, stop=True)
-        ecdi.check(checks.reply_not_acted_on(outcome, exchange), "RPL-06", evidence=EvidenceKind.DRIVER)
-        ecdi.check(checks.shown_as(outcome, "security-error"), "SEC-09", evidence=EvidenceKind.DRIVER)
-        ecdi.check(checks.reply_journalled(ecdi.journal(), exchange.message_id), "SIG-15",
-                   evidence=EvidenceKind.FILE)
+        reply_refused_as_security_error(ecdi, outcome, exchange)
 
 
 @case(
@@ -173,13 +179,10 @@ def test_gateway_certificate_renewal(ecdi):
             ecdi.check(checks.reply_acted_on(outcome, exchange, "a renewed gateway certificate under the anchor"),
                        "SIG-15", evidence=EvidenceKind.DRIVER)
             continue
-        ecdi.check(checks.reply_not_acted_on(outcome, exchange), "RPL-06", evidence=EvidenceKind.DRIVER)
+        reply_refused_as_security_error(ecdi, outcome, exchange)
         ecdi.check(checks.told_user(outcome, checks.CERTIFICATE_CAUSE_WORDS["expired"],
                                     "that the gateway certificate expired", kinds={"security-error"}),
                    "SIG-15", evidence=EvidenceKind.DRIVER)
-        ecdi.check(checks.shown_as(outcome, "security-error"), "SEC-09", evidence=EvidenceKind.DRIVER)
-        ecdi.check(checks.reply_journalled(ecdi.journal(), exchange.message_id), "SIG-15",
-                   evidence=EvidenceKind.FILE)
 
 
 @case(
@@ -194,8 +197,7 @@ def test_branch_uses_parent_certificate(ecdi):
     outcome = ecdi.lodge("declaration-import", type="929")
     sent = ecdi.requests(type="929", function="8")
     ecdi.check(checks.Check(bool(sent), f"the DTS sent {len(sent)} declaration(s) for branch {branch} with the "
-                                        f"parent's certificate" + ("" if sent else f" (state {outcome.state!r}: "
-                            + "; ".join(n.text for n in outcome.notifications)[:300] + ")")),
+                                        f"parent's certificate" + ("" if sent else f" ({checks.outcome_summary(outcome)})")),
                "SIG-12", stop=True)
     got = checks.header_value(sent[0], "From/identity", ecdi.profile)
     ecdi.check(checks.Check(got == branch, f"From/identity is {got!r} (the branch acting: {branch})"), "ENV-06")

@@ -213,6 +213,12 @@ CERTIFICATE_CAUSE_WORDS = {
 }
 
 
+def outcome_summary(outcome) -> str:
+    """The state and the first local, transport or security message of an outcome, for a check's message."""
+    shown = [n.text for n in outcome.notifications if n.kind in ("local-error", "transport-error", "security-error")]
+    return f"state {outcome.state!r}" + (f": {shown[0]!r}" if shown else "")
+
+
 def nothing_sent(requests: list, what: str) -> Check:
     if not requests:
         return Check(True, f"{what}: the gateway received nothing")

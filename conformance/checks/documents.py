@@ -102,12 +102,6 @@ def same_text(label: str, expected: str | None, sent: str | None) -> Check:
     return Check(False, f"{label}: sent {sent!r}, expected {expected!r}")
 
 
-def outcome_summary(outcome) -> str:
-    """The state and the first local, transport or security message of an outcome, for a check's message."""
-    shown = [n.text for n in outcome.notifications if n.kind in ("local-error", "transport-error", "security-error")]
-    return f"state {outcome.state!r}" + (f": {shown[0]!r}" if shown else "")
-
-
 def _edge_or_control(value: str, lf_allowed: bool) -> str | None:
     import unicodedata
 

@@ -17,9 +17,8 @@ from lxml import etree
 
 from ..codec.safexml import hardened_parser
 from ..profile import load_profile
-from ..reference_dts import DtsConfig, build_dts
-from ..reference_dts.config import reference_statement
-from ..reference_dts.config import LocalUser
+from ..reference_dts import DtsConfig
+from ..reference_dts.config import LocalUser, reference_statement
 from ..reference_dts.dts import ReferenceDTS
 from ..reference_dts.mutants import MUTANTS
 from ..reference_dts.mutants_payment import CONFIGURATIONS
@@ -38,8 +37,8 @@ class ReferenceDriver:
                               f"and the configurations {', '.join(sorted(CONFIGURATIONS))}")
         self.mutant = mutant
         # CAP-05: the statement the product (or the mutant) ships, read like any other SUT's.
-        dts_class = (MUTANTS.get(mutant) or CONFIGURATIONS[mutant]).cls if mutant is not None else ReferenceDTS
-        self.statement = tomllib.loads(dts_class.shipped_statement())
+        self._dts_class = (MUTANTS.get(mutant) or CONFIGURATIONS[mutant]).cls if mutant is not None else ReferenceDTS
+        self.statement = tomllib.loads(self._dts_class.shipped_statement())
         self._dts = None
         self._env: Environment | None = None
 
@@ -47,7 +46,6 @@ class ReferenceDriver:
         return SutInfo(statement=self.statement, mutant=self.mutant)
 
     def start(self, env: Environment) -> None:
-        self._state_dir = env.work_dir
         self._env = env
         env.work_dir.mkdir(parents=True, exist_ok=True)
         config = DtsConfig(
@@ -72,10 +70,7 @@ class ReferenceDriver:
             accounts=tuple(LocalUser(a.local_user, a.user_id, a.password) for a in env.accounts),   # SEC-08
         )
         self._fuse = _Fuse()
-        if self.mutant in CONFIGURATIONS:            # a configuration (several hooks), e.g. legacy-1.0
-            self._dts = CONFIGURATIONS[self.mutant].cls(config)
-        else:
-            self._dts = build_dts(config, self.mutant)
+        self._dts = self._dts_class(config)          # the reference DTS, a mutant or a configuration
         self._dts.attach_fuse(self._fuse.guard)
 
     def perform(self, action: Action) -> Outcome:
@@ -145,7 +140,7 @@ class ReferenceDriver:
 
     def product_files(self) -> list[Path]:
         """SEC-01/SEC-02: everything the reference DTS writes is under its state folder."""
-        return [self._state_dir] if getattr(self, "_state_dir", None) is not None else []
+        return [self._env.work_dir] if self._env is not None else []
 
     def journal(self, submission: str | None = None) -> list[dict]:
         """SEC-06: the whole export, or the export for one submission (``submission``: its messageId)."""
