@@ -403,8 +403,9 @@ def test_query_for_an_unknown_submission_is_transient_E0002(client, control, cas
 
 def test_queries_faster_than_t_poll_min_get_E9002(client, case):
     submission_id, _ = submit(client)
-    client.send(client.query(submission_id, 1))
-    _, reply = client.send(client.query(submission_id, 1))
+    first, second = client.query(submission_id, 1), client.query(submission_id, 1)   # signed before sending:
+    client.send(first)                                     # only the round trip lies between the two queries
+    _, reply = client.send(second)
     assert parse_reply(reply)[1].result_code == "E9002"
 
 
