@@ -256,8 +256,11 @@ class CaseContext:
         return self.driver.offers(action_name)
 
     # --- observation ------------------------------------------------------------------------
-    def requests(self, *, type: str | None = None, function: str | None = None) -> list:
-        """The ECDI ``Send`` exchanges the gateway recorded for this case, in arrival order."""
+    def requests(self, *, type: str | None = None, function: str | None = None,
+                 first_attempts: bool = False) -> list:
+        """The ECDI ``Send`` exchanges the gateway recorded for this case, in arrival order.
+        ``first_attempts``: one per message, its first attempt; a retransmission repeats the same
+        message (REL-02), e.g. after an E9002 the gateway may answer when queries arrive close together."""
         out = []
         for ex in self.gateway.exchanges(self.spec.id):
             if ex.path.split("?")[0] != self.profile.deployment["cgw_path"] or ex.method != "POST":
@@ -265,6 +268,8 @@ class CaseContext:
             if type is not None and ex.type != type:
                 continue
             if function is not None and ex.function != function:
+                continue
+            if first_attempts and ex.attempt != 1:
                 continue
             out.append(ex)
         return out
@@ -287,9 +292,8 @@ class CaseContext:
         return float(self.sut.pixit[key]) * self.time_scale
 
     def tolerance(self, seconds: float) -> float:
-        """CAP-06: ±1 s or 10 %, whichever is larger; 1 s becomes max(s × 1 s, 50 ms) when scaled."""
-        absolute = 1.0 if self.time_scale >= 1 else max(self.time_scale * 1.0, 0.05)
-        return max(absolute, 0.1 * seconds)
+        """CAP-06 tolerance of a timing under this run's time scale (``Profile.tolerance``)."""
+        return self.profile.tolerance(seconds, self.time_scale)
 
     # --- verdicts ---------------------------------------------------------------------------
     def check(self, result: Check, requirement: str, *, evidence: EvidenceKind = EvidenceKind.WIRE,

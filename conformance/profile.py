@@ -419,6 +419,14 @@ class Profile:
         timers = ", ".join(sorted(self._scaled | self._unscaled))
         raise ValueError(f"{name!r} is not a timer of profile {self.id} (timers: {timers})")
 
+    @staticmethod
+    def tolerance(seconds: float, time_scale: float = 1.0) -> float:
+        """CAP-06: ±1 s or 10 %, whichever is larger; 1 s becomes max(s × 1 s, 50 ms) when scaled. A
+        property of the standard, so it lives with the profile's timers, not in each caller."""
+        _check_scale(time_scale)
+        absolute = 1.0 if time_scale >= 1 else max(time_scale * 1.0, 0.05)
+        return max(absolute, 0.1 * seconds)
+
     def pixit_bounds(self, pixit: Mapping[str, Any] | None = None,
                      time_scale: float = 1.0) -> dict[str, tuple[float | None, float | None]]:
         """Floor and ceiling of each integer PIXIT key (Table 13-2).

@@ -99,6 +99,7 @@ class Gateway:
         self.config = config
         self.time_scale = config.time_scale
         self.enforce_poll_interval = config.enforce_poll_interval
+        self.poll_interval_allowance = config.poll_interval_allowance
         loaded = accepted_profiles(config.profiles)
         self.profiles = {p.version: p for p in loaded}
         self.default_profile = max(loaded, key=lambda p: _version_key(p.version))   # placeholder version

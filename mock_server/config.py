@@ -42,6 +42,10 @@ class GatewayConfig:
     approval_emails: dict[str, list[str]] = field(default_factory=dict)
     control_token: str | None = None          # X-ECDI-Control; None: a random one per run
     enforce_poll_interval: bool = True        # answer E9002 below T_poll_min (REL-15 allows it)
+    # REL-15 is about when a query starts; the gateway sees when it arrives, and network jitter can bring
+    # two queries started T_poll_min apart closer. E9002 only when arrivals are closer than T_poll_min less
+    # this fraction of it (a quarter: 1 s of 4 s, the CAP-06 tolerance at s = 1 and at s = 0.05).
+    poll_interval_allowance: float = 0.25
     # Table 4-3 SendApplication of replies.
     product: str = "ECDI-CGW-MOCK"
     product_version: str = __version__

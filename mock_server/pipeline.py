@@ -379,7 +379,8 @@ def step_query_target(gw, ex: Exchange) -> Outcome | None:
     reference = ex.header["Subject/reference"]
     previous = gw.store.note_query_start(reference, ex.now.timestamp())
     if gw.enforce_poll_interval and previous is not None:
-        if ex.now.timestamp() - previous < ex.profile.timer("T_poll_min", gw.time_scale):
+        poll_min = ex.profile.timer("T_poll_min", gw.time_scale)
+        if ex.now.timestamp() - previous < poll_min * (1 - gw.poll_interval_allowance):   # arrivals, not starts
             return reject(gw, "E9002")
     sub = gw.store.submission(reference)
     if sub is None or sub.from_identity != ex.header["From/identity"] or sub.type != ex.header["Subject/type"]:

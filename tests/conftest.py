@@ -38,6 +38,17 @@ class RunResult:
     def verdicts(self) -> dict[str, str]:
         return {c["id"]: c["verdict"] for c in self.results["cases"]}
 
+    def explain(self) -> str:
+        """What a failed assertion prints: each case not PASS or NOT-APPLICABLE with its reason (the
+        table in stdout has no reasons), then the tails of stdout and stderr."""
+        try:
+            cases = self.results["cases"]
+        except (OSError, ValueError, KeyError):
+            cases = []
+        lines = [f"{c['id']}: {c['verdict']}: {c.get('reason')}" for c in cases
+                 if c["verdict"] not in ("PASS", "NOT-APPLICABLE")]
+        return "\n".join([*lines, self.stdout[-3000:], self.stderr[-3000:]])
+
 
 def ecdi_run(out: Path, pki_dir: Path, *extra: str) -> RunResult:
     """``ecdi run`` in a separate process, exactly as a user runs it."""

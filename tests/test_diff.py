@@ -16,7 +16,7 @@ def run_11(tmp_path_factory, run_ecdi):
 
 
 def test_reference_dts_is_conformant_under_11(run_11):
-    assert run_11.returncode == 0, run_11.stdout[-3000:] + run_11.stderr[-3000:]
+    assert run_11.returncode == 0, run_11.explain()
     assert run_11.results["overall"] == "CONFORMANT" and run_11.results["profile"]["id"] == "ecdi-1.1"
 
 

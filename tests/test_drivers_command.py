@@ -126,7 +126,7 @@ def test_placeholders_and_missing_actions(tmp_path):
 
 def test_the_reference_dts_as_a_program_is_conformant(tmp_path, run_ecdi):
     run = run_ecdi(tmp_path / "out", "--sut", str(REFERENCE_SUT))
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert run.returncode == 0, run.explain()
     assert set(run.verdicts().values()) == {"PASS"} and run.results["overall"] == "CONFORMANT"
     assert run.results["sut"]["driver"] == str(REFERENCE_SUT)
     work = tmp_path / "out" / "work" / "dts" / "transport.valid-declaration-accepted"

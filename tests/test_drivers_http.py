@@ -86,7 +86,7 @@ def http_sut(tmp_path, url: str, extra: str = "") -> Path:
 
 def test_the_reference_dts_behind_an_automation_endpoint_is_conformant(tmp_path, endpoint, run_ecdi):
     run = run_ecdi(tmp_path / "out", "--sut", str(http_sut(tmp_path, endpoint)))
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert run.returncode == 0, run.explain()
     assert set(run.verdicts().values()) == {"PASS"}
     request = tmp_path / "out" / "work" / "dts" / "transport.valid-declaration-accepted" / "driver" / "02-lodge.request.json"
     logged = json.loads(request.read_text(encoding="utf-8"))

@@ -38,7 +38,7 @@ def test_the_examples_statement_is_valid():
 @pytest.mark.timeout(900)  # a whole session with a JVM launched per action: ~4 min on a quiet 2-core machine
 def test_the_java_example_completes_a_session_conformant(tmp_path, run_ecdi):
     run = run_ecdi(tmp_path / "out", "--sut", str(EXAMPLE / "sut.toml"))
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert run.returncode == 0, run.explain()
     claimed = set(load_statement(EXAMPLE / "ecdi-conformance.toml")["capabilities"])
     unclaimed = {spec.id for spec in all_cases() if spec.capability not in (None, *claimed)}
     verdicts = run.verdicts()

@@ -16,7 +16,7 @@ VERDICTS = {"PASS", "FAIL", "INCONCLUSIVE", "NOT-APPLICABLE", "ERROR"}
 
 def test_reference_dts_is_conformant(reference_run):
     run = reference_run
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert run.returncode == 0, run.explain()
     results = run.results
     assert results["overall"] == "CONFORMANT"
     failing = {k: v for k, v in run.verdicts().items() if v != "PASS"}

@@ -24,7 +24,7 @@ def test_misrouted_replies(ecdi):
         for field in (*MISROUTED_FIELDS, "placeholders"))))
     for n, field in enumerate(MISROUTED_FIELDS, 1):
         outcome = ecdi.lodge("declaration-import", type="929")
-        sent = [r for r in ecdi.requests(type="929", function="8") if r.attempt == 1]
+        sent = ecdi.requests(type="929", function="8", first_attempts=True)
         ecdi.check(checks.Check(len(sent) == n, f"{len(sent)} declaration(s) received so far"), "SEC-04",
                    severity=Verdict.INCONCLUSIVE, stop=True)
         exchange = sent[-1]
@@ -36,7 +36,7 @@ def test_misrouted_replies(ecdi):
                    evidence=EvidenceKind.FILE)
     # The 271 with placeholders: correlated by being the synchronous answer, so a customs rejection.
     outcome = ecdi.lodge("declaration-import", type="929")
-    sent = [r for r in ecdi.requests(type="929", function="8") if r.attempt == 1]
+    sent = ecdi.requests(type="929", function="8", first_attempts=True)
     ecdi.check(checks.Check(len(sent) == len(MISROUTED_FIELDS) + 1 and sent[-1].reply_function == "271",
                             f"{len(sent)} declaration(s); the last answered {sent[-1].reply_function}"),
                "SEC-04", severity=Verdict.INCONCLUSIVE, stop=True)
@@ -95,7 +95,7 @@ def test_journal_export(ecdi):
     ecdi.given(scenarios.scenario("short-history", history=[{"function": "35"}]))
     outcome = ecdi.lodge("declaration-import", type="929")
     ecdi.lodge("declaration-import", type="929")     # a second submission, for the per-submission export
-    sent = [r for r in ecdi.requests(type="929", function="8") if r.attempt == 1]
+    sent = ecdi.requests(type="929", function="8", first_attempts=True)
     ecdi.check(checks.Check(len(sent) == 2, f"{len(sent)} declaration(s) received"), "SEC-06",
                severity=Verdict.INCONCLUSIVE, stop=True)
     events = ecdi.journal()

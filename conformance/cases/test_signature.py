@@ -77,7 +77,7 @@ def test_verifies_replies(ecdi):
         for action in REPLY_FORGERIES)))
     for action in REPLY_FORGERIES:
         outcome = ecdi.lodge("declaration-import", type="929")
-        sent = [r for r in ecdi.requests(type="929", function="8") if r.attempt == 1]
+        sent = ecdi.requests(type="929", function="8", first_attempts=True)
         # Without a declaration whose reply the gateway altered there is nothing to judge: INCONCLUSIVE.
         ecdi.check(checks.Check(len(sent) == REPLY_FORGERIES.index(action) + 1,
                                 f"{len(sent)} declaration(s) received so far"), "SIG-15",
@@ -162,14 +162,14 @@ def test_gateway_certificate_renewal(ecdi):
                          type_="929", function="8", attempt=1, times=1) for which in GATEWAY_CERTIFICATES),
         history=[{"function": "35"}]))
     first = ecdi.lodge("declaration-import", type="929")
-    genuine = [r for r in ecdi.requests(type="929", function="8") if r.attempt == 1]
+    genuine = ecdi.requests(type="929", function="8", first_attempts=True)
     ecdi.check(checks.Check(len(genuine) == 1, f"{len(genuine)} declaration(s) received"), "SIG-15",
                severity=Verdict.INCONCLUSIVE, stop=True)
     ecdi.check(checks.reply_acted_on(first, genuine[0], "the gateway's usual certificate"), "SIG-15",
                evidence=EvidenceKind.DRIVER)
     for n, which in enumerate(GATEWAY_CERTIFICATES, 2):
         outcome = ecdi.lodge("declaration-import", type="929")
-        sent = [r for r in ecdi.requests(type="929", function="8") if r.attempt == 1]
+        sent = ecdi.requests(type="929", function="8", first_attempts=True)
         ecdi.check(checks.Check(len(sent) == n, f"{len(sent)} declaration(s) received so far"), "SIG-15",
                    severity=Verdict.INCONCLUSIVE, stop=True)
         exchange = sent[-1]
