@@ -83,7 +83,7 @@ class Harness:
         o = self.options
         self.work_dir = o.out_dir / "work"
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        self.pki = TestPKI.ensure(o.pki_dir or self.work_dir / "pki")
+        self.pki = TestPKI.ensure(o.pki_dir or self.work_dir / "pki").for_tax_code(self.data.tax_code)
         # (local user, UserId): a sut.toml's [[account]]s are known by their UserId alone
         local = tuple((u, u) for u in self.sut_file.accounts) if self.sut_file else REFERENCE_ACCOUNTS
         users = tuple(user for _, user in local)
@@ -213,5 +213,6 @@ class Harness:
             },
             "time_scale": self.time_scale,
             "seed": self.seed,
+            "declarant_tax_code": self.data.tax_code,       # drawn from the seed (anti-gaming)
             "started_at": self.started_at,
         }

@@ -24,6 +24,7 @@ are unencrypted PEM: they are test material of the harness, not of a DTS.
 from __future__ import annotations
 
 import contextlib
+import copy
 import fcntl
 import hashlib
 import ipaddress
@@ -317,6 +318,19 @@ class TestPKI:
                 pki._gateway_signer_variant_unlocked(variant)
         return pki
 
+    def for_tax_code(self, tax_code: str) -> "TestPKI":
+        """This PKI as seen by a run whose declarant has ``tax_code`` (anti-gaming: drawn from the run's
+        seed): the same CAs, gateway and TLS identities, with a declarant and a revoked declarant issued
+        for that tax code under ``declarants/`` (cached, so the CAs are not regenerated per tax code)."""
+        if tax_code == self.tax_code:
+            return self
+        view = copy.copy(self)
+        view.tax_code = tax_code
+        view.declarant = self.issue_declarant(f"declarant-{tax_code}", tax_code)
+        view.revoked_declarant = self.issue_declarant(f"revoked-{tax_code}", tax_code, revoked=True)
+        view.crl = self.crl
+        return view
+
     @staticmethod
     def _fingerprint(params: dict) -> str:
         return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()
@@ -428,6 +442,9 @@ class TestPKI:
             self._reissue_crl(extra_serials=[])
 
     def _reissue_crl(self, extra_serials: list[int]) -> None:
+        """Called under the folder lock; the CRL is read again first, since another process sharing the
+        folder may have revoked a certificate since this one loaded it."""
+        self.crl = x509.load_der_x509_crl(self.crl_der.read_bytes())
         entries = [(r.serial_number, r.revocation_date_utc) for r in self.crl]
         known = {serial for serial, _ in entries}
         entries += [(s, self.start) for s in extra_serials if s not in known]

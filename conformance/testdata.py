@@ -1,10 +1,11 @@
 """Per-run test data drawn from a recorded seed (anti-gaming).
 
-Documents come from ``fixtures/samples``; the parts a product could otherwise hard-code — invoice
-number, goods quantities and values, gross mass, a lot nonce in each goods description — are varied
-by the seed, and totals are recomputed exactly (DOC-03: no rounding tolerance), so every document a
-product receives is valid and new. The seed is written into results.json; the same seed reproduces
-the same documents.
+Documents come from ``fixtures/samples``; the parts a product could otherwise hard-code — the
+declarant's tax code, invoice number, goods quantities and values, gross mass, a lot nonce in each
+goods description — are varied by the seed, and totals are recomputed exactly (DOC-03: no rounding
+tolerance), so every document a product receives is valid and new. The seed is written into
+results.json; the same seed reproduces the same documents and the same tax code (the harness issues
+the run's declarant certificate for it: ``TestPKI.for_tax_code``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ from lxml import etree
 
 from .codec.namespaces import DEC, PAY, q
 from .codec.safexml import hardened_parser
+from .pki_matrix import OTHER_TAX_CODE
 from .profile import FIXTURES
+
+SAMPLE_TAX_CODE = "0312345678"   # the declarant in fixtures/samples (and in the spec's Annex examples)
 
 
 def _dec(value: Decimal) -> str:
@@ -35,6 +39,17 @@ class TestData:
         self.seed = seed
         self.samples = samples or FIXTURES / "samples"
         self._rng = random.Random(seed)
+        self.tax_code = self._draw_tax_code(random.Random(f"{seed}/tax-code"))
+
+    @staticmethod
+    def _draw_tax_code(rng: random.Random) -> str:
+        """A TaxCode (§3, 10 digits) for the run's declarant: a province prefix 01–96 and 8 digits, never
+        all zero (so never an operator-like code such as 0100000000 or Table 4-3's 0000000000), nor the
+        certificate matrix's other enterprise. Its own generator: the documents' draws stay as they were."""
+        while True:
+            code = f"{rng.randint(1, 96):02d}{rng.randint(1, 99_999_999):08d}"
+            if code != OTHER_TAX_CODE:
+                return code
 
     def nonce(self, digits: int = 6) -> str:
         return "".join(self._rng.choice("0123456789") for _ in range(digits))
@@ -54,6 +69,9 @@ class TestData:
             raise ValueError(f"unknown document change(s) {unknown}; known: {', '.join(sorted(DOCUMENT_CHANGES))}")
         path = self.samples / f"{name}.xml"
         root = etree.parse(str(path), hardened_parser()).getroot()
+        for element in root.iter(q(DEC, "taxCode")):          # the declarant, not the sample's
+            if element.text == SAMPLE_TAX_CODE:
+                element.text = self.tax_code
         if root.tag == q(PAY, "PaymentOrder") and not changes:
             self._vary_payment_entry(root)
         if root.tag == q(DEC, "Declaration"):
@@ -88,7 +106,7 @@ class TestData:
         order.find(q(PAY, "maker")).text = None
         order.find(q(PAY, "totalVND")).text = "0"
         note = order.find(q(PAY, "description"))
-        note.text = f"{(note.text or '').strip()} (lô {self.nonce(6)})"
+        note.text = f"{(note.text or '').strip().replace(SAMPLE_TAX_CODE, self.tax_code)} (lô {self.nonce(6)})"
 
     def _vary_declaration(self, decl: etree._Element) -> None:
         rng = self._rng

@@ -78,6 +78,32 @@ def test_stale_crl_is_reissued_with_its_entries(private_copy, pki, monkeypatch):
     assert refreshed.crl.get_revoked_certificate_by_serial_number(pki.revoked_declarant.cert.serial_number)
 
 
+def test_a_run_with_another_tax_code_keeps_the_cas_and_gets_its_own_declarant(private_copy, pki):
+    """Per-run tax codes (anti-gaming) issue a declarant per tax code, not a new PKI."""
+    base = TestPKI.ensure(private_copy)
+    run = base.for_tax_code("4512345670")
+    assert base.for_tax_code(base.tax_code) is base
+    assert (run.tax_code, run.declarant_tax_code, run.root_ca) == ("4512345670", "4512345670", base.root_ca)
+    assert certs.tax_code_of(run.declarant.cert) == "4512345670" and run.declarant.p12.is_file()
+    assert certs.chain_problem(run.declarant.cert, [base.declarant_ca], [base.root_ca], NOW) is None
+    crl = x509.load_der_x509_crl(base.crl_der.read_bytes())
+    assert crl.get_revoked_certificate_by_serial_number(run.revoked_declarant.cert.serial_number)
+    assert crl.get_revoked_certificate_by_serial_number(base.revoked_declarant.cert.serial_number)  # kept
+    assert base.declarant.cert == TestPKI.ensure(private_copy).declarant.cert          # nothing regenerated
+    assert TestPKI.ensure(private_copy).for_tax_code("4512345670").declarant.cert == run.declarant.cert  # cached
+
+
+def test_a_revocation_by_another_process_is_kept_when_the_crl_is_reissued(private_copy):
+    """Two runs sharing a PKI folder (pytest-xdist, ``--pki-dir``) each revoke a certificate: the CRL is
+    read again under the folder lock before it is reissued, so neither revocation is lost."""
+    first, second = TestPKI.ensure(private_copy), TestPKI.ensure(private_copy)   # both load the same CRL
+    a = first.issue_declarant("revoked-by-a", first.tax_code, revoked=True)
+    b = second.issue_declarant("revoked-by-b", second.tax_code, revoked=True)
+    crl = x509.load_der_x509_crl((private_copy / TestPKI.CRL).read_bytes())
+    assert crl.get_revoked_certificate_by_serial_number(a.cert.serial_number)
+    assert crl.get_revoked_certificate_by_serial_number(b.cert.serial_number)
+
+
 # ------------------------------------------------------------------------------------------ contents
 
 

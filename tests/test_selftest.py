@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import re
+import sqlite3
 
 import pytest
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from conformance.catalogue import case_ids
 from conformance.reference_dts.mutants import MUTANTS
+from conformance.testdata import SAMPLE_TAX_CODE, TestData
 
 VERDICTS = {"PASS", "FAIL", "INCONCLUSIVE", "NOT-APPLICABLE", "ERROR"}
 
@@ -36,6 +38,17 @@ def test_outputs_are_written_with_the_required_fields(reference_run):
         assert c["verdict"] in VERDICTS and c["requirements"]
     junit = (out / "junit.xml").read_text(encoding="utf-8")
     assert 'name="requirements"' in junit and 'name="verdict"' in junit
+
+
+def test_the_run_acts_for_a_tax_code_drawn_from_its_seed(reference_run):
+    """Anti-gaming: the declarant's tax code is the seed's, on the wire and in the documents."""
+    r = reference_run.results
+    drawn = TestData(r["seed"]).tax_code
+    assert r["declarant_tax_code"] == drawn != SAMPLE_TAX_CODE
+    with sqlite3.connect(reference_run.out / "evidence" / "evidence.sqlite3") as db:
+        sent = db.execute("SELECT message_text FROM exchanges WHERE type = '929' AND function = '8' "
+                          "AND message_text IS NOT NULL LIMIT 1").fetchone()[0]
+    assert f"<identity>{drawn}</identity>".encode() in sent and f"<taxCode>{drawn}</taxCode>".encode() in sent
 
 
 def test_certificate_states_scale_and_verifies(reference_run):
