@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from .pki import DEFAULT_TAX_CODE, Identity, TestPKI
+from .pki import Identity, TestPKI
 
 OTHER_TAX_CODE = "0109999999"
 
@@ -60,5 +60,4 @@ def identity(pki: TestPKI, entry: MatrixEntry) -> Identity:
     variant = {k: (pki.start + v[1] if isinstance(v, tuple) and v and v[0] == "start" else v)
                for k, v in entry.variant.items()}
     # Named by the run's tax code too: runs sharing a PKI folder with other tax codes keep their own.
-    suffix = "" if pki.tax_code == DEFAULT_TAX_CODE else f"-{pki.tax_code}"
-    return pki.issue_declarant(f"matrix-{entry.name}{suffix}", entry.tax_code or pki.tax_code, **variant)
+    return pki.issue_declarant(f"matrix-{entry.name}-{pki.tax_code}", entry.tax_code or pki.tax_code, **variant)

@@ -83,7 +83,7 @@ def otps_sent(exchanges) -> list[str | None]:
 
 def last_sent(requests: list, what: str, ecdi, requirement: str):
     """The last of ``requests``; the case stops (FAIL on ``requirement``) when none reached the gateway."""
-    ecdi.check(Check(len(requests) >= 1, f"{len(requests)} {what} reached the gateway"), requirement, stop=True)
+    ecdi.check(checks.something_sent(requests, what), requirement, stop=True)
     return requests[-1]
 
 

@@ -219,6 +219,13 @@ def outcome_summary(outcome) -> str:
     return f"state {outcome.state!r}" + (f": {shown[0]!r}" if shown else "")
 
 
+def something_sent(requests: list, what: str, outcome=None) -> Check:
+    """The twin of ``nothing_sent``: ``what`` reached the gateway; the DTS's outcome, when given, says
+    what the user saw instead (a local refusal, a transport error)."""
+    summary = f" ({outcome_summary(outcome)})" if outcome is not None else ""
+    return Check(bool(requests), f"{what}: the gateway received {len(requests)} request(s){summary}")
+
+
 def nothing_sent(requests: list, what: str) -> Check:
     if not requests:
         return Check(True, f"{what}: the gateway received nothing")
