@@ -7,6 +7,7 @@ thread in this process and that the reference DTS is in-process. Cases see ``Cas
 from __future__ import annotations
 
 import secrets
+import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -83,6 +84,8 @@ class Harness:
         o = self.options
         self.work_dir = o.out_dir / "work"
         self.work_dir.mkdir(parents=True, exist_ok=True)
+        # the product's state belongs to this run: never an earlier run's (ecdi run moves those aside first)
+        shutil.rmtree(self.work_dir / "dts", ignore_errors=True)
         self.pki = TestPKI.ensure(o.pki_dir or self.work_dir / "pki").for_tax_code(self.data.tax_code)
         # (local user, UserId): a sut.toml's [[account]]s are known by their UserId alone
         local = tuple((u, u) for u in self.sut_file.accounts) if self.sut_file else REFERENCE_ACCOUNTS

@@ -18,7 +18,7 @@ from .claims import compare_claims
 from .context import CaseContext, HarnessError
 from .harness import Harness, HarnessOptions, SetupError
 from .issuer import ENV_KEY, ENV_ROLE, ROLES, IssuerError, resolve_issuer
-from .report import evidence_excerpt, report_filters, write_case_bundle, write_outputs
+from .report import evidence_excerpt, finish_outputs, report_filters, write_case_bundle, write_outputs
 from .scenarios import accept
 from .drivers.base import DriverError, DriverInconclusive
 from .verdict import CaseRecord, EvidenceKind, Finding, Status, Verdict
@@ -37,6 +37,7 @@ class RunState:
         self.interrupted = False
         self.exchanges: list = []            # every case's exchanges, for claimed vs exhibited
         self.claims_gap: str | None = None
+        self.results: dict | None = None     # written at session finish, certified at unconfigure
 
 
 def pytest_addoption(parser):
@@ -246,8 +247,16 @@ def pytest_sessionfinish(session, exitstatus):
             harness.stop()
     finally:
         if state.order:
-            write_outputs(state.options.out_dir, harness, [state.records[n] for n in state.order], state.setup_error,
-                          issuer=state.issuer, interrupted=state.interrupted, claims=_claims(state))
+            state.results = write_outputs(state.options.out_dir, harness, [state.records[n] for n in state.order],
+                                          state.setup_error, interrupted=state.interrupted, claims=_claims(state))
+
+
+def pytest_unconfigure(config):
+    """After pytest-html and JUnit wrote their files (their ``pytest_sessionfinish``): publish the staged
+    outputs, then the certificate, last of all."""
+    state = config.stash.get(_STATE, None)
+    if state is not None:
+        finish_outputs(state.options.out_dir, state.results, issuer=state.issuer, interrupted=state.interrupted)
 
 
 def _claims(state) -> dict | None:

@@ -1,4 +1,9 @@
-"""``ecdi run``: a conformance session. Exit 0 only when CONFORMANT, 1 when not, 2 for a usage problem."""
+"""``ecdi run``: a conformance session. Exit codes (README's table): 0 CONFORMANT, 1 NOT CONFORMANT,
+2 usage or set-up error, 3 INCOMPLETE (not every applicable case ran), 4 INTERRUPTED.
+
+An earlier run's outputs in ``--out`` are moved to ``<out>/previous/<timestamp>/`` first
+(``report.outputs``): nothing of it survives into this run, the product state included.
+"""
 
 from __future__ import annotations
 
@@ -30,6 +35,8 @@ def _run(args) -> int:
 
     from ..catalogue import CASES_DIR, case_ids
     from ..harness import Harness, HarnessOptions, SetupError
+    from ..report import outputs
+    from ..report.results import INCOMPLETE, overall_text
     from ..sut import looks_like_sut_file
 
     if looks_like_sut_file(args.sut):  # the pytest run must find the same file whatever its folder
@@ -53,18 +60,22 @@ def _run(args) -> int:
         print(f"ecdi: unknown case id(s): {', '.join(unknown)}; see `ecdi cases`", file=sys.stderr)
         return 2
     out = Path(args.out).resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        moved = outputs.begin(out)
+    except OSError as exc:
+        print(f"ecdi: --out {out}: cannot prepare the output folder: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    if moved is not None:
+        print(f"ecdi: the earlier run's outputs were moved to {moved}", file=sys.stderr)
     results_path = out / "results.json"
-    if results_path.exists():
-        results_path.unlink()  # never report a previous run's verdicts
     argv = [
         str(CASES_DIR),
         "-c", str(CASES_DIR / "pytest.ini"),
         "--rootdir", str(CASES_DIR),
         "-p", "conformance.plugin",
         "-q",
-        f"--html={out / 'report.html'}", "--self-contained-html",
-        f"--junitxml={out / 'junit.xml'}",
+        f"--html={outputs.staged(out, 'report.html')}", "--self-contained-html",
+        f"--junitxml={outputs.staged(out, 'junit.xml')}",
         f"--ecdi-sut={args.sut}",
         f"--ecdi-profile={args.profile}",
         f"--ecdi-time-scale={args.time_scale}",
@@ -82,14 +93,14 @@ def _run(args) -> int:
         argv.append(f"--ecdi-issuer-role={args.issuer_role}")
     argv += [f"--ecdi-case={c}" for c in args.case or []]
     pytest.main(argv)
-    if not results_path.exists():
+    results = json.loads(results_path.read_text(encoding="utf-8")) if results_path.exists() else {}
+    if results.get("status") == "running" or not results:
         print(f"ecdi: the run wrote no results ({results_path}); see the output above", file=sys.stderr)
         return 2
-    results = json.loads(results_path.read_text(encoding="utf-8"))
     if results.get("setup_error"):
         print(f"ecdi: the session could not start: {results['setup_error']}", file=sys.stderr)
         return 2
-    print(f"\n{results['overall']}: {results['sut']['product']} {results['sut']['version']} "
+    print(f"\n{overall_text(results)}: {results['sut']['product']} {results['sut']['version']} "
           f"on {results['profile']['id']} (time scale {results['time_scale']}, seed {results['seed']})")
     for c in results["cases"]:
         print(f"  {c['verdict']:<15} {c['id']:<42} {' '.join(c['requirements'])}")
@@ -98,5 +109,11 @@ def _run(args) -> int:
                        ("claimed_not_exhibited", "claimed but never exhibited in this run")):
         if claims.get(key):
             print(f"capabilities {label}: {', '.join(claims[key])}")
+    missing = (results.get("scope") or {}).get("missing") or []
+    if results["overall"] == INCOMPLETE:
+        print(f"not run ({len(missing)} applicable case(s)): {', '.join(missing[:5])}{' …' if len(missing) > 5 else ''}")
     print(f"report: {out / 'report.html'}\ncertificate: {out / 'certificate.html'}")
-    return 0 if results["overall"] == "CONFORMANT" else 1
+    return EXIT_CODES.get(results["overall"], 1)
+
+
+EXIT_CODES = {"CONFORMANT": 0, "NOT CONFORMANT": 1, "INCOMPLETE": 3, "INTERRUPTED": 4}

@@ -2,6 +2,6 @@
 
 from .bundle import write_case_bundle
 from .evidence_view import evidence_excerpt, report_filters
-from .results import write_outputs
+from .results import finish_outputs, write_outputs
 
-__all__ = ["evidence_excerpt", "report_filters", "write_case_bundle", "write_outputs"]
+__all__ = ["evidence_excerpt", "report_filters", "finish_outputs", "write_case_bundle", "write_outputs"]

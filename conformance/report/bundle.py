@@ -12,8 +12,9 @@
 from __future__ import annotations
 
 import base64
-import json
 from pathlib import Path
+
+from .outputs import write_json
 
 BUNDLE_FORMAT = "ecdi-evidence-bundle/1"
 EVIDENCE_DB = "evidence.sqlite3"
@@ -32,8 +33,7 @@ def _jsonable(value):
 
 
 def _dump(path: Path, data) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, ensure_ascii=False, indent=1, default=_jsonable), encoding="utf-8")
+    write_json(path, data, indent=1, default=_jsonable)
 
 
 def case_file(bundle: Path, case_id: str) -> Path:

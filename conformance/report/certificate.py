@@ -19,11 +19,17 @@ from pathlib import Path
 
 from ..issuer import Issuer, public_pem, resolve_issuer
 from .certification import refusal_reasons
+from .outputs import atomic_write
 from .templating import environment
 
 CLAIM_FORMAT = "ecdi-certificate-claim/2"
 CERTIFIED = "CERTIFIED · ĐÃ CHỨNG NHẬN"
 SELF_ASSESSMENT = "SELF-ASSESSMENT · TỰ ĐÁNH GIÁ"
+# a partial or interrupted run is headed as what it is, never as a statement of conformance
+HEADINGS = {"INCOMPLETE": "INCOMPLETE RUN · CHẠY CHƯA ĐỦ — NOT A CONFORMANCE STATEMENT",
+            "INTERRUPTED": "INTERRUPTED RUN · BỊ GIÁN ĐOẠN — NOT A CONFORMANCE STATEMENT"}
+OVERALL_VI = {"CONFORMANT": "PHÙ HỢP", "NOT CONFORMANT": "KHÔNG PHÙ HỢP", "INCOMPLETE": "CHƯA ĐỦ CA KIỂM THỬ",
+              "INTERRUPTED": "BỊ GIÁN ĐOẠN"}
 PAGE_SIGNATURE = re.compile(rb"<!--ecdi-page-signature ([A-Za-z0-9-]+) ([A-Za-z0-9+/=]+)-->\n\Z")
 COVERAGE_PLACEHOLDER = {"status": "not measured"}
 
@@ -76,6 +82,8 @@ def _short(algorithm_pair: str) -> str:
 
 def build_claim(results: dict, issuer: Issuer, *, evidence: dict | None, interrupted: bool,
                 catalogue: set[str] | None, released: dict[str, str] | None = None) -> dict:
+    from .results import case_requirement_status
+
     reasons = refusal_reasons(results, role=issuer.role, interrupted=interrupted, catalogue=catalogue,
                               released=released)
     return {
@@ -90,15 +98,32 @@ def build_claim(results: dict, issuer: Issuer, *, evidence: dict | None, interru
         "date": results["finished_at"],
         "interrupted": interrupted,
         "overall": results["overall"],
+        **({"scope": {k: results["scope"][k] for k in ("executed", "applicable")}} if results.get("scope") else {}),
         "coverage": run_coverage(results),
         "signature_algorithms": signature_algorithms(results),
         "evidence": evidence or {"head_hash": None, "rows": 0},
         "cases": [
             {"id": c["id"], "family": c.get("family", ""), "requirements": c["requirements"],
-             "verdict": c["verdict"], "evidence": c["evidence"], "certificates": c.get("certificates", [])}
+             "verdict": c["verdict"], "evidence": c["evidence"], "certificates": c.get("certificates", []),
+             "requirement_status": {rid: v.value for rid, (v, _) in case_requirement_status(c).items()}}
             for c in results["cases"]
         ],
     }
+
+
+def overall_text(claim: dict) -> str:
+    """``INCOMPLETE (1 of 65 cases)``; the plain overall for every other value (a claim or results.json)."""
+    scope = claim.get("scope")
+    if claim["overall"] == "INCOMPLETE" and scope:
+        return f"INCOMPLETE ({scope['executed']} of {scope['applicable']} cases)"
+    return claim["overall"]
+
+
+def _requirements_shown(case: dict) -> str:
+    """Each requirement, with its own status where it differs from the case's verdict (PAY-01 (PASS))."""
+    status = case.get("requirement_status") or {}
+    return ", ".join(r if status.get(r, case["verdict"]) == case["verdict"] else f"{r} ({status[r]})"
+                     for r in case["requirements"])
 
 
 def visible(claim: dict, signature: bytes) -> dict[str, str]:
@@ -106,8 +131,8 @@ def visible(claim: dict, signature: bytes) -> dict[str, str]:
     sut, profile, evidence = claim["sut"], claim["profile"], claim["evidence"]
     certified = claim["certification"]["certified"]
     v = {
-        "heading": CERTIFIED if certified else SELF_ASSESSMENT,
-        "overall": claim["overall"],
+        "heading": HEADINGS.get(claim["overall"]) or (CERTIFIED if certified else SELF_ASSESSMENT),
+        "overall": overall_text(claim),
         "sut.vendor": f"{sut.get('vendor')} ({sut.get('vendor_tax_code')})",
         "sut.product": f"{sut.get('product')} {sut.get('version')}"
                        + (f" — mutant {sut['mutant']}" if sut.get("mutant") else ""),
@@ -131,7 +156,7 @@ def visible(claim: dict, signature: bytes) -> dict[str, str]:
         v[f"reasons.{i}"] = reason
     for i, c in enumerate(claim["cases"]):
         v[f"cases.{i}.id"] = c["id"]
-        v[f"cases.{i}.requirements"] = ", ".join(c["requirements"])
+        v[f"cases.{i}.requirements"] = _requirements_shown(c)
         v[f"cases.{i}.evidence"] = ", ".join(c["evidence"])
         v[f"cases.{i}.verdict"] = c["verdict"]
         if "certificates" in c:
@@ -148,6 +173,7 @@ def render(claim: dict, issuer: Issuer) -> bytes:
         v=visible(claim, signature),
         claim_b64=base64.b64encode(payload).decode("ascii"),
         signature_b64=base64.b64encode(signature).decode("ascii"),
+        overall_vi=OVERALL_VI.get(claim["overall"], claim["overall"]),
         algorithm=issuer.algorithm,
         public_key_pem=public_pem(issuer.public_key).decode("ascii"),
     ).encode("utf-8")
@@ -161,7 +187,5 @@ def write_certificate(out_dir: Path, results: dict, *, issuer: Issuer | None = N
                       interrupted: bool = False, catalogue: set[str] | None = None) -> Path:
     issuer = issuer or resolve_issuer(out_dir / "work" / "issuer")
     claim = build_claim(results, issuer, evidence=evidence, interrupted=interrupted, catalogue=catalogue)
-    (out_dir / "certificate-issuer.pub.pem").write_bytes(public_pem(issuer.public_key))
-    path = out_dir / "certificate.html"
-    path.write_bytes(render(claim, issuer))
-    return path
+    atomic_write(out_dir / "certificate-issuer.pub.pem", public_pem(issuer.public_key))
+    return atomic_write(out_dir / "certificate.html", render(claim, issuer))

@@ -47,7 +47,7 @@ def refusal_reasons(results: dict, *, role: str, interrupted: bool, catalogue: s
     reasons = []
     if role != "customs":
         reasons.append("signed with a local self-assessment key, not the customs authority's key")
-    if interrupted:
+    if interrupted or results["overall"] == "INTERRUPTED":
         reasons.append("the run was interrupted before every case finished")
     levels = _levels(results["profile"]["id"])
     bad = [f"{c['id']} ({c['verdict']})" for c in results["cases"]
@@ -64,13 +64,19 @@ def refusal_reasons(results: dict, *, role: str, interrupted: bool, catalogue: s
     elif known != profile["hash"]:
         reasons.append(f"profile {profile['id']} was modified (hash {profile['hash'][:12]}…, "
                        f"released {known[:12]}…)")
+    scope = results.get("scope")
     ran = {c["id"] for c in results["cases"]}
-    if catalogue is not None and not catalogue <= ran:
+    if scope and scope.get("missing"):
+        reasons.append(f"only {scope['executed']} of the {scope['applicable']} cases that apply to the product's "
+                       f"claims were run (INCOMPLETE): not a statement of conformance")
+    elif scope is None and catalogue is not None and not catalogue <= ran:
         reasons.append(f"only {len(ran & catalogue)} of the {len(catalogue)} catalogued cases were run")
     if results["sut"].get("mutant"):
         reasons.append(f"the reference DTS ran with the deliberate defect {results['sut']['mutant']}")
     if results.get("setup_error"):
         reasons.append(f"the session could not start: {results['setup_error']}")
-    if results["overall"] != "CONFORMANT":
+    if results["overall"] == "NOT CONFORMANT":
         reasons.append("the product is NOT CONFORMANT")
+    elif results["overall"] not in ("CONFORMANT", "INCOMPLETE", "INTERRUPTED"):  # those have their reason above
+        reasons.append(f"the run's overall verdict is {results['overall']}")
     return reasons

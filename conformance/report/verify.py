@@ -19,7 +19,7 @@ from typing import Callable
 from lxml import etree, html
 
 from ..issuer import key_id, verify
-from .certificate import CLAIM_FORMAT, PAGE_SIGNATURE, canonical, visible
+from .certificate import CLAIM_FORMAT, PAGE_SIGNATURE, canonical, overall_text, visible
 from .evidence_db import EvidenceUnreadable, chain_head
 
 
@@ -36,7 +36,7 @@ class Verified:
         c = self.claim
         heading = "CERTIFIED" if self.certified else "SELF-ASSESSMENT"
         return (f"{heading}: {c['sut'].get('product')} {c['sut'].get('version')} on {c['profile']['id']}, "
-                f"{c['overall']}, {c['date']}")
+                f"{overall_text(c)}, {c['date']}")
 
 
 def _single(doc, element_id: str):
