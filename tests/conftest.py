@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,18 +51,50 @@ class RunResult:
         return "\n".join([*lines, self.stdout[-3000:], self.stderr[-3000:]])
 
 
-def ecdi_run(out: Path, pki_dir: Path, *extra: str) -> RunResult:
-    """``ecdi run`` in a separate process, exactly as a user runs it."""
+# What the test needs after its run (assertions, teardown) out of its own timeout: a run is stopped this
+# long before pytest-timeout would stop the test, so it fails with the run's output, not a thread dump.
+AFTER_RUN_MARGIN_S = 30.0
+_deadline: list[float] = []     # the running test's: pytest_runtest_setup sets it, before any fixture
+
+
+def item_timeout(item) -> float:
+    """The test's one timeout: its ``@pytest.mark.timeout(N)``, else ``--timeout``, else the ini's ``timeout``."""
+    mark = item.get_closest_marker("timeout")
+    if mark is not None and (mark.args or "timeout" in mark.kwargs):
+        return float(mark.args[0] if mark.args else mark.kwargs["timeout"])
+    return float(item.config.getoption("timeout", None) or item.config.getini("timeout") or 300)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    _deadline[:] = [time.monotonic() + item_timeout(item)]
+
+
+def run_budget() -> float:
+    """Seconds a subprocess of the running test may take: what is left of its timeout, less the margin."""
+    left = (_deadline[0] - time.monotonic()) if _deadline else 300.0
+    return max(left - AFTER_RUN_MARGIN_S, 10.0)
+
+
+def ecdi_run(out: Path, pki_dir: Path, *extra: str, timeout: float | None = None) -> RunResult:
+    """``ecdi run`` in a separate process, exactly as a user runs it. It may take what is left of the
+    running test's timeout (fixtures included) less ``AFTER_RUN_MARGIN_S``, or ``timeout`` seconds."""
+    timeout = run_budget() if timeout is None else timeout
     cmd = [sys.executable, "-m", "conformance.cli", "run", "--sut", "reference", "--out", str(out),
            "--time-scale", SELFTEST_SCALE, "--seed", SELFTEST_SEED, "--pki-dir", str(pki_dir), *extra]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        tail = (exc.stdout or b"")[-3000:]
+        pytest.fail(f"ecdi run into {out} did not finish within {timeout:.0f} s (the test's timeout less "
+                    f"{AFTER_RUN_MARGIN_S:.0f} s):\n{tail.decode(errors='replace') if isinstance(tail, bytes) else tail}")
     return RunResult(proc.returncode, out, proc.stdout, proc.stderr)
 
 
 @pytest.fixture(scope="session")
 def run_ecdi(pki_dir):
     """``ecdi run`` against the reference DTS with the session's PKI: ``run_ecdi(out, *extra_args)``."""
-    return lambda out, *extra: ecdi_run(out, pki_dir, *extra)
+    return lambda out, *extra, timeout=None: ecdi_run(out, pki_dir, *extra, timeout=timeout)
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import sys
 from conformance.commands.mutants import judge
 from conformance.reference_dts.mutants import MUTANTS
 
-from conftest import SELFTEST_SCALE
+from conftest import SELFTEST_SCALE, run_budget
 
 
 def ecdi(*args: str, timeout: int = 60) -> subprocess.CompletedProcess:
@@ -40,7 +40,7 @@ def test_unknown_mutant_is_a_usage_error():
 
 def test_score_of_one_mutant(tmp_path, pki_dir):
     proc = ecdi("mutants", "--score", "--only", "ignores-retry-after", "--time-scale", SELFTEST_SCALE,
-                "--pki-dir", str(pki_dir), "--out", str(tmp_path), timeout=300)
+                "--pki-dir", str(pki_dir), "--out", str(tmp_path), timeout=run_budget())
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "caught  ignores-retry-after" in proc.stdout
     assert "mutant score: 1/1 caught (100 %)" in proc.stdout

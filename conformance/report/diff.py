@@ -2,7 +2,8 @@
 
 Runs are compared on what they certify — requirements — not on case names, because a new profile
 can add, withdraw or strengthen requirements while the cases stay the same. For each requirement a
-run's status is the worst verdict of the cases citing it, "not tested" when none does, or "not in
+run's status is the worst verdict of the findings recorded against it (``results.requirement_status``:
+a case failing PAY-08 does not fail PAY-01), "not tested" when no case bears on it, or "not in
 profile" when its profile does not hold it; its level (MUST/SHOULD) comes from that run's profile.
 A change is explained by the Annex A item naming the requirement (``fixtures/profiles/changes.toml``)
 when the runs' profiles differ, and by the product's identity when that differs.
@@ -17,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..profile import FIXTURES, ProfileError, load_profile
-from ..verdict import Verdict
+from .outputs import RunNotFinished, atomic_write, check_finished
+from .results import requirement_status
 from .templating import environment
 
 CHANGES_FILE = FIXTURES / "profiles" / "changes.toml"
@@ -69,6 +71,10 @@ def load_run(path: Path) -> Run:
     path = Path(path)
     file = path / "results.json" if path.is_dir() else path
     try:
+        check_finished(file.parent)
+    except RunNotFinished as exc:
+        raise DiffError(str(exc)) from None
+    try:
         results = json.loads(file.read_text(encoding="utf-8"))
         results["profile"]["id"], results["sut"], results["cases"]  # noqa: B018 - the fields a diff needs
     except FileNotFoundError:
@@ -92,14 +98,7 @@ def annex_changes(path: Path = CHANGES_FILE) -> list[dict]:
 
 
 def _status(run: Run) -> dict[str, str]:
-    worst: dict[str, Verdict] = {}
-    for case in run.results["cases"]:
-        if case.get("verdict") is None:
-            continue
-        verdict = Verdict(case["verdict"])
-        for rid in case["requirements"]:
-            worst[rid] = worst[rid].worse(verdict) if rid in worst else verdict
-    return {rid: v.value for rid, v in worst.items()}
+    return {rid: e["status"] for rid, e in requirement_status(run.results["cases"]).items()}
 
 
 def _cell(run: Run, status: dict[str, str], rid: str) -> str:
@@ -191,5 +190,4 @@ def text(c: Comparison) -> str:
 
 def write_html(c: Comparison, path: Path) -> Path:
     page = environment().get_template("diff.html.j2").render(c=c, changed=[r for r in c.requirements if r.changed])
-    Path(path).write_text(page, encoding="utf-8")
-    return Path(path)
+    return atomic_write(Path(path), page)

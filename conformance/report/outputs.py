@@ -83,8 +83,8 @@ def begin(out: Path) -> Path | None:
     moved = set_aside(out)
     (out / STAGING).mkdir()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    atomic_write(out / RUNNING, f"pid {os.getpid()} started {started}\n")
     write_json(out / "results.json", placeholder(started), indent=2)
+    atomic_write(out / RUNNING, f"pid {os.getpid()} started {started}\n")
     return moved
 
 
