@@ -19,6 +19,7 @@ from .context import CaseContext, HarnessError
 from .harness import Harness, HarnessOptions, SetupError
 from .issuer import ENV_KEY, ENV_ROLE, ROLES, IssuerError, resolve_issuer
 from .report import evidence_excerpt, finish_outputs, report_filters, write_case_bundle, write_outputs
+from .report.outputs import atomic_write
 from .scenarios import accept
 from .drivers.base import DriverError, DriverInconclusive
 from .verdict import CaseRecord, EvidenceKind, Finding, Status, Verdict
@@ -120,8 +121,7 @@ def pytest_sessionstart(session):
         state.setup_error = str(exc)
     except Exception as exc:  # noqa: BLE001 - any start-up fault becomes an ERROR verdict with its cause
         state.setup_error = f"{type(exc).__name__}: {exc}"
-        (state.options.out_dir / "setup-error.txt").parent.mkdir(parents=True, exist_ok=True)
-        (state.options.out_dir / "setup-error.txt").write_text(traceback.format_exc(), encoding="utf-8")
+        atomic_write(state.options.out_dir / "setup-error.txt", traceback.format_exc())
     state.harness = harness
 
 

@@ -101,6 +101,23 @@ def test_a_killed_run_claims_no_verdict_and_tools_refuse_it(tmp_path, pki_dir, c
     assert main(["replay", str(out)]) == 2 and "did not finish" in capsys.readouterr().err
 
 
+def test_a_run_stopped_by_ctrl_c_says_interrupted(tmp_path, pki_dir):
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "conformance.cli", "run", "--sut", "reference", "--out", str(out),
+                             "--time-scale", SELFTEST_SCALE, "--pki-dir", str(pki_dir), "--case", CASE],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + run_budget()
+    while not (out / "work" / "dts" / CASE).exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)      # the case's product state appears once the case has begun
+    proc.send_signal(signal.SIGINT)
+    stdout, _ = proc.communicate(timeout=run_budget())
+    assert proc.returncode == 4, stdout[-3000:]
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert results["overall"] == "INTERRUPTED" and not (out / outputs.RUNNING).exists()
+    page = (out / "certificate.html").read_text(encoding="utf-8")
+    assert "INTERRUPTED RUN" in page and "the run was interrupted before every case finished" in page
+
+
 # --- units ------------------------------------------------------------------------------------------
 
 

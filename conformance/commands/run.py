@@ -92,9 +92,18 @@ def _run(args) -> int:
     if args.issuer_role:
         argv.append(f"--ecdi-issuer-role={args.issuer_role}")
     argv += [f"--ecdi-case={c}" for c in args.case or []]
-    pytest.main(argv)
+    try:
+        code = pytest.main(argv)
+    except KeyboardInterrupt:     # before pytest's session took charge: the placeholder says INTERRUPTED
+        code = pytest.ExitCode.INTERRUPTED
     results = json.loads(results_path.read_text(encoding="utf-8")) if results_path.exists() else {}
-    if results.get("status") == "running" or not results:
+    if results.get("status") and code == pytest.ExitCode.INTERRUPTED:
+        outputs.stopped_early(out, "interrupted before any case was recorded")
+        outputs.publish(out)
+        outputs.end(out)
+        print(f"ecdi: interrupted before any case finished; {out} holds no verdict", file=sys.stderr)
+        return EXIT_CODES["INTERRUPTED"]
+    if results.get("status") or not results:   # still the placeholder
         print(f"ecdi: the run wrote no results ({results_path}); see the output above", file=sys.stderr)
         return 2
     if results.get("setup_error"):

@@ -88,11 +88,22 @@ def begin(out: Path) -> Path | None:
     return moved
 
 
-def placeholder(started_at: str) -> dict:
+def placeholder(started_at: str, *, status: str = "running", reason: str = PLACEHOLDER_REASON) -> dict:
     from .results import INTERRUPTED, RESULTS_FORMAT
 
-    return {"format": RESULTS_FORMAT, "overall": INTERRUPTED, "status": "running", "started_at": started_at,
-            "reason": PLACEHOLDER_REASON, "cases": []}
+    return {"format": RESULTS_FORMAT, "overall": INTERRUPTED, "status": status, "started_at": started_at,
+            "reason": reason, "cases": []}
+
+
+def stopped_early(out: Path, reason: str) -> None:
+    """The session ended before any case was recorded: the placeholder says so instead of 'running'."""
+    path = Path(out) / "results.json"
+    try:
+        current = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if current.get("status") == "running":
+        write_json(path, placeholder(current.get("started_at", ""), status="stopped", reason=reason), indent=2)
 
 
 def staged(out: Path, name: str) -> Path:

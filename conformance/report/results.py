@@ -23,7 +23,7 @@ from ..verdict import CaseRecord, Verdict, overall
 from .bundle import EVIDENCE_DB, evidence_dir, write_run_bundle
 from .certificate import overall_text, write_certificate  # noqa: F401 - overall_text: for the CLI
 from .evidence_db import EvidenceUnreadable, chain_head, settle
-from .outputs import end, publish, staged, write_json
+from .outputs import end, publish, staged, stopped_early, write_json
 
 RESULTS_FORMAT = "ecdi-results/1"
 CONFORMANT, NOT_CONFORMANT, INCOMPLETE, INTERRUPTED = "CONFORMANT", "NOT CONFORMANT", "INCOMPLETE", "INTERRUPTED"
@@ -140,7 +140,10 @@ def finish_outputs(out_dir: Path, results: dict | None, *, issuer=None, interrup
     from ..catalogue import case_ids
 
     publish(out_dir, last="results.json")
-    if results is not None and _certifiable(results):
+    if results is None:
+        stopped_early(out_dir, "the session stopped before any case was recorded" +
+                      (" (interrupted)" if interrupted else ""))
+    elif _certifiable(results):
         write_certificate(out_dir, results, issuer=issuer, evidence=results.get("evidence"),
                           interrupted=interrupted, catalogue=case_ids())
     end(out_dir)
