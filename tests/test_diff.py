@@ -36,6 +36,8 @@ def test_verdict_change_is_explained_by_the_product(reference_run, tmp_path):
     mutated = json.loads((reference_run.out / "results.json").read_text(encoding="utf-8"))
     mutated["sut"]["version"] = "0.2.0"
     mutated["cases"][0]["verdict"] = "FAIL"
+    for finding in mutated["cases"][0]["findings"]:     # a requirement's status comes from its findings
+        finding["verdict"] = "FAIL"
     (tmp_path / "results.json").write_text(json.dumps(mutated), encoding="utf-8")
     comparison = compare([load_run(reference_run.out), load_run(tmp_path)])
     changed = [r for r in comparison.requirements if r.changed]
