@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..profile import FIXTURES, ProfileError, load_profile
 from .outputs import RunNotFinished, atomic_write, check_finished
+from .certificate import overall_text
 from .results import requirement_status
 from .templating import environment
 
@@ -42,6 +43,10 @@ class Run:
         s = self.results["sut"]
         mutant = f" [{s['mutant']}]" if s.get("mutant") else ""
         return f"{s.get('product')} {s.get('version')}{mutant} on {self.results['profile']['id']}"
+
+    @property
+    def overall(self) -> str:
+        return overall_text(self.results)
 
     @property
     def version(self) -> str:
@@ -76,6 +81,8 @@ def load_run(path: Path) -> Run:
         raise DiffError(str(exc)) from None
     try:
         results = json.loads(file.read_text(encoding="utf-8"))
+        if isinstance(results, dict) and results.get("status"):      # the placeholder of a run that never ended
+            raise DiffError(f"{file}: the run did not finish ({results.get('reason')})")
         results["profile"]["id"], results["sut"], results["cases"]  # noqa: B018 - the fields a diff needs
     except FileNotFoundError:
         raise DiffError(f"{path}: no results.json (not a run's output folder)") from None
@@ -173,7 +180,7 @@ def text(c: Comparison) -> str:
     lines = ["Runs:"]
     for i, r in enumerate(c.runs, 1):
         res = r.results
-        lines.append(f"  [{i}] {r.label}: {res['overall']} (time scale {res['time_scale']}, {r.path})")
+        lines.append(f"  [{i}] {r.label}: {overall_text(res)} (time scale {res['time_scale']}, {r.path})")
     changed = [row for row in c.requirements if row.changed]
     lines.append(f"Requirement changes ({len(changed)} of {len(c.requirements)}):")
     for row in changed:
