@@ -17,15 +17,19 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--time-scale", default="0.05")
+    ap.add_argument("--same-out", action="store_true",
+                    help="every run into one --out without --pki-dir, as `tox -e conformance` run again and again "
+                         "(earlier outputs moved to out/previous/, the PKI in out/work/pki reused)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         pki = Path(tmp) / "pki"
         times = []
         for i in range(args.runs):
-            out = Path(tmp) / f"run{i}"
+            out = Path(tmp) / ("out" if args.same_out else f"run{i}")
             start = time.perf_counter()
             proc = subprocess.run([sys.executable, "-m", "conformance.cli", "run", "--sut", "reference",
-                                   "--time-scale", args.time_scale, "--out", str(out), "--pki-dir", str(pki)],
+                                   "--time-scale", args.time_scale, "--out", str(out),
+                                   *(() if args.same_out else ("--pki-dir", str(pki)))],
                                   capture_output=True, text=True)
             times.append(time.perf_counter() - start)
             print(f"run {i + 1}: {times[-1]:.1f} s, exit {proc.returncode}")
