@@ -36,7 +36,8 @@ def _run(args) -> int:
     from ..catalogue import CASES_DIR, case_ids
     from ..harness import Harness, HarnessOptions, SetupError
     from ..report import outputs
-    from ..report.results import INCOMPLETE, overall_text
+    from ..report.certificate import overall_text
+    from ..report.results import INCOMPLETE
     from ..sut import looks_like_sut_file
 
     if looks_like_sut_file(args.sut):  # the pytest run must find the same file whatever its folder

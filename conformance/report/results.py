@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..verdict import CaseRecord, Verdict, overall
 from .bundle import EVIDENCE_DB, evidence_dir, write_run_bundle
-from .certificate import overall_text, write_certificate  # noqa: F401 - overall_text: for the CLI
+from .certificate import write_certificate
 from .evidence_db import EvidenceUnreadable, chain_head, settle
 from .outputs import end, publish, staged, stopped_early, write_json
 
