@@ -9,12 +9,15 @@ import json
 import re
 import shutil
 import signal
+import socket
 import sqlite3
+import ssl
 import subprocess
 import sys
 import threading
 import time
 from types import SimpleNamespace
+from urllib.parse import urlparse
 
 import pytest
 
@@ -183,3 +186,27 @@ def test_verify_names_the_first_missing_arrival_number(pki, tmp_path, capsys):
     assert "MISSING" in out and "seq=2" in out and "TAMPERED" in out
     assert main(["evidence", "verify", str(running.evidence_db)]) == 0
     assert "no gap in arrival numbers" in capsys.readouterr().out
+
+
+def test_a_request_whose_body_never_arrives_still_ends_in_a_row(pki, tmp_path):
+    running = run_in_thread(gateway_config(pki, tmp_path))
+    url = urlparse(running.endpoint_url)
+    try:
+        with socket.create_connection((url.hostname, url.port), timeout=5) as raw:
+            with ssl.create_default_context(cafile=str(pki.tls_ca_pem)).wrap_socket(
+                    raw, server_hostname=url.hostname) as tls:
+                tls.sendall(f"POST {url.path} HTTP/1.1\r\nHost: {url.hostname}\r\nContent-Type: {soap.CONTENT_TYPE}"
+                            f"\r\nContent-Length: 1000\r\n\r\n<soap:Envelope".encode())
+                time.sleep(0.1)                            # the gateway is reading the body when the client leaves
+        client = Client(running, pki)
+        client.send(client.message())                      # the next arrival number has a row as well
+        deadline = time.monotonic() + 5
+        while len(_rows(running.evidence_db)) < 2:
+            assert time.monotonic() < deadline, "the abandoned request's number never got its row"
+            time.sleep(0.02)
+    finally:
+        running.stop()
+    gone, answered = _rows(running.evidence_db)
+    assert gone["status"] is None and "could not be read" in json.loads(gone["verdict"])["no_reply"]
+    assert (gone["seq"], answered["seq"], answered["status"]) == (1, 2, 200)
+    assert verify_chain(running.evidence_db) == (True, None)
