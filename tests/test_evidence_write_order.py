@@ -20,6 +20,7 @@ from types import SimpleNamespace
 from urllib.parse import urlparse
 
 import pytest
+import requests
 
 from conformance.cli import main
 from conformance.codec import soap
@@ -209,4 +210,37 @@ def test_a_request_whose_body_never_arrives_still_ends_in_a_row(pki, tmp_path):
     gone, answered = _rows(running.evidence_db)
     assert gone["status"] is None and "could not be read" in json.loads(gone["verdict"])["no_reply"]
     assert (gone["seq"], answered["seq"], answered["status"]) == (1, 2, 200)
+    assert verify_chain(running.evidence_db) == (True, None)
+
+
+def test_an_operator_answer_that_cannot_be_recorded_is_refused_and_its_number_still_ends_in_a_row(pki, tmp_path):
+    config = gateway_config(pki, tmp_path)
+    config.evidence_busy_timeout = BUSY_TIMEOUT_S
+    running = run_in_thread(config)
+    session = requests.Session()
+    session.trust_env, session.verify = False, str(pki.tls_ca_pem)
+    session.headers["X-ECDI-Control"] = running.control_token
+    api = lambda method, path, **kw: session.request(method, running.control_url + path, timeout=10, **kw)  # noqa: E731
+    answer = {"answer": "cleared", "operator": "Trần Thị B (test)"}
+    try:
+        prompt = api("POST", "/prompts", json={"case_id": "c", "name": "state", "question": "State shown",
+                                               "instruction": "Look.", "choices": ["cleared"], "timeout_s": 30}).json()
+        url = f"/prompts/{prompt['prompt_id']}"
+        locker = sqlite3.connect(running.evidence_db, isolation_level=None)
+        locker.execute("BEGIN EXCLUSIVE")
+        try:
+            refused = api("POST", url + "/answer", json=answer)
+            assert api("GET", url).json()["status"] == "open"       # not taken as answered
+        finally:
+            locker.execute("COMMIT")
+            locker.close()
+        assert refused.status_code == 500 and "could not be recorded" in refused.json()["error"]
+        accepted = api("POST", url + "/answer", json=answer).json()
+    finally:
+        session.close()
+        running.stop()
+    rows = _rows(running.evidence_db)
+    assert [r["seq"] for r in rows] == [1, 2] and accepted["evidence_seq"] == 2
+    assert "operator_answer_refused" in json.loads(rows[0]["verdict"]) and rows[0]["status"] == 500
+    assert "operator_attestation" in json.loads(rows[1]["verdict"])
     assert verify_chain(running.evidence_db) == (True, None)
