@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextvars
 import hashlib
 import hmac
 import json
@@ -75,6 +76,7 @@ USER_ID = re.compile(r"[A-Za-z0-9._@-]{1,50}")
 TAX_CODE = re.compile(r"[0-9]{10}(-[0-9]{3})?")
 WSDL_TEMPLATE = (Path(__file__).with_name("wsdl.xml")).read_text(encoding="utf-8")
 _CRL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}\.crl")
+_ARRIVAL: contextvars.ContextVar[int | None] = contextvars.ContextVar("ecdi_arrival", default=None)  # its seq
 _BYTES_FIELDS = ("request_body", "message_text", "response_body", "reply_text")
 XML_CONTENT_TYPE = "text/xml"
 LIVE_PAGE = (Path(__file__).parent / "static" / "live.html").read_bytes()
@@ -146,7 +148,8 @@ class Gateway:
         self.control_token = config.control_token or secrets.token_urlsafe(24)
         self.base_url = ""                     # https://host:port, set once the server is bound
         self._crl_cache: dict[Path, tuple[int, x509.CertificateRevocationList]] = {}
-        self._in_flight: dict[int, dict] = {}  # seq -> evidence fields of exchanges whose row is not committed
+        self._open: dict[int, dict] = {}       # seq -> evidence fields so far, of every arrival without its row
+        self._in_flight: dict[int, dict] = {}  # those being answered: listed by the control API
 
     # --- sessions (sessions.py) ---------------------------------------------------------------
     def _new_session(self, session_id: str, user_ids: set[str]) -> Session:
@@ -222,7 +225,8 @@ class Gateway:
     # --- the web application ----------------------------------------------------------------
     def web_app(self) -> web.Application:
         s_max = self.default_profile.params["S_max"]
-        app = web.Application(client_max_size=4 * s_max)        # TRN-13: read bodies up to 4 × S_max
+        app = web.Application(client_max_size=4 * s_max,        # TRN-13: read bodies up to 4 × S_max
+                              middlewares=[self._ends_in_a_row])
         app.router.add_post(soap.ENDPOINT_PATH, self._service)
         app.router.add_get(soap.ENDPOINT_PATH, self._wsdl)
         app.router.add_get("/crl/{name}", self._crl)
@@ -248,10 +252,29 @@ class Gateway:
         return app
 
     def _arrive(self, request: web.Request) -> dict:
-        """The evidence fields known when a request arrives, with its arrival number ``seq``."""
-        return {"seq": self.evidence.next_seq(), "case_id": self.case.case_id, "received_at": time.time(),
-                "client": request.remote or "", "method": request.method, "path": request.path_qs,
-                "request_headers": _headers(request)}
+        """The evidence fields known when a request arrives, with its arrival number ``seq`` (which
+        ``_ends_in_a_row`` makes sure ends in a row)."""
+        arrival = {"seq": self.evidence.next_seq(), "case_id": self.case.case_id, "received_at": time.time(),
+                   "client": request.remote or "", "method": request.method, "path": request.path_qs,
+                   "request_headers": _headers(request)}
+        _ARRIVAL.set(arrival["seq"])
+        self._open[arrival["seq"]] = {k: v for k, v in arrival.items() if k != "seq"}
+        return arrival
+
+    @web.middleware
+    async def _ends_in_a_row(self, request: web.Request, handler):
+        """Every arrival number ends in a row: one still open when its handler ends (it failed, was
+        cancelled, or its client went away first) gets a row saying no response was sent."""
+        reason = "the gateway sent no response"
+        _ARRIVAL.set(None)                         # the handler's task sets it on arrival
+        try:
+            return await handler(request)
+        except BaseException as exc:
+            reason = f"the gateway stopped or failed before answering ({type(exc).__name__})"
+            raise
+        finally:
+            if _ARRIVAL.get() is not None:
+                self._no_reply(_ARRIVAL.get(), reason)
 
     async def _service(self, request: web.Request) -> web.StreamResponse:
         arrival = self._arrive(request)
@@ -307,8 +330,7 @@ class Gateway:
         except web.HTTPRequestEntityTooLarge:
             raise
         except BaseException as exc:
-            self._no_reply(arrival["seq"], {k: v for k, v in arrival.items() if k != "seq"},
-                           f"the request could not be read ({type(exc).__name__})")
+            self._no_reply(arrival["seq"], f"the request could not be read ({type(exc).__name__})")
             raise
 
     async def _respond(self, request: web.Request, arrival: dict, *, status: int, body: bytes, content_type: str,
@@ -329,21 +351,17 @@ class Gateway:
         row = {"clock_offset": self.clock.offset, **arrival, **_request_fields(exchange), "request_body": request_body,
                "gateway_verdict": verdict}
         seq = row.pop("seq")
-        self._in_flight[seq] = row
-        try:
-            if exchange is not None and exchange.delay:
-                verdict["delay_s"] = exchange.delay
-            if delivery.delay:
-                await asyncio.sleep(delivery.delay)
-            facts = planned(delivery, body)
-            verdict["delivered"] = facts.pop("delivered")
-            if facts:
-                verdict["delivery"] = facts
-            headers = _response_fields(row, status, body, headers, reply_text, withheld=delivery.mode in WITHHELD)
-            problem = await self._commit(seq, row)
-        finally:
-            if self._in_flight.pop(seq, None) is not None:     # cancelled or failed before committing
-                self._no_reply(seq, row, "the gateway stopped or failed before answering")
+        self._open[seq] = self._in_flight[seq] = row
+        if exchange is not None and exchange.delay:
+            verdict["delay_s"] = exchange.delay
+        if delivery.delay:
+            await asyncio.sleep(delivery.delay)
+        facts = planned(delivery, body)
+        verdict["delivered"] = facts.pop("delivered")
+        if facts:
+            verdict["delivery"] = facts
+        headers = _response_fields(row, status, body, headers, reply_text, withheld=delivery.mode in WITHHELD)
+        problem = await self._commit(seq, row)
         if problem is not None:
             return await self._overloaded(request, seq, row, problem)
         try:
@@ -355,19 +373,25 @@ class Gateway:
 
     async def _commit(self, seq: int, row: dict) -> str | None:
         """Commit the row of ``seq`` (off the event loop: the wait for a locked file is bounded by
-        ``evidence_busy_timeout``); returns None, or why it could not be committed."""
+        ``evidence_busy_timeout``); returns None, or why it could not be committed (``seq`` stays open).
+
+        A cancellation (the gateway stopping) waits for the commit to end, so whether the row exists
+        is known: if not, ``_ends_in_a_row`` writes one saying no response was sent."""
         writing = asyncio.ensure_future(asyncio.to_thread(self.evidence.append, seq, **row))
-        try:
-            await asyncio.shield(writing)
-        except EvidenceUnavailable as exc:
-            return str(exc)
-        except asyncio.CancelledError:             # the write goes on; if it fails, the row says no reply
-            writing.add_done_callback(lambda done: done.cancelled() or done.exception() is None or self._no_reply(
-                seq, row, "the gateway stopped before answering"))
-            raise
-        finally:
+        cancelled: asyncio.CancelledError | None = None
+        while not writing.done():
+            try:
+                await asyncio.shield(writing)
+            except asyncio.CancelledError as exc:
+                cancelled = exc
+            except EvidenceUnavailable:
+                pass
+        if writing.exception() is None:
+            self._open.pop(seq, None)
             self._in_flight.pop(seq, None)
-        return None
+        if cancelled is not None:
+            raise cancelled
+        return str(writing.exception()) if writing.exception() is not None else None
 
     async def _overloaded(self, request: web.Request, seq: int, row: dict, problem: str) -> web.StreamResponse:
         """TRN-08: 503 + Retry-After instead of a response that could not be recorded; this answer's
@@ -381,14 +405,20 @@ class Gateway:
         verdict.pop("delivery", None)
         headers = _response_fields(row, 503, OVERLOADED_BODY, {"Content-Type": "text/plain; charset=utf-8",
                                                                "Retry-After": str(RETRY_AFTER_S)}, None, withheld=False)
+        self._open.pop(seq, None)
+        self._in_flight.pop(seq, None)
         self.evidence.defer(seq, **row)
         try:
             return await transmit(request, status=503, body=OVERLOADED_BODY, headers=headers, delivery=Delivery())
         except ConnectionError:
             return _Gone()
 
-    def _no_reply(self, seq: int, row: dict, reason: str) -> None:
-        """The row of an exchange that ends without a response: every arrival number ends in a row."""
+    def _no_reply(self, seq: int, reason: str) -> None:
+        """If ``seq`` is still open, its row: no response was sent, and why."""
+        row = self._open.pop(seq, None)
+        self._in_flight.pop(seq, None)
+        if row is None:
+            return
         verdict = dict(row.get("gateway_verdict") or {})
         verdict.update(no_reply=reason, delivered=False)
         self.evidence.defer(seq, **{**row, "gateway_verdict": verdict, "responded_at": None, "response_status": None,
@@ -579,7 +609,7 @@ class Gateway:
                       key=lambda r: r["seq"])
 
     async def _control_verify(self, request: web.Request) -> web.Response:
-        unwritten = set(self._in_flight) | {r["seq"] for r in self.evidence.deferred()}
+        unwritten = set(self._open) | {r["seq"] for r in self.evidence.deferred()}
         ok, first_bad = verify_chain(self.evidence.path, unwritten=unwritten)
         return web.json_response({"ok": ok, "first_bad_row": first_bad})
 

@@ -201,7 +201,8 @@ class EvidenceLog:
                 pos, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
                 names = ", ".join(COLUMNS)
                 marks = ", ".join("?" for _ in COLUMNS)
-                for seq, stored in deferred + rows:
+                written = "SELECT 1 FROM exchanges WHERE seq = ?"     # a deferred row never doubles one
+                for seq, stored in [d for d in deferred if not self._db.execute(written, (d[0],)).fetchone()] + rows:
                     digest = row_hash(prev, pos, seq, stored)
                     self._db.execute(
                         f"INSERT INTO exchanges (pos, seq, {names}, prev_hash, row_hash) VALUES (?, ?, {marks}, ?, ?)",

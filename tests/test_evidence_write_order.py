@@ -244,3 +244,26 @@ def test_an_operator_answer_that_cannot_be_recorded_is_refused_and_its_number_st
     assert "operator_answer_refused" in json.loads(rows[0]["verdict"]) and rows[0]["status"] == 500
     assert "operator_attestation" in json.loads(rows[1]["verdict"])
     assert verify_chain(running.evidence_db) == (True, None)
+
+
+def test_a_reply_the_gateway_stopped_before_sending_still_ends_in_a_row(pki, tmp_path):
+    config = gateway_config(pki, tmp_path)
+    config.shutdown_timeout = 0.2
+    running = run_in_thread(config)
+    client = Client(running, pki)
+    control = GatewayControl(running.control_url, token=running.control_token, ca_pem=pki.tls_ca_pem)
+    control.begin_case("slow", {"name": "slow", "rules": [{"when": {"function": "8"},
+                                                           "then": {"action": "delay", "seconds": 30}}]})
+    waiting = threading.Thread(target=lambda: pytest.raises(Exception, client.post, soap.send_request_body(
+        client.message(), USER, PASSWORD)))
+    waiting.start()
+    deadline = time.monotonic() + 5
+    while not control.exchanges("slow"):                    # the request has arrived and waits out its delay
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    control.close()
+    running.stop()
+    waiting.join(timeout=10)
+    (row,) = _rows(running.evidence_db)
+    assert row["status"] is None and "CancelledError" in json.loads(row["verdict"])["no_reply"]
+    assert verify_chain(running.evidence_db) == (True, None)
