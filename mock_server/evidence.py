@@ -131,7 +131,7 @@ class EvidenceLog:
         # Reads never wait for the writer (WAL), so the control API stays responsive while a commit waits.
         self._reader = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()          # one writer at a time
-        self._seq_lock = threading.Lock()      # arrival numbers, never held while waiting for the file
+        self._seq_lock = threading.Lock()      # arrival numbers and deferred rows; never held while waiting
         self._last_seq = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM exchanges").fetchone()[0]
         self._deferred: dict[int, dict[str, Any]] = {}
         self._retrying: threading.Thread | None = None
