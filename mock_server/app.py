@@ -9,16 +9,27 @@ Routes:
   including the operator prompts of the manual driver (prompts.py) that the live page answers.
 * anything else — 404 (405 for other methods on the endpoint).
 
-Every exchange except control calls becomes one evidence row, written after the response has been
-sent (or has failed to be), so its times and delivery status are what really happened. One control
-call is recorded too: an operator's accepted answer to a prompt, as an operator attestation (who,
-when, what) in the same hash chain, so the operator's word is as tamper-evident as the wire.
+Every exchange except control calls becomes one evidence row, committed *before* the first octet
+of its response leaves (after a scenario ``delay``): nothing is delivered without its row, so the
+row records what the gateway is about to send and how (the delivery plan, transmit.planned), and
+``responded_at`` is when it starts sending it — None when the response is withheld (``hold``,
+``stall``) or none was sent (the client went away first: the row says ``no_reply`` and why). Until
+then the exchange is "in flight": listed by the control API with its response fields empty. A row
+that cannot be committed within ``evidence_busy_timeout`` turns the answer into an overloaded CGW's
+503 + ``Retry-After`` (TRN-08), whose own row is deferred until the file accepts writes again
+(evidence.py; docs/decisions.md "No reply without evidence").
+
+One control call is recorded too: an operator's accepted answer to a prompt, as an operator
+attestation (who, when, what) in the same hash chain, so the operator's word is as tamper-evident
+as the wire.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextvars
+import hashlib
 import hmac
 import json
 import logging
@@ -28,10 +39,12 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass
+from email.utils import formatdate
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 from aiohttp import web
+from aiohttp.http import SERVER_SOFTWARE
 from cryptography import x509
 
 from conformance.codec import certs, soap
@@ -41,7 +54,7 @@ from conformance.profile import load_profile
 from . import pipeline
 from .clock import Clock
 from .config import TEST_CERTIFICATION_ID, Account, GatewayConfig
-from .evidence import COLUMNS, EvidenceLog, verify_chain
+from .evidence import COLUMNS, EvidenceLog, EvidenceUnavailable, verify_chain
 from . import faults
 from .faults import Delivery
 from .mailbox import Mailbox
@@ -49,7 +62,7 @@ from .payments import Payments
 from .prompts import PromptError
 from .sessions import DEFAULT as DEFAULT_SESSION
 from .sessions import SESSION_ID, Session, SessionView
-from .transmit import transmit
+from .transmit import WITHHELD, planned, transmit
 from .replies import GatewayIdentity, Replies, reply_summary
 from .scenario import CaseState, ScenarioError, parse_scenario
 from .store import Store
@@ -63,9 +76,12 @@ USER_ID = re.compile(r"[A-Za-z0-9._@-]{1,50}")
 TAX_CODE = re.compile(r"[0-9]{10}(-[0-9]{3})?")
 WSDL_TEMPLATE = (Path(__file__).with_name("wsdl.xml")).read_text(encoding="utf-8")
 _CRL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}\.crl")
+_ARRIVAL: contextvars.ContextVar[int | None] = contextvars.ContextVar("ecdi_arrival", default=None)  # its seq
 _BYTES_FIELDS = ("request_body", "message_text", "response_body", "reply_text")
 XML_CONTENT_TYPE = "text/xml"
 LIVE_PAGE = (Path(__file__).parent / "static" / "live.html").read_bytes()
+OVERLOADED_BODY = b"503 Service Unavailable: the gateway could not record this exchange; retry later"
+RETRY_AFTER_S = 1                  # TRN-08 allows 1-300 s; §2.1: Retry-After values are not scaled
 _LIVE_FIELDS = ("seq", "case_id", "received_at", "responded_at", "client", "user_id", "type", "function", "reference",
                 "message_id", "attempt", "response_status", "reply_function", "reply_codes", "rule")
 
@@ -123,7 +139,7 @@ class Gateway:
         self.sessions: dict[str, Session] = {}
         self._new_session(DEFAULT_SESSION, set(self.accounts))
         Path(config.evidence_db).parent.mkdir(parents=True, exist_ok=True)
-        self.evidence = EvidenceLog(Path(config.evidence_db))
+        self.evidence = EvidenceLog(Path(config.evidence_db), busy_timeout=config.evidence_busy_timeout)
         # The campaign (``/exchanges?all=1``) is this gateway run's: an evidence log reused by a later run
         # keeps the earlier run's rows, which are another campaign's.
         self._campaign_after = max((r["seq"] for r in self.evidence.rows()), default=0)
@@ -132,7 +148,8 @@ class Gateway:
         self.control_token = config.control_token or secrets.token_urlsafe(24)
         self.base_url = ""                     # https://host:port, set once the server is bound
         self._crl_cache: dict[Path, tuple[int, x509.CertificateRevocationList]] = {}
-        self._in_flight: dict[int, dict] = {}  # seq -> evidence fields of exchanges not yet answered
+        self._open: dict[int, dict] = {}       # seq -> evidence fields so far, of every arrival without its row
+        self._in_flight: dict[int, dict] = {}  # those being answered: listed by the control API
 
     # --- sessions (sessions.py) ---------------------------------------------------------------
     def _new_session(self, session_id: str, user_ids: set[str]) -> Session:
@@ -208,7 +225,8 @@ class Gateway:
     # --- the web application ----------------------------------------------------------------
     def web_app(self) -> web.Application:
         s_max = self.default_profile.params["S_max"]
-        app = web.Application(client_max_size=4 * s_max)        # TRN-13: read bodies up to 4 × S_max
+        app = web.Application(client_max_size=4 * s_max,        # TRN-13: read bodies up to 4 × S_max
+                              middlewares=[self._ends_in_a_row])
         app.router.add_post(soap.ENDPOINT_PATH, self._service)
         app.router.add_get(soap.ENDPOINT_PATH, self._wsdl)
         app.router.add_get("/crl/{name}", self._crl)
@@ -234,15 +252,34 @@ class Gateway:
         return app
 
     def _arrive(self, request: web.Request) -> dict:
-        """The evidence fields known when a request arrives, with its arrival number ``seq``."""
-        return {"seq": self.evidence.next_seq(), "case_id": self.case.case_id, "received_at": time.time(),
-                "client": request.remote or "", "method": request.method, "path": request.path_qs,
-                "request_headers": _headers(request)}
+        """The evidence fields known when a request arrives, with its arrival number ``seq`` (which
+        ``_ends_in_a_row`` makes sure ends in a row)."""
+        arrival = {"seq": self.evidence.next_seq(), "case_id": self.case.case_id, "received_at": time.time(),
+                   "client": request.remote or "", "method": request.method, "path": request.path_qs,
+                   "request_headers": _headers(request)}
+        _ARRIVAL.set(arrival["seq"])
+        self._open[arrival["seq"]] = {k: v for k, v in arrival.items() if k != "seq"}
+        return arrival
+
+    @web.middleware
+    async def _ends_in_a_row(self, request: web.Request, handler):
+        """Every arrival number ends in a row: one still open when its handler ends (it failed, was
+        cancelled, or its client went away first) gets a row saying no response was sent."""
+        reason = "the gateway sent no response"
+        _ARRIVAL.set(None)                         # the handler's task sets it on arrival
+        try:
+            return await handler(request)
+        except BaseException as exc:
+            reason = f"the gateway stopped or failed before answering ({type(exc).__name__})"
+            raise
+        finally:
+            if _ARRIVAL.get() is not None:
+                self._no_reply(_ARRIVAL.get(), reason)
 
     async def _service(self, request: web.Request) -> web.StreamResponse:
         arrival = self._arrive(request)
         try:
-            body = await request.read()
+            body = await self._read(request, arrival)
         except web.HTTPRequestEntityTooLarge:
             return await self._respond(request, arrival, status=413, body=b"", content_type="text/plain",
                                        verdict={"too_large": True})
@@ -279,20 +316,31 @@ class Gateway:
 
     async def _other(self, request: web.Request) -> web.StreamResponse:
         arrival = self._arrive(request)
-        body = await request.read()
+        body = await self._read(request, arrival)
         on_endpoint = request.path == soap.ENDPOINT_PATH
         return await self._respond(request, arrival, status=405 if on_endpoint else 404,
                                    body=b"405 Method Not Allowed" if on_endpoint else b"404 Not Found",
                                    content_type="text/plain", request_body=body,
                                    extra_headers={"Allow": "GET, POST"} if on_endpoint else None)
 
+    async def _read(self, request: web.Request, arrival: dict) -> bytes:
+        """The request body; a request whose body never arrives still ends in its row (no reply sent)."""
+        try:
+            return await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise
+        except BaseException as exc:
+            self._no_reply(arrival["seq"], f"the request could not be read ({type(exc).__name__})")
+            raise
+
     async def _respond(self, request: web.Request, arrival: dict, *, status: int, body: bytes, content_type: str,
                        request_body: bytes = b"", exchange: pipeline.Exchange | None = None,
                        reply_text: bytes | None = None, verdict: dict | None = None,
                        extra_headers: dict | None = None, delivery: Delivery | None = None) -> web.StreamResponse:
-        """Send the response as its ``Delivery`` says (transmit.py), then append the evidence row, whatever happens.
+        """Wait out the scenario ``delay``, commit the evidence row, then send the response as its
+        ``Delivery`` says (transmit.py). If the row cannot be committed, answer 503 instead.
 
-        Until the row is written the exchange is "in flight": listed by the control API with its
+        Until the row is committed the exchange is "in flight": listed by the control API with its
         response fields empty, so a case never misses a request whose answer is being held back.
         """
         delivery = delivery or Delivery()
@@ -303,33 +351,79 @@ class Gateway:
         row = {"clock_offset": self.clock.offset, **arrival, **_request_fields(exchange), "request_body": request_body,
                "gateway_verdict": verdict}
         seq = row.pop("seq")
-        self._in_flight[seq] = row
-        facts: dict = {"delivered": False}
-        sent: web.StreamResponse | None = None
+        self._open[seq] = self._in_flight[seq] = row
+        if exchange is not None and exchange.delay:
+            verdict["delay_s"] = exchange.delay
+        if delivery.delay:
+            await asyncio.sleep(delivery.delay)
+        facts = planned(delivery, body)
+        verdict["delivered"] = facts.pop("delivered")
+        if facts:
+            verdict["delivery"] = facts
+        headers = _response_fields(row, status, body, headers, reply_text, withheld=delivery.mode in WITHHELD)
+        problem = await self._commit(seq, row)
+        if problem is not None:
+            return await self._overloaded(request, seq, row, problem)
         try:
-            if exchange is not None and exchange.delay:
-                verdict["delay_s"] = exchange.delay
-            facts, sent = await transmit(request, status=status, body=body, headers=headers, delivery=delivery)
-        except (ConnectionError, asyncio.CancelledError) as exc:
-            verdict["delivery_error"] = type(exc).__name__
-            if isinstance(exc, asyncio.CancelledError):
-                raise
-        finally:
-            verdict["delivered"] = facts.pop("delivered")
-            if facts.get("mode", "normal") != "normal":
-                verdict["delivery"] = facts
-            reply_function, reply_codes = _summary(reply_text)
-            sent_headers = dict(sent.headers) if sent is not None else headers
-            row.update(responded_at=time.time(), response_status=status or None, response_headers=sent_headers,
-                       response_body=body, reply_text=reply_text, reply_function=reply_function,
-                       reply_codes=reply_codes)
-            try:
-                self.evidence.append(seq, **row)
-            except Exception:                      # noqa: BLE001 — never fail the client for this
-                log.exception("could not append evidence row %s (%s %s)", seq, request.method, request.path_qs)
-            finally:
-                del self._in_flight[seq]
+            sent = await transmit(request, status=status, body=body, headers=headers, delivery=delivery)
+        except ConnectionError as exc:             # the row stands: it says what the gateway sent
+            log.info("exchange %s: the client went away during the response (%s)", seq, exc)
+            sent = None
         return sent if sent is not None else _Gone()
+
+    async def _commit(self, seq: int, row: dict) -> str | None:
+        """Commit the row of ``seq`` (off the event loop: the wait for a locked file is bounded by
+        ``evidence_busy_timeout``); returns None, or why it could not be committed (``seq`` stays open).
+
+        A cancellation (the gateway stopping) waits for the commit to end, so whether the row exists
+        is known: if not, ``_ends_in_a_row`` writes one saying no response was sent."""
+        writing = asyncio.ensure_future(asyncio.to_thread(self.evidence.append, seq, **row))
+        cancelled: asyncio.CancelledError | None = None
+        while not writing.done():
+            try:
+                await asyncio.shield(writing)
+            except asyncio.CancelledError as exc:
+                cancelled = exc
+            except EvidenceUnavailable:
+                pass
+        if writing.exception() is None:
+            self._open.pop(seq, None)
+            self._in_flight.pop(seq, None)
+        if cancelled is not None:
+            raise cancelled
+        return str(writing.exception()) if writing.exception() is not None else None
+
+    async def _overloaded(self, request: web.Request, seq: int, row: dict, problem: str) -> web.StreamResponse:
+        """TRN-08: 503 + Retry-After instead of a response that could not be recorded; this answer's
+        own row is deferred (written as soon as the evidence file accepts writes)."""
+        log.error("exchange %s answered 503: %s", seq, problem)
+        verdict = row["gateway_verdict"]
+        verdict["evidence_unavailable"] = {
+            "reason": problem, "withheld_status": row["response_status"], "withheld_reply_function": row["reply_function"],
+            "withheld_reply_codes": row["reply_codes"], "withheld_body_sha256": hashlib.sha256(row["response_body"]).hexdigest()}
+        verdict["delivered"] = True
+        verdict.pop("delivery", None)
+        headers = _response_fields(row, 503, OVERLOADED_BODY, {"Content-Type": "text/plain; charset=utf-8",
+                                                               "Retry-After": str(RETRY_AFTER_S)}, None, withheld=False)
+        self._open.pop(seq, None)
+        self._in_flight.pop(seq, None)
+        self.evidence.defer(seq, **row)
+        try:
+            return await transmit(request, status=503, body=OVERLOADED_BODY, headers=headers, delivery=Delivery())
+        except ConnectionError:
+            return _Gone()
+
+    def _no_reply(self, seq: int, reason: str) -> None:
+        """If ``seq`` is still open, its row: no response was sent, and why."""
+        row = self._open.pop(seq, None)
+        self._in_flight.pop(seq, None)
+        if row is None:
+            return
+        verdict = dict(row.get("gateway_verdict") or {})
+        verdict.update(no_reply=reason, delivered=False)
+        self.evidence.defer(seq, **{**row, "gateway_verdict": verdict, "responded_at": None, "response_status": None,
+                                    "response_headers": {}, "response_body": None, "reply_text": None,
+                                    "reply_function": None, "reply_codes": []})
 
     # --- control API --------------------------------------------------------------------------
     @web.middleware
@@ -373,13 +467,10 @@ class Gateway:
         session = _session(self, request)
         case_id = request.query.get("case_id", session.case.case_id)
         every_case = request.query.get("all") == "1"      # the whole campaign of the session (ENV-02)
-        rows = [r for r in self.evidence.rows(None) if r["seq"] > self._campaign_after] if every_case \
-            else self.evidence.rows(case_id)
-        rows += [{**dict.fromkeys(COLUMNS), "seq": seq, **row}
-                 for seq, row in list(self._in_flight.items()) if every_case or row["case_id"] == case_id]
+        rows = [r for r in self._listing(None if every_case else case_id)
+                if r["seq"] > self._campaign_after or not every_case]
         rows = [r for r in rows if (r["gateway_verdict"] or {}).get("session", DEFAULT_SESSION) == session.session_id
-                and not _is_attestation(r)]
-        rows.sort(key=lambda r: r["seq"])
+                and not _is_operator_row(r)]
         return web.json_response({"case_id": case_id, "exchanges": [_row_json(r) for r in rows]})
 
     async def _control_clock(self, request: web.Request) -> web.Response:
@@ -406,10 +497,7 @@ class Gateway:
             after, mail_after = int(request.query.get("after", 0)), int(request.query.get("mail_after", 0))
         except ValueError:
             return web.json_response({"error": "after, mail_after: must be integers"}, status=400)
-        rows = [r for r in self.evidence.rows() if r["seq"] > after and not _is_attestation(r)]
-        rows += [{**dict.fromkeys(COLUMNS), "seq": seq, **row} for seq, row in list(self._in_flight.items())
-                 if seq > after]
-        rows.sort(key=lambda r: r["seq"])
+        rows = [r for r in self._listing() if r["seq"] > after and not _is_operator_row(r)]
         session = _session(self, request)
         mails = [m.to_json() for m in session.mailbox.messages() if m.seq > mail_after]
         return web.json_response({"exchanges": [{k: r.get(k) for k in _LIVE_FIELDS} for r in rows],
@@ -467,20 +555,25 @@ class Gateway:
         attestation["client"] = client
         prompt.evidence_seq = seq = self.evidence.next_seq()   # numbered once accepted: refusals leave no gap
         response = prompt.to_json()
-        try:
-            self.evidence.append(
-                seq, case_id=prompt.case_id, received_at=received_at, responded_at=time.time(),
-                client=client, method=request.method, path=request.path,
-                request_headers={k: v for k, v in request.headers.items() if k.lower() == "user-agent"},
-                request_body=body, attempt=0, response_status=200, response_body=json.dumps(response).encode(),
-                clock_offset=session.clock.offset,
-                gateway_verdict={"session": session.session_id, "operator_attestation": attestation})
-        except Exception:                          # noqa: BLE001 — reported to the operator, not hidden
-            log.exception("could not record the operator attestation of prompt %s", prompt.prompt_id)
-            prompt.answer = prompt.operator = prompt.answered_at = prompt.evidence_seq = None
-            return web.json_response({"error": "the answer could not be recorded in the evidence log; "
-                                               "answer again"}, status=500)
-        return web.json_response(response)
+        row = dict(case_id=prompt.case_id, received_at=received_at, responded_at=time.time(),
+                   client=client, method=request.method, path=request.path,
+                   request_headers={k: v for k, v in request.headers.items() if k.lower() == "user-agent"},
+                   request_body=body, attempt=0, response_status=200, response_body=json.dumps(response).encode(),
+                   clock_offset=session.clock.offset,
+                   gateway_verdict={"session": session.session_id, "operator_attestation": attestation})
+        try:                # on the event loop: nobody may read the prompt as answered before its row exists
+            self.evidence.append(seq, **row)
+            return web.json_response(response)
+        except EvidenceUnavailable as exc:
+            problem = str(exc)
+        log.error("could not record the operator attestation of prompt %s: %s", prompt.prompt_id, problem)
+        prompt.answer = prompt.operator = prompt.answered_at = prompt.evidence_seq = None
+        refusal = {"error": "the answer could not be recorded in the evidence log; answer again"}
+        # The number is taken: its row says the answer was refused, not attested.
+        self.evidence.defer(seq, **{**row, "response_status": 500, "response_body": json.dumps(refusal).encode(),
+                                    "gateway_verdict": {"session": session.session_id, "evidence_unavailable": problem,
+                                                        "operator_answer_refused": attestation}})
+        return web.json_response(refusal, status=500)
 
     async def _control_sessions(self, request: web.Request) -> web.Response:
         return web.json_response({"sessions": [
@@ -505,8 +598,19 @@ class Gateway:
                                       payment_order_id=request.query.get("payment_order_id"))
         return web.json_response({"messages": [m.to_json() for m in mails]})
 
+    def _listing(self, case_id: str | None = None) -> list[dict]:
+        """The rows of ``case_id`` (None: all) by ``seq``, with the exchanges not committed yet (in
+        flight, deferred). Those are read first: a row committed meanwhile is listed once, as committed."""
+        in_flight = [{**dict.fromkeys(COLUMNS), "seq": seq, **row} for seq, row in list(self._in_flight.items())]
+        unwritten = {r["seq"]: r for r in in_flight + self.evidence.deferred()}
+        rows = self.evidence.rows(case_id)
+        unwritten.update((r["seq"], r) for r in rows)
+        return sorted((r for r in unwritten.values() if case_id is None or r["case_id"] == case_id),
+                      key=lambda r: r["seq"])
+
     async def _control_verify(self, request: web.Request) -> web.Response:
-        ok, first_bad = verify_chain(self.evidence.path)
+        unwritten = set(self._open) | {r["seq"] for r in self.evidence.deferred()}
+        ok, first_bad = verify_chain(self.evidence.path, unwritten=unwritten)
         return web.json_response({"ok": ok, "first_bad_row": first_bad})
 
 
@@ -539,6 +643,19 @@ def _summary(reply_text: bytes | None) -> tuple[str | None, list[str]]:
         return reply_summary(reply_text)
     except Exception:                                  # noqa: BLE001 — a deliberately broken reply
         return None, []
+
+
+def _response_fields(row: dict, status: int, body: bytes, headers: dict, reply_text: bytes | None, *,
+                     withheld: bool) -> dict:
+    """Put the response about to be sent into ``row`` (its time: now, or None if ``withheld``);
+    returns the headers to send, with the ``Date`` and ``Server`` that aiohttp would add, so that
+    the recorded headers are the sent ones."""
+    headers = {**headers, "Date": formatdate(usegmt=True), "Server": SERVER_SOFTWARE}
+    reply_function, reply_codes = _summary(reply_text)
+    row.update(responded_at=None if withheld else time.time(), response_status=status or None,
+               response_headers={**headers, "Content-Length": str(len(body))}, response_body=body,
+               reply_text=reply_text, reply_function=reply_function, reply_codes=reply_codes)
+    return headers
 
 
 def _tls_facts(request: web.Request) -> dict:
@@ -621,9 +738,10 @@ def _headers(request: web.Request) -> dict[str, str]:
     return out
 
 
-def _is_attestation(row: dict) -> bool:
-    """An operator's answer to a prompt: evidence, but not an exchange with the product."""
-    return "operator_attestation" in (row.get("gateway_verdict") or {})
+def _is_operator_row(row: dict) -> bool:
+    """An operator's answer to a prompt (attested, or refused for want of evidence): evidence, but
+    not an exchange with the product."""
+    return not {"operator_attestation", "operator_answer_refused"}.isdisjoint(row.get("gateway_verdict") or {})
 
 
 def _row_json(row: dict) -> dict:

@@ -52,6 +52,9 @@ class GatewayConfig:
     operator_name: str = "Cổng thông tin hải quan (môi trường kiểm thử)"
     operator_tax_code: str = "0100000000"
     shutdown_timeout: float = 2.0             # seconds stop() waits for responses in flight
+    # How long a reply waits for its evidence row to be committed (another process holding the file's write
+    # lock); past it the gateway answers 503 + Retry-After instead (TRN-08, docs/decisions.md).
+    evidence_busy_timeout: float = 2.0
 
     def state_path(self) -> Path:
         if self.state_db is not None:

@@ -3,13 +3,27 @@
 Verdicts on a DTS rest on what the gateway observed, so the log must show tampering: each row
 carries ``row_hash = sha256(prev_hash + canonical row content)``, where the content includes its
 chain position ``pos``. Editing a row breaks its own hash; deleting one breaks the position
-sequence and the next row's ``prev_hash``.
+sequence and the next row's ``prev_hash``. (Removing the *last* rows leaves a shorter valid chain;
+the run report therefore states the head hash and the row count.) SQLite triggers also refuse
+UPDATE and DELETE so the gateway itself cannot rewrite history by mistake.
 
-Two numbers per row: ``seq`` is the arrival number, given when the request arrives (exchanges are
-listed in that order); ``pos`` is the chain position, given when the row is written, after the
-response. They differ when a delayed response completes after a later request's. (Removing the *last* rows leaves a shorter valid chain; the run report therefore
-states the head hash and the row count — a later issue.) SQLite triggers also refuse UPDATE and
-DELETE so the gateway itself cannot rewrite history by mistake.
+Two numbers per row:
+
+* ``seq`` — the arrival number, allocated when a request arrives (exchanges are listed in that
+  order). Every allocated number ends in a row, answered or not (a request whose client went away
+  before it was answered gets a row saying no reply was sent), so numbers run 1, 2, 3 … without
+  gaps and a missing number is a lost row: ``verify_chain`` names the first. A gateway restarted on
+  the same file continues after the highest recorded number.
+* ``pos`` — the chain position, given when the row is committed. Rows are committed *before* the
+  reply's first octet leaves (after a scenario ``delay``, before ``hold``, ``stall``, ``reset``,
+  ``truncate``, ``drip``), so nothing is delivered without its row; ``pos`` and ``seq`` differ when
+  a delayed response is committed after a later request's.
+
+Because the row precedes the bytes, it records what the gateway is about to send and how (the
+delivery plan), not whether the client read it. A row that cannot be committed within the busy
+timeout (another process holds the write lock, or the disk fails) raises ``EvidenceUnavailable``:
+the gateway then answers as an overloaded CGW instead and defers that answer's row, which is
+written, in arrival order before any later row, as soon as the file accepts writes again.
 
 Times are real epoch seconds (when bytes moved); ``clock_offset`` records the gateway clock's
 offset at that moment (see clock.py).
@@ -19,12 +33,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import sqlite3
 import threading
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 GENESIS = "0" * 64
+log = logging.getLogger("mock_server")
 
 # Column name -> SQLite type, in the order of conformance.gateway_control.Exchange, then extras.
 COLUMNS: dict[str, str] = {
@@ -91,64 +108,145 @@ def row_hash(prev_hash: str, pos: int, seq: int, stored: dict[str, Any]) -> str:
     return hashlib.sha256(prev_hash.encode("ascii") + b"\n" + canonical.encode("utf-8")).hexdigest()
 
 
+class EvidenceUnavailable(Exception):
+    """A row could not be committed within the busy timeout (the file is locked or failing)."""
+
+
 class EvidenceLog:
-    def __init__(self, path: Path):
+    """The gateway's writer (and reader) of one evidence file.
+
+    ``busy_timeout`` bounds how long a commit waits for the file's write lock; ``retry_interval``
+    is how often deferred rows are retried in the background.
+    """
+
+    def __init__(self, path: Path, *, busy_timeout: float = 2.0, retry_interval: float = 0.05):
         self.path = Path(path)
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+        self.busy_timeout = busy_timeout
+        self._retry_interval = retry_interval
+        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None,
+                                   timeout=busy_timeout)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_ddl())
-        self._lock = threading.Lock()
+        # Reads never wait for the writer (WAL), so the control API stays responsive while a commit waits.
+        self._reader = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+        self._lock = threading.Lock()          # one writer at a time
+        self._seq_lock = threading.Lock()      # arrival numbers and deferred rows; never held while waiting
         self._last_seq = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM exchanges").fetchone()[0]
+        self._deferred: dict[int, dict[str, Any]] = {}
+        self._retrying: threading.Thread | None = None
+        self._closed = False
 
     def next_seq(self) -> int:
-        """Allocate the arrival number of a request that has just arrived."""
-        with self._lock:
+        """Allocate the arrival number of a request that has just arrived (it must end in a row)."""
+        with self._seq_lock:
             self._last_seq += 1
             return self._last_seq
 
     def close(self) -> None:
+        """Write what is deferred (one last bounded attempt; a failure is logged), then close."""
+        self._closed = True
+        if not self.flush():
+            log.error("evidence rows %s could not be written before closing: they are lost",
+                      sorted(self._deferred))
         self._db.close()
+        self._reader.close()
 
     def append(self, seq: int, **fields: Any) -> None:
-        """Append the exchange that arrived as ``seq``. Unknown field names are a programming error."""
-        unknown = set(fields) - set(COLUMNS)
-        if unknown:
-            raise KeyError(f"not evidence columns: {sorted(unknown)}")
-        stored = {name: _stored(name, fields.get(name)) for name in COLUMNS}
-        with self._lock:
+        """Commit the exchange that arrived as ``seq`` (after any deferred rows); raises
+        ``EvidenceUnavailable`` if that cannot be done within the busy timeout."""
+        self._write([(seq, _stored_row(fields))])
+
+    def defer(self, seq: int, **fields: Any) -> None:
+        """Keep the row of ``seq`` to be written as soon as the file accepts writes (retried in the
+        background, and before any later ``append``)."""
+        stored = _stored_row(fields)
+        with self._seq_lock:
+            self._deferred[seq] = stored
+            if self._retrying is None or not self._retrying.is_alive():
+                self._retrying = threading.Thread(target=self._retry, name="ecdi-evidence-retry", daemon=True)
+                self._retrying.start()
+
+    def deferred(self) -> list[dict[str, Any]]:
+        """Rows not written yet, as ``rows()`` gives them."""
+        with self._seq_lock:
+            items = sorted(self._deferred.items())
+        return [_decoded(seq, [stored[name] for name in COLUMNS]) for seq, stored in items]
+
+    def flush(self) -> bool:
+        """Write the deferred rows now; False if they are still waiting."""
+        try:
+            self._write([])
+            return True
+        except EvidenceUnavailable:
+            return False
+
+    def _retry(self) -> None:
+        while not self._closed and self._deferred:
+            time.sleep(self._retry_interval)
+            if not self._closed:
+                self.flush()
+
+    def _write(self, rows: list[tuple[int, dict[str, Any]]]) -> None:
+        if not self._lock.acquire(timeout=self.busy_timeout):
+            raise EvidenceUnavailable(f"the evidence log stayed busy for {self.busy_timeout:g} s")
+        try:
+            with self._seq_lock:
+                deferred = sorted(self._deferred.items())
+            if not rows and not deferred:
+                return
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 last = self._db.execute("SELECT pos, row_hash FROM exchanges ORDER BY pos DESC LIMIT 1").fetchone()
                 pos, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
                 names = ", ".join(COLUMNS)
                 marks = ", ".join("?" for _ in COLUMNS)
-                self._db.execute(
-                    f"INSERT INTO exchanges (pos, seq, {names}, prev_hash, row_hash) VALUES (?, ?, {marks}, ?, ?)",
-                    (pos, seq, *stored.values(), prev, row_hash(prev, pos, seq, stored)),
-                )
+                written = "SELECT 1 FROM exchanges WHERE seq = ?"     # a deferred row never doubles one
+                for seq, stored in [d for d in deferred if not self._db.execute(written, (d[0],)).fetchone()] + rows:
+                    digest = row_hash(prev, pos, seq, stored)
+                    self._db.execute(
+                        f"INSERT INTO exchanges (pos, seq, {names}, prev_hash, row_hash) VALUES (?, ?, {marks}, ?, ?)",
+                        (pos, seq, *stored.values(), prev, digest))
+                    pos, prev = pos + 1, digest
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
+        except sqlite3.Error as exc:
+            raise EvidenceUnavailable(f"the evidence log could not be written ({exc})") from exc
+        finally:
+            self._lock.release()
+        with self._seq_lock:
+            for seq, _ in deferred:
+                self._deferred.pop(seq, None)
 
     def rows(self, case_id: str | None = None) -> list[dict[str, Any]]:
-        """Rows as dicts (JSON columns decoded, BLOBs as bytes), in arrival order (``seq``)."""
+        """Committed rows as dicts (JSON columns decoded, BLOBs as bytes), in arrival order (``seq``)."""
         sql = f"SELECT seq, {', '.join(COLUMNS)} FROM exchanges"
         args: tuple = ()
         if case_id is not None:
             sql, args = sql + " WHERE case_id = ?", (case_id,)
-        out = []
-        for row in self._db.execute(sql + " ORDER BY seq", args):
-            item = {"seq": row[0]}
-            for name, value in zip(COLUMNS, row[1:]):
-                if COLUMNS[name] == "JSON":
-                    value = json.loads(value)
-                elif isinstance(value, memoryview):
-                    value = bytes(value)
-                item[name] = value
-            out.append(item)
-        return out
+        return [_decoded(row[0], row[1:]) for row in self._reader.execute(sql + " ORDER BY seq", args)]
+
+
+def _stored_row(fields: dict[str, Any]) -> dict[str, Any]:
+    """Validated fields as stored in their columns. Unknown field names are a programming error."""
+    unknown = set(fields) - set(COLUMNS)
+    if unknown:
+        raise KeyError(f"not evidence columns: {sorted(unknown)}")
+    return {name: _stored(name, fields.get(name)) for name in COLUMNS}
+
+
+def _decoded(seq: int, values) -> dict[str, Any]:
+    item: dict[str, Any] = {"seq": seq}
+    for name, value in zip(COLUMNS, values):
+        if COLUMNS[name] == "JSON":
+            value = json.loads(value)
+        elif isinstance(value, memoryview):
+            value = bytes(value)
+        item[name] = value
+    return item
 
 
 def chain_head(db: Path | str) -> tuple[int, str]:
@@ -163,22 +261,48 @@ def chain_head(db: Path | str) -> tuple[int, str]:
         conn.close()
 
 
-def verify_chain(db: Path | str) -> tuple[bool, int | None]:
-    """Check the whole chain of an evidence database.
+def verify_chain(db: Path | str, *, unwritten: Iterable[int] = ()) -> tuple[bool, int | None]:
+    """``(True, None)`` when the evidence database is whole, else ``(False, seq)`` naming the first
+    problem of ``check_chain``."""
+    problems = check_chain(db, unwritten=unwritten)
+    return (False, problems[0][1]) if problems else (True, None)
 
-    Returns ``(True, None)``, or ``(False, seq)`` naming the first row, in chain order, that is not
-    as recorded: an edited row, or the row that follows deleted ones.
+
+def check_chain(db: Path | str, *, unwritten: Iterable[int] = ()) -> list[tuple[str, int]]:
+    """Problems of an evidence database, most telling first, each ``(kind, seq)``:
+
+    * ``("missing", seq)`` — the lowest arrival number, below the highest recorded one, that has no
+      row: a lost or deleted row (``unwritten``: numbers a running gateway has not committed yet —
+      in flight or deferred — are not gaps);
+    * ``("tampered", seq)`` — the first row, in chain order, that is not as recorded: an edited row,
+      or the row that follows deleted ones.
     """
     conn = sqlite3.connect(f"file:{Path(db)}?mode=ro", uri=True)
     try:
+        problems = []
+        missing = _first_missing_seq(conn, set(unwritten))
+        if missing is not None:
+            problems.append(("missing", missing))
         prev, expected = GENESIS, 1
         names = list(COLUMNS)
         query = f"SELECT pos, seq, {', '.join(names)}, prev_hash, row_hash FROM exchanges ORDER BY pos"
         for row in conn.execute(query):
             pos, seq, values, stored_prev, stored_hash = row[0], row[1], row[2:-2], row[-2], row[-1]
             if pos != expected or stored_prev != prev or row_hash(prev, pos, seq, dict(zip(names, values))) != stored_hash:
-                return False, seq
+                problems.append(("tampered", seq))
+                break
             prev, expected = stored_hash, pos + 1
-        return True, None
+        return problems
     finally:
         conn.close()
+
+
+def _first_missing_seq(conn: sqlite3.Connection, unwritten: set[int]) -> int | None:
+    expected = 1
+    for (seq,) in conn.execute("SELECT seq FROM exchanges ORDER BY seq"):
+        while expected < seq:
+            if expected not in unwritten:
+                return expected
+            expected += 1
+        expected = seq + 1
+    return None

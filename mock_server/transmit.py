@@ -1,7 +1,10 @@
 """Carrying out a ``faults.Delivery`` on a real socket (aiohttp).
 
 The plan is decided in ``faults``; this module only knows how to do each thing for real, because a
-DTS must meet real transport failures (libraries.md: aiohttp is the one server measured that can):
+DTS must meet real transport failures (libraries.md: aiohttp is the one server measured that can).
+The evidence row is committed before ``transmit`` runs (app.py), so it records ``planned`` facts:
+what the gateway is about to do, not what the client managed to read. ``delay`` is waited by the
+caller before it commits the row.
 
 * ``reset`` — SO_LINGER 0 then ``transport.abort()``: the kernel sends a TCP RST, not a FIN.
 * ``hold`` — nothing is sent until the case ends (or the gateway stops), then the connection closes.
@@ -25,36 +28,51 @@ from .faults import Delivery
 POLL_S = 0.02      # how often a held connection checks whether its case has ended
 
 
+WITHHELD = ("hold", "stall")   # modes whose response never completes: no ``responded_at``
+
+
+def planned(delivery: Delivery, body: bytes) -> dict:
+    """The delivery facts known before anything is sent, for the evidence row: whether the whole
+    response is to be sent (``delivered``) and, for a fault, what reaches the client."""
+    mode = delivery.mode
+    if mode == "normal":
+        return {"delivered": True}
+    facts = {"delivered": mode == "drip", "mode": mode,
+             "sent_bytes": {"truncate": len(body[: delivery.keep_bytes]), "drip": len(body)}.get(mode, 0)}
+    if mode == "stall":
+        facts["headers_sent"] = True
+    if mode == "truncate":
+        facts["content_length"] = len(body)
+    return facts
+
+
 async def transmit(request: web.Request, *, status: int, body: bytes, headers: dict,
-                   delivery: Delivery) -> tuple[dict, web.StreamResponse | None]:
-    """Send the response as ``delivery`` says; returns delivery facts for the evidence row and the
-    response object (None when nothing was sent).
+                   delivery: Delivery) -> web.StreamResponse | None:
+    """Send the response as ``delivery`` says (its ``delay`` already waited); returns the response
+    object (None when nothing was sent).
 
     Raises ``ConnectionError`` if the client went away during a normal delivery.
     """
-    if delivery.delay:
-        await asyncio.sleep(delivery.delay)
     mode = delivery.mode
     if mode == "reset":
         reset(request)
-        return {"delivered": False, "mode": mode, "sent_bytes": 0}, None
+        return None
     if mode == "hold":
         await _until_released(delivery.release)
         reset(request)
-        return {"delivered": False, "mode": mode, "sent_bytes": 0}, None
+        return None
     response = web.StreamResponse(status=status, headers=headers)
     response.content_length = len(body)
     await response.prepare(request)
     if mode == "stall":
         await _until_released(delivery.release)
         reset(request)
-        return {"delivered": False, "mode": mode, "sent_bytes": 0, "headers_sent": True}, response
+        return response
     if mode == "truncate":
-        sent = body[: delivery.keep_bytes]
-        await response.write(sent)
+        await response.write(body[: delivery.keep_bytes])
         await _drain(request)
         request.transport.close()
-        return {"delivered": False, "mode": mode, "sent_bytes": len(sent), "content_length": len(body)}, response
+        return response
     if mode == "drip":
         for start in range(0, len(body), delivery.chunk_bytes):
             await response.write(body[start:start + delivery.chunk_bytes])
@@ -62,7 +80,7 @@ async def transmit(request: web.Request, *, status: int, body: bytes, headers: d
     else:
         await response.write(body)
     await response.write_eof()
-    return {"delivered": True, "mode": mode, "sent_bytes": len(body)}, response
+    return response
 
 
 def reset(request: web.Request) -> None:
