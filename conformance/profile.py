@@ -9,8 +9,9 @@ Schema validation runs on every message the gateway receives, so the common case
 lxml (libxml2) gives the yes/no answer. Only a refused document pays for xmlschema, which is
 loaded on first use and names the offending node precisely enough for ``Error/field``. That
 explanation is bounded, since a refused document may be built to make it expensive: at most
-``EXPLAIN_MAX_ISSUES`` issues for at most ``EXPLAIN_BUDGET_S`` seconds, past which the first issue
-found alone is reported, with its path.
+``EXPLAIN_MAX_ISSUES`` issues for at most ``EXPLAIN_BUDGET_S`` seconds, and only for documents of
+at most ``EXPLAIN_MAX_ELEMENTS`` elements; past a bound the first issue alone is reported, with its
+path (libxml2 names the first failing node in document order).
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ _PIXIT_TYPES = {"integer": int, "string": str, "boolean": bool, "array": list}
 # (RPL-05: one X0002); the others only go to the evidence.
 EXPLAIN_MAX_ISSUES = 20
 EXPLAIN_BUDGET_S = 1.0
+# xmlschema validates a whole subtree before it yields its first error; above this many elements
+# (a declaration at N_goods_max has some 450) libxml2's first failing node alone is reported.
+EXPLAIN_MAX_ELEMENTS = 5000
 _XSI = "http://www.w3.org/2001/XMLSchema-instance"
 
 
@@ -569,7 +573,7 @@ class _Schema:
         attributes unasked, but ENV-01 allows none at all. xmlschema then explains a copy without
         them: its error messages quote the element with every attribute, which made the cost grow
         with the square of their number (issue 13). Both are bounded (``EXPLAIN_MAX_ISSUES``,
-        ``EXPLAIN_BUDGET_S``): past a bound, only the first issue found is returned.
+        ``EXPLAIN_BUDGET_S``, ``EXPLAIN_MAX_ELEMENTS``): past a bound, only the first issue is returned.
         """
         attributes = list(itertools.islice(
             ((el, name) for el in _elements(element, skip) for name in el.attrib), EXPLAIN_MAX_ISSUES + 1))
@@ -585,19 +589,13 @@ class _Schema:
             for el, name in attributes
         ]
         if not valid:
-            deadline = time.monotonic() + EXPLAIN_BUDGET_S
-            diagnosed = []
             target = _attribute_free_twin(element) if attributes else element
             target_order = order if target is element else {el: i for i, el in enumerate(target.iter())}
-            for error in self._errors(target):
-                key, path, reason = _explain(error, target, target_order, repeatable)
-                if path is not None:
-                    diagnosed.append((key, SchemaIssue(path, reason)))
-                if len(diagnosed) >= EXPLAIN_MAX_ISSUES or time.monotonic() > deadline:
-                    # cut short: xmlschema reports a parent after its children, libxml2 knows the first node
-                    complete = False
-                    diagnosed += self._first_failure(target, target_order, repeatable)
-                    break
+            if len(order) > EXPLAIN_MAX_ELEMENTS:   # xmlschema reads a whole subtree before its first error
+                diagnosed, explained_all = self._first_failure(target, target_order, repeatable), False
+            else:
+                diagnosed, explained_all = self._explained(target, target_order, repeatable)
+            complete = complete and explained_all
             if not diagnosed and not found:  # no explanation: report lxml's own words at the element
                 message = self._fast.error_log.last_error.message if self._fast.error_log else "invalid"
                 diagnosed = [((0, 0), SchemaIssue(ecdi_path(element, repeatable), _pretty(message)))]
@@ -608,6 +606,19 @@ class _Schema:
             issues.setdefault(issue.path, issue)
         explained = list(issues.values())
         return explained if complete else explained[:1]
+
+    def _explained(self, element: etree._Element, order: dict, repeatable) -> tuple[list, bool]:
+        """xmlschema's issues, at most ``EXPLAIN_MAX_ISSUES`` and for ``EXPLAIN_BUDGET_S``; whether all were read."""
+        deadline = time.monotonic() + EXPLAIN_BUDGET_S
+        diagnosed = []
+        for error in self._errors(element):
+            key, path, reason = _explain(error, element, order, repeatable)
+            if path is not None:
+                diagnosed.append((key, SchemaIssue(path, reason)))
+            if len(diagnosed) >= EXPLAIN_MAX_ISSUES or time.monotonic() > deadline:
+                # cut short: xmlschema reports a parent after its children, libxml2 knows the first node
+                return diagnosed + self._first_failure(element, order, repeatable), False
+        return diagnosed, True
 
     def _first_failure(self, element: etree._Element, order: dict, repeatable) -> list:
         """libxml2's first error (in document order, unlike xmlschema's), as a keyed issue."""
