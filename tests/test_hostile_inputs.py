@@ -239,3 +239,13 @@ def test_the_explanation_of_a_refused_document_is_bounded(monkeypatch):
     issues = load_profile("ecdi-1.0").validate_content(decl)
     assert len(explained) <= profile_module.EXPLAIN_MAX_ISSUES
     assert len(issues) == 1 and issues[0].path == "/Declaration/GoodsItem[1]"   # expected Trader, the first offending node
+
+
+def test_a_large_refused_document_is_named_by_libxml2_without_xmlschema(monkeypatch):
+    """Above EXPLAIN_MAX_ELEMENTS xmlschema (which reads a whole subtree before its first error) is not asked."""
+    explained = []
+    monkeypatch.setattr(profile_module, "_explain", lambda *a: explained.append(1))
+    items = "<GoodsItem><lineNo>1</lineNo><hsCode>bad</hsCode></GoodsItem>" * (profile_module.EXPLAIN_MAX_ELEMENTS // 2)
+    decl = etree.fromstring(f'<Declaration xmlns="{DEC}"><typeCode>A11</typeCode>{items}</Declaration>')
+    issues = load_profile("ecdi-1.0").validate_content(decl)
+    assert explained == [] and [i.path for i in issues] == ["/Declaration/GoodsItem[1]"]
