@@ -7,15 +7,21 @@ Profile; none of them carries its own copy of a number or a code list that the s
 
 Schema validation runs on every message the gateway receives, so the common case stays cheap.
 lxml (libxml2) gives the yes/no answer. Only a refused document pays for xmlschema, which is
-loaded on first use and names the offending node precisely enough for ``Error/field``.
+loaded on first use and names the offending node precisely enough for ``Error/field``. That
+explanation is bounded, since a refused document may be built to make it expensive: at most
+``EXPLAIN_MAX_ISSUES`` issues for at most ``EXPLAIN_BUDGET_S`` seconds, and only for documents of
+at most ``EXPLAIN_MAX_ELEMENTS`` elements; past a bound the first issue alone is reported, with its
+path (libxml2 names the first failing node in document order).
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
+import itertools
 import os
 import re
+import time
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -46,6 +52,15 @@ _CHOICE_PARAMS = {
     "certification_id": ("absent", "mandatory"),
 }
 _PIXIT_TYPES = {"integer": int, "string": str, "boolean": bool, "array": list}
+
+# Bounds of the explanation of a refused document (issue 13). The gateway answers with the first issue
+# (RPL-05: one X0002); the others only go to the evidence.
+EXPLAIN_MAX_ISSUES = 20
+EXPLAIN_BUDGET_S = 1.0
+# xmlschema validates a whole subtree before it yields its first error; above this many elements
+# (a declaration at N_goods_max has some 450) libxml2's first failing node alone is reported.
+EXPLAIN_MAX_ELEMENTS = 5000
+_XSI = "http://www.w3.org/2001/XMLSchema-instance"
 
 
 class ProfileError(Exception):
@@ -555,9 +570,15 @@ class _Schema:
         """Schema and attribute issues of ``element``'s subtree (outside ``skip``), in document order.
 
         Attributes are found by a scan rather than by the schema: XSD validators accept ``xsi:*``
-        attributes unasked, but ENV-01 allows none at all.
+        attributes unasked, but ENV-01 allows none at all. xmlschema then explains a copy without
+        them: its error messages quote the element with every attribute, which made the cost grow
+        with the square of their number (issue 13). Both are bounded (``EXPLAIN_MAX_ISSUES``,
+        ``EXPLAIN_BUDGET_S``, ``EXPLAIN_MAX_ELEMENTS``): past a bound, only the first issue is returned.
         """
-        attributes = [(el, name) for el in _elements(element, skip) for name in el.attrib]
+        attributes = list(itertools.islice(
+            ((el, name) for el in _elements(element, skip) for name in el.attrib), EXPLAIN_MAX_ISSUES + 1))
+        complete = len(attributes) <= EXPLAIN_MAX_ISSUES
+        del attributes[EXPLAIN_MAX_ISSUES:]
         valid = self._fast.validate(element)
         if valid and not attributes:
             return []
@@ -568,8 +589,13 @@ class _Schema:
             for el, name in attributes
         ]
         if not valid:
-            explained = (_explain(e, element, order, repeatable) for e in self._errors(element))
-            diagnosed = [(key, SchemaIssue(path, reason)) for key, path, reason in explained if path is not None]
+            target = _attribute_free_twin(element) if attributes else element
+            target_order = order if target is element else {el: i for i, el in enumerate(target.iter())}
+            if len(order) > EXPLAIN_MAX_ELEMENTS:   # xmlschema reads a whole subtree before its first error
+                diagnosed, explained_all = self._first_failure(target, target_order, repeatable), False
+            else:
+                diagnosed, explained_all = self._explained(target, target_order, repeatable)
+            complete = complete and explained_all
             if not diagnosed and not found:  # no explanation: report lxml's own words at the element
                 message = self._fast.error_log.last_error.message if self._fast.error_log else "invalid"
                 diagnosed = [((0, 0), SchemaIssue(ecdi_path(element, repeatable), _pretty(message)))]
@@ -578,7 +604,31 @@ class _Schema:
         issues: dict[str, SchemaIssue] = {}  # one per node: a value failing two derivation steps is one finding
         for _, issue in found:
             issues.setdefault(issue.path, issue)
-        return list(issues.values())
+        explained = list(issues.values())
+        return explained if complete else explained[:1]
+
+    def _explained(self, element: etree._Element, order: dict, repeatable) -> tuple[list, bool]:
+        """xmlschema's issues, at most ``EXPLAIN_MAX_ISSUES`` and for ``EXPLAIN_BUDGET_S``; whether all were read."""
+        deadline = time.monotonic() + EXPLAIN_BUDGET_S
+        diagnosed = []
+        for error in self._errors(element):
+            key, path, reason = _explain(error, element, order, repeatable)
+            if path is not None:
+                diagnosed.append((key, SchemaIssue(path, reason)))
+            if len(diagnosed) >= EXPLAIN_MAX_ISSUES or time.monotonic() > deadline:
+                # cut short: xmlschema reports a parent after its children, libxml2 knows the first node
+                return diagnosed + self._first_failure(element, order, repeatable), False
+        return diagnosed, True
+
+    def _first_failure(self, element: etree._Element, order: dict, repeatable) -> list:
+        """libxml2's first error (in document order, unlike xmlschema's), as a keyed issue."""
+        self._fast.validate(element)
+        entry = self._fast.error_log[0] if self._fast.error_log else None
+        path = entry.path if entry is not None else ""
+        nodes = element.xpath("." + path[2:]) if path.startswith("/*") else []
+        if not nodes or nodes[0] not in order:
+            return []
+        return [((order[nodes[0]], 0), SchemaIssue(ecdi_path(nodes[0], repeatable), _pretty(entry.message)))]
 
     def _errors(self, element: etree._Element) -> Iterator:
         """xmlschema's errors, as far as it gets: it raises on some inputs lxml merely refuses (an
@@ -619,6 +669,20 @@ def _explain(error, element: etree._Element, order: dict,
     elif type_name:
         reason = f"{reason} ({type_name})"
     return (order[elem], 0), ecdi_path(elem, repeatable), reason
+
+
+def _attribute_free_twin(element: etree._Element) -> etree._Element:
+    """``element`` in a copy of its document without attributes other than ``xsi:*`` (at most four
+    per element; they change what the schema accepts). The whole document is copied so that paths
+    and document order in the copy are the original's; libxml2 does the work (linear time)."""
+    root = element.getroottree().getroot()
+    twin = copy.deepcopy(root)
+    etree.strip_attributes(twin, "{}*")
+    namespaces = {etree.QName(a.attrname).namespace for a in twin.xpath("//@*")} - {_XSI}
+    if namespaces:
+        etree.strip_attributes(twin, *(f"{{{ns}}}*" for ns in namespaces))
+    index = next(i for i, el in enumerate(root.iter()) if el is element)
+    return next(itertools.islice(twin.iter(), index, None))
 
 
 def _text_nodes(elem: etree._Element) -> Iterator[tuple[etree._Element, str | None]]:

@@ -45,12 +45,14 @@ from conformance.codec.envelope import (
     Result,
     content_child,
     ecdi_path,
+    fit_field,
     format_datetime,
+    inside_signature,
     parse_datetime,
     read_header,
 )
 from conformance.codec.namespaces import DEC, ENV, PAY, q
-from conformance.codec.safexml import XmlRefused, parse_message_text
+from conformance.codec.safexml import MAX_DEPTH, XmlRefused, read_message_text
 from conformance.profile import Profile
 
 from . import faults, flows
@@ -123,6 +125,7 @@ class Exchange:
     account: Account | None = None     # the authenticated user (step 3)
     profile: Profile | None = None     # the profile of Reference/version once step 6 passed
     root: etree._Element | None = None
+    beyond: etree._Element | None = None   # first element deeper than MAX_DEPTH (its children not read)
     header: Header = field(default_factory=lambda: Header({}))
     lexical: lexical.LexicalIssue | None = None   # first comment/PI/non-NFC node (step 7, used by 13)
     signature: xmlsig.VerifiedSignature | None = None
@@ -149,7 +152,7 @@ class Exchange:
         if not self._parsed and self.call is not None:
             self._parsed = True
             try:
-                self.root = parse_message_text(self.call.message_text, max_bytes=s_max)
+                self.root, self.beyond = read_message_text(self.call.message_text, max_bytes=s_max)
                 self.header = read_header(self.root)
             except XmlRefused as exc:
                 self._xml_problem = exc
@@ -170,7 +173,7 @@ class Exchange:
 
 
 def error(gw, code: str, path: str = "", description: str | None = None) -> ErrorEntry:
-    return ErrorEntry(code, path, description or gw.describe(code))
+    return ErrorEntry(code, fit_field(path), description or gw.describe(code))
 
 
 def reject(gw, code: str, path: str = "", description: str | None = None) -> Answer:
@@ -245,20 +248,35 @@ def step_replay(gw, ex: Exchange) -> Outcome | None:
 
 
 def step_version(gw, ex: Exchange) -> Outcome | None:
-    """6. ``Reference/version`` in ``accepted_versions`` (CAP-03); its profile applies from here on."""
-    ex.profile = gw.profiles.get(ex.header.get("Reference/version"))
+    """6. ``Reference/version`` in ``accepted_versions`` (CAP-03); its profile applies from here on.
+
+    A document with no version to judge (its root is no ``e:Envelope``, or it has no
+    ``Header/Reference/version``) is not X0003: step 7 names its first offending node (X0002), under
+    the profile of the highest accepted version (Table 4-3's placeholder)."""
+    version = ex.header.get("Reference/version") if ex.root.tag == q(ENV, "Envelope") else None
+    if version is None:
+        ex.profile = gw.default_profile
+        return None
+    ex.profile = gw.profiles.get(version)
     if ex.profile is None:
         return reject(gw, "X0003", "/Envelope/Header/Reference/version")
     return None
 
 
 def step_envelope(gw, ex: Exchange) -> Outcome | None:
-    """7. Envelope structure and header types (ENV-01), comments/PIs/NFC outside the content, Table 4-2."""
+    """7. Envelope structure and header types (ENV-01), comments/PIs/NFC outside the content, Table 4-2.
+
+    A document nested deeper than ``MAX_DEPTH`` outside ``ds:Signature`` ends here too: its first
+    offending node is within the levels read (no valid message text nests deeper than 8), and nothing
+    after this step, the signature first, can be judged on a document read in part (decisions.md)."""
     issues = list(ex.profile.validate_envelope(ex.root, "request"))
     ex.lexical = lexical.lexical_problem(ex.root, ex.profile.repeatable)
     if ex.lexical is not None and not _in_content(ex, ex.lexical.path):
         issues.append(ex.lexical)
     issues = issues or _table_4_2_issues(ex)
+    if not issues and ex.beyond is not None and not inside_signature(ex.beyond):
+        issues = _content_issues(ex) or [_Issue(ecdi_path(ex.beyond, ex.profile.repeatable),
+                                                f"elements nest deeper than {MAX_DEPTH} levels")]
     ex.verdict["schema"] = [{"step": 7, "path": i.path, "reason": i.reason} for i in issues]
     if issues:
         return reject(gw, "X0002", issues[0].path)
@@ -359,9 +377,7 @@ def step_authorisation(gw, ex: Exchange) -> Outcome | None:
 
 def step_content(gw, ex: Exchange) -> Outcome | None:
     """13. Content structure and lexical rules (DOC-01, TXT-03..05); ENV-05 for function 16."""
-    issues = list(ex.profile.validate_content(ex.root))
-    if ex.lexical is not None and _in_content(ex, ex.lexical.path):
-        issues.append(ex.lexical)
+    issues = _content_issues(ex)
     if not issues and ex.header["Subject/function"] == "16":
         order_id = content_child(ex.root).findtext(q(PAY, "paymentOrderId"))
         if order_id != ex.header["Subject/reference"]:
@@ -455,6 +471,14 @@ def _issue_time(ex: Exchange) -> datetime | None:
         return parse_datetime(ex.header.get("SendApplication/createMessageIssue") or "")
     except ValueError:
         return None
+
+
+def _content_issues(ex: Exchange) -> list:
+    """Schema issues of the Content child, then a comment/PI/non-NFC node inside it (step 13)."""
+    issues = list(ex.profile.validate_content(ex.root))
+    if ex.lexical is not None and _in_content(ex, ex.lexical.path):
+        issues.append(ex.lexical)
+    return issues
 
 
 def _in_content(ex: Exchange, path: str) -> bool:

@@ -123,11 +123,12 @@ def read_header(root: etree._Element) -> Header:
 
 
 def content_child(root: etree._Element) -> etree._Element | None:
-    """The single element inside ``Body/Content``, if there is one."""
+    """The single element inside ``Body/Content``, if there is one. A ``ds:Signature`` there is not
+    it: a misplaced signature is the signature check's (Table 7-3 step 7 note, SIG-05)."""
     content = root.find(f"{q(ENV, 'Body')}/{q(ENV, 'Content')}")
     if content is None:
         return None
-    kids = [c for c in content if isinstance(c.tag, str)]
+    kids = [c for c in content if isinstance(c.tag, str) and c.tag != q(DS, "Signature")]
     return kids[0] if len(kids) == 1 else None
 
 
@@ -267,6 +268,23 @@ def _top_level_nodes(node) -> list:
         nodes.append(sib)
         sib = sib.getnext()
     return nodes
+
+
+def inside_signature(el: etree._Element) -> bool:
+    """True if a ``ds:Signature`` is an ancestor of ``el``."""
+    return any(a.tag == q(DS, "Signature") for a in el.iterancestors())
+
+
+# Table 7-1: Error/field holds 0-500 characters.
+FIELD_MAX = 500
+
+
+def fit_field(path: str) -> str:
+    """``path`` as an ``Error/field`` value: a path longer than Table 7-1 allows (a well-formed name
+    may be a megabyte long) becomes that of the nearest ancestor that fits, the root's at worst ``""``."""
+    while len(path) > FIELD_MAX:
+        path = path.rpartition("/")[0]
+    return path
 
 
 def signature_elements(root: etree._Element) -> list[etree._Element]:

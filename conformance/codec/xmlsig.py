@@ -31,7 +31,7 @@ from signxml import (
 from signxml.exceptions import SignXMLException
 
 from . import safexml
-from .envelope import ecdi_path
+from .envelope import ecdi_path, inside_signature
 from .namespaces import DS, q
 
 RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
@@ -351,13 +351,16 @@ def verify_envelope(
 ) -> VerifiedSignature:
     """Verify the signature of a message text per Table 8-1; raise SignatureProblem otherwise.
 
-    Order: parse (hardened; malformed input raises ``safexml.XmlRefused``), structure (G0001),
+    Order: parse (hardened; malformed input raises ``safexml.XmlRefused``; a ``ds:Signature`` nesting
+    deeper than ``safexml.MAX_DEPTH`` is G0001, depth elsewhere is not this check's), structure (G0001),
     SHA-1 refusal (``sha1_refused_code``, G0007 in 1.1: a SHA-1 signature is refused before its value
     is even checked), cryptographic verification with the first KeyInfo certificate (G0001).
     Without ``sha1_refused_code`` a SHA-1 algorithm not in ``methods``/``digests`` is simply another
     algorithm, i.e. G0001. Certificate trust, validity and revocation are the caller's (Table 8-2).
     """
-    root = safexml.parse_message_text(data)
+    root, beyond = safexml.read_message_text(data)
+    if beyond is not None and inside_signature(beyond):
+        raise SignatureProblem("G0001", f"ds:Signature nests elements deeper than {safexml.MAX_DEPTH} levels")
     allowed_methods, allowed_digests = frozenset(methods), frozenset(digests)
     shape_methods, shape_digests = allowed_methods, allowed_digests
     if sha1_refused_code:
