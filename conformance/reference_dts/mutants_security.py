@@ -62,6 +62,15 @@ class UnsignedOnUnusableCertificate(ReferenceDTS):
         return super().certificate_refused(unsigned, problem)
 
 
+class IgnoresRevocation(ReferenceDTS):
+    def check_certificate(self, now) -> None:
+        try:
+            super().check_certificate(now)
+        except CertificateUnfit as exc:
+            if exc.cause != "revoked":              # SIG-12: the reachable CRL is never consulted
+                raise
+
+
 class RefusesParentCertificateForBranch(ReferenceDTS):
     def check_certificate(self, now) -> None:
         super().check_certificate(now)
@@ -136,6 +145,8 @@ MUTANTS.update({m.name: m for m in [
     Mutant("unsigned-on-unusable-certificate", "sends the message unsigned when the certificate is expired, not "
            "yet valid or revoked", ["SIG-12", "SIG-13", "SEC-03"], "signature.unusable-certificate-never-unsigned",
            UnsignedOnUnusableCertificate),
+    Mutant("ignores-revocation", "signs with a revoked certificate although its CRL is reachable",
+           ["SIG-12"], "signature.refuses-unfit-certificate", IgnoresRevocation),
     Mutant("refuses-parent-certificate-for-branch", "refuses to sign for a branch with its parent's certificate",
            ["SIG-12"], "signature.branch-uses-parent-certificate", RefusesParentCertificateForBranch),
     Mutant("parent-code-for-branch", "puts the parent's tax code in From/identity when the user acts for a branch",
