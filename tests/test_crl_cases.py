@@ -40,3 +40,16 @@ def test_a_crl_port_held_by_another_program_makes_the_revocation_finding_inconcl
     assert run.verdicts() == {"signature.unusable-certificate-never-unsigned": "INCONCLUSIVE"}, run.explain()
     [finding] = revoked_findings(run)
     assert finding["verdict"] == "INCONCLUSIVE" and "cannot serve the CRL" in finding["message"]
+
+
+def test_each_certificate_is_judged_on_its_own_requests(run_ecdi, tmp_path):
+    """Issue 12: the one request sent with the revoked certificate is not charged to the certificates the
+    product refused locally with the right cause (other tax code, RSA-1024, wrong key usage)."""
+    run = run_ecdi(tmp_path / "out", "--mutant", "ignores-revocation", "--case", "signature.refuses-unfit-certificate")
+    [case] = run.results["cases"]
+    assert case["verdict"] == "FAIL", run.explain()
+    failed = [f["message"] for f in case["findings"] if f["verdict"] == "FAIL"]
+    assert failed and all("revoked" in message for message in failed), failed
+    for certificate in ("other-tax-code", "rsa-1024", "wrong-key-usage"):
+        assert f"with the {certificate} certificate: the gateway received nothing" in [
+            f["message"] for f in case["findings"] if f["verdict"] == "PASS"]
