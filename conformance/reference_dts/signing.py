@@ -9,6 +9,7 @@ In both cases the DTS sends nothing.
 from __future__ import annotations
 
 import contextlib
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from datetime import datetime
@@ -56,15 +57,20 @@ CRL_FETCH_TIMEOUT_S = 5.0
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def _fetch_crl(url: str) -> bytes | None:
-    """The octets at an http(s) distribution point, or None when it cannot be fetched now."""
+def _fetch_crl(url: str, attempts: int = 2) -> bytes | None:
+    """The octets at an http(s) distribution point, or None when it cannot be fetched now (a second
+    attempt after a connection reset: a server going down as another comes up)."""
     if not url.lower().startswith(("http://", "https://")):
         return None
-    try:
-        with _NO_PROXY.open(url, timeout=CRL_FETCH_TIMEOUT_S) as resp:
-            return resp.read()
-    except (OSError, ValueError):
-        return None
+    for _ in range(attempts):
+        try:
+            with _NO_PROXY.open(url, timeout=CRL_FETCH_TIMEOUT_S) as resp:
+                return resp.read()
+        except urllib.error.HTTPError:
+            return None
+        except (OSError, ValueError):
+            continue
+    return None
 
 
 def _order_chain(leaf: x509.Certificate, others: list[x509.Certificate]) -> list[x509.Certificate]:
