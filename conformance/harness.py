@@ -87,6 +87,7 @@ class Harness:
         # the product's state belongs to this run: never an earlier run's (ecdi run moves those aside first)
         shutil.rmtree(self.work_dir / "dts", ignore_errors=True)
         self.pki = TestPKI.ensure(o.pki_dir or self.work_dir / "pki").for_tax_code(self.data.tax_code)
+        crl_problem = self._serve_crl()
         # (local user, UserId): a sut.toml's [[account]]s are known by their UserId alone
         local = tuple((u, u) for u in self.sut_file.accounts) if self.sut_file else REFERENCE_ACCOUNTS
         users = tuple(user for _, user in local)
@@ -126,6 +127,8 @@ class Harness:
             time_scale=self.time_scale,
             work_dir=self.work_dir / "dts",
             accounts=tuple(LocalAccount(name, user, self.passwords[user]) for name, user in local),
+            crl_url=self.pki.crl_url, crl_path=self.pki.crl_der, crl_problem=crl_problem,
+            crl_access=self.sut_file.crl if self.sut_file else "distribution-point",   # the reference DTS fetches
         )
         attach = getattr(self.driver, "attach_gateway", None)
         if attach is not None:  # the manual driver watches the gateway for the product's traffic
@@ -139,12 +142,24 @@ class Harness:
                                               if e.expected_code is None and e.registered and e.tax_code is None]
         return {tax_code: usable, f"{tax_code}{BRANCH_SUFFIX}": usable}
 
+    def _serve_crl(self) -> str:
+        """SIG-12: serve the declarant CA's CRL at the distribution point the certificates name, with every
+        revocation of the matrix already in it; "" when served, else why not (the revocation findings are
+        then INCONCLUSIVE, never FAIL: a correct product cannot reach what the harness does not serve)."""
+        from .crl_server import CrlServer
+
+        for entry in pki_matrix.MATRIX:
+            if entry.variant.get("revoked"):
+                pki_matrix.identity(self.pki, entry)
+        self.crl_server = CrlServer(self.pki.folder, self.pki.crl_port)
+        return self.crl_server.start() or self.crl_server.verify(self.pki.crl_url, self.pki.crl_der) or ""
+
     def _install_pki(self) -> None:
         """Copy the test PKI where the SUT file's ``[install]`` says the product reads it (CAP-07)."""
         if self.sut_file is None:
             return
         files = {"tls_ca": self.pki.tls_ca_pem, "sign_anchor": self.pki.sign_anchor_pem,
-                 "ca_trust_list": self.pki.trust_list_pem, "p12": self.pki.declarant.p12}
+                 "ca_trust_list": self.pki.trust_list_pem, "p12": self.pki.declarant.p12, "crl": self.pki.crl_der}
         try:
             self.sut_file.install_pki(files)
         except OSError as exc:
@@ -192,6 +207,9 @@ class Harness:
         gw = getattr(self, "gateway", None)
         if gw is not None:
             gw.stop()
+        crl_server = getattr(self, "crl_server", None)
+        if crl_server is not None:
+            crl_server.stop()
 
     @property
     def prepared(self) -> bool:

@@ -9,10 +9,13 @@ Three independent hierarchies mirror ECDI's three trust decisions:
   never pass for the gateway.
 * TLS: "ECDI Test TLS CA" -> the server certificate for ``localhost`` / ``127.0.0.1``.
 
-Revocation: declarant certificates name ``http://crl.ecdi.test/declarant-ca.crl`` as CRL
-distribution point. The harness never fetches the network: the gateway maps a distribution point
-URL to the CRL file it holds with the same file name (``certs.crl_file_name``), here
-``declarant-ca.crl`` (DER) in the PKI folder.
+Revocation: declarant certificates name ``http://127.0.0.1:<crl_port>/crl/declarant-ca.crl`` as CRL
+distribution point, a URL the harness really serves on loopback while a run is in flight
+(``conformance/crl_server.py``), so a DTS reaches the CRL as it would in production (SIG-12). The port
+is chosen once per PKI folder when it is generated (``ECDI_CRL_PORT`` overrides it) and kept in
+``pki.json``: every run sharing the folder serves the same files on the same port (docs/decisions.md,
+"CRL served on loopback"). The gateway never fetches: it maps a distribution point URL to the CRL file
+it holds with the same file name (``certs.crl_file_name``), here ``declarant-ca.crl`` (DER).
 
 Generation is cached in a folder and redone only when a file is missing, the parameters
 fingerprint in ``pki.json`` differs (tax code or ``PKI_LAYOUT``), or a certificate is about to
@@ -30,9 +33,11 @@ import hashlib
 import ipaddress
 import json
 import os
+import random
 import re
 import secrets
 import shutil
+import socket
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -45,12 +50,14 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from conformance.codec.xmlsig import Signer
 
-PKI_LAYOUT = 1  # bump whenever generation changes, so that cached folders are regenerated
+PKI_LAYOUT = 2  # bump whenever generation changes, so that cached folders are regenerated
 DEFAULT_TAX_CODE = "0312345678"
 DECLARANT_COMPANY = "Công ty TNHH Thương mại Hải Đăng"
 DECLARANT_CITY = "TP. Hồ Chí Minh"
-DECLARANT_CRL_URL = "http://crl.ecdi.test/declarant-ca.crl"
-ROGUE_CRL_URL = "http://crl.ecdi.test/rogue-ca.crl"
+CRL_HOST = "127.0.0.1"
+CRL_PATH = "/crl/"                  # served by conformance/crl_server.py from the PKI folder
+CRL_PORT_ENV = "ECDI_CRL_PORT"      # fixes the port when a PKI folder is (re)generated
+_CRL_PORTS = range(20000, 32768)    # below Linux's ephemeral range: no client socket takes it meanwhile
 
 BACKDATE = timedelta(days=1)  # certificates are valid from "now minus 1 day" at generation
 CA_LIFETIME = timedelta(days=3652)
@@ -213,6 +220,7 @@ class _DeclarantSpec:
     common_name: str
     organization: str
     issuer: str
+    crl_url: str            # the CRL distribution point: the port the PKI folder's runs serve it on
 
     def fingerprint(self) -> str:
         return hashlib.sha256(json.dumps([PKI_LAYOUT, asdict(self)], sort_keys=True).encode()).hexdigest()
@@ -223,7 +231,41 @@ _VARIANTS = ("not_before", "not_after", "key_usage", "rsa_bits", "ec", "uid", "r
 _ISSUERS = ("declarant_ca", "rogue")
 
 
-def _declarant_spec(start: datetime, tax_code: str, variant: dict) -> _DeclarantSpec:
+def crl_url(port: int, issuer: str = "declarant_ca") -> str:
+    """The distribution point named in certificates of ``issuer`` (``"rogue"``: a CRL nobody serves)."""
+    return f"http://{CRL_HOST}:{port}{CRL_PATH}{'declarant-ca' if issuer == 'declarant_ca' else 'rogue-ca'}.crl"
+
+
+def _free_port() -> int:
+    """A loopback port nothing listens on now, drawn from ``_CRL_PORTS``."""
+    for port in random.sample(_CRL_PORTS, 64):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((CRL_HOST, port))
+            except OSError:
+                continue
+            return port
+    raise OSError(f"no free loopback port in {_CRL_PORTS.start}-{_CRL_PORTS.stop - 1} for the CRL server")
+
+
+def _crl_port(folder: Path) -> int:
+    """The CRL port of the PKI folder: ``ECDI_CRL_PORT`` if set, else the one its ``pki.json`` records
+    (kept across regenerations), else a free one."""
+    override = os.environ.get(CRL_PORT_ENV, "").strip()
+    if override:
+        if not override.isdigit() or not 0 < int(override) < 65536:
+            raise ValueError(f"{CRL_PORT_ENV}={override!r} is not a TCP port (1-65535)")
+        return int(override)
+    try:
+        port = json.loads((folder / TestPKI.META).read_text())["params"]["crl_port"]
+        if isinstance(port, int) and 0 < port < 65536:
+            return port
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return _free_port()
+
+
+def _declarant_spec(start: datetime, tax_code: str, variant: dict, port: int) -> _DeclarantSpec:
     unknown = set(variant) - set(_VARIANTS)
     if unknown:
         raise TypeError(f"issue_declarant: unknown variant(s) {sorted(unknown)}; known: {list(_VARIANTS)}")
@@ -249,7 +291,7 @@ def _declarant_spec(start: datetime, tax_code: str, variant: dict) -> _Declarant
         key_usage=key_usage, rsa_bits=int(variant.get("rsa_bits", 2048)), curve=curve, uids=uids,
         revoked=bool(variant.get("revoked", False)),
         common_name=variant.get("common_name", DECLARANT_COMPANY),
-        organization=variant.get("organization", DECLARANT_COMPANY), issuer=issuer,
+        organization=variant.get("organization", DECLARANT_COMPANY), issuer=issuer, crl_url=crl_url(port, issuer),
     )
 
 
@@ -273,6 +315,7 @@ class TestPKI:
 
     folder: Path
     tax_code: str
+    crl_port: int  # the loopback port of every declarant certificate's CRL distribution point
     start: datetime  # the back-dated start of every default validity period
     root_ca: x509.Certificate
     declarant_ca: x509.Certificate
@@ -296,6 +339,11 @@ class TestPKI:
         return self.tax_code
 
     @property
+    def crl_url(self) -> str:
+        """The declarant CA's CRL distribution point, as every declarant certificate names it."""
+        return crl_url(self.crl_port)
+
+    @property
     def declarant_name(self) -> str:
         """The company named in the main declarant certificate (its ``From/name``)."""
         return self.declarant.cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value
@@ -306,9 +354,9 @@ class TestPKI:
     def ensure(cls, folder: Path | str, *, tax_code: str = DEFAULT_TAX_CODE) -> "TestPKI":
         """Load the PKI cached in ``folder``, generating it first if missing, stale or for other parameters."""
         folder = Path(folder)
-        params = {"layout": PKI_LAYOUT, "tax_code": tax_code, "crl_url": DECLARANT_CRL_URL,
-                  "company": DECLARANT_COMPANY}
         with _locked(folder):
+            params = {"layout": PKI_LAYOUT, "tax_code": tax_code, "crl_port": _crl_port(folder),
+                      "company": DECLARANT_COMPANY}
             if not cls._cache_usable(folder, params):
                 cls._generate(folder, params)
             pki = cls._load(folder)
@@ -399,7 +447,7 @@ class TestPKI:
             _write(folder / name, data)
         _write(folder / cls.CRL, _build_crl(dca, dca_key, [], start, number=1))
         password = secrets.token_urlsafe(12)
-        spec = _declarant_spec(start, params["tax_code"], {})
+        spec = _declarant_spec(start, params["tax_code"], {}, params["crl_port"])
         _create_declarant(folder / "declarant", spec, dca, dca_key, password, name="declarant")
         meta = {"fingerprint": cls._fingerprint(params), "params": params, "start": start.isoformat(),
                 "p12_password": password}
@@ -411,6 +459,7 @@ class TestPKI:
         pki = cls()
         pki.folder = folder
         pki.tax_code = meta["params"]["tax_code"]
+        pki.crl_port = meta["params"]["crl_port"]
         pki.start = datetime.fromisoformat(meta["start"])
         pki.p12_password = meta["p12_password"]
         pki.root_ca = _load_cert(folder / cls.ROOT)
@@ -472,7 +521,7 @@ class TestPKI:
     def _issue_declarant_unlocked(self, name: str, tax_code: str, **variant) -> Identity:
         if not _NAME.fullmatch(name):
             raise ValueError(f"identity name {name!r} must match {_NAME.pattern}")
-        spec = _declarant_spec(self.start, tax_code, variant)
+        spec = _declarant_spec(self.start, tax_code, variant, self.crl_port)
         base = self.folder / "declarants" / name
         identity = None
         try:
@@ -622,11 +671,10 @@ def _create_declarant(base: Path, spec: _DeclarantSpec, ca: x509.Certificate, ca
         x509.NameAttribute(NameOID.COMMON_NAME, spec.common_name),
         *extra,
     ])
-    crl_url = DECLARANT_CRL_URL if spec.issuer == "declarant_ca" else ROGUE_CRL_URL
     extensions: list[tuple[x509.ExtensionType, bool]] = [
         (x509.BasicConstraints(ca=False, path_length=None), True),
         (x509.CRLDistributionPoints([x509.DistributionPoint(
-            full_name=[x509.UniformResourceIdentifier(crl_url)], relative_name=None, reasons=None,
+            full_name=[x509.UniformResourceIdentifier(spec.crl_url)], relative_name=None, reasons=None,
             crl_issuer=None)]), False),
     ]
     if spec.key_usage is not None:

@@ -19,8 +19,12 @@ from .statement import StatementError, load_statement
 
 DRIVER_KINDS = ("command", "http", "manual")
 USER_ID = re.compile(r"[A-Za-z0-9._@-]{1,50}")          # §4.2 UserId
-INSTALLABLE = ("tls_ca", "sign_anchor", "ca_trust_list", "p12")
-_TOP_KEYS = {"statement", "build_hash", "driver", "account", "install", "inspect"}
+INSTALLABLE = ("tls_ca", "sign_anchor", "ca_trust_list", "p12", "crl")
+_TOP_KEYS = {"statement", "build_hash", "driver", "account", "install", "inspect", "crl"}
+# SIG-12: how the product reaches the declarant CA's CRL (docs/drivers.md, "Revocation"): it fetches the
+# certificate's distribution point, or it is given the CRL ({crl_path}, {crl_url}, [install] crl), or it
+# has no way in the test set-up (its revocation findings are then NOT-APPLICABLE).
+CRL_ACCESS = ("distribution-point", "given", "none")
 DEFAULT_INSPECT = ("{work_dir}",)   # SEC-01/SEC-02: where the product keeps its files, by default
 
 
@@ -45,6 +49,7 @@ class SutFile:
     # ``[inspect] paths``: files and folders holding the product's files (settings, journal, logs, key store),
     # searched for clear-text secrets (SEC-01, SEC-02); placeholders as in the driver's commands.
     inspect: tuple[str, ...] = DEFAULT_INSPECT
+    crl: str = "none"                 # CRL_ACCESS; absent: "given" with an [install] crl, else "none"
 
     @property
     def folder(self) -> Path:
@@ -116,9 +121,13 @@ def load_sut(path: Path | str) -> SutFile:
     build_hash = data.get("build_hash")
     if build_hash is not None:
         _string(path, data, "build_hash")
+    install = _install(path, data.get("install", {}))
+    crl = data.get("crl", "given" if "crl" in install else "none")
+    if crl not in CRL_ACCESS:
+        raise SutError(path, "crl", f"{crl!r} is not one of {', '.join(CRL_ACCESS)}")
     return SutFile(path, statement_path, statement, kind, {k: v for k, v in driver.items() if k != "kind"},
-                   _accounts(path, data.get("account")), _install(path, data.get("install", {})), build_hash,
-                   _inspect(path, data.get("inspect", {})))
+                   _accounts(path, data.get("account")), install, build_hash,
+                   _inspect(path, data.get("inspect", {})), crl)
 
 
 def _string(path: Path, data: dict, key: str) -> str:

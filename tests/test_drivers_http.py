@@ -91,6 +91,8 @@ def test_the_reference_dts_behind_an_automation_endpoint_is_conformant(tmp_path,
     request = tmp_path / "out" / "work" / "dts" / "transport.valid-declaration-accepted" / "driver" / "02-lodge.request.json"
     logged = json.loads(request.read_text(encoding="utf-8"))
     assert logged["environment"]["password"] == "***" and logged["type"] == "929" and "<" in logged["document"]
+    assert logged["environment"]["crl_url"].endswith("/crl/declarant-ca.crl")     # SIG-12: the CRL, for products
+    assert logged["environment"]["crl_access"] == "none"                          # that take it (none declared)
 
 
 def test_an_endpoint_failure_is_a_clear_driver_error(tmp_path, endpoint):

@@ -16,7 +16,7 @@ from cryptography.x509.verification import PolicyBuilder, Store
 
 import conformance.pki as pki_module
 from conformance.codec import certs
-from conformance.pki import DECLARANT_COMPANY, DECLARANT_CRL_URL, TestPKI
+from conformance.pki import DECLARANT_COMPANY, TestPKI
 
 NOW = datetime.now(timezone.utc)
 
@@ -116,7 +116,7 @@ def test_declarant_certificate(pki):
     usage = ext(cert, x509.KeyUsage)
     assert usage.critical and usage.value.digital_signature and usage.value.content_commitment
     assert cert.public_key().key_size == 2048
-    assert certs.crl_urls(cert) == [DECLARANT_CRL_URL]
+    assert certs.crl_urls(cert) == [pki.crl_url] == [f"http://127.0.0.1:{pki.crl_port}/crl/declarant-ca.crl"]
     assert cert.issuer == pki.declarant_ca.subject
     assert cert.not_valid_before_utc == pki.start
     assert cert.not_valid_after_utc == pki.start + pki_module.LEAF_LIFETIME
@@ -174,7 +174,7 @@ def test_bundle_files(pki):
     assert certs.load_pem_chain(pki.tls_ca_pem) == [pki.tls_ca]
     assert certs.load_pem_chain(pki.declarant_chain_pem) == [pki.declarant.cert, pki.declarant_ca]
     assert x509.load_der_x509_crl(pki.crl_der.read_bytes()) == pki.crl
-    assert certs.crl_file_name(DECLARANT_CRL_URL) == pki.crl_der.name
+    assert certs.crl_file_name(pki.crl_url) == pki.crl_der.name
 
 
 def test_load_pem_chain_refuses_a_file_without_certificates(pki, tmp_path):

@@ -416,13 +416,15 @@ def after_sequence(call: Call) -> int:
     return int(call.root.findtext(f".//{q(ENV, 'afterSequence')}"))
 
 
-def make_config(pki, tmp_path, *, statement=None, time_scale=1.0, p12=None, endpoint="https://127.0.0.1:9/ecdi/CISService"):
+def make_config(pki, tmp_path, *, statement=None, time_scale=1.0, p12=None, endpoint="https://127.0.0.1:9/ecdi/CISService",
+                crl_dir=None):
     return DtsConfig(
         endpoint=endpoint, tls_ca_pem=pki.tls_ca_pem, sign_anchor_pem=pki.sign_anchor_pem,
         ca_trust_list_pem=pki.trust_list_pem, p12=p12 or pki.declarant.p12, p12_password=pki.p12_password,
         user_id="nguyenvana", password=PASSWORD, profile=PROFILE, tax_code=TAX,
         declarant_name="Công ty TNHH Thương mại Hải Đăng", office=OFFICE, office_name=PROFILE.offices[OFFICE],
-        statement=statement or reference_statement(), time_scale=time_scale, state_dir=tmp_path / "state")
+        statement=statement or reference_statement(), time_scale=time_scale, state_dir=tmp_path / "state",
+        crl_dir=crl_dir)
 
 
 def make_dts(pki, tmp_path, respond, *, mutant=None, rng=None, **config_kw):
@@ -703,12 +705,43 @@ def test_wrong_tax_code_certificate_is_refused(pki, tmp_path):
     assert report.state == "refused" and "wrong tax code" in report.notifications[-1].text
 
 
-def test_revoked_certificate_is_refused_when_its_crl_is_at_hand(pki, tmp_path):
+def test_revoked_certificate_is_refused_when_its_distribution_point_answers(pki, tmp_path):
+    """SIG-12: the DTS fetches the CRL from the URL in the certificate, as a product would."""
+    from conformance.crl_server import CrlServer
+
     revoked = pki.issue_declarant("revoked-dts", TAX, revoked=True)
-    dts, gateway, _ = make_dts(pki, tmp_path, lambda call: pytest.fail("nothing may be sent"), p12=revoked.p12)
-    report = dts.lodge(declaration(), type="929")
+    server = CrlServer(pki.folder, pki.crl_port)
+    assert server.start() is None
+    try:
+        dts, gateway, _ = make_dts(pki, tmp_path, lambda call: pytest.fail("nothing may be sent"), p12=revoked.p12)
+        report = dts.lodge(declaration(), type="929")
+    finally:
+        server.stop()
     assert report.state == "refused" and not gateway.calls
     assert report.notifications[-1].code == "SIG-12" and "revoked" in report.notifications[-1].text
+    assert "/crl/declarant-ca.crl" in server.fetches
+
+
+def test_revoked_certificate_is_refused_from_the_local_crl_folder_when_the_distribution_point_is_down(
+        pki, tmp_path, monkeypatch):
+    from conformance.reference_dts import signing
+
+    revoked = pki.issue_declarant("revoked-dts", TAX, revoked=True)
+    monkeypatch.setattr(signing, "_fetch_crl", lambda url: None)          # nothing listens on the port
+    dts, gateway, _ = make_dts(pki, tmp_path, lambda call: pytest.fail("nothing may be sent"), p12=revoked.p12,
+                               crl_dir=pki.folder)
+    report = dts.lodge(declaration(), type="929")
+    assert report.state == "refused" and "revoked" in report.notifications[-1].text
+
+
+def test_without_a_reachable_crl_the_revocation_check_is_skipped(pki, tmp_path, monkeypatch):
+    """SIG-12 asks for the CRL check only "when that CRL is reachable at signing time"."""
+    from conformance.reference_dts import signing
+
+    revoked = pki.issue_declarant("revoked-dts", TAX, revoked=True)
+    monkeypatch.setattr(signing, "_fetch_crl", lambda url: None)
+    dts = ReferenceDTS(make_config(pki, tmp_path, p12=revoked.p12), clock=FakeClock())
+    dts.check_certificate(datetime.now(timezone.utc))                     # no CertificateUnfit raised
 
 
 def test_unclaimed_capability_is_refused(pki, tmp_path):

@@ -36,6 +36,15 @@ def test_accounts_install_and_build_hash(tmp_path):
     assert (path.parent / "pki" / "tls.pem").read_text(encoding="utf-8") == "PEM"
 
 
+def test_crl_access_is_declared_or_follows_from_an_installed_crl(tmp_path):
+    """SIG-12: how the product reaches the CRL; without a way, its revocation findings are NOT-APPLICABLE."""
+    assert load_sut(REFERENCE_SUT).crl == "distribution-point"
+    assert load_sut(sut_folder(tmp_path, MINIMAL)).crl == "none"
+    assert load_sut(sut_folder(tmp_path, MINIMAL + '[install]\ncrl = "pki/ca.crl"\n')).crl == "given"
+    with pytest.raises(SutError, match="crl: 'sometimes' is not one of distribution-point, given, none"):
+        load_sut(sut_folder(tmp_path, 'crl = "sometimes"\n' + MINIMAL))
+
+
 @pytest.mark.parametrize("text,key,problem", [
     (MINIMAL + "colour = 1\n", "driver.colour", "unknown key for the command driver"),
     ('statement = "ecdi-conformance.toml"\ncolour = 1\n[driver]\nkind = "command"\n', "colour", "unknown key"),

@@ -42,6 +42,37 @@ UNFIT_CERTIFICATES = {
 }
 
 
+# Certificates only a CRL shows to be unfit: SIG-12 asks for that check "when that CRL is reachable".
+NEEDS_CRL = ("revoked",)
+
+
+def crl_reachable(ecdi, certificate: str) -> bool:
+    """Whether the DTS can be judged with ``certificate``: one that only a CRL shows unfit is judged only
+    when the SUT file says how the product reaches the CRL (else NOT-APPLICABLE) and the harness serves it
+    (else INCONCLUSIVE: a correct product cannot check a CRL the harness failed to serve)."""
+    if certificate not in NEEDS_CRL:
+        return True
+    if ecdi.setting("crl_access") == "none":
+        ecdi.check(checks.Check(False, f"the {certificate} certificate is not tried: the SUT file declares no way "
+                                       "for the product to reach a CRL (crl = \"none\")"),
+                   "SIG-12", severity=Verdict.NOT_APPLICABLE)
+        return False
+    problem = ecdi.setting("crl_problem")
+    if problem:
+        ecdi.check(checks.Check(False, f"the {certificate} certificate is not tried: {problem}"), "SIG-12",
+                   severity=Verdict.INCONCLUSIVE)
+    return not problem
+
+
+def lodge_with(ecdi, certificate: str):
+    """Install ``certificate`` and lodge; the outcome and the requests that arrived while it was the one
+    installed, so that each certificate is judged on its own exchanges only."""
+    earlier = len(ecdi.requests())
+    ecdi.install_certificate(certificate)
+    outcome = ecdi.lodge("declaration-import", type="929")
+    return outcome, ecdi.requests()[earlier:]
+
+
 @case(
     "signature.refuses-unfit-certificate",
     requirements=["SIG-12", "SEC-09"],
@@ -51,11 +82,35 @@ UNFIT_CERTIFICATES = {
 )
 def test_refuses_unfit_certificate(ecdi):
     for certificate, cause in UNFIT_CERTIFICATES.items():
-        ecdi.install_certificate(certificate)
-        outcome = ecdi.lodge("declaration-import", type="929")
-        ecdi.check(checks.nothing_sent(ecdi.requests(), f"with the {certificate} certificate"), "SIG-12")
+        if not crl_reachable(ecdi, certificate):
+            continue
+        outcome, sent = lodge_with(ecdi, certificate)
+        ecdi.check(checks.nothing_sent(sent, f"with the {certificate} certificate"), "SIG-12")
         ecdi.check(checks.local_error_says(outcome, checks.CERTIFICATE_CAUSE_WORDS[cause], f"the cause ({cause})"),
                    "SEC-09", evidence=EvidenceKind.DRIVER)
+
+
+# The certificates SIG-12 calls unusable in themselves; the seeds' "fallback to unsigned declarations"
+# would send the message unsigned instead of refusing.
+UNUSABLE_CERTIFICATES = ("expired", "not-yet-valid", "revoked")
+
+
+@case(
+    "signature.unusable-certificate-never-unsigned",
+    requirements=["SIG-12", "SIG-13", "SEC-03"],
+    capability="import",
+    purpose="With an expired, not-yet-valid or revoked certificate installed, the DTS sends nothing: in "
+            "particular not the message unsigned, which no mode of a DTS may do.",
+)
+def test_unusable_certificate_never_unsigned(ecdi):
+    for certificate in UNUSABLE_CERTIFICATES:
+        if not crl_reachable(ecdi, certificate):
+            continue
+        _, sent = lodge_with(ecdi, certificate)
+        unsigned = checks.none_unsigned(sent, f"with the {certificate} certificate")
+        ecdi.check(unsigned, "SEC-03")
+        ecdi.check(unsigned, "SIG-13")
+        ecdi.check(checks.nothing_sent(sent, f"with the {certificate} certificate"), "SIG-12")
 
 
 # The two ways a reply can fail SIG-15 that the gateway can stage (docs/scenarios.md): one digit of

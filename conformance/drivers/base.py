@@ -58,6 +58,13 @@ class Environment:
     # SEC-08: the DTS's local users, each with his or her own CGW account; the first is the one
     # ``user_id``/``password`` name and the one acting when an Action names no user.
     accounts: tuple[LocalAccount, ...] = ()
+    # SIG-12: the declarant CA's CRL, served at the distribution point every test certificate names
+    # (``crl_url``) and as a DER file (``crl_path``); ``crl_access`` is how the SUT file says the product
+    # reaches it (sut.CRL_ACCESS); ``crl_problem`` why the harness could not serve it ("" when it does).
+    crl_url: str = ""
+    crl_path: Path | None = None
+    crl_access: str = "none"
+    crl_problem: str = ""
 
     @property
     def local_accounts(self) -> str:

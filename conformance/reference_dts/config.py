@@ -65,15 +65,15 @@ class DtsConfig:
     environment: str = field(default="test", kw_only=True)  # CAP-07: "production" or "test", shown to the user
     accounts: tuple[LocalUser, ...] = field(default=(), kw_only=True)   # SEC-08: every local user's own
                                   # credentials; empty: one user, ``local_user`` with user_id/password
-    crl_dir: Path | None = field(default=None, kw_only=True)  # local CRL folder (SIG-12); default: the
-                                  # folder of ca_trust_list_pem. CRLs are files named like the last
-                                  # segment of their distribution point URL; never fetched from the network.
+    crl_dir: Path | None = field(default=None, kw_only=True)  # a local CRL folder (SIG-12), read when a
+                                  # distribution point cannot be fetched: files named like the last
+                                  # segment of the URL; None: distribution points only.
 
     def __post_init__(self) -> None:
         self.tls_ca_pem, self.sign_anchor_pem, self.ca_trust_list_pem, self.p12, self.state_dir = (
             Path(self.tls_ca_pem), Path(self.sign_anchor_pem), Path(self.ca_trust_list_pem), Path(self.p12),
             Path(self.state_dir))
-        self.crl_dir = Path(self.crl_dir) if self.crl_dir is not None else self.ca_trust_list_pem.parent
+        self.crl_dir = Path(self.crl_dir) if self.crl_dir is not None else None
 
     def __repr__(self) -> str:  # never show the passwords (SEC-01)
         return (f"DtsConfig(endpoint={self.endpoint!r}, user_id={self.user_id!r}, tax_code={self.tax_code!r}, "

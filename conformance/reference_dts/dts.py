@@ -299,9 +299,7 @@ class ReferenceDTS(ReferenceHooks, PaymentFlows):
             method, digest = self.signature_methods()
             return self.transmitted_text(self.signed_text(root, method, digest))
         except CertificateUnfit as exc:
-            raise _Stop("refused", "local-error", "SIG-12",
-                        f"The signing certificate cannot be used: {exc.cause} ({exc.detail}). "
-                        f"Remedy: {exc.remedy}. Nothing was sent.") from None
+            return self.certificate_refused(root, exc)
         except SigningUnavailable as exc:
             return self.signing_failed(root, exc)
 

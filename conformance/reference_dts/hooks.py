@@ -20,7 +20,7 @@ from . import documents
 from .payments import PAYMENT_HOOKS
 from .replies import MAX_DEPTH, Expectation, Reply, correlation_problem, gateway_certificate_problem
 from .sender import Operation, backoff_wait
-from .signing import SigningUnavailable
+from .signing import CertificateUnfit, SigningUnavailable
 from .store import RECORDED, REJECTED, STORED, Submission
 from .transport import AttemptOutcome, TlsSettings, classify_response, endpoint_problem
 
@@ -44,7 +44,7 @@ class ReferenceHooks:
                        "unknown_outcome_query_delay",
                        "soap_headers", "creation_time_text", "signature_methods", "render_error",
                        "retransmission_text", "should_retransmit", "check_certificate",
-                       "verify_reply_signature", "signed_text", "signing_failed",
+                       "verify_reply_signature", "signed_text", "signing_failed", "certificate_refused",
                        "reply_certificate_problem", "reply_correlation_problem", "reply_parse_limits",
                        "transmitted_text", "journal_export", "persist_settings", "acting_for"})
     HOOKS = HOOKS | PAYMENT_HOOKS          # payments and local users (issue 6): payments.py
@@ -181,6 +181,13 @@ class ReferenceHooks:
         unsigned fallback, so this never returns a message text."""
         raise _Stop("local-error", "local-error", "SIG-13",
                     f"The message could not be signed: {problem}. Nothing was sent.")
+
+    def certificate_refused(self, unsigned: etree._Element, problem: CertificateUnfit) -> bytes:
+        """SIG-12, SEC-03: a certificate unfit for use (expired, revoked, ...) stops the send before
+        signing and the user is told the cause and remedy; no unsigned fallback: never a message text."""
+        raise _Stop("refused", "local-error", "SIG-12",
+                    f"The signing certificate cannot be used: {problem.cause} ({problem.detail}). "
+                    f"Remedy: {problem.remedy}. Nothing was sent.")
 
     def should_retransmit(self, outcome: AttemptOutcome) -> bool:
         """REL-03: every retryable outcome (timeout included) is retransmitted while attempts remain."""

@@ -14,7 +14,7 @@ from lxml import etree
 
 from ..codec import certs
 from .dts import ReferenceDTS
-from .mutants import MUTANTS, Mutant
+from .mutants import MUTANTS, Mutant, _text
 from .signing import CertificateUnfit
 
 
@@ -53,6 +53,22 @@ class IgnoresGatewayCertificateValidity(ReferenceDTS):
     def reply_certificate_problem(self, signer, intermediates, anchors, issued):
         inside = min(issued, signer.not_valid_after_utc - timedelta(seconds=1))   # SIG-15: validity never checked
         return super().reply_certificate_problem(signer, intermediates, anchors, inside)
+
+
+class UnsignedOnUnusableCertificate(ReferenceDTS):
+    def certificate_refused(self, unsigned, problem: CertificateUnfit) -> bytes:
+        if problem.cause in ("expired", "not yet valid", "revoked"):
+            return _text(unsigned)      # SIG-12, SIG-13, SEC-03: the seeds' "fallback to unsigned declarations"
+        return super().certificate_refused(unsigned, problem)
+
+
+class IgnoresRevocation(ReferenceDTS):
+    def check_certificate(self, now) -> None:
+        try:
+            super().check_certificate(now)
+        except CertificateUnfit as exc:
+            if exc.cause != "revoked":              # SIG-12: the reachable CRL is never consulted
+                raise
 
 
 class RefusesParentCertificateForBranch(ReferenceDTS):
@@ -126,6 +142,11 @@ MUTANTS.update({m.name: m for m in [
            ["SIG-15"], "signature.gateway-certificate-renewal", PinsGatewayCertificate),
     Mutant("ignores-gateway-certificate-validity", "accepts replies signed with an expired gateway certificate",
            ["SIG-15", "RPL-06"], "signature.gateway-certificate-renewal", IgnoresGatewayCertificateValidity),
+    Mutant("unsigned-on-unusable-certificate", "sends the message unsigned when the certificate is expired, not "
+           "yet valid or revoked", ["SIG-12", "SIG-13", "SEC-03"], "signature.unusable-certificate-never-unsigned",
+           UnsignedOnUnusableCertificate),
+    Mutant("ignores-revocation", "signs with a revoked certificate although its CRL is reachable",
+           ["SIG-12"], "signature.refuses-unfit-certificate", IgnoresRevocation),
     Mutant("refuses-parent-certificate-for-branch", "refuses to sign for a branch with its parent's certificate",
            ["SIG-12"], "signature.branch-uses-parent-certificate", RefusesParentCertificateForBranch),
     Mutant("parent-code-for-branch", "puts the parent's tax code in From/identity when the user acts for a branch",

@@ -8,6 +8,9 @@ In both cases the DTS sends nothing.
 
 from __future__ import annotations
 
+import contextlib
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -50,6 +53,26 @@ def _unfit(cause: str, detail: str) -> CertificateUnfit:
     return CertificateUnfit(cause, detail, _REMEDY[cause])
 
 
+CRL_FETCH_TIMEOUT_S = 5.0
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _fetch_crl(url: str, attempts: int = 2) -> bytes | None:
+    """The octets at an http(s) distribution point, or None when it cannot be fetched now (a second
+    attempt after a connection reset: a server going down as another comes up)."""
+    if not url.lower().startswith(("http://", "https://")):
+        return None
+    for _ in range(attempts):
+        try:
+            with _NO_PROXY.open(url, timeout=CRL_FETCH_TIMEOUT_S) as resp:
+                return resp.read()
+        except urllib.error.HTTPError:
+            return None
+        except (OSError, ValueError):
+            continue
+    return None
+
+
 def _order_chain(leaf: x509.Certificate, others: list[x509.Certificate]) -> list[x509.Certificate]:
     """Intermediates from the leaf's issuer upwards, without the self-signed root (Table 8-1 KeyInfo)."""
     pool = [c for c in others if c.subject != c.issuer]
@@ -66,11 +89,11 @@ def _order_chain(leaf: x509.Certificate, others: list[x509.Certificate]) -> list
 class SigningKey:
     """The one signing key of this DTS installation, loaded once and kept in memory only."""
 
-    def __init__(self, p12: Path, password: str, *, trust_list_pem: Path, crl_dir: Path):
+    def __init__(self, p12: Path, password: str, *, trust_list_pem: Path, crl_dir: Path | None = None):
         self._p12 = Path(p12)
         self._password = password
         self._trust_list_pem = Path(trust_list_pem)
-        self._crl_dir = Path(crl_dir)
+        self._crl_dir = Path(crl_dir) if crl_dir is not None else None
         self._signer: xmlsig.Signer | None = None
 
     def signer(self) -> xmlsig.Signer:
@@ -120,23 +143,23 @@ class SigningKey:
         self._check_revocation(cert, intermediates + anchors, at)
 
     def _check_revocation(self, cert: x509.Certificate, cas: list[x509.Certificate], at: datetime) -> None:
-        """SIG-12 asks for the CRL check "when that CRL is reachable at signing time". This DTS reads
-        CRLs from its local CRL folder (one file per distribution point, named like the URL's last
-        segment); it never opens the network for them. No usable CRL there means "not reachable"."""
+        """SIG-12 asks for the CRL check "when that CRL is reachable at signing time". This DTS fetches
+        each of the certificate's HTTP distribution points (a few seconds at most), else reads the file
+        of that name in its local CRL folder if it has one. No usable CRL either way means "not
+        reachable": the check is skipped, as SIG-12 allows."""
         issuer = certs.issuer_of(cert, cas)
         if issuer is None:
             return
         crls = []
         for url in certs.crl_urls(cert):
-            path = self._crl_dir / certs.crl_file_name(url)
-            try:
-                data = path.read_bytes()
-            except OSError:
-                continue
+            data = _fetch_crl(url)
+            if data is None and self._crl_dir is not None:
+                with contextlib.suppress(OSError):
+                    data = (self._crl_dir / certs.crl_file_name(url)).read_bytes()
             try:
                 crls.append(x509.load_der_x509_crl(data) if not data.lstrip().startswith(b"-----")
                             else x509.load_pem_x509_crl(data))
-            except ValueError:
+            except (AttributeError, ValueError):      # None (not reachable) or not a CRL
                 continue
         status = certs.revocation_status(cert, crls, issuer=issuer, at=at)
         if status.state is certs.RevocationState.REVOKED:

@@ -755,8 +755,8 @@ public class EcdiDts {
 
     /**
      * SIG-12, before signing: validity, key usage and size, the UID=MST: tax code for From/identity and,
-     * when the issuing CA's CRL is at hand (the CA trust list's folder, named like the CRL URL's last
-     * segment), revocation. A failure sends nothing and names the cause (SEC-09: a local error).
+     * when the issuing CA's CRL is reachable (fetched from the certificate's HTTP distribution points),
+     * revocation. A failure sends nothing and names the cause (SEC-09: a local error).
      */
     void checkCertificate(X509Certificate cert) throws Exception {
         try {
@@ -776,29 +776,29 @@ public class EcdiDts {
         String from = opt.get("tax-code");
         if (!uid.find() || !(from.equals(uid.group(1)) || from.matches(Pattern.quote(uid.group(1)) + "-[0-9]{3}")))
             throw unfit("wrong tax code", "the certificate's UID=MST: does not cover tax code " + from);
-        for (Path crlFile : crlFiles(cert)) {
+        for (String url : crlUrls(cert)) {
             X509CRL crl;
-            try (InputStream in = Files.newInputStream(crlFile)) {
-                crl = (X509CRL) CertificateFactory.getInstance("X.509").generateCRL(in);
-            } catch (IOException | CRLException e) {
-                continue;                                     // unreadable: the CRL is not "reachable"
+            try {
+                HttpResponse<byte[]> got = http.send(HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(5))
+                        .GET().build(), HttpResponse.BodyHandlers.ofByteArray());
+                if (got.statusCode() != 200) continue;
+                crl = (X509CRL) CertificateFactory.getInstance("X.509").generateCRL(new ByteArrayInputStream(got.body()));
+            } catch (IOException | CRLException | IllegalArgumentException e) {
+                continue;                                     // not reachable now: SIG-12 skips the check
             }
             if (crl.getIssuerX500Principal().equals(cert.getIssuerX500Principal()) && crl.isRevoked(cert))
-                throw unfit("revoked", "listed in " + crlFile.getFileName());
+                throw unfit("revoked", "listed in the CRL at " + url);
         }
     }
 
-    List<Path> crlFiles(X509Certificate cert) {
-        List<Path> files = new ArrayList<>();
-        String folder = opt.get("ca-trust-list");
+    /** The certificate's HTTP(S) CRL distribution points. */
+    static List<String> crlUrls(X509Certificate cert) {
+        List<String> urls = new ArrayList<>();
         byte[] ext = cert.getExtensionValue("2.5.29.31");             // cRLDistributionPoints
-        if (folder == null || ext == null) return files;
+        if (ext == null) return urls;
         Matcher url = Pattern.compile("https?://[\\x21-\\x7e]+").matcher(new String(ext, StandardCharsets.ISO_8859_1));
-        while (url.find()) {
-            String u = url.group();
-            files.add(Paths.get(folder).getParent().resolve(u.substring(u.lastIndexOf('/') + 1)));
-        }
-        return files;
+        while (url.find()) urls.add(url.group());
+        return urls;
     }
 
     static Stop unfit(String cause, String detail) {
