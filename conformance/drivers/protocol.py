@@ -33,7 +33,36 @@ def environment_fields(env: Environment, *, secrets: bool) -> dict[str, str]:
             continue
         value = getattr(env, f.name)
         out[_ALIASES.get(f.name, f.name)] = str(value)
+    out["central_office"] = central_office(env.profile_id)
     return out
+
+
+def central_office(profile_id: str) -> str:
+    """ENV-06: the office payment orders (701/702) go to, from the profile's deployment data."""
+    from ..profile import load_profile
+
+    return load_profile(profile_id).deployment["central_office"]
+
+
+def action_request(env: Environment, action: Action) -> tuple[dict, dict]:
+    """The JSON request of the HTTP driver and of the command driver's server mode, for ``action``: the
+    per-action members, ``document`` as XML text, and ``environment`` (passwords included: SEC-08, the acting
+    user's ``user``, ``user_id`` and ``password``, and every local user's ``accounts``). Returns the request
+    and the same with every password masked, for the evidence."""
+    request = {"action": action.kind} if action.kind in ("configure", "journal", "kill") else {
+        **action_fields(action), "document": action.document.decode("utf-8") if action.document is not None else None}
+    return with_environment(env, request, acting_user_fields(env, action.user)
+                            if action.kind not in ("configure", "journal", "kill") else None)
+
+
+def with_environment(env: Environment, request: dict, acting: dict | None = None) -> tuple[dict, dict]:
+    """``request`` with its ``environment`` member added, and a copy with the passwords masked."""
+    accounts = [{"local_user": a.local_user, "user_id": a.user_id, "password": a.password} for a in env.accounts]
+    payload = {**request, "environment": {**environment_fields(env, secrets=True), **(acting or {}),
+                                          "accounts": accounts}}
+    masked = {**payload, "environment": {**payload["environment"], **dict.fromkeys(SECRETS, "***"),
+                                         "accounts": [{**a, "password": "***"} for a in accounts]}}
+    return payload, masked
 
 
 def acting_user_fields(env: Environment, local_user: str | None) -> dict[str, str]:
