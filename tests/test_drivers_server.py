@@ -137,10 +137,16 @@ def test_close_ends_the_process_and_a_missing_resume_is_inconclusive(tmp_path, d
         driver.perform(Action(kind="resume"))
 
 
-def test_server_mode_settings_are_checked(tmp_path):
-    with pytest.raises(DriverError, match=r"driver.actions: with server, a list .* found \['lodge', 'kill'\]"):
-        load_driver(str(sut_folder(tmp_path, 'statement = "ecdi-conformance.toml"\n[driver]\nkind = "command"\n'
-                                             'server = "java -jar dts.jar --serve"\nactions = ["lodge", "kill"]\n')))
+@pytest.mark.parametrize("settings,message", [
+    ('server = "java -jar dts.jar --serve"\nactions = ["lodge", "kill"]',
+     r"driver.actions: with server, a list .* found \['lodge', 'kill'\]"),
+    ('server = "java -jar dts.jar --password {password} --dir {work_dir}"',
+     r"driver.server: placeholder\(s\) \{password\}, \{work_dir\} not allowed here"),
+])
+def test_server_mode_settings_are_checked(tmp_path, settings, message):
+    with pytest.raises(DriverError, match=message):
+        load_driver(str(sut_folder(tmp_path, f'statement = "ecdi-conformance.toml"\n[driver]\nkind = "command"\n'
+                                             f'{settings}\n')))
 
 
 def test_the_reference_dts_behind_server_mode_passes_cases_that_restart_and_kill_it(tmp_path, run_ecdi):

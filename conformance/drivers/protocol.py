@@ -97,8 +97,10 @@ def user_action(action: Action) -> str:
 
 
 def action_fields(action: Action) -> dict[str, str | None]:
-    """The per-action values (placeholders and request members) other than the document itself."""
-    return {"action": user_action(action), "type": action.type, "function": action.function,
+    """The per-action values (placeholders and request members) other than the document itself; ``function``
+    is the function code the product sends (13 for a query), none for ``configure``, ``resume``, ``journal``."""
+    function = {"lodge": action.function, "query": "13"}.get(action.kind)
+    return {"action": user_action(action), "type": action.type, "function": function,
             "business_ref": action.business_ref, "submission": action.submission_id, "otp": action.otp,
             "user": action.user}
 

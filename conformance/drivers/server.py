@@ -22,12 +22,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from string import Formatter
 
 from ..sut import SutFile
 from .base import Action, DriverError, Environment, Outcome
 from .command import CommandDriver, _kill, _template, expand
 from .protocol import ACTIONS, action_request, outcome_from_json
 
+SERVER_VALUES = ("python", "sut_dir", "run_dir")   # the placeholders of the server command
 STOP_GRACE_S = 5.0     # at the end of the session: how long the process may take to exit after its stdin closes
 
 
@@ -37,6 +39,10 @@ class ServerDriver(CommandDriver):
     def __init__(self, sut: SutFile):
         super().__init__(sut)
         self.server = _template(sut, "driver.server", sut.driver["server"])
+        unknown = sorted({f for part in self.server for _, f, _, _ in Formatter().parse(part) if f} - set(SERVER_VALUES))
+        if unknown:   # the process outlives every case; passwords travel in the requests only (SEC-01)
+            raise sut.error("driver.server", f"placeholder(s) {', '.join('{' + f + '}' for f in unknown)} not "
+                                             f"allowed here (only {', '.join('{' + v + '}' for v in SERVER_VALUES)})")
         self._proc: subprocess.Popen | None = None
         self._answers: queue.Queue | None = None     # the lines of the running process's stdout; None at its end
         self._stderr: dict = {"file": None, "tail": collections.deque(maxlen=3)}
