@@ -33,15 +33,18 @@ def environment_fields(env: Environment, *, secrets: bool) -> dict[str, str]:
             continue
         value = getattr(env, f.name)
         out[_ALIASES.get(f.name, f.name)] = str(value)
-    out["central_office"] = central_office(env.profile_id)
+    out.update(central_office(env.profile_id))
     return out
 
 
-def central_office(profile_id: str) -> str:
-    """ENV-06: the office payment orders (701/702) go to, from the profile's deployment data."""
+def central_office(profile_id: str) -> dict[str, str]:
+    """ENV-06: ``central_office`` and ``central_office_name``, the To/identity and To/name of payment orders
+    (701/702), from the profile's deployment data and office list."""
     from ..profile import load_profile
 
-    return load_profile(profile_id).deployment["central_office"]
+    profile = load_profile(profile_id)
+    office = profile.deployment["central_office"]
+    return {"central_office": office, "central_office_name": profile.offices.get(office, office)}
 
 
 def action_request(env: Environment, action: Action) -> tuple[dict, dict]:
@@ -49,10 +52,11 @@ def action_request(env: Environment, action: Action) -> tuple[dict, dict]:
     per-action members, ``document`` as XML text, and ``environment`` (passwords included: SEC-08, the acting
     user's ``user``, ``user_id`` and ``password``, and every local user's ``accounts``). Returns the request
     and the same with every password masked, for the evidence."""
-    request = {"action": action.kind} if action.kind in ("configure", "journal", "kill") else {
-        **action_fields(action), "document": action.document.decode("utf-8") if action.document is not None else None}
-    return with_environment(env, request, acting_user_fields(env, action.user)
-                            if action.kind not in ("configure", "journal", "kill") else None)
+    if action.kind in ("configure", "journal", "kill"):
+        return with_environment(env, {"action": action.kind})
+    acting = acting_user_fields(env, action.user)
+    document = action.document.decode("utf-8") if action.document is not None else None
+    return with_environment(env, {**action_fields(action), "user": acting["user"], "document": document}, acting)
 
 
 def with_environment(env: Environment, request: dict, acting: dict | None = None) -> tuple[dict, dict]:

@@ -8,10 +8,12 @@
  *   java EcdiDts.java resume  --work-dir DIR <settings>           (REL-09: after a restart)
  *   java EcdiDts.java configure --work-dir DIR --environment test <settings>   (CAP-07: shows the environment)
  *   java EcdiDts.java journal --work-dir DIR                       (SEC-06 export on stdout)
+ *   java EcdiDts.java serve --statement FILE     (server mode: one JSON request per stdin line, see serve())
  *
  * <settings> (CAP-07): --endpoint --tls-ca --sign-anchor --p12 --user-id --tax-code --declarant-name
  * --office --office-name --profile --time-scale --statement. Passwords come from the environment
- * (ECDI_PASSWORD, ECDI_P12_PASSWORD) and are never written anywhere (SEC-01, SEC-02).
+ * (ECDI_PASSWORD, ECDI_P12_PASSWORD), or in server mode from each request, and are never written
+ * anywhere (SEC-01, SEC-02).
  *
  * It claims import and export only. It signs (RSA-SHA256, exclusive c14n, enveloped, Reference
  * URI="", X509Data), sends with per-attempt timeout and backoff retransmission of the same octets,
