@@ -123,6 +123,9 @@ def test_rel09_kill_is_a_sigkill_and_the_next_request_starts_the_product_again(t
     driver.perform_and_kill(lodge("hang"), lambda: time.monotonic() > moment, timeout=10)
     assert not _alive(pid)
     assert seen(driver.perform(Action(kind="resume")))["request"]["action"] == "resume"
+    with pytest.raises(DriverError, match="the product answered before the moment to kill it came"):
+        driver.perform_and_kill(lodge(), lambda: False, timeout=10)
+    assert seen(driver.perform(lodge()))["request"]["action"] == "lodge"   # no stale answer in between
 
 
 def test_close_ends_the_process_and_a_missing_resume_is_inconclusive(tmp_path, driver):

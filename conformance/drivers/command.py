@@ -11,6 +11,8 @@ Passwords (SEC-01, SEC-02) reach the program in the environment variables ``ECDI
 ``ECDI_P12_PASSWORD``, not in argv (visible to every local user in the process list) nor on disk.
 ``{password}`` and ``{p12_password}`` placeholders exist for products that accept nothing else;
 they are masked in the evidence the harness writes.
+
+A product slow to start (a JVM) is better run once for the session: ``[driver] server`` (``server.py``).
 """
 
 from __future__ import annotations

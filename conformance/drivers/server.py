@@ -151,20 +151,22 @@ class ServerDriver(CommandDriver):
         return line
 
     def _kill_when(self, answers: queue.Queue, when, timeout: float, where: str, evidence: Path, shown: str) -> None:
+        """Kill the process once ``when()`` holds; whatever ends the wait ends the process too (a late answer
+        would otherwise come to the next request)."""
         started = time.monotonic()
-        while not when():
-            if not answers.empty():
-                ended = answers.get() is None
-                self._log(evidence, shown, "ended" if ended else "answered", time.monotonic() - started)
-                raise DriverError(f"{where}: the product {'ended' if ended else 'answered'} before the moment to kill "
-                                  "it came")
-            if time.monotonic() - started > timeout:
-                self._end()
-                self._log(evidence, shown, "killed-timeout", time.monotonic() - started)
-                raise DriverError(f"{where}: the moment to kill it did not come within {timeout:g} s; "
-                                  "the product's process was killed")
-            time.sleep(0.02)
-        self._end()
+        try:
+            while not when():
+                if not answers.empty():
+                    what = "ended" if answers.get() is None else "answered"
+                    self._log(evidence, shown, what, time.monotonic() - started)
+                    raise DriverError(f"{where}: the product {what} before the moment to kill it came")
+                if time.monotonic() - started > timeout:
+                    self._log(evidence, shown, "killed-timeout", time.monotonic() - started)
+                    raise DriverError(f"{where}: the moment to kill it did not come within {timeout:g} s; "
+                                      "the product's process was killed")
+                time.sleep(0.02)
+        finally:
+            self._end()
         self._log(evidence, shown, "killed", time.monotonic() - started)
 
     # --- the process ----------------------------------------------------------------------
