@@ -80,7 +80,10 @@ class ServerDriver(CommandDriver):
         self._request(self._offered(action), action, kill_when=(when, timeout))
 
     def _ask_journal(self) -> list[dict]:
-        events = json.loads(self._answer("journal", self._request("journal", Action(kind="journal"))))
+        try:
+            events = json.loads(self._answer("journal", self._request("journal", Action(kind="journal"))))
+        except ValueError:
+            events = None
         if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
             raise DriverError("command driver (server), journal: the answer must be one JSON array of event objects")
         return events
@@ -129,6 +132,7 @@ class ServerDriver(CommandDriver):
                               f"and starts again at the next request (stderr kept in {evidence}.stderr)") from None
         if line is None:
             code = proc.wait()
+            self._stderr["thread"].join(1.0)                 # its last words, for the message
             self._end()
             self._log(evidence, shown, f"ended {code}", time.monotonic() - started)
             tail = " | ".join(self._stderr["tail"])
@@ -180,7 +184,7 @@ class ServerDriver(CommandDriver):
             raise DriverError(f"{where}: cannot start the product's process {' '.join(argv)}: {exc}") from None
         self._proc, self._answers = proc, queue.Queue()
         _daemon(_read_answers, proc.stdout, self._answers)
-        _daemon(_keep_stderr, proc.stderr, self._stderr)
+        self._stderr["thread"] = _daemon(_keep_stderr, proc.stderr, self._stderr)
 
     def _end(self) -> None:
         """Kill the process (hung, killed on purpose, or out of step); the next request starts it again."""
@@ -189,10 +193,12 @@ class ServerDriver(CommandDriver):
             self._proc = None
 
 
-def _daemon(target, *args) -> None:
+def _daemon(target, *args):
     import threading
 
-    threading.Thread(target=target, args=args, daemon=True, name=f"ecdi-server-{target.__name__}").start()
+    thread = threading.Thread(target=target, args=args, daemon=True, name=f"ecdi-server-{target.__name__}")
+    thread.start()
+    return thread
 
 
 def _read_answers(stdout, answers: queue.Queue) -> None:
