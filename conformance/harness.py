@@ -201,6 +201,9 @@ class Harness:
         return self.tls_probes.get(variant)
 
     def stop(self) -> None:
+        close = getattr(getattr(self, "driver", None), "close", None)
+        if close is not None:   # the command driver's server mode: the product's long-lived process
+            close()
         probes = getattr(self, "tls_probes", None)
         if probes is not None:
             probes.stop()

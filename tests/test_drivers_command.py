@@ -112,13 +112,18 @@ def test_a_hanging_command_is_killed_at_its_timeout(tmp_path):
     assert "\ttimeout\t" in (env.work_dir / "driver" / "commands.log").read_text(encoding="utf-8")
 
 
-def test_placeholders_and_missing_actions(tmp_path):
-    driver, _ = driver_for(tmp_path, "ok")
-    with pytest.raises(DriverError, match=r"placeholder \{submission\} has no value for action 'query'"):
-        driver.perform(Action(kind="query", type="929"))
-    assert driver.perform(Action(kind="query", type="929", submission_id="abc")).state == "cleared"
-    with pytest.raises(DriverError, match=r"no command for the action 'amend'"):
+def test_one_template_serves_every_action_and_missing_actions_are_named(tmp_path):
+    """A placeholder with no value for the action is empty, so a single template can serve every action."""
+    from conformance.profile import load_profile
+
+    driver, env = driver_for(tmp_path, "env", "{action}", "{submission}", "{otp}", "{central_office}")
+    argv = driver.perform(LODGE).raised.split("|")[2]
+    assert argv == f"lodge   {load_profile(env.profile_id).deployment['central_office']}"   # no submission, no OTP
+    with pytest.raises(DriverError, match=r"\[driver\] actions offer no 'amend'"):
         driver.perform(Action(kind="lodge", type="929", function="5", document=b"<a/>"))
+
+
+def test_an_unknown_placeholder_is_the_sut_files_fault(tmp_path):
     driver, _ = driver_for(tmp_path, "{nonsense}")
     with pytest.raises(DriverError, match=r"unknown placeholder \{nonsense\}"):
         driver.perform(LODGE)

@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import asdict, fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from driver_helpers import environment, sut_folder
+from reference_glue import action_from_json, environment_from_json, outcome_json
 
-from conformance.drivers import Action, DriverError, Environment, load_driver
-from conformance.drivers.base import LocalAccount
+from conformance.drivers import Action, DriverError, load_driver
 from conformance.drivers.reference import Killed, ReferenceDriver
-
-KNOWN = {f.name for f in fields(Environment)} - {"accounts"}
-FIELDS = {"tls_ca": "tls_ca_pem", "sign_anchor": "sign_anchor_pem", "ca_trust_list": "ca_trust_list_pem",
-          "profile": "profile_id"}
 
 
 class Endpoint(BaseHTTPRequestHandler):
@@ -32,27 +27,17 @@ class Endpoint(BaseHTTPRequestHandler):
         if self.mode == "fail":
             return self._reply(500, b"internal error: database locked", "text/plain")
         if action == "configure":                  # (re)configure, then answer what the product shows (CAP-07)
-            env = {FIELDS.get(k, k): v for k, v in request["environment"].items() if FIELDS.get(k, k) in KNOWN}
-            env.update(time_scale=float(env["time_scale"]), work_dir=Path(env["work_dir"]),
-                       accounts=tuple(LocalAccount(**a) for a in request["environment"].get("accounts", [])))
-            self.dts.start(Environment(**env))
-            outcome = self.dts.perform(Action(kind="configure"))
-            return self._reply(200, json.dumps({**asdict(outcome), "action": action}).encode(), "application/json")
+            self.dts.start(environment_from_json(request["environment"]))
         if action == "kill":                       # REL-09: killed mid-action, started again over its state
             self.dts.kill()
             return self._reply(204, b"", "text/plain")
         if action == "journal":
             return self._reply(200, "".join(json.dumps(e) + "\n" for e in self.dts.journal()).encode(), "application/jsonl")
-        document = request["document"].encode() if request["document"] is not None else None
-        kind = action if action in ("query", "resume") else "lodge"
         try:
-            outcome = self.dts.perform(Action(kind=kind, type=request["type"],
-                                              function=request["function"], document=document,
-                                              submission_id=request["submission"], otp=request["otp"],
-                                              user=request["user"]))
+            outcome = self.dts.perform(action_from_json(request))
         except Killed:                             # this product was killed mid-action (REL-09): no answer
             return self._reply(500, b"killed", "text/plain")
-        self._reply(200, json.dumps({**asdict(outcome), "action": action}).encode(), "application/json")
+        self._reply(200, outcome_json(outcome, action).encode(), "application/json")
 
     def _reply(self, status: int, body: bytes, content_type: str) -> None:
         self.send_response(status)

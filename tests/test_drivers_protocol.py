@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from conformance.drivers import Action, DriverError, Outcome
-from conformance.drivers.protocol import (ACTIONS, NOTIFICATION_KINDS, STATES, outcome_from_dict, parse_journal,
-                                          user_action)
+from conformance.drivers.protocol import (ACTIONS, NOTIFICATION_KINDS, STATES, action_fields, outcome_from_dict,
+                                          parse_journal, user_action)
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "conformance" / "drivers" / "outcome.schema.json")
                     .read_text(encoding="utf-8"))
@@ -30,6 +30,12 @@ def test_the_published_schema_matches_the_outcome_model_and_the_checks():
 ])
 def test_a_lodge_is_named_by_the_users_action(type_, function, name):
     assert user_action(Action(kind="lodge", type=type_, function=function)) == name
+
+
+def test_function_is_the_code_the_product_sends_for_the_action():
+    assert action_fields(Action(kind="lodge", type="929", function="5"))["function"] == "5"
+    assert action_fields(Action(kind="query", type="929", submission_id="m-1"))["function"] == "13"
+    assert action_fields(Action(kind="resume"))["function"] is None
 
 
 def test_an_outcome_round_trips_and_odd_pairs_are_refused():

@@ -1,4 +1,5 @@
-"""The Java 17 example DTS (examples/java-dts) passes a whole session through the command driver.
+"""The Java 17 example DTS (examples/java-dts) passes a whole session through the command driver's server mode
+(one JVM), and its per-action variant (a JVM per action) still works.
 
 It shows vendors a non-Python integration: JDK-only signing (javax.xml.crypto), HTTPS (java.net.http),
 reply verification, polling and the Outcome JSON on stdout.
@@ -35,7 +36,7 @@ def test_the_examples_statement_is_valid():
 
 
 @needs_java
-@pytest.mark.timeout(900)  # a whole session with a JVM launched per action: ~4 min on a quiet 2-core machine
+@pytest.mark.timeout(900)  # a whole session, one JVM (server mode): ~2 min on a quiet 2-core machine
 def test_the_java_example_completes_a_session_conformant(tmp_path, run_ecdi):
     run = run_ecdi(tmp_path / "out", "--sut", str(EXAMPLE / "sut.toml"))
     assert run.returncode == 0, run.explain()
@@ -47,3 +48,15 @@ def test_the_java_example_completes_a_session_conformant(tmp_path, run_ecdi):
     assert run.results["sut"]["product"] == "ECDI-Java-Example"
     lodged = tmp_path / "out" / "work" / "dts" / "transport.valid-declaration-accepted" / "driver" / "02-lodge.stdout"  # 01: configure
     assert '"state":"cleared"' in lodged.read_text(encoding="utf-8")
+    crashed = tmp_path / "out" / "work" / "dts" / "reliability.resume-after-crash" / "driver" / "commands.log"
+    assert "\tkilled\t" in crashed.read_text(encoding="utf-8")     # REL-09: the JVM really was killed
+
+
+@needs_java
+@pytest.mark.timeout(300)
+def test_the_java_example_also_runs_with_a_jvm_per_action(tmp_path, run_ecdi):
+    cases = ["transport.valid-declaration-accepted", "reliability.resume-after-crash",
+             "capability.configured-environment-shown"]
+    run = run_ecdi(tmp_path / "out", "--sut", str(EXAMPLE / "sut-per-action.toml"),
+                   *(a for c in cases for a in ("--case", c)))
+    assert run.verdicts() == dict.fromkeys(cases, "PASS"), run.results["cases"]

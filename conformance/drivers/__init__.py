@@ -31,8 +31,9 @@ def load_driver(sut: str, *, mutant: str | None = None) -> Driver:
 
 def _command():
     from .command import CommandDriver
+    from .server import ServerDriver
 
-    return CommandDriver
+    return lambda sut: (ServerDriver if "server" in sut.driver else CommandDriver)(sut)
 
 
 def _http():

@@ -11,6 +11,8 @@ Passwords (SEC-01, SEC-02) reach the program in the environment variables ``ECDI
 ``ECDI_P12_PASSWORD``, not in argv (visible to every local user in the process list) nor on disk.
 ``{password}`` and ``{p12_password}`` placeholders exist for products that accept nothing else;
 they are masked in the evidence the harness writes.
+
+A product slow to start (a JVM) is better run once for the session: ``[driver] server`` (``server.py``).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pathlib import Path
 from string import Formatter
 
 from ..sut import SutFile
-from .base import Action, DriverError, Environment, Outcome
+from .base import Action, DriverError, DriverInconclusive, Environment, Outcome
 from .configured import ConfiguredDriver
 from .protocol import (ACTIONS, SECRETS, action_fields, acting_user_fields, environment_fields, outcome_from_json,
                        parse_journal)
@@ -42,19 +44,28 @@ class CommandDriver(ConfiguredDriver):
     def __init__(self, sut: SutFile):
         super().__init__(sut)
         settings = sut.driver
-        self.actions = {name: _template(sut, f"driver.actions.{name}", argv)
-                        for name, argv in sut.driver_table("actions").items()}
-        unknown = sorted(set(self.actions) - set(ACTIONS))
-        if unknown:
-            raise sut.error("driver.actions", f"unknown action(s) {unknown}; actions: {', '.join(ACTIONS)}")
+        self.actions = self._actions(sut)
         self.timeout, self.timeouts = sut.timeouts(DEFAULT_TIMEOUT_S)
         self.cwd = sut.resolve(settings.get("cwd", "."))
         self.extra_env = {k: str(v) for k, v in sut.driver_table("env").items()}
-        journal = settings.get("journal", sut.statement["pixit"]["journal_export"])
-        self.journal_template = _template(sut, "driver.journal", journal)
+        journal = settings.get("journal", self._default_journal(sut))
+        self.journal_template = None if journal is None else _template(sut, "driver.journal", journal)
         self.journal_file = settings.get("journal_file")
         if self.journal_file is not None and not (isinstance(self.journal_file, str) and self.journal_file.strip()):
             raise sut.error("driver.journal_file", f"must be a file path, found {self.journal_file!r}")
+
+    @staticmethod
+    def _actions(sut: SutFile) -> dict[str, list[str]]:
+        actions = {name: _template(sut, f"driver.actions.{name}", argv)
+                   for name, argv in sut.driver_table("actions").items()}
+        unknown = sorted(set(actions) - set(ACTIONS))
+        if unknown:
+            raise sut.error("driver.actions", f"unknown action(s) {unknown}; actions: {', '.join(ACTIONS)}")
+        return actions
+
+    @staticmethod
+    def _default_journal(sut: SutFile):
+        return sut.statement["pixit"]["journal_export"]
 
     def start(self, env: Environment) -> None:
         self.begin(env)
@@ -62,11 +73,7 @@ class CommandDriver(ConfiguredDriver):
             self._run("configure", Action(kind="configure"))
 
     def perform(self, action: Action) -> Outcome:
-        if self._env is None:
-            raise DriverError("the command driver was asked to act before start()")
-        name = action_fields(action)["action"]
-        if name not in self.actions:
-            raise DriverError(f"{self.sut.path}: no command for the action {name!r} in [driver.actions]")
+        name = self._offered(action)
         stdout = self._run(name, action)
         return outcome_from_json(stdout, action, f"command driver, action {name!r}")
 
@@ -77,12 +84,21 @@ class CommandDriver(ConfiguredDriver):
     def perform_and_kill(self, action: Action, when, *, timeout: float) -> None:
         """REL-09: run the action's command and kill its whole process group (SIGKILL, no chance to clean
         up) once ``when()`` holds; the next action (``resume``) starts the product again."""
+        self._run(self._offered(action), action, kill_when=(when, timeout))
+
+    def _offered(self, action: Action) -> str:
+        """The user action's name, once sure the product offers it. Without ``resume`` nothing can be judged
+        (REL-09 needs the product, started again over its state, to finish what it was doing): INCONCLUSIVE."""
         if self._env is None:
             raise DriverError("the command driver was asked to act before start()")
         name = action_fields(action)["action"]
-        if name not in self.actions:
-            raise DriverError(f"{self.sut.path}: no command for the action {name!r} in [driver.actions]")
-        self._run(name, action, kill_when=(when, timeout))
+        if name in self.actions:
+            return name
+        where = f"{self.sut.path}: [driver] actions offer no {name!r}"
+        if name == "resume":
+            raise DriverInconclusive(f"{where}; REL-09 needs the product started again over its state to finish the "
+                                     "send operation a crash cut short (docs/drivers.md, 'resume')")
+        raise DriverError(where)
 
     def journal(self) -> list[dict]:
         """SEC-06 export: ``journal_file`` (read; absent means nothing journalled yet), else the ``journal``
@@ -93,6 +109,8 @@ class CommandDriver(ConfiguredDriver):
             path = Path(expand([self.journal_file], self._values(Action(kind="journal")), "driver.journal_file")[0])
             text = path.read_text(encoding="utf-8") if path.is_file() else ""
             return parse_journal(text, f"journal file {path}")
+        if self.journal_template is None:
+            return self._ask_journal()
         argv = expand(self.journal_template, self._values(Action(kind="journal")), "driver.journal")
         if len(argv) == 1 and Path(argv[0]).is_file():
             return parse_journal(Path(argv[0]).read_text(encoding="utf-8"), f"journal file {argv[0]}")
@@ -122,8 +140,7 @@ class CommandDriver(ConfiguredDriver):
             argv = expand(self.actions[name], values, f"driver.actions.{name}")
         request = {k: values[k] for k in ("action", "type", "function", "business_ref", "submission", "otp",
                                           "user", "document") if k in values}
-        child_env = {**os.environ, **posix_locale(env.ui_locale), **self.extra_env,   # TXT-06: vi-VN UI
-                     **{var: values[k] for k, var in SECRETS.items()}}
+        child_env = self._child_env({var: values[k] for k, var in SECRETS.items()})
         timeout = self.timeouts.get(name, self.timeout)
         shown = _masked(argv, [values[k] for k in SECRETS])
         started = time.monotonic()
@@ -174,6 +191,13 @@ class CommandDriver(ConfiguredDriver):
         self._log(evidence, shown, "killed", time.monotonic() - started)
         return ""
 
+    def _child_env(self, secrets: dict[str, str]) -> dict[str, str]:
+        """The environment of the product's processes: ours, the UI locale (TXT-06: vi-VN), ``[driver.env]``."""
+        return {**os.environ, **posix_locale(self._env.ui_locale), **self.extra_env, **secrets}
+
+    def _ask_journal(self) -> list[dict]:
+        raise DriverError(f"{self.sut.path}: no way to export the journal: set [driver] journal_file or journal")
+
     @staticmethod
     def _log(evidence: Path, shown: str, status, seconds: float) -> None:
         with open(evidence.parent / "commands.log", "a", encoding="utf-8") as log:
@@ -181,17 +205,15 @@ class CommandDriver(ConfiguredDriver):
 
 
 def expand(template: list[str], values: dict[str, str | None], where: str) -> list[str]:
-    """Fill ``{placeholder}`` in each argv element; an unknown or valueless one is the SUT file's fault."""
+    """Fill ``{placeholder}`` in each argv element. An unknown one is the SUT file's fault; one without a value
+    for this action (``{submission}`` in a lodge) is the empty string, so one template serves every action."""
+    filled = {k: "" if v is None else v for k, v in values.items()}
     out = []
     for part in template:
         for _, field, _, _ in Formatter().parse(part):
-            if field is None:
-                continue
-            if field not in values:
+            if field is not None and field not in values:
                 raise DriverError(f"{where}: unknown placeholder {{{field}}} (see docs/drivers.md)")
-            if values[field] is None:
-                raise DriverError(f"{where}: placeholder {{{field}}} has no value for action {values['action']!r}")
-        out.append(part.format_map(values))
+        out.append(part.format_map(filled))
     return out
 
 

@@ -22,9 +22,7 @@ from ..sut import SutFile
 from .base import Action, DriverError, DriverInconclusive, Environment, Outcome, await_kill_moment
 from .configured import ConfiguredDriver
 from .command import DEFAULT_TIMEOUT_S
-from .protocol import (ACTIONS, SECRETS, action_fields, acting_user_fields, environment_fields, outcome_from_json,
-                       parse_journal)
-
+from .protocol import ACTIONS, action_fields, action_request, outcome_from_json, parse_journal
 
 
 class HttpDriver(ConfiguredDriver):
@@ -52,7 +50,7 @@ class HttpDriver(ConfiguredDriver):
     def start(self, env: Environment) -> None:
         self.begin(env)
         if "configure" in self.actions:
-            self._post("configure", {"action": "configure"})
+            self._post("configure", *action_request(self._env, Action(kind="configure")))
 
     def perform(self, action: Action) -> Outcome:
         if self._env is None:
@@ -61,9 +59,7 @@ class HttpDriver(ConfiguredDriver):
         if fields["action"] not in self.actions:
             raise DriverError(f"{self.sut.path}: the automation endpoint offers no {fields['action']!r} "
                               "([driver] actions)")
-        document = action.document.decode("utf-8") if action.document is not None else None
-        body = self._post(fields["action"], {**fields, "document": document},
-                          acting=acting_user_fields(self._env, action.user))   # SEC-08: the acting user's account
+        body = self._post(fields["action"], *action_request(self._env, action))
         return outcome_from_json(body, action, f"http driver, action {fields['action']!r}")
 
     def perform_and_kill(self, action: Action, when, *, timeout: float) -> None:
@@ -78,7 +74,7 @@ class HttpDriver(ConfiguredDriver):
                                   name="http-driver-killed-action")
         worker.start()
         await_kill_moment(worker.is_alive, when, timeout=timeout, what=action.kind)
-        self._post("kill", {"action": "kill"})
+        self._post("kill", *action_request(self._env, Action(kind="kill")))
 
     def _perform_ignoring_answer(self, action: Action) -> None:
         try:
@@ -93,21 +89,16 @@ class HttpDriver(ConfiguredDriver):
     def journal(self) -> list[dict]:
         if self._env is None:
             return []
-        return parse_journal(self._post("journal", {"action": "journal"}).decode("utf-8", "replace"),
+        return parse_journal(self._post("journal", *action_request(self._env, Action(kind="journal")))
+                             .decode("utf-8", "replace"),
                              "http driver, journal")
 
-    def _post(self, name: str, request: dict, acting: dict | None = None) -> bytes:
-        """POST ``{url}/{name}`` with the request and the environment; the reply body on 2xx. ``acting``
-        (SEC-08) puts the acting local user's ``user``, ``user_id`` and ``password`` in the environment."""
+    def _post(self, name: str, payload: dict, masked: dict) -> bytes:
+        """POST ``{url}/{name}`` with the request (``protocol.action_request``: the environment, passwords
+        included); ``masked`` goes to the evidence. Returns the reply body on 2xx."""
         self._count += 1
         evidence = self._env.work_dir / "driver" / f"{self._count:02d}-{name}"
         evidence.parent.mkdir(parents=True, exist_ok=True)
-        accounts = [{"local_user": a.local_user, "user_id": a.user_id, "password": a.password}
-                    for a in self._env.accounts]                 # SEC-08: every local user's own credentials
-        payload = {**request, "environment": {**environment_fields(self._env, secrets=True), **(acting or {}),
-                                              "accounts": accounts}}
-        masked = {**payload, "environment": {**payload["environment"], **dict.fromkeys(SECRETS, "***"),
-                                             "accounts": [{**a, "password": "***"} for a in accounts]}}
         Path(f"{evidence}.request.json").write_text(json.dumps(masked, ensure_ascii=False, indent=1), encoding="utf-8")
         req = urllib.request.Request(f"{self.url}/{name}", data=json.dumps(payload).encode("utf-8"), method="POST",
                                      headers={"Content-Type": "application/json", **self.headers})

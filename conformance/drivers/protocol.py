@@ -33,7 +33,40 @@ def environment_fields(env: Environment, *, secrets: bool) -> dict[str, str]:
             continue
         value = getattr(env, f.name)
         out[_ALIASES.get(f.name, f.name)] = str(value)
+    out.update(central_office(env.profile_id))
     return out
+
+
+def central_office(profile_id: str) -> dict[str, str]:
+    """ENV-06: ``central_office`` and ``central_office_name``, the To/identity and To/name of payment orders
+    (701/702), from the profile's deployment data and office list."""
+    from ..profile import load_profile
+
+    profile = load_profile(profile_id)
+    office = profile.deployment["central_office"]
+    return {"central_office": office, "central_office_name": profile.offices.get(office, office)}
+
+
+def action_request(env: Environment, action: Action) -> tuple[dict, dict]:
+    """The JSON request of the HTTP driver and of the command driver's server mode, for ``action``: the
+    per-action members, ``document`` as XML text, and ``environment`` (passwords included: SEC-08, the acting
+    user's ``user``, ``user_id`` and ``password``, and every local user's ``accounts``). Returns the request
+    and the same with every password masked, for the evidence."""
+    if action.kind in ("configure", "journal", "kill"):
+        return with_environment(env, {"action": action.kind})
+    acting = acting_user_fields(env, action.user)
+    document = action.document.decode("utf-8") if action.document is not None else None
+    return with_environment(env, {**action_fields(action), "user": acting["user"], "document": document}, acting)
+
+
+def with_environment(env: Environment, request: dict, acting: dict | None = None) -> tuple[dict, dict]:
+    """``request`` with its ``environment`` member added, and a copy with the passwords masked."""
+    accounts = [{"local_user": a.local_user, "user_id": a.user_id, "password": a.password} for a in env.accounts]
+    payload = {**request, "environment": {**environment_fields(env, secrets=True), **(acting or {}),
+                                          "accounts": accounts}}
+    masked = {**payload, "environment": {**payload["environment"], **dict.fromkeys(SECRETS, "***"),
+                                         "accounts": [{**a, "password": "***"} for a in accounts]}}
+    return payload, masked
 
 
 def acting_user_fields(env: Environment, local_user: str | None) -> dict[str, str]:
@@ -68,8 +101,10 @@ def user_action(action: Action) -> str:
 
 
 def action_fields(action: Action) -> dict[str, str | None]:
-    """The per-action values (placeholders and request members) other than the document itself."""
-    return {"action": user_action(action), "type": action.type, "function": action.function,
+    """The per-action values (placeholders and request members) other than the document itself; ``function``
+    is the function code the product sends (13 for a query), none for ``configure``, ``resume``, ``journal``."""
+    function = {"lodge": action.function, "query": "13"}.get(action.kind)
+    return {"action": user_action(action), "type": action.type, "function": function,
             "business_ref": action.business_ref, "submission": action.submission_id, "otp": action.otp,
             "user": action.user}
 

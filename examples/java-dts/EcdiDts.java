@@ -8,10 +8,12 @@
  *   java EcdiDts.java resume  --work-dir DIR <settings>           (REL-09: after a restart)
  *   java EcdiDts.java configure --work-dir DIR --environment test <settings>   (CAP-07: shows the environment)
  *   java EcdiDts.java journal --work-dir DIR                       (SEC-06 export on stdout)
+ *   java EcdiDts.java serve --statement FILE     (server mode: one JSON request per stdin line, see serve())
  *
  * <settings> (CAP-07): --endpoint --tls-ca --sign-anchor --p12 --user-id --tax-code --declarant-name
  * --office --office-name --profile --time-scale --statement. Passwords come from the environment
- * (ECDI_PASSWORD, ECDI_P12_PASSWORD) and are never written anywhere (SEC-01, SEC-02).
+ * (ECDI_PASSWORD, ECDI_P12_PASSWORD), or in server mode from each request, and are never written
+ * anywhere (SEC-01, SEC-02).
  *
  * It claims import and export only. It signs (RSA-SHA256, exclusive c14n, enveloped, Reference
  * URI="", X509Data), sends with per-attempt timeout and backoff retransmission of the same octets,
@@ -61,6 +63,7 @@ public class EcdiDts {
     static final PrintStream OUT = new PrintStream(new FileOutputStream(FileDescriptor.out), true, StandardCharsets.UTF_8);
 
     final Map<String, String> opt;
+    final Map<String, String> secrets;                     // ECDI_PASSWORD, ECDI_P12_PASSWORD: never written anywhere
     final Map<String, String> statement;
     final Path work;
     final double scale;
@@ -73,36 +76,85 @@ public class EcdiDts {
         System.setProperty("com.sun.org.apache.xml.internal.security.ignoreLineBreaks", "true"); // SIG-02
         Map<String, String> opt = new HashMap<>();
         for (int i = 1; i + 1 < args.length; i += 2) opt.put(args[i].replaceFirst("^--", ""), args[i + 1]);
+        if (args[0].equals("serve")) {
+            serve(opt.get("statement"));
+            return;
+        }
+        String document = opt.containsKey("document") ? Files.readString(Paths.get(opt.get("document"))) : null;
+        Map<String, String> secrets = new HashMap<>();
+        for (String name : List.of("ECDI_PASSWORD", "ECDI_P12_PASSWORD"))
+            if (System.getenv(name) != null) secrets.put(name, System.getenv(name));
+        String answer = act(args[0], opt, secrets, document);
+        if (args[0].equals("journal")) OUT.print(answer);
+        else OUT.println(answer);
+    }
+
+    /**
+     * Server mode of the command driver (docs/drivers.md): one JVM for the whole session. Each stdin line is a
+     * request — the action, the document as XML text, the environment with the passwords — and gets one stdout
+     * line: the Outcome JSON, or {"error": ...} when the action could not be carried out. Every request carries
+     * the whole environment, so the process keeps nothing between requests but what is in the work folder: a
+     * process started again after a kill (REL-09) simply serves the next request. Ends when stdin closes.
+     */
+    static void serve(String statement) throws IOException {
+        BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+        for (String line; (line = in.readLine()) != null; ) {
+            if (line.isBlank()) continue;
+            String answer;
+            try {
+                Map<String, Object> request = Json.object(line);
+                Map<String, Object> environment = Json.map(request.get("environment"));
+                Map<String, String> opt = new HashMap<>(Map.of("statement", statement));
+                for (var e : environment.entrySet())                     // work_dir -> --work-dir, ...
+                    if (e.getValue() instanceof String v && !e.getKey().endsWith("password"))
+                        opt.put(e.getKey().replace('_', '-'), v);
+                for (String key : List.of("type", "function", "submission"))
+                    if (request.get(key) instanceof String v) opt.put(key, v);
+                Map<String, String> secrets = Map.of("ECDI_PASSWORD", (String) environment.get("password"),
+                        "ECDI_P12_PASSWORD", (String) environment.get("p12_password"));
+                String action = (String) request.get("action");
+                answer = act(action, opt, secrets, (String) request.get("document"));
+                if (action.equals("journal"))
+                    answer = "[" + String.join(",", answer.lines().filter(l -> !l.isBlank()).toList()) + "]";
+            } catch (Exception e) {
+                e.printStackTrace();                                      // stderr: kept by the harness
+                answer = "{\"error\":" + q(e.toString()) + "}";
+            }
+            OUT.println(answer);
+        }
+    }
+
+    /** One user action over the settings in opt; the Outcome JSON (for journal: the JSON Lines export). */
+    static String act(String action, Map<String, String> opt, Map<String, String> secrets, String document)
+            throws Exception {
         Path work = Paths.get(opt.get("work-dir"));
         // TXT-06: the user interface follows the user's locale (vi-VN); nothing on the wire does
         Locale.setDefault(Locale.forLanguageTag(opt.getOrDefault("ui-locale", "vi-VN")));
         Files.createDirectories(work);
-        if (args[0].equals("journal")) {
+        if (action.equals("journal")) {
             Path journal = work.resolve("journal.jsonl");
-            if (Files.exists(journal)) OUT.print(Files.readString(journal, StandardCharsets.UTF_8));
-            return;
+            return Files.exists(journal) ? Files.readString(journal, StandardCharsets.UTF_8) : "";
         }
-        if (args[0].equals("configure")) {                  // CAP-07: show which environment the settings are for
-            configure(opt, work);
-            return;
-        }
-        EcdiDts dts = new EcdiDts(opt, work);
+        if (action.equals("configure"))                     // CAP-07: show which environment the settings are for
+            return configure(opt, work);
+        EcdiDts dts = new EcdiDts(opt, secrets, work);
         Outcome outcome;
         try {
             if (dts.plainEndpoint) throw new Stop("local-error", "local-error", "TRN-10", "The gateway address "
                     + opt.get("endpoint") + " does not start with https:// and is refused (TRN-10). Nothing was sent.");
-            outcome = args[0].equals("query") ? dts.query(opt.get("submission"), opt.get("type"))
-                    : args[0].equals("resume") ? dts.resume()
-                    : dts.lodge(Files.readString(Paths.get(opt.get("document"))), opt.get("type"));
+            outcome = action.equals("query") ? dts.query(opt.get("submission"), opt.get("type"))
+                    : action.equals("resume") ? dts.resume()
+                    : dts.lodge(document, opt.get("type"));
         } catch (Stop stop) {
             dts.tell(stop.kind, stop.code, stop.getMessage(), null, null);
             outcome = new Outcome(stop.state);
         }
-        OUT.println(dts.json(args[0], outcome));
+        return dts.json(action, outcome);
     }
 
-    EcdiDts(Map<String, String> opt, Path work) throws Exception {
+    EcdiDts(Map<String, String> opt, Map<String, String> secrets, Path work) throws Exception {
         this.opt = opt;
+        this.secrets = secrets;
         this.work = work;
         this.statement = readStatement(Paths.get(opt.get("statement")));
         // CAP-08: the statement says time_scale_supported = true, so every timing is multiplied by s.
@@ -175,7 +227,7 @@ public class EcdiDts {
     }
 
     /** CAP-07: every setting comes from the command line (no rebuild); the user sees which environment is active. */
-    static void configure(Map<String, String> opt, Path work) throws IOException {
+    static String configure(Map<String, String> opt, Path work) throws IOException {
         String env = opt.getOrDefault("environment", "test");
         String text = "Active environment: " + env.toUpperCase(Locale.ROOT) + " (" + env + ") - gateway "
                 + opt.get("endpoint") + ", profile " + opt.get("profile") + ", time scale " + opt.get("time-scale") + ".";
@@ -184,7 +236,7 @@ public class EcdiDts {
                 + ",\"user\":\"operator\",\"userId\":" + q(opt.get("user-id")) + ",\"messageId\":null,\"submission\":null,"
                 + "\"event\":\"notification\"" + shown + "}\n", StandardCharsets.UTF_8,
                 StandardOpenOption.CREATE, StandardOpenOption.APPEND);
-        OUT.println("{\"action\":\"configure\",\"state\":\"accepted\",\"message_id\":null,\"status_function\":null,"
+        return ("{\"action\":\"configure\",\"state\":\"accepted\",\"message_id\":null,\"status_function\":null,"
                 + "\"reception_number\":null,\"declaration_number\":null,\"channel\":null,\"errors\":[],\"warnings\":[],"
                 + "\"notifications\":[{" + shown.substring(1) + "}],\"raised\":null}");
     }
@@ -820,6 +872,100 @@ public class EcdiDts {
         }
     }
 
+    /** Just enough JSON for the server mode's requests (the JDK has no parser): objects, arrays, strings,
+     *  numbers (kept as text), true, false, null. */
+    static final class Json {
+        final String s;
+        int i;
+
+        Json(String s) { this.s = s; }
+
+        static Map<String, Object> object(String text) {
+            Json p = new Json(text);
+            Map<String, Object> value = map(p.value());
+            p.space();
+            if (p.i != p.s.length()) throw p.error("trailing text");
+            return value;
+        }
+
+        @SuppressWarnings("unchecked")
+        static Map<String, Object> map(Object value) {
+            if (!(value instanceof Map)) throw new IllegalArgumentException("a JSON object was expected");
+            return (Map<String, Object>) value;
+        }
+
+        Object value() {
+            space();
+            char c = i < s.length() ? s.charAt(i) : '\0';
+            if (c == '{') {
+                Map<String, Object> m = new LinkedHashMap<>();
+                i++;
+                space();
+                if (peek('}')) return m;
+                do {
+                    space();
+                    String key = string();
+                    space();
+                    expect(':');
+                    m.put(key, value());
+                    space();
+                } while (peek(','));
+                expect('}');
+                return m;
+            }
+            if (c == '[') {
+                List<Object> l = new ArrayList<>();
+                i++;
+                space();
+                if (peek(']')) return l;
+                do { l.add(value()); space(); } while (peek(','));
+                expect(']');
+                return l;
+            }
+            if (c == '"') return string();
+            for (String word : List.of("true", "false", "null"))
+                if (s.startsWith(word, i)) { i += word.length(); return word.equals("null") ? null : Boolean.valueOf(word); }
+            int from = i;
+            while (i < s.length() && "+-0123456789.eE".indexOf(s.charAt(i)) >= 0) i++;
+            if (from == i) throw error("unexpected character");
+            return s.substring(from, i);
+        }
+
+        String string() {
+            expect('"');
+            StringBuilder b = new StringBuilder();
+            while (true) {
+                if (i >= s.length()) throw error("unterminated string");
+                char c = s.charAt(i++);
+                if (c == '"') return b.toString();
+                if (c != '\\') { b.append(c); continue; }
+                char e = s.charAt(i++);
+                switch (e) {
+                    case 'n' -> b.append('\n');
+                    case 'r' -> b.append('\r');
+                    case 't' -> b.append('\t');
+                    case 'b' -> b.append('\b');
+                    case 'f' -> b.append('\f');
+                    case 'u' -> { b.append((char) Integer.parseInt(s.substring(i, i + 4), 16)); i += 4; }
+                    default -> b.append(e);                                   // \" \\ \/
+                }
+            }
+        }
+
+        void space() { while (i < s.length() && Character.isWhitespace(s.charAt(i))) i++; }
+
+        boolean peek(char c) {
+            if (i < s.length() && s.charAt(i) == c) { i++; return true; }
+            return false;
+        }
+
+        void expect(char c) { if (!peek(c)) throw error("'" + c + "' expected"); }
+
+        IllegalArgumentException error(String what) {
+            return new IllegalArgumentException("request is not JSON: " + what + " at offset " + i);
+        }
+    }
+
     // ---------------------------------------------------------------------------------------------
     // Small helpers
 
@@ -872,8 +1018,8 @@ public class EcdiDts {
         return b.append('"').toString();
     }
 
-    static String secret(String name) {
-        String value = System.getenv(name);
+    String secret(String name) {
+        String value = secrets.get(name);
         if (value == null) throw new IllegalStateException(name + " is not set (passwords come from the environment)");
         return value;
     }
