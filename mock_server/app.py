@@ -260,6 +260,8 @@ class Gateway:
         ex = pipeline.Exchange(pipeline.HttpRequest(request.path_qs, arrival["request_headers"], body),
                                view.clock.now(), arrival["case_id"])
         ex.verdict["session"] = view.session.session_id
+        if arrival.get("connection_request") == 1:   # a new connection: the attempt started at its accept
+            ex.started_before = max(0.0, arrival["received_at"] - arrival["connection_accepted_at"])
         started = time.perf_counter()
         response = pipeline.evaluate(view, ex)
         ex.verdict["timings"] = {"evaluation_ms": round((time.perf_counter() - started) * 1000, 3)}
