@@ -1,0 +1,91 @@
+"""The main job on a busy machine (issue 11): K busy processes hog the CPU while the whole catalogue runs
+against the reference DTS N times, then the timing mutants are scored under the same hog.
+
+Target: every run CONFORMANT (a correct product is never failed for the harness's own lag: such cases are
+re-run and, if still disturbed, INCONCLUSIVE — which also keeps a run from being CONFORMANT, so the
+target shows that re-running clears the disturbance), and every timing mutant still caught.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TIMING_MUTANTS = ["no-retry", "gives-up-early", "ignores-retry-after", "constant-backoff", "backoff-beyond-statement",
+                  "polls-immediately", "queries-unknown-at-once", "unscaled-profile-timers", "silent-polling-stop"]
+
+
+def ecdi(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "conformance.cli", *args], capture_output=True, text=True)
+
+
+def run_verdicts(out: Path, pki: Path, time_scale: str, *extra: str) -> tuple[str, dict, float]:
+    """One ``ecdi run`` against the reference DTS: (overall, {case: verdict} of the cases not PASS, seconds)."""
+    start = time.perf_counter()
+    proc = ecdi("run", "--sut", "reference", "--time-scale", time_scale, "--out", str(out), "--pki-dir", str(pki),
+                *extra)
+    took = time.perf_counter() - start
+    try:
+        results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return f"no results (exit {proc.returncode}): {proc.stderr.strip()[-300:]}", {}, took
+    others = {c["id"]: f"{c['verdict']}: {c['reason'][:160]}" for c in results["cases"]
+              if c["verdict"] not in ("PASS", "NOT-APPLICABLE")}
+    reruns = {c["id"]: len(c["disturbed_attempts"]) for c in results["cases"] if c.get("disturbed_attempts")}
+    if reruns:
+        others["(re-run for harness lag)"] = reruns
+    return results["overall"], others, took
+
+
+class Hog:
+    """K processes spinning on the CPU; each is ended by its own pid."""
+
+    def __init__(self, k: int):
+        self.procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(k)]
+
+    def __enter__(self) -> "Hog":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for p in self.procs:
+            p.kill()
+            p.wait()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--hogs", type=int, default=4, help="busy processes (default 4: twice the 2 cores)")
+    ap.add_argument("--runs", type=int, default=5, help="runs of the main job under the hog (default 5)")
+    ap.add_argument("--time-scale", default="0.05")
+    ap.add_argument("--no-mutants", action="store_true", help="skip scoring the timing mutants")
+    args = ap.parse_args()
+    print(f"{args.hogs} busy processes on {os.cpu_count()} cores; time scale {args.time_scale}")
+    with tempfile.TemporaryDirectory() as tmp, Hog(args.hogs):
+        pki = Path(tmp) / "pki"
+        conformant = 0
+        print(f"{'run':<5} {'overall':<16} {'time':>7}  cases not PASS")
+        for i in range(args.runs):
+            overall, others, took = run_verdicts(Path(tmp) / f"run{i}", pki, args.time_scale)
+            conformant += overall == "CONFORMANT"
+            print(f"{i + 1:<5} {overall:<16} {took:>6.0f}s  {others or '-'}", flush=True)
+        caught = len(TIMING_MUTANTS)
+        if not args.no_mutants:
+            only = [a for m in TIMING_MUTANTS for a in ("--only", m)]
+            proc = ecdi("mutants", "--score", *only, "--time-scale", args.time_scale, "--pki-dir", str(pki),
+                        "--out", str(Path(tmp) / "mutants"))
+            lines = [ln for ln in proc.stdout.splitlines() if ln.strip().startswith(("caught", "MISSED", "missed"))]
+            print("\n".join(lines) or proc.stdout[-2000:] + proc.stderr[-2000:])
+            caught = sum(1 for ln in lines if ln.strip().startswith("caught"))
+    print(f"main job CONFORMANT in {conformant}/{args.runs} runs under {args.hogs} busy processes; "
+          f"timing mutants caught {caught}/{len(TIMING_MUTANTS)}")
+    return 0 if conformant == args.runs and caught == len(TIMING_MUTANTS) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
