@@ -4,6 +4,11 @@ against the reference DTS N times, then the timing mutants are scored under the 
 Target: every run CONFORMANT (a correct product is never failed for the harness's own lag: such cases are
 re-run and, if still disturbed, INCONCLUSIVE — which also keeps a run from being CONFORMANT, so the
 target shows that re-running clears the disturbance), and every timing mutant still caught.
+
+A mutant whose defect is smaller than the product's own processing under the hog is not a defect on the
+wire: ``polls-immediately`` sends its first query "at once" after the 29, but verifying the 29, signing the
+query and connecting took 0.3 s under 4 busy processes, more than T_poll_min at s = 0.05 (0.2 s), so REL-13
+holds for that run. Such a mutant is scored again under the same hog at ``--retry-scale`` (0.2: 0.8 s).
 """
 
 from __future__ import annotations
@@ -64,6 +69,8 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=5, help="runs of the main job under the hog (default 5)")
     ap.add_argument("--time-scale", default="0.05")
     ap.add_argument("--no-mutants", action="store_true", help="skip scoring the timing mutants")
+    ap.add_argument("--retry-scale", default="0.2", help="time scale at which a timing mutant missed at --time-scale "
+                                                          "is scored again, under the same hog (default 0.2)")
     args = ap.parse_args()
     print(f"{args.hogs} busy processes on {os.cpu_count()} cores; time scale {args.time_scale}")
     with tempfile.TemporaryDirectory() as tmp, Hog(args.hogs):
@@ -74,17 +81,24 @@ def main() -> int:
             overall, others, took = run_verdicts(Path(tmp) / f"run{i}", pki, args.time_scale)
             conformant += overall == "CONFORMANT"
             print(f"{i + 1:<5} {overall:<16} {took:>6.0f}s  {others or '-'}", flush=True)
-        caught = len(TIMING_MUTANTS)
-        if not args.no_mutants:
-            only = [a for m in TIMING_MUTANTS for a in ("--only", m)]
-            proc = ecdi("mutants", "--score", *only, "--time-scale", args.time_scale, "--pki-dir", str(pki),
-                        "--out", str(Path(tmp) / "mutants"))
-            lines = [ln for ln in proc.stdout.splitlines() if ln.strip().startswith(("caught", "MISSED", "missed"))]
-            print("\n".join(lines) or proc.stdout[-2000:] + proc.stderr[-2000:])
-            caught = sum(1 for ln in lines if ln.strip().startswith("caught"))
+        missed = [] if args.no_mutants else score(TIMING_MUTANTS, args.time_scale, pki, Path(tmp) / "mutants")
+        if missed:   # a defect smaller than the product's own processing under the hog (see README)
+            print(f"scored again at time scale {args.retry_scale}: {', '.join(missed)}")
+            missed = score(missed, args.retry_scale, pki, Path(tmp) / "mutants-retry")
+    caught = len(TIMING_MUTANTS) - len(missed)
     print(f"main job CONFORMANT in {conformant}/{args.runs} runs under {args.hogs} busy processes; "
           f"timing mutants caught {caught}/{len(TIMING_MUTANTS)}")
-    return 0 if conformant == args.runs and caught == len(TIMING_MUTANTS) else 1
+    return 0 if conformant == args.runs and not missed else 1
+
+
+def score(mutants: list[str], time_scale: str, pki: Path, out: Path) -> list[str]:
+    """``ecdi mutants --score`` for ``mutants``; prints its table, returns the names not caught."""
+    proc = ecdi("mutants", "--score", *[a for m in mutants for a in ("--only", m)], "--time-scale", time_scale,
+                "--pki-dir", str(pki), "--out", str(out))
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(("caught", "MISSED"))]
+    print("\n".join(lines) or proc.stdout[-2000:] + proc.stderr[-2000:], flush=True)
+    found = {ln.split()[1] for ln in lines if ln.startswith("caught")}
+    return [m for m in mutants if m not in found]
 
 
 if __name__ == "__main__":
