@@ -258,7 +258,7 @@ def _finish(rep, record: CaseRecord, item) -> None:
         state = item.config.stash[_STATE]
         write_case_bundle(state.options.out_dir, record, ctx)
         try:
-            state.exchanges.extend(ctx.gateway.exchanges(record.case_id))  # for claimed vs exhibited
+            state.exchanges.extend(ctx.gateway.exchanges(ctx.run_id))  # for claimed vs exhibited
         except Exception as exc:  # noqa: BLE001 - the verdict stands; the claims section says what is missing
             state.claims_gap = f"exchanges of {record.case_id} unavailable: {exc}"
     extras = getattr(rep, "extras", [])
