@@ -22,7 +22,8 @@ import ssl
 import time
 from dataclasses import dataclass, field
 
-_HELLO_AT = "_ecdi_tls_started_at"
+_HELLO_AT = "_ecdi_tls_started_at"     # on the SSL object, set by the SNI callback
+_CONNECTION = "_ecdi_connection"        # on the transport a request handler is given
 
 
 @dataclass
@@ -52,15 +53,13 @@ class Tracked(asyncio.Protocol):
         self.connection.tls_finished_at = time.time()
         ssl_object = transport.get_extra_info("ssl_object")
         self.connection.tls_started_at = getattr(ssl_object, _HELLO_AT, None)
-        transport_connections[id(transport)] = self.connection
-        self._transport_id = id(transport)
+        setattr(transport, _CONNECTION, self.connection)
         self.inner.connection_made(transport)
 
     def connection_lost(self, exc) -> None:
         self.connection.closed_at = time.time()
         for row in self.connection.waiting:          # requests still unanswered learn it at once
             row.setdefault("connection_closed_at", self.connection.closed_at)
-        transport_connections.pop(getattr(self, "_transport_id", None), None)
         self.inner.connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -74,10 +73,6 @@ class Tracked(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.inner.resume_writing()
-
-
-# transport id -> its Connection, while the connection is open (a request handler knows its transport)
-transport_connections: dict[int, Connection] = {}
 
 
 def tracked(factory):
@@ -96,4 +91,4 @@ def watch_handshakes(context: ssl.SSLContext) -> ssl.SSLContext:
 
 
 def connection_of(transport) -> Connection | None:
-    return transport_connections.get(id(transport)) if transport is not None else None
+    return getattr(transport, _CONNECTION, None)
