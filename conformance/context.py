@@ -6,6 +6,7 @@ this object, which is also where findings are recorded against the case's verdic
 
 from __future__ import annotations
 
+from . import lag
 from .case import CaseFailure, CaseSpec, Check
 from .drivers.base import Action, DriverInconclusive, Outcome
 from .tape import RecordingData, RecordingDriver, RecordingGateway, RecordingSettings, Tape
@@ -23,15 +24,20 @@ class _Configured:
         self._ctx = ctx
 
     def get(self, name: str):
-        env = self._ctx._environment or self._ctx._harness.case_environment(self._ctx.spec.id)
+        env = self._ctx._environment or self._ctx._harness.case_environment(self._ctx.run_id)
         value = getattr(env, name)
         return str(value) if value is not None else None
 
 
 class CaseContext:
-    def __init__(self, spec: CaseSpec, record: CaseRecord, harness):
+    def __init__(self, spec: CaseSpec, record: CaseRecord, harness, attempt: int = 1):
         self.spec = spec
         self.record = record
+        # A case re-run because harness lag disturbed it (conformance/lag.py) runs under its own id at the
+        # gateway and in its own DTS state folder, so no attempt sees another's exchanges.
+        self.attempt = attempt
+        self.run_id = spec.id if attempt == 1 else f"{spec.id}@{attempt}"
+        self.disturbed = False
         self._harness = harness
         self.profile = harness.profile
         self.sut = harness.sut
@@ -50,7 +56,7 @@ class CaseContext:
     def given(self, scenario: dict) -> None:
         """Put the gateway in ``scenario`` for the rest of this case."""
         self.scenario = scenario
-        self.gateway.begin_case(self.spec.id, scenario)
+        self.gateway.begin_case(self.run_id, scenario)
 
     # --- stimulus ---------------------------------------------------------------------------
     def lodge(self, sample: str, *, type: str, function: str = "8") -> Outcome:
@@ -119,7 +125,7 @@ class CaseContext:
         The DTS starts afresh with it, as after a real certificate change; the name is kept on the case
         record so the report shows which certificate each verdict was obtained with.
         """
-        env = self._harness.case_environment(self.spec.id, certificate=name)
+        env = self._harness.case_environment(self.run_id, certificate=name)
         self.driver.stop()
         self.driver.start(env)
         self._environment = env
@@ -128,7 +134,7 @@ class CaseContext:
     def restart(self) -> None:
         """The user closes the product and opens it again: the DTS stops and starts on the SAME state
         folder (installation, stored messages, journal kept), as configured now (ENV-07, REL-09)."""
-        env = self._environment or self._harness.case_environment(self.spec.id)
+        env = self._environment or self._harness.case_environment(self.run_id)
         self.driver.stop()
         self.driver.start(env)
 
@@ -148,7 +154,7 @@ class CaseContext:
 
             from .checks import private_key_encodings, secret_encodings
 
-            env = getattr(self, "_environment", None) or self._harness.case_environment(self.spec.id)
+            env = getattr(self, "_environment", None) or self._harness.case_environment(self.run_id)
             passwords = [env.password, *(a.password for a in getattr(env, "accounts", ()))]
             out = {"CGW password": [e for pw in dict.fromkeys(passwords) for e in secret_encodings(pw)],
                    "PKCS#12 password": secret_encodings(env.p12_password)}
@@ -164,7 +170,7 @@ class CaseContext:
     def act_for_branch(self) -> str:
         """The user now acts for the declarant's branch (tax code ``NNNNNNNNNN-NNN``), keeping the parent's
         certificate installed (SIG-09), and restarts the DTS. Returns the branch's tax code."""
-        env = self._harness.case_environment(self.spec.id, branch=True)
+        env = self._harness.case_environment(self.run_id, branch=True)
         self.driver.stop()
         self.driver.start(env)
         self._environment = env
@@ -178,7 +184,7 @@ class CaseContext:
         and restarts the DTS; ``tls_connections`` then lists what reached the probe. Returns the endpoint."""
         probes = getattr(self._harness, "recorded_probes", None) or self._harness   # ecdi replay: from the tape
         probe = probes.tls_probe(variant)
-        env = self._harness.case_environment(self.spec.id, endpoint=probe.endpoint)
+        env = self._harness.case_environment(self.run_id, endpoint=probe.endpoint)
         self.driver.stop()
         self.driver.start(env)
         self._environment = env
@@ -262,7 +268,7 @@ class CaseContext:
         ``first_attempts``: one per message, its first attempt; a retransmission repeats the same
         message (REL-02), e.g. after an E9002 the gateway may answer when queries arrive close together."""
         out = []
-        for ex in self.gateway.exchanges(self.spec.id):
+        for ex in self.gateway.exchanges(self.run_id):
             if ex.path.split("?")[0] != self.profile.deployment["cgw_path"] or ex.method != "POST":
                 continue
             if type is not None and ex.type != type:
@@ -310,10 +316,41 @@ class CaseContext:
         # is reported as "SHOULD not met" and leaves the case's verdict alone.
         listed = self.profile.requirements.get(requirement)
         advisory = not result.ok and (should or (listed is not None and listed.level == "SHOULD"))
-        self.record.record(Finding(verdict, result.message, requirement, evidence, result.detail, advisory))
+        message = result.message
+        if verdict is Verdict.FAIL and not advisory:
+            lags = self._lag_explaining(result)
+            if lags is not None:                 # the harness's own lag could explain the miss: not the DTS's
+                verdict, message, self.disturbed = Verdict.INCONCLUSIVE, lag.overloaded_message(lags, message), True
+        self.record.record(Finding(verdict, message, requirement, evidence, result.detail, advisory))
         if stop and not result.ok and not advisory:
             raise CaseFailure(result.message)
         return result.ok
+
+    def _lag_explaining(self, result: Check) -> list[float] | None:
+        """For a failed timing check (its detail names ``windows`` and ``shortfall_s``): the harness's lag per
+        window when it could explain the miss (``lag.explains``), else None. The lag read goes on the tape."""
+        detail = result.detail if isinstance(result.detail, dict) else {}
+        windows, shortfall = detail.get("windows"), detail.get("shortfall_s")
+        if not windows or not shortfall:
+            return None
+        lags = self.harness_lag(windows)
+        return lags if lag.explains(shortfall, lags) else None
+
+    def harness_lag(self, windows: list[list[float]]) -> list[float]:
+        """Per window (epoch seconds), the lateness of the gateway's event loop plus that of this process
+        (see conformance/lag.py); ``ecdi replay`` answers from the tape."""
+        recorded = getattr(self._harness, "recorded_lag", None)
+        if recorded is not None:
+            result = recorded(windows)
+        else:
+            try:
+                gateway = self._harness.gateway_control.lag(windows)
+            except Exception:                    # noqa: BLE001 — an older or remote gateway: its side unknown
+                gateway = [0.0] * len(windows)
+            process = [lag.process_monitor().samples.worst(t0, t1) for t0, t1 in windows]
+            result = {"gateway_s": gateway, "process_s": process}
+        self.tape.add({"op": "lag", "windows": windows, "result": result})
+        return [g + p for g, p in zip(result["gateway_s"], result["process_s"])]
 
     def inconclusive(self, message: str, requirement: str | None = None) -> None:
         self.record.record(Finding(Verdict.INCONCLUSIVE, message, requirement))

@@ -14,6 +14,7 @@ Control API (JSON; every call carries the ``X-ECDI-Control`` token):
 ``GET  /_control/clock``               ``{offset, now}``
 ``POST /_control/clock/advance``       ``{seconds}`` -> ``{offset, now}``
 ``GET  /_control/evidence/verify``     ``{ok, first_bad_row}``
+``POST /_control/lag``                 ``{windows: [[t0, t1]...]}`` -> ``{worst_s: [...]}`` (event-loop lag, conformance/lag.py)
 ``GET  /_control/mailbox?tax_code=&payment_order_id=``  ``{messages: [mail...]}`` (OTP e-mails, PAY-04)
 ``GET  /_control/live?after=&mail_after=``  ``{exchanges: [summary...], mail: [...], now}`` (the live page's feed)
 ``POST /_control/sessions``            ``{session_id, accounts: [{user_id, password, tax_codes}]}`` -> ``{session_id, user_ids}``
@@ -86,6 +87,12 @@ class Exchange:
     rule: str | None                   # scenario rule that fired
     gateway_verdict: dict              # {"steps_passed", "failed_step", "signature", "certificate", ...}
     clock_offset: float = 0.0          # the gateway clock's offset (advance_clock) at that moment
+    # the request's connection (REL-01 attempt start, REL-06 end of attempt); None from an older gateway
+    connection_accepted_at: float | None = None
+    tls_started_at: float | None = None
+    tls_finished_at: float | None = None
+    connection_request: int | None = None      # n-th request on its connection (1: a new connection)
+    connection_closed_at: float | None = None  # closed before the gateway wrote the row (e.g. the client gave up)
     extra: dict = field(default_factory=dict)   # columns a newer gateway adds
 
     @classmethod
@@ -156,6 +163,10 @@ class GatewayControl:
         """Check the evidence hash chain: (ok, first row not as recorded)."""
         result = self._call("GET", "/evidence/verify")
         return result["ok"], result["first_bad_row"]
+
+    def lag(self, windows: list[list[float]]) -> list[float]:
+        """The gateway event loop's largest lateness overlapping each window (epoch seconds)."""
+        return self._call("POST", "/lag", json={"windows": windows})["worst_s"]
 
     def mailbox(self, *, tax_code: str | None = None, payment_order_id: str | None = None) -> list[dict]:
         """The OTP e-mails the gateway sent (PAY-04), oldest first: ``{seq, sent_at, sender, to, subject,

@@ -53,6 +53,7 @@ from conformance.profile import load_profile
 
 from . import pipeline
 from .clock import Clock
+from .connections import connection_of, tracked, watch_handshakes
 from .config import TEST_CERTIFICATION_ID, Account, GatewayConfig
 from .evidence import COLUMNS, EvidenceLog, EvidenceUnavailable, verify_chain
 from . import faults
@@ -66,6 +67,7 @@ from .transmit import WITHHELD, planned, transmit
 from .replies import GatewayIdentity, Replies, reply_summary
 from .scenario import CaseState, ScenarioError, parse_scenario
 from .store import Store
+from conformance.lag import LagSamples, watch_loop
 
 log = logging.getLogger("mock_server")
 
@@ -150,6 +152,7 @@ class Gateway:
         self._crl_cache: dict[Path, tuple[int, x509.CertificateRevocationList]] = {}
         self._open: dict[int, dict] = {}       # seq -> evidence fields so far, of every arrival without its row
         self._in_flight: dict[int, dict] = {}  # those being answered: listed by the control API
+        self.lag = LagSamples()                # this gateway's event-loop lateness (conformance/lag.py)
 
     # --- sessions (sessions.py) ---------------------------------------------------------------
     def _new_session(self, session_id: str, user_ids: set[str]) -> Session:
@@ -238,6 +241,7 @@ class Gateway:
         control.router.add_get("/clock", self._control_clock)
         control.router.add_post("/clock/advance", self._control_advance_clock)
         control.router.add_get("/evidence/verify", self._control_verify)
+        control.router.add_post("/lag", self._control_lag)
         control.router.add_get("/mailbox", self._control_mailbox)
         control.router.add_get("/live", self._control_live)
         control.router.add_get("/sessions", self._control_sessions)
@@ -253,12 +257,18 @@ class Gateway:
 
     def _arrive(self, request: web.Request) -> dict:
         """The evidence fields known when a request arrives, with its arrival number ``seq`` (which
-        ``_ends_in_a_row`` makes sure ends in a row)."""
+        ``_ends_in_a_row`` makes sure ends in a row), and the times of its connection (connections.py;
+        ``_connection`` is not a column: ``_respond`` takes it out)."""
         arrival = {"seq": self.evidence.next_seq(), "case_id": self.case.case_id, "received_at": time.time(),
                    "client": request.remote or "", "method": request.method, "path": request.path_qs,
                    "request_headers": _headers(request)}
+        connection = connection_of(request.transport)
+        if connection is not None:
+            arrival.update(connection.next_request())
         _ARRIVAL.set(arrival["seq"])
         self._open[arrival["seq"]] = {k: v for k, v in arrival.items() if k != "seq"}
+        if connection is not None:
+            arrival["_connection"] = connection
         return arrival
 
     @web.middleware
@@ -288,6 +298,8 @@ class Gateway:
         ex = pipeline.Exchange(pipeline.HttpRequest(request.path_qs, arrival["request_headers"], body),
                                view.clock.now(), arrival["case_id"])
         ex.verdict["session"] = view.session.session_id
+        if arrival.get("connection_request") == 1:   # a new connection: the attempt started at its accept
+            ex.started_before = max(0.0, arrival["received_at"] - arrival["connection_accepted_at"])
         started = time.perf_counter()
         response = pipeline.evaluate(view, ex)
         ex.verdict["timings"] = {"evaluation_ms": round((time.perf_counter() - started) * 1000, 3)}
@@ -350,18 +362,28 @@ class Gateway:
         verdict["tls"] = _tls_facts(request)
         row = {"clock_offset": self.clock.offset, **arrival, **_request_fields(exchange), "request_body": request_body,
                "gateway_verdict": verdict}
-        seq = row.pop("seq")
+        seq, connection = row.pop("seq"), row.pop("_connection", None)
         self._open[seq] = self._in_flight[seq] = row
-        if exchange is not None and exchange.delay:
-            verdict["delay_s"] = exchange.delay
-        if delivery.delay:
-            await asyncio.sleep(delivery.delay)
-        facts = planned(delivery, body)
-        verdict["delivered"] = facts.pop("delivered")
-        if facts:
-            verdict["delivery"] = facts
-        headers = _response_fields(row, status, body, headers, reply_text, withheld=delivery.mode in WITHHELD)
-        problem = await self._commit(seq, row)
+        if connection is not None:
+            # a client giving up during a delay is noted in the row before it is committed (REL-01/06); a
+            # row committed before a hold or stall does not learn of a later close (no case times those)
+            connection.waiting.append(row)
+        try:
+            if exchange is not None and exchange.delay:
+                verdict["delay_s"] = exchange.delay
+            if delivery.delay:
+                await asyncio.sleep(delivery.delay)
+            facts = planned(delivery, body)
+            verdict["delivered"] = facts.pop("delivered")
+            if facts:
+                verdict["delivery"] = facts
+            headers = _response_fields(row, status, body, headers, reply_text, withheld=delivery.mode in WITHHELD)
+            if connection is not None and connection.closed_at is not None:   # closed before it was waited on
+                row.setdefault("connection_closed_at", connection.closed_at)
+            problem = await self._commit(seq, row)
+        finally:
+            if connection is not None:
+                connection.waiting[:] = [r for r in connection.waiting if r is not row]
         if problem is not None:
             return await self._overloaded(request, seq, row, problem)
         try:
@@ -472,6 +494,16 @@ class Gateway:
         rows = [r for r in rows if (r["gateway_verdict"] or {}).get("session", DEFAULT_SESSION) == session.session_id
                 and not _is_operator_row(r)]
         return web.json_response({"case_id": case_id, "exchanges": [_row_json(r) for r in rows]})
+
+    async def _control_lag(self, request: web.Request) -> web.Response:
+        """``{windows: [[t0, t1], ...]}`` (epoch seconds) -> ``{worst_s: [...]}``: this event loop's largest
+        lateness overlapping each window (conformance/lag.py)."""
+        data = await _json_body(request)
+        windows = data.get("windows") if isinstance(data, dict) else None
+        if not isinstance(windows, list) or not all(
+                isinstance(w, list) and len(w) == 2 and all(isinstance(t, (int, float)) for t in w) for w in windows):
+            return web.json_response({"error": "windows: must be a list of [t0, t1] pairs of numbers"}, status=400)
+        return web.json_response({"worst_s": [self.lag.worst(t0, t1) for t0, t1 in windows]})
 
     async def _control_clock(self, request: web.Request) -> web.Response:
         clock = _session(self, request).clock
@@ -765,6 +797,17 @@ def _tls_context(pki: TestPKI) -> ssl.SSLContext:
     return ctx
 
 
+class _TrackedSite(web.TCPSite):
+    """aiohttp's TCP site, serving through ``connections.tracked`` so every connection's accept, TLS
+    handshake and close are timed (REL-01, REL-06)."""
+
+    async def start(self) -> None:
+        await web.BaseSite.start(self)
+        self._server = await asyncio.get_running_loop().create_server(
+            tracked(self._runner.server), self._host, self._port, ssl=self._ssl_context, backlog=self._backlog,
+            reuse_address=self._reuse_address, reuse_port=self._reuse_port)
+
+
 @dataclass
 class RunningGateway:
     gateway: Gateway
@@ -777,12 +820,15 @@ class RunningGateway:
     _loop: asyncio.AbstractEventLoop
     _thread: threading.Thread
     _runner: web.AppRunner
+    _monitor: asyncio.Task | None = None
 
     def stop(self) -> None:
         """Stop serving (responses in flight get ``shutdown_timeout``), close the databases."""
         if not self._thread.is_alive():
             return
         self.gateway.end_all_cases()               # release held connections
+        if self._monitor is not None:
+            self._loop.call_soon_threadsafe(self._monitor.cancel)
         try:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(
                 timeout=self.gateway.config.shutdown_timeout + 10)
@@ -800,13 +846,15 @@ def run_in_thread(config: GatewayConfig) -> RunningGateway:
                            shutdown_timeout=config.shutdown_timeout)
     ready = threading.Event()
     failure: list[BaseException] = []
+    monitor: list[asyncio.Task] = []
 
     def serve() -> None:
         asyncio.set_event_loop(loop)
         try:
             loop.run_until_complete(runner.setup())
-            site = web.TCPSite(runner, config.host, config.port, ssl_context=_tls_context(gateway.pki))
+            site = _TrackedSite(runner, config.host, config.port, ssl_context=watch_handshakes(_tls_context(gateway.pki)))
             loop.run_until_complete(site.start())
+            monitor.append(loop.create_task(watch_loop(gateway.lag)))
         except BaseException as exc:                       # noqa: BLE001 — reported to the caller
             failure.append(exc)
             ready.set()
@@ -825,4 +873,5 @@ def run_in_thread(config: GatewayConfig) -> RunningGateway:
     host, port = runner.addresses[0][:2]
     gateway.base_url = base = f"https://{host}:{port}"
     return RunningGateway(gateway, gateway.endpoint_url, gateway.endpoint_url + "?wsdl", base + CONTROL_PREFIX,
-                          base + "/crl/", gateway.control_token, Path(config.evidence_db), loop, thread, runner)
+                          base + "/crl/", gateway.control_token, Path(config.evidence_db), loop, thread, runner,
+                          monitor[0] if monitor else None)

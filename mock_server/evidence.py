@@ -69,6 +69,13 @@ COLUMNS: dict[str, str] = {
     "rule": "TEXT",
     "gateway_verdict": "JSON",
     "clock_offset": "REAL",
+    # The request's connection (connections.py): REL-01 starts an attempt at connection set-up or reuse,
+    # REL-06 counts from the end of the failed attempt — for one the client gave up, when it closed.
+    "connection_accepted_at": "REAL",
+    "tls_started_at": "REAL",
+    "tls_finished_at": "REAL",
+    "connection_request": "INTEGER",   # n-th request on its connection (1: a new connection)
+    "connection_closed_at": "REAL",    # the connection closed before this row was written
 }
 _JSON_DEFAULTS = {"request_headers": {}, "response_headers": {}, "reply_codes": [], "gateway_verdict": {}}
 

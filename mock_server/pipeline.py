@@ -135,6 +135,7 @@ class Exchange:
     verdict: dict = field(default_factory=dict)
     rule: Rule | None = None
     delay: float = 0.0
+    started_before: float = 0.0        # seconds from the attempt's start (its connection's set-up) to reception
     skip_ahead: int = 0                # a query reveals this many entries beyond the next (out_of_order)
     order: Any = None                  # payments.Order a 702 refers to (step 17)
     reply_fields: dict = field(default_factory=dict)   # extra Result fields of entry 1 (step 18)
@@ -393,10 +394,11 @@ def step_query_target(gw, ex: Exchange) -> Outcome | None:
     if ex.header["Subject/function"] != "13":
         return None
     reference = ex.header["Subject/reference"]
-    previous = gw.store.note_query_start(reference, ex.now.timestamp())
+    started = ex.now.timestamp() - ex.started_before           # REL-15 counts from starts (REL-01)
+    previous = gw.store.note_query_start(reference, started)
     if gw.enforce_poll_interval and previous is not None:
         poll_min = ex.profile.timer("T_poll_min", gw.time_scale)
-        if ex.now.timestamp() - previous < poll_min * (1 - gw.poll_interval_allowance):   # arrivals, not starts
+        if started - previous < poll_min * (1 - gw.poll_interval_allowance):
             return reject(gw, "E9002")
     sub = gw.store.submission(reference)
     if sub is None or sub.from_identity != ex.header["From/identity"] or sub.type != ex.header["Subject/type"]:

@@ -194,14 +194,6 @@ def byte_identical(attempts: list) -> Check:
     return Check(True, f"all {len(attempts)} attempts carry the byte-identical message text")
 
 
-def waited_at_least(earlier, later, seconds: float, tolerance: float, what: str) -> Check:
-    gap = later.received_at - earlier.received_at
-    if gap + tolerance >= seconds:
-        return Check(True, f"{what}: {gap:.3f} s between attempts (at least {seconds:.3f} s required)")
-    return Check(False, f"{what}: only {gap:.3f} s between attempts, at least {seconds:.3f} s required",
-                 {"gap_s": gap, "required_s": seconds})
-
-
 # The specific causes SIG-12 requires the user to be told, in the words a Vietnamese or English
 # user interface would use. A product may phrase them otherwise; these are the words customs reads for.
 CERTIFICATE_CAUSE_WORDS = {

@@ -11,25 +11,84 @@ from ..codec.namespaces import ENV, q
 
 
 # --- reliability and reply handling (issue 6) ------------------------------------------------------
+# Timings are taken where the clauses take them (docs/decisions.md, "Where a timing starts and ends"):
+# an attempt starts at connection set-up or reuse (REL-01) — the gateway's accept of a new connection,
+# the request's arrival on a reused one — and ends, for REL-06, when the response ended or the connection
+# closed, whichever came first (the client giving up on a timed-out attempt closes it). A failed timing
+# check carries the windows it measured and by how much it missed (``timing_detail``), so the case context
+# can ask whether the harness's own lag could explain the miss (conformance/lag.py).
+
+def attempt_start(ex) -> float:
+    """When the attempt carrying ``ex`` started as the gateway saw it (REL-01: connection set-up or reuse)."""
+    accepted = getattr(ex, "connection_accepted_at", None)
+    if accepted is not None and getattr(ex, "connection_request", None) == 1:
+        return accepted
+    return ex.received_at
+
+
+def attempt_end(ex) -> float:
+    """When the attempt carrying ``ex`` ended (REL-06): the gateway's last octet or reset, or the close of the
+    connection if that came first (a timed-out attempt the client gave up)."""
+    ends = [t for t in (ex.responded_at, getattr(ex, "connection_closed_at", None)) if t is not None]
+    return min(ends) if ends else ex.received_at
+
+
+def timing_detail(t0: float, t1: float, measured: float, bound: float, shortfall: float, **more) -> dict:
+    """What a timing check keeps: the measured interval, the bound, and by how much it missed beyond the
+    tolerance (``shortfall_s`` > 0 only when the check fails)."""
+    return {"gap_s": measured, "required_s": bound, "windows": [[t0, t1]], "shortfall_s": max(0.0, shortfall),
+            **more}
+
+
+def waited(t0: float, t1: float, seconds: float, tolerance: float, what: str, since: str) -> Check:
+    """A lower bound on the interval [t0, t1]: at least ``seconds`` less ``tolerance``."""
+    gap = t1 - t0
+    detail = timing_detail(t0, t1, gap, seconds, seconds - tolerance - gap)
+    if gap + tolerance >= seconds:
+        return Check(True, f"{what}: {gap:.3f} s {since} (at least {seconds:.3f} s required)", detail)
+    return Check(False, f"{what}: only {gap:.3f} s {since}, at least {seconds:.3f} s required", detail)
+
 
 def gap_after_response(earlier, later) -> float:
-    """Seconds from the end of an attempt (the gateway's last octet or reset) to the next one's arrival.
-
-    REL-06 counts a backoff "from the end of the failed attempt"; the gateway's ``responded_at`` is no
-    later than the DTS's own end of attempt, so the gap never understates the DTS's wait.
-    """
-    end = earlier.responded_at if earlier.responded_at is not None else earlier.received_at
-    return later.received_at - end
+    """Seconds from the end of an attempt to the start of the next one (REL-06's wait)."""
+    return attempt_start(later) - attempt_end(earlier)
 
 
 def waited_after_response(earlier, later, seconds: float, tolerance: float, what: str) -> Check:
-    """A lower bound on the wait between the end of ``earlier`` and the start of ``later``."""
-    gap = gap_after_response(earlier, later)
-    if gap + tolerance >= seconds:
-        return Check(True, f"{what}: waited {gap:.3f} s after request #{earlier.seq} ended "
-                           f"(at least {seconds:.3f} s required)", {"gap_s": gap, "required_s": seconds})
-    return Check(False, f"{what}: request #{later.seq} came {gap:.3f} s after request #{earlier.seq} ended, "
-                        f"at least {seconds:.3f} s required", {"gap_s": gap, "required_s": seconds})
+    """REL-06/REL-13: a lower bound on the wait from the end of ``earlier`` to the start of ``later``."""
+    return waited(attempt_end(earlier), attempt_start(later), seconds, tolerance, what,
+                  f"from the end of request #{earlier.seq} to the start of request #{later.seq}")
+
+
+def waited_at_least(earlier, later, seconds: float, tolerance: float, what: str) -> Check:
+    """REL-08/REL-13: a lower bound on the time between the starts of two attempts."""
+    return waited(attempt_start(earlier), attempt_start(later), seconds, tolerance, what,
+                  f"between the starts of requests #{earlier.seq} and #{later.seq}")
+
+
+def attempt_lasted(ex, seconds: float, tolerance: float, what: str) -> Check:
+    """REL-01: the attempt was abandoned no earlier than ``seconds`` after it started."""
+    return waited(attempt_start(ex), attempt_end(ex), seconds, tolerance, what,
+                  f"from the start of request #{ex.seq}'s attempt to its end")
+
+
+def schedule_within(pairs: list, promised: float, tolerance: float, what: str) -> Check:
+    """CAP-06: the waits between consecutive attempts, added up, are at most +20 % (+ tolerance) of the
+    ``promised`` schedule; judged as a whole, with one window per wait."""
+    windows = [[attempt_end(a), attempt_start(b)] for a, b in pairs]
+    spent = sum(t1 - t0 for t0, t1 in windows)
+    bound = 1.2 * promised + tolerance
+    detail = {"spent_s": spent, "promised_s": promised, "windows": windows, "shortfall_s": max(0.0, spent - bound)}
+    return Check(spent <= bound, f"{what} took {spent:.3f} s; the statement's schedule is {promised:.3f} s "
+                                 f"(+20 % and {tolerance:.3f} s tolerated)", detail)
+
+
+def at_most_after(t0: float, t1: float, seconds: float, tolerance: float, what: str) -> Check:
+    """An upper bound on the interval [t0, t1]: at most ``seconds`` plus ``tolerance``."""
+    gap = t1 - t0
+    detail = timing_detail(t0, t1, gap, seconds, gap - seconds - tolerance)
+    return Check(gap <= seconds + tolerance, f"{what}: {gap:.3f} s (at most {seconds:.3f} s, {tolerance:.3f} s "
+                                             "tolerated)", detail)
 
 
 def after_sequences(queries: list) -> list[int | None]:
@@ -65,7 +124,7 @@ def told_user(outcome, words, what: str, *, kinds: set[str] | None = None) -> Ch
 def no_overlap(exchanges: list) -> Check:
     """REL-13: each query starts only after the previous one's response ended."""
     for a, b in zip(exchanges, exchanges[1:]):
-        if a.responded_at is None or b.received_at < a.responded_at:
+        if a.responded_at is None or attempt_start(b) < attempt_end(a):
             return Check(False, f"request #{b.seq} started while request #{a.seq} was still in progress")
     return Check(True, f"{len(exchanges)} queries, none overlapping another")
 

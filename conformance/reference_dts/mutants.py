@@ -275,3 +275,4 @@ MUTANTS.update({m.name: m for m in [
 # The mutants of later families live in one module per family and register themselves in MUTANTS.
 from . import (mutants_envelope, mutants_flows, mutants_payment, mutants_security, mutants_text,  # noqa: E402,F401
                mutants_transport)
+from . import variants  # noqa: E402,F401  correct products written differently (CONFIGURATIONS)

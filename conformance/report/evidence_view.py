@@ -42,7 +42,7 @@ def evidence_excerpt(record, ctx) -> str:
     exchanges = []
     if ctx is not None:
         try:
-            exchanges = ctx.gateway.exchanges(record.case_id)
+            exchanges = ctx.gateway.exchanges(ctx.run_id)   # the last attempt of a case re-run for lag
         except Exception as exc:  # noqa: BLE001 - a report must still be written
             parts.append(f"<p>Evidence unavailable: {html.escape(str(exc))}</p>")
     for ex in exchanges[:MAX_EXCHANGES]:

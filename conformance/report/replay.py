@@ -164,6 +164,7 @@ class _ReplayHarness:
     data: object
     recorded_settings: object = None     # CaseContext.setting answers from the tape
     recorded_probes: object = None       # CaseContext.use_endpoint / tls_connections answer from the tape
+    recorded_lag: object = None          # CaseContext.harness_lag answers from the tape
 
     def case_environment(self, case_id: str, certificate: str | None = None, **_):
         """Only the certificate's name matters offline: the tape says which one the DTS was given."""
@@ -215,7 +216,18 @@ def _findings(case: dict) -> list[tuple]:
     return [(f["verdict"], f["requirement"], f["message"]) for f in case.get("findings", [])]
 
 
-def _run_case(fn, spec: CaseSpec, harness: _ReplayHarness, tape: Tape) -> tuple[CaseRecord, str | None]:
+def _recorded_lag(tape: Tape):
+    """The harness lag a timing check read (``CaseContext.harness_lag``); a recording made before lag was
+    read has none: no lag, as the harness then assumed."""
+    def read(windows):
+        if tape.unused and tape.events[len(tape.events) - tape.unused]["op"] == "lag":
+            return tape.take("lag", windows=windows)["result"]
+        return {"gateway_s": [0.0] * len(windows), "process_s": [0.0] * len(windows)}
+    return read
+
+
+def _run_case(fn, spec: CaseSpec, harness: _ReplayHarness, tape: Tape,
+              attempt: int = 1) -> tuple[CaseRecord, str | None]:
     from ..plugin import pre_run_finding, unexpected_finding
 
     record = CaseRecord(spec.id, spec.family_name, spec.purpose, list(spec.requirements))
@@ -225,7 +237,7 @@ def _run_case(fn, spec: CaseSpec, harness: _ReplayHarness, tape: Tape) -> tuple[
         record.finish()
         return record, None
     record.status = Status.RUNNING
-    ctx = CaseContext(spec, record, harness)
+    ctx = CaseContext(spec, record, harness, attempt=attempt)
     diverged = None
     try:
         ctx.given(accept())
@@ -247,8 +259,10 @@ def _replay_one(bundle: Path, db: Path, recorded: dict, spec: CaseSpec, fn, base
     tape = Tape(_load_json(path, f"tape of {spec.id}")["tape"]) if path.is_file() else Tape()
     harness = _ReplayHarness(gateway_control=_ReplayGateway(tape, db, spec.id), driver=_ReplayDriver(tape),
                              data=_ReplayData(tape), recorded_settings=_ReplaySettings(tape),
-                             recorded_probes=_ReplayProbes(tape), **base)
-    record, diverged = _run_case(fn, spec, harness, tape)
+                             recorded_probes=_ReplayProbes(tape), recorded_lag=_recorded_lag(tape), **base)
+    # a case re-run for harness lag is replayed as its last attempt, under that attempt's gateway case id
+    record, diverged = _run_case(fn, spec, harness, tape, attempt=1 + len(recorded.get("disturbed_attempts", [])))
+    record.attempts = list(recorded.get("disturbed_attempts", []))
     result = CaseReplay(spec.id, recorded.get("verdict"), record.verdict.value)
     if diverged:
         result.differences.append(f"replay diverged from the recording: {diverged}")

@@ -1,0 +1,94 @@
+"""When each connection was accepted, when its TLS handshake began and ended, when it closed.
+
+REL-01 starts an attempt at "connection set-up or reuse" and REL-06 counts a backoff "from the end of the
+failed attempt": a request's arrival alone cannot tell either (a cold client's handshake sits between
+the two). The gateway therefore sees every connection from the accept on:
+
+* ``accepted_at`` — the protocol factory runs when asyncio accepts the TCP connection, before the TLS
+  handshake (asyncio wraps the application protocol in its SSL protocol only after creating it);
+* ``tls_started_at`` — the server context's SNI callback runs when the ClientHello has been read (it is
+  called with or without a server name); the SSL object carries the time to its connection;
+* ``tls_finished_at`` — the application protocol's ``connection_made`` comes after the handshake;
+* ``closed_at`` — its ``connection_lost``, whoever closed.
+
+``Tracked`` sits between asyncio and aiohttp's request handler and forwards every call unchanged.
+Times are epoch seconds (``time.time()``), like the evidence rows they end up in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from dataclasses import dataclass, field
+
+_HELLO_AT = "_ecdi_tls_started_at"     # on the SSL object, set by the SNI callback
+_CONNECTION = "_ecdi_connection"        # on the transport a request handler is given
+
+
+@dataclass
+class Connection:
+    accepted_at: float
+    tls_started_at: float | None = None
+    tls_finished_at: float | None = None
+    closed_at: float | None = None
+    requests: int = 0                       # requests that arrived on it so far
+    waiting: list = field(default_factory=list)   # evidence rows of its requests not yet answered
+
+    def next_request(self) -> dict:
+        """The evidence fields of a request arriving now on this connection."""
+        self.requests += 1
+        return {"connection_accepted_at": self.accepted_at, "tls_started_at": self.tls_started_at,
+                "tls_finished_at": self.tls_finished_at, "connection_request": self.requests}
+
+
+class Tracked(asyncio.Protocol):
+    """The application protocol asyncio sees: notes the connection's times, forwards everything."""
+
+    def __init__(self, inner: asyncio.Protocol):
+        self.inner = inner
+        self.connection = Connection(time.time())
+
+    def connection_made(self, transport) -> None:
+        self.connection.tls_finished_at = time.time()
+        ssl_object = transport.get_extra_info("ssl_object")
+        self.connection.tls_started_at = getattr(ssl_object, _HELLO_AT, None)
+        setattr(transport, _CONNECTION, self.connection)
+        self.inner.connection_made(transport)
+
+    def connection_lost(self, exc) -> None:
+        self.connection.closed_at = time.time()
+        for row in self.connection.waiting:          # requests still unanswered learn it at once
+            row.setdefault("connection_closed_at", self.connection.closed_at)
+        self.inner.connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        self.inner.data_received(data)
+
+    def eof_received(self):
+        return self.inner.eof_received()
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
+
+
+def tracked(factory):
+    """The protocol factory to give ``loop.create_server`` instead of ``factory``."""
+    return lambda: Tracked(factory())
+
+
+def note_client_hello(ssl_object, server_name, context) -> None:
+    """``SSLContext.sni_callback``: the ClientHello has been read (returns None: the handshake goes on)."""
+    setattr(ssl_object, _HELLO_AT, time.time())
+
+
+def watch_handshakes(context: ssl.SSLContext) -> ssl.SSLContext:
+    context.sni_callback = note_client_hello
+    return context
+
+
+def connection_of(transport) -> Connection | None:
+    return getattr(transport, _CONNECTION, None)
