@@ -11,6 +11,7 @@ import time
 import pytest
 from driver_helpers import environment, sut_folder
 
+from conformance.commands.run import EXIT_CODES
 from conformance.drivers import Action, DriverError, load_driver
 from conformance.drivers.server import ServerDriver
 
@@ -161,7 +162,7 @@ def test_the_reference_dts_behind_server_mode_passes_cases_that_restart_and_kill
     cases = ["transport.valid-declaration-accepted", "reliability.resume-after-crash",
              "capability.configured-environment-shown", "envelope.installation-id"]
     run = run_ecdi(tmp_path / "out", "--sut", str(sut), *(a for c in cases for a in ("--case", c)))
-    assert run.returncode == 0, run.explain()
+    assert run.returncode == EXIT_CODES["INCOMPLETE"], run.explain()   # some cases only: never CONFORMANT
     assert run.verdicts() == dict.fromkeys(cases, "PASS"), run.results["cases"]
     log = (tmp_path / "out" / "work" / "dts" / "reliability.resume-after-crash" / "driver" / "commands.log")
     assert "\tkilled\t" in log.read_text(encoding="utf-8")
