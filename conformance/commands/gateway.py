@@ -65,6 +65,10 @@ def _gateway(args) -> int:
     except (RuntimeError, OSError) as exc:
         print(f"ecdi: {exc}", file=sys.stderr)
         return 2
+    from ..crl_server import CrlServer
+
+    # SIG-12: a product pointed at the standalone gateway reaches the CRL where its certificate says
+    crl_problem = CrlServer(pki.folder, pki.crl_port).start()
     base = running.endpoint_url.rsplit("/ecdi/", 1)[0]
     first = load_profile(profiles[0])
     central, offices = first.deployment["central_office"], sorted(first.offices)[:5]
@@ -78,6 +82,8 @@ def _gateway(args) -> int:
         f"  ca_trust_list (declarant CAs):        {pki.trust_list_pem}",
         f"  test declarant certificate (PKCS#12): {pki.declarant.p12}  password: {pki.declarant.p12_password}",
         f"  account: UserId {args.user}  password: {password}  tax code: {pki.tax_code}",
+        f"  CRL distribution point:               {pki.crl_url}"
+        + (f"  (NOT served: {crl_problem})" if crl_problem else ""),
         f"  central_office: {central}  customs offices: {', '.join(offices)}",
         f"  evidence log: {running.evidence_db}   (check: ecdi evidence verify {running.evidence_db})",
         f"  control API: {running.control_url}  token: {running.control_token}",
