@@ -88,6 +88,7 @@ class CaseRecord:
     reason: str = ""
     findings: list[Finding] = field(default_factory=list)
     certificates: list[str] = field(default_factory=list)   # test certificates installed beyond the default
+    setup_failure: str | None = None   # the cause when the case could not set itself up (CaseContext.setup_failed)
 
     def record(self, finding: Finding) -> None:
         self.findings.append(finding)
@@ -121,6 +122,7 @@ class CaseRecord:
             "certificates": ["declarant", *self.certificates],
             "findings": [f.as_dict() for f in self.findings],
             "should_not_met": [f.requirement for f in self.findings if f.advisory],
+            "setup_failure": self.setup_failure,
         }
 
 

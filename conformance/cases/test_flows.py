@@ -8,12 +8,8 @@ gateway issue its number (30) and hold the next query unanswered, and kill the D
 and an open history — the user then amends or cancels it by that number, as read from the DTS.
 """
 
-from lxml import etree
-
 from conformance import checks, scenarios
-from conformance.codec.envelope import content_child
 from conformance.codec.namespaces import DEC, q
-from conformance.codec.safexml import hardened_parser
 from conformance.case import case
 from conformance.verdict import EvidenceKind
 
@@ -23,6 +19,7 @@ def open_declaration(ecdi, type_: str, sample: str, *, amend_cancel_history=None
     ecdi.given(scenarios.declaration_left_open(type_, amend_cancel_history=amend_cancel_history, name=name))
     ecdi.lodge_and_crash(sample, type=type_, when=lambda reqs: any(
         r.type == type_ and r.function == "13" and r.responded_at is None for r in reqs))
+    ecdi.needs_recorded(ecdi.requests(type=type_, function="8"), "the declaration to change")
     numbered = [q for q in ecdi.requests(type=type_, function="13") if q.reply_function == "30"]
     ecdi.check(checks.Check(bool(numbered), f"the gateway issued the declaration's number to "
                                             f"{len(numbered)} query(ies) before the DTS was stopped"),
@@ -31,9 +28,7 @@ def open_declaration(ecdi, type_: str, sample: str, *, amend_cancel_history=None
 
 
 def declaration_number_sent(exchange) -> str | None:
-    if not exchange.message_text:
-        return None
-    child = content_child(etree.fromstring(exchange.message_text, hardened_parser()))
+    child = checks.message_content(exchange)
     return child.findtext(q(DEC, "declarationNumber")) if child is not None else None
 
 
@@ -111,6 +106,7 @@ def test_cancel_recorded_declaration(ecdi):
 def refused_as_unknown(ecdi, function: str, outcome) -> None:
     """DOC-04 answered 272 S0005 (entry 1, final): every Error verbatim, as a customs error; no query."""
     sent = ecdi.requests(type="929", function=function)
+    ecdi.needs_recorded(sent, f"the 929/{function} to refuse", until="field_values", outcome=outcome)
     ecdi.check(checks.Check(len(sent) == 1 and sent[0].reply_function == "272",
                             f"{len(sent)} request(s) 929/{function}; the gateway answered "
                             f"{sent[0].reply_function if sent else '-'} {sent[0].reply_codes if sent else ''}"),

@@ -1,10 +1,6 @@
 """Reply-handling family (RPL): what the gateway answers reaches the user exactly."""
 
-from lxml import etree
-
 from conformance import checks, scenarios
-from conformance.codec.envelope import read_header
-from conformance.codec.safexml import hardened_parser
 from conformance.case import case
 from conformance.verdict import EvidenceKind
 
@@ -63,7 +59,7 @@ MALFORMED_REPLIES = [
 
 @case(
     "reply.malformed-reply-refused",
-    requirements=["RPL-07"],
+    requirements=["RPL-07", "REL-05"],
     capability="import",
     purpose="Truncated, DOCTYPE-bearing and schema-invalid replies are refused without crashing or losing the "
             "submission: the DTS retransmits the declaration, discards a malformed answer to a query and keeps "
@@ -79,6 +75,8 @@ def test_malformed_reply_refused(ecdi):
         ecdi.check(checks.Check(len(attempts) > i + 1, f"after {what} to attempt {i + 1}, the DTS "
                                 + ("retransmitted" if len(attempts) > i + 1 else "made no further attempt")),
                    "RPL-07", stop=True)
+    ecdi.check(checks.byte_identical(attempts), "REL-05")
+    ecdi.needs_recorded(attempts, "the declaration")
     receipt = checks.reply_result(attempts[-1])
     ecdi.check(checks.same_value("reception number", outcome.reception_number,
                                  receipt.reception_number if receipt else None), "RPL-07", evidence=EvidenceKind.DRIVER)
@@ -104,6 +102,7 @@ def test_malformed_reply_refused(ecdi):
 def test_out_of_order_history(ecdi):
     ecdi.given(scenarios.out_of_order_history())
     outcome = ecdi.lodge("declaration-import", type="929")
+    ecdi.needs_recorded(ecdi.requests(type="929", function="8"), "the declaration", outcome=outcome)
     queries = ecdi.requests(type="929", function="13")
     watermarks = checks.after_sequences(ecdi.requests(type="929", function="13", first_attempts=True))
     ecdi.check(checks.Check(watermarks[:3] == [1, 1, 3], f"the queries carried afterSequence {watermarks[:6]} "
@@ -135,6 +134,7 @@ def test_unknown_elements_ignored(ecdi):
         scenarios.rule({"action": "unknown_elements"}, type_="929", function="13", times=1)))
     outcome = ecdi.lodge("declaration-import", type="929")
     attempts = ecdi.requests(type="929", function="8")
+    ecdi.needs_recorded(attempts, "the declaration", outcome=outcome)
     ecdi.check(checks.Check(len(attempts) == 1, f"{len(attempts)} attempt(s): the receipt with unknown elements "
                                                 "was " + ("taken" if len(attempts) == 1 else "refused and retransmitted")),
                "RPL-11", stop=True)
@@ -159,6 +159,7 @@ def test_refusal_in_history(ecdi):
     ecdi.given(scenarios.scenario(f"refused-{error['code']}", history=[
         {"function": "30"}, {"function": "10", "channel": "2"}, {"function": "273", "errors": [error]}]))
     outcome = ecdi.lodge("declaration-import", type="929")
+    ecdi.needs_recorded(ecdi.requests(type="929", function="8"), "the declaration", outcome=outcome)
     queries = ecdi.requests(type="929", function="13")
     refusals = [i for i, q in enumerate(queries) if q.reply_function == "273"]
     ecdi.check(checks.Check(bool(refusals), f"the 273 was delivered to query {refusals[0] + 1 if refusals else '-'} "
@@ -181,6 +182,7 @@ def test_business_error_shown(ecdi):
     ecdi.given(scenarios.reply_first_attempt("929", "8", "272", [error], name=f"business-error-{error['code']}"))
     outcome = ecdi.lodge("declaration-import", type="929")
     lodged = ecdi.requests(type="929", function="8")
+    ecdi.needs_recorded(lodged, "the declaration to answer 272", outcome=outcome)
     ecdi.check(checks.Check(len(lodged) == 1, f"{len(lodged)} request(s) for the declaration (a 272 is a reply, "
                                               "not a retryable outcome)"), "RPL-10")
     queries = ecdi.requests(type="929", function="13")
@@ -199,13 +201,6 @@ def drawn_warning(ecdi, reply_functions: tuple[str, ...]) -> dict:
                                          f"(mã tra cứu {ecdi.data.nonce()})"}
 
 
-def reply_message_id(exchange) -> str | None:
-    """The messageId of the reply the gateway sent in ``exchange``."""
-    if not exchange.reply_text:
-        return None
-    return read_header(etree.fromstring(exchange.reply_text, hardened_parser())).get("Reference/messageId")
-
-
 @case(
     "reply.duplicate-processed-once",
     requirements=["RPL-08"],
@@ -219,9 +214,10 @@ def test_duplicate_processed_once(ecdi):
                                                      {"function": "10", "channel": "1"}, {"function": "32"},
                                                      {"function": "35"}], name="duplicate-30"))
     outcome = ecdi.lodge("declaration-import", type="929")
+    ecdi.needs_recorded(ecdi.requests(type="929", function="8"), "the declaration", outcome=outcome)
     queries = ecdi.requests(type="929", function="13")
     thirties = [q for q in queries if q.reply_function == "30"]
-    ids = {reply_message_id(q) for q in thirties}
+    ids = {checks.reply_message_id(q) for q in thirties}
     ecdi.check(checks.Check(len(thirties) == 2 and len(ids) == 1,
                             f"the gateway delivered the 30 to {len(thirties)} queries ({len(ids)} reply messageId)"),
                "RPL-08", stop=True)
@@ -261,6 +257,7 @@ def test_warning_not_failure(ecdi):
     ecdi.given(scenarios.warned("929", warning, name=f"warned-{code}"))
     outcome = ecdi.lodge("declaration-import", type="929")
     lodged = ecdi.requests(type="929", function="8")
+    ecdi.needs_recorded(lodged, "the declaration", outcome=outcome)
     queries = ecdi.requests(type="929", function="13")
     carried = [r for r in lodged + queries if code in r.reply_codes]
     ecdi.check(checks.Check(len(carried) >= 2, f"{len(carried)} reply(ies) carried {code} (the 29 and the 30)"),
@@ -302,6 +299,7 @@ def test_error_code_matrix(ecdi):
         before = len(ecdi.requests(type="929", function="8"))
         outcome = ecdi.lodge("declaration-import", type="929")
         sent = ecdi.requests(type="929", function="8")[before:]
+        ecdi.needs_recorded(sent, f"the declaration to answer {function} {code}", outcome=outcome)
         answered = [ex.reply_function for ex in sent]
         ecdi.check(checks.Check(answered == [function], f"{code}: the declaration was sent {len(sent)} time(s), "
                                                         f"answered {answered} ({function} expected once)"),

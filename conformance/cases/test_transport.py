@@ -23,7 +23,8 @@ def test_valid_declaration_accepted(ecdi):
     lodged = ecdi.requests(type="929", function="8")
     ecdi.check(checks.something_sent(lodged, "the declaration"), "TRN-01", stop=True)
     first = lodged[0]
-    ecdi.check(checks.gateway_accepted(first), "SIG-01", stop=True)
+    ecdi.check(checks.signature_shape(first, ecdi.profile), "SIG-01")
+    ecdi.needs_recorded(lodged, "the declaration")      # refused at the signature step: SIG-01's FAIL too
     receipt = checks.reply_result(first)
     ecdi.check(checks.same_value("reception number", outcome.reception_number, receipt.reception_number),
                "DOC-01", evidence=EvidenceKind.DRIVER)
@@ -90,8 +91,7 @@ def test_tls_versions_and_suites(ecdi):
         ecdi.check(checks.no_forbidden_offer(connections, variant), "TRN-09")
         lodged = [r for r in ecdi.requests(type="929", function="8") if r.message_id == outcome.message_id]
         ecdi.check(checks.something_sent(lodged, f"{variant}: the declaration"), "TRN-09")
-        if lodged:
-            ecdi.check(checks.gateway_accepted(lodged[0]), "TRN-09")
+        ecdi.needs_recorded(lodged, f"the declaration over {variant}", outcome=outcome)
 
 
 @case(
@@ -129,7 +129,7 @@ def test_credentials_only_in_body(ecdi):
     ecdi.check(checks.something_sent(sent, "the DTS's requests"), "TRN-11", stop=True)
     for request in sent:
         ecdi.check(checks.credentials_only_in_body(request, ecdi.profile.deployment["cgw_path"]), "TRN-11")
-    ecdi.check(checks.gateway_accepted(sent[0]), "TRN-11")
+    ecdi.needs_recorded(sent[:1], "the declaration")    # refused at the credentials step: TRN-11's FAIL
 
 
 @case(
@@ -162,7 +162,7 @@ def test_wsdl_not_needed(ecdi):
     outcome = ecdi.lodge("declaration-import", type="929")
     lodged = ecdi.requests(type="929", function="8")
     ecdi.check(checks.something_sent(lodged, "the declaration, although the WSDL answered 404"), "TRN-02", stop=True)
-    ecdi.check(checks.gateway_accepted(lodged[0]), "TRN-02")
+    ecdi.needs_recorded(lodged, "the declaration")
     ecdi.check(checks.outcome_state(outcome, {"accepted", "cleared"}), "TRN-02", evidence=EvidenceKind.DRIVER)
 
 

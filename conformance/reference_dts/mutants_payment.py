@@ -55,7 +55,7 @@ class RetriesRefusedOtp(ReferenceDTS):
 
 class SilentOnExpiredOtp(ReferenceDTS):
     def expired_otp_notice(self, order: KnownOrder) -> str:
-        return f"Payment order {order.order_id} was not approved."   # PAY-10: neither "expired" nor a new OTP offered
+        return ""               # PAY-10: no word of its own — neither that the OTP expired nor that a new one can be had
 
 
 class MakerApproves(ReferenceDTS):
@@ -81,7 +81,7 @@ MUTANTS.update({m.name: m for m in [
            ["SEC-08"], "payment.maker-and-checker", SharedCredentials),
     Mutant("retries-refused-otp", "sends a new approval with the OTP value customs answered P0001",
            ["PAY-10"], "payment.expired-otp-renewed", RetriesRefusedOtp),
-    Mutant("silent-on-expired-otp", "after P0001 says only that the order was not approved: neither that the OTP "
+    Mutant("silent-on-expired-otp", "after P0001 shows the error without a word of its own: neither that the OTP "
            "expired nor that a new one can be requested", ["PAY-10"], "payment.expired-otp-renewed",
            SilentOnExpiredOtp),
     ProfiledMutant("maker-approves", "sends the maker's approval of his or her own order (PAY-11 is a MUST in 1.1; "
