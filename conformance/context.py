@@ -49,7 +49,9 @@ def gateway_refusal(exchange, until: str | None = None) -> tuple[str, str] | Non
     natural = verdict.get("natural_outcome") or {"function": exchange.reply_function, "codes": exchange.reply_codes}
     if step == "replay" and natural.get("function") != "271":
         return None
-    codes = " ".join(natural.get("codes") or ())
+    own = verdict.get(step) if isinstance(verdict.get(step), dict) else {}
+    # the step's own code first: a scenario may have altered the reply's codes (a forged digit)
+    codes = own.get("code") or " ".join(natural.get("codes") or ())
     return step, f"{natural.get('function') or 'refused'} {codes}".strip()
 
 
@@ -383,7 +385,10 @@ class CaseContext:
         refusals = [(ex, r) for ex in requests if (r := gateway_refusal(ex, until)) is not None]
         if not refusals:
             return
-        ex, (step, cause) = next(((e, r) for e, r in refusals if " " in r[1]), refusals[0])
+        ex, (step, cause) = next(((e, r) for e, r in refusals if r[1][:1].isdigit()), refusals[0])
+        code = cause.split()[-1]
+        if not cause[:1].isdigit() and code in self.profile.result_codes:    # no reply reached the DTS
+            cause = f"{sorted(self.profile.result_codes[code].functions)[0]} {code}"
         reason = (ex.gateway_verdict.get(step) or {}).get("reason") if isinstance(
             ex.gateway_verdict.get(step), dict) else None
         own = [r for r in REFUSING_STEPS.get(step, ()) if r in self.spec.requirements]

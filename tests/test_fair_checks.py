@@ -51,6 +51,10 @@ def test_a_refused_setup_lodgement_is_inconclusive_with_its_cause():
     assert ctx.record.setup_failure == "271 G0007"
     assert ctx.record.reason.startswith("setup failed: 271 G0007 on the declaration")
     assert ctx.record.as_dict()["setup_failure"] == "271 G0007"
+    timed_out = context("REL-01")               # the reply never reached the DTS: the cause is still "271 G0007"
+    with pytest.raises(CaseFailure):
+        timed_out.needs_recorded([exchange(verdict=G0007, function=None)], "the declaration")
+    assert timed_out.record.setup_failure == "271 G0007"
 
 
 def test_a_refusal_at_a_step_of_the_cases_own_requirement_is_its_fail():

@@ -26,7 +26,7 @@ def test_resend_after_timeout(ecdi):
     ecdi.check(checks.waited_at_least(attempts[0], attempts[1], t_send + backoff, ecdi.tolerance(backoff),
                                       "t_send plus the minimum first backoff"), "REL-06")
     ecdi.needs_recorded(attempts, "the declaration")
-    ecdi.check(checks.outcome_state(outcome, {"cleared", "accepted"}), "REL-05", evidence=EvidenceKind.DRIVER)
+    ecdi.check(checks.outcome_state(outcome, {"cleared", "accepted"}), "REL-03", evidence=EvidenceKind.DRIVER)
 
 
 # The broken responses REL-03 names that the gateway can produce, each met by one attempt in turn.
