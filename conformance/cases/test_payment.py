@@ -161,7 +161,8 @@ def test_order_description_and_notice(ecdi):
     ecdi.check(checks.Check(order_request.reply_function == "29",
                             f"the gateway answered the order {order_request.reply_function} {order_request.reply_codes}"),
                "PAY-01")
-    ecdi.check(equal("maker (the request's UserId)", sent_value(order_request, "maker"), order_request.user_id), "PAY-02")
+    ecdi.check(equal("maker (the request's UserId)", sent_value(order_request, "maker"), order_request.user_id),
+               "PAY-02")
     receipt = checks.reply_result(order_request)
     ecdi.check(checks.same_value("paymentOrderId", outcome.payment_order_id,
                                  receipt.payment_order_id if receipt else None), "PAY-08", evidence=EvidenceKind.DRIVER)

@@ -68,7 +68,8 @@ def test_nfc(ecdi):
     requirements=["TXT-04"],
     capability="import",
     purpose="A Vietnamese goods description of exactly its maximum length in code points after NFC (more in "
-            "UTF-8 octets, and given decomposed) is sent unchanged; one code point more is not sent (a local refusal).",
+            "UTF-8 octets, and given decomposed) is sent unchanged; one code point more is not sent (a local "
+            "refusal).",
 )
 def test_lengths_in_code_points(ecdi):
     ecdi.given(scenarios.cleared_at_first_query())

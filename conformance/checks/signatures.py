@@ -72,6 +72,15 @@ def shown_as(outcome, kind: str) -> Check:
     return Check(True, f"shown as a {kind}, nothing as a customs result")
 
 
+def shown_as_customs_error(outcome, codes) -> Check:
+    """SEC-09: a customs rejection or business error (``codes``) was shown as a customs error, and never as
+    a local, transport or security failure (the DTS's own explanation beside it may be of any other kind)."""
+    kinds = {n.kind for n in outcome.notifications if n.code in codes or any(c in n.text for c in codes)}
+    failures = kinds & {"local-error", "transport-error", "security-error"}
+    return Check("customs-error" in kinds and not failures,
+                 f"{', '.join(sorted(codes))} shown as {sorted(kinds) or 'nothing'}")
+
+
 def reply_not_acted_on(outcome, exchange) -> Check:
     """RPL-06, SIG-15: nothing from a reply that failed verification reached the user's view of the
     submission: no reception or declaration number, no channel, no customs state."""

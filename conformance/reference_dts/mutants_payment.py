@@ -55,7 +55,7 @@ class RetriesRefusedOtp(ReferenceDTS):
 
 class SilentOnExpiredOtp(ReferenceDTS):
     def expired_otp_notice(self, order: KnownOrder) -> str:
-        return ""               # PAY-10: no word of its own — neither that the OTP expired nor that a new one can be had
+        return ""       # PAY-10: no word of its own — neither that the OTP expired nor that a new one can be had
 
 
 class MakerApproves(ReferenceDTS):
