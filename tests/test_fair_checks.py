@@ -186,3 +186,26 @@ def test_whole_catalogue_sample_catches_new_message_ids_without_a_crash(tmp_path
     for c in cases:
         failed = {f["requirement"] for f in c["findings"] if f["verdict"] == "FAIL"}
         assert c["verdict"] == "FAIL" and "REL-05" in failed, (c["id"], c["verdict"], c["reason"])
+
+
+def test_txt05_fails_what_is_sent_not_how_the_dts_cleaned_it():
+    assert checks.text_clean("d", " a\u0096b ", "ab").ok and checks.text_clean("d", " a\u0096b ", "a b").ok
+    other = checks.text_clean("d", " a\u0096b ", "a-b")
+    assert not other.ok and other.undecided
+    edge = checks.text_clean("d", " a\u0096b ", "a b ")
+    assert not edge.ok and not edge.undecided
+
+
+def test_credentials_are_judged_where_they_appear():
+    from conformance.codec import soap
+
+    body = soap.send_request_body(b"<Envelope/>", "nguyenvana", "s3cret-Pw")
+    clean = SimpleNamespace(seq=1, request_body=body, path="/ecdi/CISService?lang=vi",
+                            request_headers={"Cookie": "session=1", "Authorization": "Bearer abc"})
+    assert checks.credentials_only_in_body(clean).ok          # other URL parts and headers are not TRN-11's
+    import base64
+    basic = base64.b64encode(b"nguyenvana:s3cret-Pw").decode()
+    leaked = SimpleNamespace(seq=2, request_body=body, path="/ecdi/CISService",
+                             request_headers={"Authorization": f"Basic {basic}"})
+    result = checks.credentials_only_in_body(leaked)
+    assert not result.ok and "Password appears in the authorization header" in result.message
