@@ -64,6 +64,7 @@ def test_amend_recorded_declaration(ecdi):
                               amend_cancel_history=[{"function": "32"}])
     outcome = ecdi.amend(number, type="929", sample="declaration-import")
     amendment = change_request_sent(ecdi, "5", number, "amendment")
+    ecdi.needs_recorded([amendment], "the amendment")
     queries = [q for q in ecdi.requests(type="929", function="13") if q.reference == amendment.message_id]
     finals = [i for i, q in enumerate(queries) if q.reply_function == "32"]
     ecdi.check(checks.Check(amendment.reply_function == "29" and bool(finals) and finals[0] == len(queries) - 1,
@@ -90,6 +91,7 @@ def test_cancel_recorded_declaration(ecdi):
     declaration = ecdi.requests(type="929", function="8")[0]
     outcome = ecdi.cancel(number, type="929")
     cancellation = change_request_sent(ecdi, "1", number, "cancellation")
+    ecdi.needs_recorded([cancellation], "the cancellation")
     queries = [q for q in ecdi.requests(type="929", function="13") if q.reference == cancellation.message_id]
     ecdi.check(checks.Check(bool(queries) and queries[-1].reply_function == "32",
                             f"{len(queries)} queries for the cancellation, the last answered "

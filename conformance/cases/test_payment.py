@@ -158,11 +158,9 @@ def test_order_description_and_notice(ecdi):
     header = checks.request_header(order_request, ecdi.profile)
     expected = canonical_description(header["From/identity"] if header else "", entry)
     ecdi.check(equal("the order's description", sent_value(order_request, "description"), expected), "PAY-01")
-    ecdi.check(checks.Check(order_request.reply_function == "29",
-                            f"the gateway answered the order {order_request.reply_function} {order_request.reply_codes}"),
-               "PAY-01")
     ecdi.check(equal("maker (the request's UserId)", sent_value(order_request, "maker"), order_request.user_id),
                "PAY-02")
+    ecdi.needs_recorded([order_request], "the payment order")    # S0005 (description, maker): PAY-01/PAY-02's FAIL
     receipt = checks.reply_result(order_request)
     ecdi.check(checks.same_value("paymentOrderId", outcome.payment_order_id,
                                  receipt.payment_order_id if receipt else None), "PAY-08", evidence=EvidenceKind.DRIVER)
@@ -203,8 +201,7 @@ def test_maker_and_checker(ecdi):
     ecdi.check(equal(f"the SOAP UserId of {checker[0]}'s approval", approval.user_id, checker[1]), "SEC-08")
     ecdi.check(journal_attributes(journal, approval.message_id, checker, "the approval"), "SEC-08",
                evidence=EvidenceKind.FILE)
-    ecdi.check(Check(approval.reply_function == "32",
-                     f"the gateway answered the approval {approval.reply_function} {approval.reply_codes}"), "PAY-02")
+    ecdi.needs_recorded([approval], "the approval")              # S0005 (checker): PAY-02's FAIL
 
 
 @case(
@@ -239,14 +236,14 @@ def test_expired_otp_renewed(ecdi):
                          {"exchanges": [a.seq for a in again]}), "PAY-10")
         renewed = ecdi.request_otp(order_id, user=checker[0])
         requests = ecdi.requests(type="702", function="16")
-        ecdi.check(Check(len(requests) >= 1 and requests[-1].reply_function == "29",
-                         f"after P0001 the DTS sent {len(requests)} new-OTP request(s) "
-                         f"({[r.reply_function for r in requests]}); shown: {renewed.state}"), "PAY-09", stop=True)
+        ecdi.check(checks.something_sent(requests, "after P0001, the new-OTP request", renewed), "PAY-09", stop=True)
+        ecdi.needs_recorded(requests[-1:], "the new-OTP request")
         new_otp = ecdi.otp_from_mail(order_id)
         approved = ecdi.approve(order_id, new_otp or "", user=checker[0])
         last = ecdi.requests(type="702", function="8")[-1]
-        ecdi.check(Check(last.reply_function == "32" and otps_sent([last])[0] == new_otp,
-                         f"the approval with the new OTP got {last.reply_function} {last.reply_codes}"), "PAY-09")
+        ecdi.check(Check(otps_sent([last])[0] == new_otp, f"the approval carried OTP {otps_sent([last])[0]!r}, the "
+                                                          f"new e-mail's is {new_otp!r}"), "PAY-09")
+        ecdi.needs_recorded([last], "the approval with the new OTP")
         ecdi.check(checks.outcome_state(approved, {"accepted"}), "PAY-09", evidence=EvidenceKind.DRIVER)
     finally:
         ecdi.gateway.advance_clock(-jump)                # later cases meet the gateway's clock as it was
@@ -292,9 +289,9 @@ def test_otp_mail_never_arrives(ecdi):
         ecdi.inconclusive(f"the gateway delivered {len(lost)} OTP e-mail(s) it was told to withhold", "PAY-09")
     renewed = ecdi.request_otp(order_id, user=checker[0])
     requests = ecdi.requests(type="702", function="16")
-    ecdi.check(Check(len(requests) == 1 and requests[0].reply_function == "29",
-                     f"with no OTP e-mail, the DTS sent {len(requests)} new-OTP request(s) "
-                     f"({[r.reply_function for r in requests]}); shown: {renewed.state}"), "PAY-09", stop=True)
+    ecdi.check(checks.something_sent(requests, "with no OTP e-mail, the new-OTP request", renewed), "PAY-09",
+               stop=True)
+    ecdi.needs_recorded(requests, "the new-OTP request")
     receipt = checks.reply_result(requests[0])
     ecdi.check(checks.same_value("paymentOrderId after the new-OTP request", renewed.payment_order_id,
                                  receipt.payment_order_id if receipt else None), "PAY-08", evidence=EvidenceKind.DRIVER)
