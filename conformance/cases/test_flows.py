@@ -24,7 +24,8 @@ def open_declaration(ecdi, type_: str, sample: str, *, amend_cancel_history=None
     ecdi.check(checks.Check(bool(numbered), f"the gateway issued the declaration's number to "
                                             f"{len(numbered)} query(ies) before the DTS was stopped"),
                "RPL-10", stop=True)
-    return checks.reply_result(numbered[0]).declaration_number
+    result = checks.reply_result(numbered[0])
+    return result.declaration_number if result is not None else ""
 
 
 def declaration_number_sent(exchange) -> str | None:
