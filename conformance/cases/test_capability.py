@@ -21,7 +21,7 @@ ASKED_FOR = {
 # cancellation must be refused before the gateway could say so.
 SOME_DECLARATION_NUMBER = "999999999999"
 # Words by which a user learns the settings are those of a test environment (CAP-07).
-TEST_ENVIRONMENT_WORDS = ("test", "thử nghiệm", "kiểm thử")
+TEST_ENVIRONMENT_WORDS = ("test", "sandbox", "staging", "thử nghiệm", "kiểm thử", "chạy thử")
 PRODUCTION_WORDS = ("production", "sản xuất", "chính thức")
 
 
