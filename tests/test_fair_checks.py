@@ -3,6 +3,8 @@ failure of the case's own requirements), and no case crashes on what a product d
 
 from __future__ import annotations
 
+import base64
+import json
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -181,7 +183,6 @@ def test_whole_catalogue_sample_catches_new_message_ids_without_a_crash(tmp_path
            "--pki-dir", str(pki_dir), "--out", str(tmp_path), *(a for c in seen for a in ("--case", c))]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    import json
     cases = json.loads((tmp_path / "new-message-id-on-retry" / "results.json").read_text(encoding="utf-8"))["cases"]
     for c in cases:
         failed = {f["requirement"] for f in c["findings"] if f["verdict"] == "FAIL"}
@@ -203,7 +204,6 @@ def test_credentials_are_judged_where_they_appear():
     clean = SimpleNamespace(seq=1, request_body=body, path="/ecdi/CISService?lang=vi",
                             request_headers={"Cookie": "session=1", "Authorization": "Bearer abc"})
     assert checks.credentials_only_in_body(clean).ok          # other URL parts and headers are not TRN-11's
-    import base64
     basic = base64.b64encode(b"nguyenvana:s3cret-Pw").decode()
     leaked = SimpleNamespace(seq=2, request_body=body, path="/ecdi/CISService",
                              request_headers={"Authorization": f"Basic {basic}"})
