@@ -305,14 +305,17 @@ class CaseContext:
                  first_attempts: bool = False) -> list:
         """The ECDI ``Send`` exchanges the gateway recorded for this case, in arrival order.
         ``first_attempts``: one per message, its first attempt; a retransmission repeats the same
-        message (REL-02), e.g. after an E9002 the gateway may answer when queries arrive close together."""
+        message (REL-02), e.g. after an E9002 the gateway may answer when queries arrive close together.
+        A request whose type and function the gateway could not read (a DOCTYPE, not XML, no readable
+        ``Send``) is listed under every type and function: it may be any of them, and it was sent."""
         out = []
         for ex in self.gateway.exchanges(self.spec.id):
             if ex.path.split("?")[0] != self.profile.deployment["cgw_path"] or ex.method != "POST":
                 continue
-            if type is not None and ex.type != type:
+            unread = ex.type is None and ex.function is None
+            if type is not None and ex.type != type and not unread:
                 continue
-            if function is not None and ex.function != function:
+            if function is not None and ex.function != function and not unread:
                 continue
             if first_attempts and ex.attempt != 1:
                 continue
@@ -372,6 +375,15 @@ class CaseContext:
         message = f"setup failed: {cause} on {what}" + (f" ({detail})" if detail else "")
         self.record.record(Finding(Verdict.INCONCLUSIVE, message, None, detail={"setup_failure": cause}))
         raise CaseFailure(message)
+
+    def needs_readable(self, requests: list, what: str = "the requests this case reads") -> None:
+        """Set-up of a case that reads headers or puts faults on requests: the gateway could read each of
+        ``requests`` (its scenario rules match type, function and attempt; a header can be judged). One it
+        could not read (a DOCTYPE, not XML) is the case's FAIL if it declares what the refusing step
+        detects (TXT-01, TXT-02, TRN-03…), else ``setup_failed``."""
+        unread = [ex for ex in requests if ex.type is None and ex.function is None]
+        if unread:
+            self.needs_recorded(unread, what)
 
     def needs_recorded(self, requests: list, what: str = "the lodgement this case needs", *,
                        until: str | None = None, outcome: Outcome | None = None) -> None:

@@ -18,6 +18,7 @@ def test_resend_after_timeout(ecdi):
     ecdi.given(scenarios.delay_first_attempt("929", "8", seconds=t_send + 2 * ecdi.tolerance(t_send)))
     outcome = ecdi.lodge("declaration-import", type="929")
     attempts = ecdi.requests(type="929", function="8")
+    ecdi.needs_readable(attempts, "the declaration")     # the scenario's faults need its type and attempt
     ecdi.check(checks.retransmitted(attempts), "REL-03", stop=True)
     ecdi.check(checks.byte_identical(attempts), "REL-05")
     ecdi.check(checks.waited_at_least(attempts[0], attempts[1], t_send, ecdi.tolerance(t_send),
@@ -49,6 +50,7 @@ def test_resend_after_broken_response(ecdi):
                                             name="broken-responses"))
     outcome = ecdi.lodge("declaration-import", type="929")
     attempts = ecdi.requests(type="929", function="8")
+    ecdi.needs_readable(attempts, "the declaration")     # the scenario's faults need its type and attempt
     for i, (fault, _) in enumerate(BROKEN_RESPONSES):
         ecdi.check(checks.Check(len(attempts) > i + 1, f"after attempt {i + 1} met {fault}, the DTS "
                                 + ("retransmitted" if len(attempts) > i + 1 else "made no further attempt")),
@@ -70,6 +72,7 @@ def test_honours_retry_after(ecdi):
     ecdi.given(scenarios.overloaded("929", "8", retry_after=retry_after, attempts=1))
     ecdi.lodge("declaration-import", type="929")
     attempts = ecdi.requests(type="929", function="8")
+    ecdi.needs_readable(attempts, "the declaration")     # the scenario's faults need its type and attempt
     ecdi.check(checks.retransmitted(attempts), "REL-06", stop=True)
     ecdi.check(checks.byte_identical(attempts), "REL-05")
     ecdi.check(checks.waited_after_response(attempts[0], attempts[1], retry_after, 0.0,
@@ -89,6 +92,7 @@ def test_exponential_backoff(ecdi):
                                             name="three-resets"))
     ecdi.lodge("declaration-import", type="929")
     attempts = ecdi.requests(type="929", function="8")
+    ecdi.needs_readable(attempts, "the declaration")     # the scenario's faults need its type and attempt
     ecdi.check(checks.Check(len(attempts) > failures, f"{len(attempts)} attempts after {failures} resets"),
                "REL-06", stop=True)
     ecdi.check(checks.byte_identical(attempts), "REL-05")
@@ -120,6 +124,7 @@ def test_unknown_after_retries(ecdi):
     ecdi.given(scenarios.swallow_every_attempt("929", "8"))
     outcome = ecdi.lodge("declaration-import", type="929")
     attempts = ecdi.requests(type="929", function="8")
+    ecdi.needs_readable(attempts, "the declaration")     # the scenario's faults need its type and attempt
     allowed = 1 + int(ecdi.sut.pixit["n_retry"])
     ecdi.check(checks.Check(len(attempts) <= allowed, f"{len(attempts)} attempts; the statement allows "
                                                       f"1 + n_retry = {allowed}"), "REL-07")

@@ -39,6 +39,7 @@ def test_rejection_shown_verbatim(ecdi):
     ecdi.given(scenarios.reply_first_attempt("929", "8", "271", [error], name=f"reject-{code}"))
     outcome = ecdi.lodge("declaration-import", type="929")
     lodged = ecdi.requests(type="929", function="8")
+    ecdi.needs_readable(lodged, "the declaration to reject")
     ecdi.check(checks.Check(len(lodged) == 1, f"{len(lodged)} request(s) for the rejected declaration "
                                               "(a 271 ends the send operation)"), "RPL-12")
     ecdi.check(checks.outcome_state(outcome, {"rejected"}), "RPL-12", evidence=EvidenceKind.DRIVER)
@@ -69,6 +70,7 @@ def test_malformed_reply_refused(ecdi):
         rules=[scenarios.rule({"action": "malformed", "variant": "not_xml"}, type_="929", function="13", times=1)]))
     outcome = ecdi.lodge("declaration-import", type="929")
     attempts = ecdi.requests(type="929", function="8")
+    ecdi.needs_readable(attempts, "the declaration")     # the scenario's faults need its type and attempt
     for i, (what, _) in enumerate(MALFORMED_REPLIES):
         ecdi.check(checks.Check(len(attempts) > i + 1, f"after {what} to attempt {i + 1}, the DTS "
                                 + ("retransmitted" if len(attempts) > i + 1 else "made no further attempt")),

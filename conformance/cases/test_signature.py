@@ -200,6 +200,7 @@ def test_branch_uses_parent_certificate(ecdi):
     ecdi.check(checks.something_sent(sent, f"a declaration for branch {branch} with the parent's certificate",
                                      outcome),
                "SIG-12", stop=True)
+    ecdi.needs_readable(sent)
     got = checks.header_value(sent[0], "From/identity", ecdi.profile)
     ecdi.check(checks.Check(got == branch, f"From/identity is {got!r} (the branch acting: {branch})"), "ENV-06")
     ecdi.check(checks.signature_conforms(sent[0], ecdi.profile), "SIG-01")

@@ -19,6 +19,13 @@ def _parse(text: bytes | None, profile):
         return None, f"{exc.code}: {exc.reason}"
 
 
+def unreadable(exchange, problem: str) -> Check:
+    """A check of another requirement over a message text that cannot be read (not UTF-8, a BOM, a DOCTYPE,
+    not well-formed: TXT-01/TXT-02's own findings): nothing to judge, INCONCLUSIVE — never its FAIL."""
+    return Check(False, f"request #{exchange.seq} cannot be judged here: {problem} (TXT-01/TXT-02)",
+                 {"exchange": exchange.seq}, undecided=True)
+
+
 def soap_headers(exchange) -> Check:
     """TRN-03: exact Content-Type and the double-quoted SOAPAction."""
     headers = {k.lower(): v for k, v in exchange.request_headers.items()}
@@ -60,7 +67,7 @@ def creation_time(exchange, profile, tolerance_s: float) -> Check:
     """
     root, problem = _parse(exchange.message_text, profile)
     if problem:
-        return Check(False, f"request #{exchange.seq}: {problem}")
+        return unreadable(exchange, problem)
     text = read_header(root).get("SendApplication/createMessageIssue") or ""
     try:
         stamp = parse_datetime(text)
@@ -77,7 +84,7 @@ def creation_time(exchange, profile, tolerance_s: float) -> Check:
 def _schema_check(exchange, profile, what: str, validate) -> Check:
     root, problem = _parse(exchange.message_text, profile)
     if problem:
-        return Check(False, f"request #{exchange.seq}: {problem}", {"exchange": exchange.seq})
+        return unreadable(exchange, problem)
     issues = list(validate(root))
     if issues:
         first = issues[0]
@@ -108,7 +115,7 @@ def signature_conforms(exchange, profile) -> Check:
     """SIG-01, SIG-04: exactly Table 8-1 with SHA-256, cryptographically valid, signer's tax code."""
     root, problem = _parse(exchange.message_text, profile)
     if problem:
-        return Check(False, f"request #{exchange.seq}: {problem}", {"exchange": exchange.seq})
+        return unreadable(exchange, problem)
     try:
         verified = xmlsig.verify_envelope(
             exchange.message_text,

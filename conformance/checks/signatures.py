@@ -8,7 +8,7 @@ from ..case import Check
 from ..codec import safexml, xmlsig
 from ..codec.envelope import parse_datetime, read_header
 from ..codec.namespaces import q
-from .core import _parse, reply_result
+from .core import _parse, reply_result, unreadable
 
 
 # ------------------------------------------------------------------------------------------
@@ -25,7 +25,7 @@ def signature_shape(exchange, profile) -> Check:
     c14n, Reference URI="", transforms, KeyInfo/X509Data), cryptographically valid."""
     _, problem = _parse(exchange.message_text, profile)
     if problem:
-        return Check(False, f"request #{exchange.seq}: {problem}", {"exchange": exchange.seq})
+        return unreadable(exchange, problem)
     try:
         verified = xmlsig.verify_envelope(exchange.message_text, methods=TABLE_8_1_METHODS, digests=TABLE_8_1_DIGESTS)
     except xmlsig.SignatureProblem as exc:
@@ -123,7 +123,7 @@ def verifies_as_received(exchange, profile) -> Check:
     received (a re-indented, re-encoded or re-prefixed text no longer matches its digest)."""
     _, problem = _parse(exchange.message_text, profile)
     if problem:
-        return Check(False, f"request #{exchange.seq}: {problem}", {"exchange": exchange.seq})
+        return unreadable(exchange, problem)
     try:
         xmlsig.verify_envelope(exchange.message_text, methods=TABLE_8_1_METHODS, digests=TABLE_8_1_DIGESTS)
     except xmlsig.SignatureProblem as exc:
@@ -140,7 +140,7 @@ def ecdsa_value(exchange, profile) -> Check:
 
     root, problem = _parse(exchange.message_text, profile)
     if problem:
-        return Check(False, f"request #{exchange.seq}: {problem}")
+        return unreadable(exchange, problem)
     method = root.find(f".//{q(xmlsig.DS, 'SignatureMethod')}")
     value = root.find(f".//{q(xmlsig.DS, 'SignatureValue')}")
     if method is None or value is None:
