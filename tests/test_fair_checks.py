@@ -29,7 +29,7 @@ G0007 = {"failed_step": "signature", "steps_passed": ["soap", "size", "credentia
 def exchange(seq=1, verdict=None, function="29", codes=(), text=b"<a/>", message_id="m1", user_id="u"):
     return SimpleNamespace(seq=seq, gateway_verdict=verdict or {"steps_passed": ["soap"]}, reply_function=function,
                            reply_codes=list(codes), reply_text=text, message_text=text, message_id=message_id,
-                           user_id=user_id)
+                           user_id=user_id, type="929", function="8")
 
 
 def context(*requirements: str) -> CaseContext:
@@ -88,6 +88,24 @@ def test_until_a_later_step_the_case_is_about():
         ctx.needs_recorded([exchange(verdict=G0007, function="271", codes=["G0007"])], "the amendment",
                            until="field_values")
     assert ctx.record.setup_failure == "271 G0007"
+
+
+def test_an_unreadable_request_is_the_set_up_of_cases_that_read_it():
+    doctype = {"failed_step": "xml", "steps_passed": ["soap", "size", "credentials"]}
+    unread = exchange(verdict=doctype, function="271", codes=["X0001"])
+    unread.type = unread.function = None
+    ctx = context("REL-06")
+    ctx.needs_readable([exchange()], "the declaration")          # readable: nothing to say
+    with pytest.raises(CaseFailure):
+        ctx.needs_readable([exchange(), unread], "the declaration")
+    assert ctx.record.setup_failure == "271 X0001"
+    own = context("TXT-02")
+    with pytest.raises(CaseFailure):
+        own.needs_readable([unread], "the declaration")
+    assert own.record.verdict is Verdict.FAIL
+    check = checks.signature_conforms(SimpleNamespace(seq=3, message_text=b"<!DOCTYPE x><x/>"),
+                                      load_profile("ecdi-1.1"))
+    assert not check.ok and check.undecided                      # SIG-04 cannot be judged on it
 
 
 def test_nothing_sent_is_a_setup_failure():
