@@ -61,6 +61,9 @@ class Check:
     ok: bool
     message: str
     detail: dict = field(default_factory=dict)
+    # Not held, but not provably broken either: what the user was shown may say it in other words. The
+    # finding shows the text for review and is INCONCLUSIVE, whatever severity the case picked.
+    undecided: bool = False
 
 
 class CaseFailure(Exception):

@@ -8,13 +8,52 @@ from __future__ import annotations
 
 from . import lag
 from .case import CaseFailure, CaseSpec, Check
-from .drivers.base import Action, DriverInconclusive, Outcome
+from .drivers.base import Action, DriverError, DriverInconclusive, Outcome
 from .tape import RecordingData, RecordingDriver, RecordingGateway, RecordingSettings, Tape
 from .verdict import CaseRecord, EvidenceKind, Finding, Status, Verdict
 
 
 class HarnessError(Exception):
     """A fault of the harness or of a case's own definition (never of the DTS): verdict ERROR."""
+
+
+# Table 7-3: the steps of the gateway's own evaluation (as its evidence names them) and the DTS requirements
+# whose breach each detects. A lodgement a case needs, refused at a step naming one of the case's own
+# requirements, FAILs the case on it; refused at any other step it is a set-up failure (``needs_recorded``).
+REFUSING_STEPS = {
+    "soap": ("TRN-03", "TRN-04", "TRN-05"),
+    "credentials": ("TRN-11",),
+    "xml": ("TXT-01", "TXT-02"),
+    "replay": ("REL-05", "ENV-02"),
+    "version": ("CAP-01",),
+    "envelope": ("ENV-01", "ENV-04", "ENV-05", "ENV-07", "TXT-03", "TXT-04", "TXT-05"),
+    "certification": ("ENV-08",),
+    "signature": ("SIG-01", "SIG-02", "SIG-03", "SIG-04"),
+    "certificate": ("SIG-01", "SIG-12"),
+    "issue_time": ("ENV-03",),
+    "authorisation": ("ENV-06",),
+    "content": ("DOC-01", "ENV-05", "TXT-03", "TXT-04", "TXT-05", "TXT-06"),
+    "query_target": ("REL-13", "REL-08"),
+    "duplicate_reference": ("ENV-05",),
+    "field_values": ("DOC-01", "DOC-03", "ENV-06", "PAY-01", "PAY-02"),
+}
+
+
+def gateway_refusal(exchange, until: str | None = None) -> tuple[str, str] | None:
+    """(step, cause) when the gateway's own evaluation refused ``exchange`` before step ``until`` (None: at
+    any step), whatever reply a scenario then substituted or broke; None when it passed. An idempotent
+    replay of the recorded entry 1 (step ``replay``, REL-10) is no refusal."""
+    verdict = exchange.gateway_verdict or {}
+    step = verdict.get("failed_step")
+    if step is None or (until is not None and (step == until or until in verdict.get("steps_passed", ()))):
+        return None
+    natural = verdict.get("natural_outcome") or {"function": exchange.reply_function, "codes": exchange.reply_codes}
+    if step == "replay" and natural.get("function") != "271":
+        return None
+    own = verdict.get(step) if isinstance(verdict.get(step), dict) else {}
+    # the step's own code first: a scenario may have altered the reply's codes (a forged digit)
+    codes = own.get("code") or " ".join(natural.get("codes") or ())
+    return step, f"{natural.get('function') or 'refused'} {codes}".strip()
 
 
 class _Configured:
@@ -230,6 +269,12 @@ class CaseContext:
         self.record.status = Status.WAITING
         try:
             self.driver.perform_and_kill(action, lambda: held(self.requests()), timeout=timeout)
+        except DriverInconclusive:
+            raise
+        except DriverError:
+            # the moment never came because the gateway refused the lodgement: the case's set-up failed
+            self.needs_recorded(self.requests(type=type, function=function), "the lodgement to interrupt")
+            raise
         finally:
             self.record.status = Status.RUNNING
 
@@ -266,14 +311,17 @@ class CaseContext:
                  first_attempts: bool = False) -> list:
         """The ECDI ``Send`` exchanges the gateway recorded for this case, in arrival order.
         ``first_attempts``: one per message, its first attempt; a retransmission repeats the same
-        message (REL-02), e.g. after an E9002 the gateway may answer when queries arrive close together."""
+        message (REL-02), e.g. after an E9002 the gateway may answer when queries arrive close together.
+        A request whose type and function the gateway could not read (a DOCTYPE, not XML, no readable
+        ``Send``) is listed under every type and function: it may be any of them, and it was sent."""
         out = []
         for ex in self.gateway.exchanges(self.run_id):
             if ex.path.split("?")[0] != self.profile.deployment["cgw_path"] or ex.method != "POST":
                 continue
-            if type is not None and ex.type != type:
+            unread = ex.type is None and ex.function is None
+            if type is not None and ex.type != type and not unread:
                 continue
-            if function is not None and ex.function != function:
+            if function is not None and ex.function != function and not unread:
                 continue
             if first_attempts and ex.attempt != 1:
                 continue
@@ -311,7 +359,7 @@ class CaseContext:
             raise HarnessError(f"case {self.spec.id} cites {requirement}, which it does not declare")
         if evidence is EvidenceKind.DRIVER:  # what a manual driver reports is an operator's attestation
             evidence = EvidenceKind(getattr(self._harness.driver, "evidence_kind", EvidenceKind.DRIVER.value))
-        verdict = Verdict.PASS if result.ok else severity
+        verdict = Verdict.PASS if result.ok else Verdict.INCONCLUSIVE if result.undecided else severity
         # CAP-02: where the loaded profile makes the requirement a SHOULD (PAY-11 in 1.0), a failed check
         # is reported as "SHOULD not met" and leaves the case's verdict alone.
         listed = self.profile.requirements.get(requirement)
@@ -354,3 +402,46 @@ class CaseContext:
 
     def inconclusive(self, message: str, requirement: str | None = None) -> None:
         self.record.record(Finding(Verdict.INCONCLUSIVE, message, requirement))
+
+    # --- set-up: what a case needs before it can judge its own requirements ------------------------
+    def setup_failed(self, cause: str, what: str, detail: str = "") -> None:
+        """The case cannot judge its requirements: ``what`` it needs failed for ``cause`` (e.g. "271
+        G0007"), a reason outside them. INCONCLUSIVE with the cause, which results.json and the run summary
+        group cases by; the case stops."""
+        self.record.setup_failure = self.record.setup_failure or cause
+        message = f"setup failed: {cause} on {what}" + (f" ({detail})" if detail else "")
+        self.record.record(Finding(Verdict.INCONCLUSIVE, message, None, detail={"setup_failure": cause}))
+        raise CaseFailure(message)
+
+    def needs_readable(self, requests: list, what: str = "the requests this case reads") -> None:
+        """Set-up of a case that reads headers or puts faults on requests: the gateway could read each of
+        ``requests`` (its scenario rules match type, function and attempt; a header can be judged). One it
+        could not read (a DOCTYPE, not XML) is the case's FAIL if it declares what the refusing step
+        detects (TXT-01, TXT-02, TRN-03…), else ``setup_failed``."""
+        unread = [ex for ex in requests if ex.type is None and ex.function is None]
+        if unread:
+            self.needs_recorded(unread, what)
+
+    def needs_recorded(self, requests: list, what: str = "the lodgement this case needs", *,
+                       until: str | None = None, outcome: Outcome | None = None) -> None:
+        """Set-up: ``requests`` (every attempt of a lodgement the case needs) reached the gateway and passed its
+        own evaluation — up to step ``until`` (a ``REFUSING_STEPS`` name) when the case is about a later
+        step's answer. A refusal at a step that detects a breach of one of the case's requirements FAILs the
+        case on it; any other refusal, or no request at all, is ``setup_failed``."""
+        if not requests:
+            shown = f"the DTS reported {outcome.state!r}" if outcome is not None else "nothing reached the gateway"
+            self.setup_failed("no request reached the gateway", what, shown)
+        refusals = [(ex, r) for ex in requests if (r := gateway_refusal(ex, until)) is not None]
+        if not refusals:
+            return
+        ex, (step, cause) = next(((e, r) for e, r in refusals if r[1][:1].isdigit()), refusals[0])
+        code = cause.split()[-1]
+        if not cause[:1].isdigit() and code in self.profile.result_codes:    # no reply reached the DTS
+            cause = f"{sorted(self.profile.result_codes[code].functions)[0]} {code}"
+        reason = (ex.gateway_verdict.get(step) or {}).get("reason") if isinstance(
+            ex.gateway_verdict.get(step), dict) else None
+        own = [r for r in REFUSING_STEPS.get(step, ()) if r in self.spec.requirements]
+        if own:
+            self.check(Check(False, f"the gateway refused {what} (request #{ex.seq}): {cause} at its {step} "
+                                    f"step" + (f": {reason}" if reason else "")), own[0], stop=True)
+        self.setup_failed(cause, what, f"request #{ex.seq}, gateway step {step}" + (f": {reason}" if reason else ""))

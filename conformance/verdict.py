@@ -89,6 +89,7 @@ class CaseRecord:
     findings: list[Finding] = field(default_factory=list)
     certificates: list[str] = field(default_factory=list)   # test certificates installed beyond the default
     attempts: list[dict] = field(default_factory=list)   # earlier runs set aside as disturbed by harness lag
+    setup_failure: str | None = None   # the cause when the case could not set itself up (CaseContext.setup_failed)
 
     def record(self, finding: Finding) -> None:
         self.findings.append(finding)
@@ -123,6 +124,7 @@ class CaseRecord:
             "findings": [f.as_dict() for f in self.findings],
             "should_not_met": [f.requirement for f in self.findings if f.advisory],
             **({"disturbed_attempts": self.attempts} if self.attempts else {}),
+            "setup_failure": self.setup_failure,
         }
 
 

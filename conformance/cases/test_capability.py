@@ -21,7 +21,7 @@ ASKED_FOR = {
 # cancellation must be refused before the gateway could say so.
 SOME_DECLARATION_NUMBER = "999999999999"
 # Words by which a user learns the settings are those of a test environment (CAP-07).
-TEST_ENVIRONMENT_WORDS = ("test", "thử nghiệm", "kiểm thử")
+TEST_ENVIRONMENT_WORDS = ("test", "sandbox", "staging", "thử nghiệm", "kiểm thử", "chạy thử")
 PRODUCTION_WORDS = ("production", "sản xuất", "chính thức")
 
 
@@ -40,7 +40,7 @@ def _document(ecdi, type_: str, function: str, sample: str | None) -> bytes:
     requirements=["CAP-04"],
     capability=None,
     purpose="No request of the campaign so far is of a type/function whose capability the statement does not "
-            "claim, and a user asking for an unclaimed capability gets a refusal with nothing sent.",
+            "claim, and a user asking for an unclaimed capability gets nothing sent.",
 )
 def test_unclaimed_never_sent(ecdi):
     ecdi.given(scenarios.accept("unclaimed-never-sent"))
@@ -57,11 +57,10 @@ def test_unclaimed_never_sent(ecdi):
                                                  document=_document(ecdi, type_, function, sample)))
             sent = [r for r in ecdi.requests()[before:] if (r.type, r.function) == (type_, function)]
             asked.append(f"{type_}/{function}")
+            # CAP-04 forbids sending, nothing more: how the product declines (or that it says so) is not judged
             ecdi.check(checks.Check(not sent, f"asked for {type_}/{function} ({capability}, not claimed): "
-                                              f"{len(sent)} such request(s) reached the gateway"), "CAP-04")
-            ecdi.check(checks.Check(outcome.state in ("refused", "local-error"),
-                                    f"asked for {type_}/{function} ({capability}, not claimed), the DTS reported "
-                                    f"{outcome.state!r}"), "CAP-04", evidence=EvidenceKind.DRIVER)
+                                              f"{len(sent)} such request(s) reached the gateway (the DTS reported "
+                                              f"{outcome.state!r})"), "CAP-04")
     if not asked:
         ecdi.check(checks.Check(True, "nothing to ask: " + (
             f"the product offers no user action for {', '.join(unclaimed)}" if unclaimed else
@@ -103,11 +102,8 @@ def test_configured_environment_shown(ecdi):
     ecdi.given(scenarios.accept("configured-environment"))
     shown = ecdi.configure()
     texts = [n.text for n in shown.notifications]
-    says_test = [t for t in texts if any(w in t.lower() for w in TEST_ENVIRONMENT_WORDS)]
-    ecdi.check(checks.Check(bool(says_test), f"after the settings were applied the DTS showed "
-                                             f"{says_test[0]!r}" if says_test else
-                            f"the DTS did not show which environment is active ({len(texts)} notification(s)"
-                            + (f": {texts[0]!r})" if texts else ")")), "CAP-07", evidence=EvidenceKind.DRIVER)
+    ecdi.check(checks.told_user(shown, TEST_ENVIRONMENT_WORDS, "that the test environment is active"), "CAP-07",
+               evidence=EvidenceKind.DRIVER)
     only_production = [t for t in texts if any(w in t.lower() for w in PRODUCTION_WORDS)
                        and not any(w in t.lower() for w in TEST_ENVIRONMENT_WORDS)]
     ecdi.check(checks.Check(not only_production, f"{len(only_production)} notification(s) present the harness's "
@@ -122,7 +118,6 @@ def test_configured_environment_shown(ecdi):
     type_, sample = kind
     outcome = ecdi.lodge(sample, type=type_)
     lodged = ecdi.requests(type=type_, function="8")
-    ecdi.check(checks.Check(bool(lodged) and lodged[0].reply_function == "29",
-                            f"{len(lodged)} request(s) reached the configured endpoint"
-                            + (f"; the gateway answered {lodged[0].reply_function}" if lodged else "")), "CAP-07")
+    ecdi.check(checks.something_sent(lodged, "at the configured endpoint", outcome), "CAP-07", stop=True)
+    ecdi.needs_recorded(lodged, "the declaration")
     ecdi.check(checks.outcome_state(outcome, {"accepted", "cleared"}), "CAP-07", evidence=EvidenceKind.DRIVER)

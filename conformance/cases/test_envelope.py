@@ -27,6 +27,7 @@ def test_message_ids_fresh(ecdi):
     submission = first.message_id or ecdi.requests(type="929", function="8")[0].message_id
     ecdi.driver.perform(Action(kind="query", type="929", submission_id=submission))
     own = ecdi.requests()
+    ecdi.needs_readable(own)
     ecdi.check(checks.Check(len({r.message_id for r in own}) >= 3,
                             f"{len(own)} request(s) of this case reached the gateway"), "ENV-02", stop=True)
     ecdi.check(checks.message_ids_random_v4(own, ecdi.profile, "this case"), "ENV-02")
@@ -48,6 +49,7 @@ def test_type_function_rows(ecdi):
     lodged = [DECLARATIONS[c] for c in ("import", "export") if c in ecdi.sut.capabilities]
     for type_, sample in lodged:
         ecdi.lodge(sample, type=type_)
+    ecdi.needs_readable(ecdi.requests())
     for type_, _ in lodged:
         sent = ecdi.requests(type=type_, function="8")
         ecdi.check(checks.something_sent(sent, f"the {type_}/8 declaration"), "ENV-04",
@@ -65,6 +67,7 @@ def test_type_function_rows(ecdi):
 def test_header_identities(ecdi):
     ecdi.lodge("declaration-import", type="929")
     sent = ecdi.requests(type="929")
+    ecdi.needs_readable(sent)
     ecdi.check(checks.header_values(sent, ecdi.profile, {"From/identity": ecdi.setting("tax_code")},
                                     "the declarant's tax code"), "ENV-06")
     ecdi.check(checks.header_values(sent, ecdi.profile, {"To/identity": ecdi.setting("office")},
@@ -84,6 +87,7 @@ def test_business_references(ecdi):
     ecdi.restart()
     ecdi.lodge("declaration-import", type="929")
     sent = ecdi.requests(type="929")
+    ecdi.needs_readable(sent)
     ecdi.check(checks.Check(len({r.message_id for r in sent if r.function == "8"}) >= 2,
                             f"{len(sent)} 929 request(s) reached the gateway"), "ENV-05", stop=True)
     ecdi.check(checks.business_references_fresh(sent, ecdi.profile), "ENV-05")
@@ -102,6 +106,7 @@ def test_installation_id(ecdi):
     ecdi.restart()
     ecdi.lodge("declaration-import", type="929")
     sent = ecdi.requests()
+    ecdi.needs_readable(sent)
     ecdi.check(checks.Check(len({r.message_id for r in sent if r.function == "8"}) >= 2,
                             f"{len(sent)} request(s) before and after the restart"), "ENV-07", stop=True)
     ecdi.check(checks.one_installation_id(sent, ecdi.profile), "ENV-07")
@@ -119,6 +124,7 @@ def test_installation_id(ecdi):
 )
 def test_send_application(ecdi):
     ecdi.lodge("declaration-import", type="929")
+    ecdi.needs_readable(ecdi.requests())
     st = ecdi.sut.statement
     mandatory = ecdi.profile.params["certification_id"] == "mandatory"
     expected = {"SendApplication/name": st["product"], "SendApplication/version": st["version"],
@@ -136,6 +142,7 @@ def test_send_application(ecdi):
 )
 def test_version_claimed(ecdi):
     ecdi.lodge("declaration-import", type="929")
+    ecdi.needs_readable(ecdi.requests())
     claimed = ecdi.sut.statement.get("profile", [])
     ecdi.check(checks.Check(ecdi.profile.version in claimed,
                             f"the environment's profile {ecdi.profile.version} is among the claimed {claimed}"),

@@ -15,14 +15,16 @@ from lxml import etree
 
 from conformance import checks, scenarios
 from conformance.case import CaseFailure, Check, case
-from conformance.codec.envelope import content_child
 from conformance.codec.namespaces import PAY, q
 from conformance.codec.safexml import hardened_parser
-from conformance.verdict import EvidenceKind
+from conformance.verdict import EvidenceKind, Verdict
 
 ENTRY = "payment-order-entry"
 NO_BLOCK_WORDS = ("block", "spam", "junk", "filter", "chặn", "lọc", "thư rác")
-NEW_OTP_WORDS = ("new OTP", "OTP mới", "mã OTP mới", "request a new", "yêu cầu mã", "request-otp")
+# PAY-10: the OTP expired or was invalidated (the verbatim P0001 description says so too; the offer of a new
+# one is PAY-09's action, exercised by the case).
+EXPIRED_OTP_WORDS = ("expired", "invalid", "no longer valid", "hết hạn", "vô hiệu", "hết hiệu lực",
+                     "không còn hiệu lực")
 MAKER_WORDS = ("maker", "checker", "another user", "approve your own", "người lập", "người duyệt", "phê duyệt")
 
 
@@ -30,14 +32,12 @@ MAKER_WORDS = ("maker", "checker", "another user", "approve your own", "người
 
 def declaration_of_payer(ecdi) -> str:
     """Lodge an import declaration through the DTS and return its number (the tax lines must name a
-    declaration of the payer, Table 6-4); without one the case cannot go on (INCONCLUSIVE)."""
+    declaration of the payer, Table 6-4); without one the case's set-up failed (INCONCLUSIVE)."""
     outcome = ecdi.lodge("declaration-import", type="929")
+    ecdi.needs_recorded(ecdi.requests(type="929", function="8"), "the declaration to pay for", outcome=outcome)
     if not outcome.declaration_number:
-        answers = [f"{ex.reply_function} {' '.join(ex.reply_codes)}".strip()
-                   for ex in ecdi.requests(type="929", function="8")]
-        ecdi.inconclusive(f"no declaration number to pay for: the declaration lodged first ended {outcome.state!r} "
-                          f"(gateway answers: {', '.join(answers) or 'none'}), so the payment could not be tested")
-        raise CaseFailure("no declaration to pay for")
+        ecdi.setup_failed("no declaration number shown", "the declaration to pay for",
+                          f"it ended {outcome.state!r}, so the payment could not be tested")
     return outcome.declaration_number
 
 
@@ -59,13 +59,6 @@ def equal(label: str, got: str | None, expected: str | None) -> Check:
     return Check(False, f"{label} is {got!r}, expected {expected!r}")
 
 
-def content_of(exchange):
-    """The Content child of a request's message text (the gateway's record), or None."""
-    if not exchange.message_text:
-        return None
-    return content_child(etree.fromstring(exchange.message_text, hardened_parser()))
-
-
 def canonical_description(tax_code: str, entry: bytes) -> str:
     """PAY-01, rendered by the harness from what the user entered: taxcode, the entered tax lines in
     their order, and the entered note (NFC, trimmed: TXT-03/05) as ``+GC:``."""
@@ -77,8 +70,14 @@ def canonical_description(tax_code: str, entry: bytes) -> str:
     return text + (f"+GC:{note}" if note else "")
 
 
+def sent_value(exchange, name: str) -> str | None:
+    """The payment document's ``name`` in a request's message text (None where it cannot be read)."""
+    content = checks.message_content(exchange)
+    return content.findtext(q(PAY, name)) if content is not None else None
+
+
 def otps_sent(exchanges) -> list[str | None]:
-    return [(content_of(ex).findtext(q(PAY, "otp")) if content_of(ex) is not None else None) for ex in exchanges]
+    return [sent_value(ex, "otp") for ex in exchanges]
 
 
 def last_sent(requests: list, what: str, ecdi, requirement: str):
@@ -110,12 +109,13 @@ def expiry_shown(outcome, receipt, tolerance: float) -> Check:
 
 
 def otp_notice(outcome, order_id: str | None, sender: str | None) -> Check:
-    """PAY-08: the user learns the OTP was e-mailed from ``otpSender`` and that mail from it must not be blocked."""
-    for n in outcome.notifications:
-        if sender and sender in n.text and any(w.lower() in n.text.lower() for w in NO_BLOCK_WORDS):
-            return Check(True, f"the user was told the OTP comes from {sender} and not to block it: {n.text!r}")
-    return Check(False, f"no notification names the OTP sender {sender!r} and advises not to block its mail "
-                        f"(order {order_id}); shown: {[n.text for n in outcome.notifications][-3:]}")
+    """PAY-08: the user learns the OTP was e-mailed from ``otpSender`` (the address, verbatim) and that mail from
+    it must not be blocked (in the product's words: undecided without the usual ones)."""
+    naming = [n for n in outcome.notifications if sender and sender in n.text]
+    if not naming:
+        return Check(False, f"no notification names the OTP sender {sender!r} (order {order_id}); shown: "
+                            f"{[n.text for n in outcome.notifications][-3:]}")
+    return checks.says(naming, NO_BLOCK_WORDS, f"that mail from {sender} must not be blocked", "")
 
 
 def journal_attributes(journal: list[dict], message_id: str | None, user: tuple[str, str], what: str) -> Check:
@@ -158,14 +158,12 @@ def test_order_description_and_notice(ecdi):
     entry = ecdi.payment_entry(ENTRY, declaration_number=number)
     outcome = ecdi.create_payment(entry)
     order_request = last_sent(ecdi.requests(type="701", function="8"), "payment order(s)", ecdi, "PAY-01")
-    sent = content_of(order_request)
     header = checks.request_header(order_request, ecdi.profile)
     expected = canonical_description(header["From/identity"] if header else "", entry)
-    ecdi.check(equal("the order's description", sent.findtext(q(PAY, "description")), expected), "PAY-01")
-    ecdi.check(checks.Check(order_request.reply_function == "29",
-                            f"the gateway answered the order {order_request.reply_function} {order_request.reply_codes}"),
-               "PAY-01")
-    ecdi.check(equal("maker (the request's UserId)", sent.findtext(q(PAY, "maker")), order_request.user_id), "PAY-02")
+    ecdi.check(equal("the order's description", sent_value(order_request, "description"), expected), "PAY-01")
+    ecdi.check(equal("maker (the request's UserId)", sent_value(order_request, "maker"), order_request.user_id),
+               "PAY-02")
+    ecdi.needs_recorded([order_request], "the payment order")    # S0005 (description, maker): PAY-01/PAY-02's FAIL
     receipt = checks.reply_result(order_request)
     ecdi.check(checks.same_value("paymentOrderId", outcome.payment_order_id,
                                  receipt.payment_order_id if receipt else None), "PAY-08", evidence=EvidenceKind.DRIVER)
@@ -192,7 +190,7 @@ def test_maker_and_checker(ecdi):
     order_id = created.payment_order_id or (receipt.payment_order_id if receipt else None)
     otp = ecdi.otp_from_mail(order_id) if order_id else None
     ecdi.approve(order_id or "", otp or "", user=checker[0])
-    ecdi.check(equal(f"maker of {maker[0]}'s order", content_of(order_request).findtext(q(PAY, "maker")), maker[1]),
+    ecdi.check(equal(f"maker of {maker[0]}'s order", sent_value(order_request, "maker"), maker[1]),
                "PAY-02")
     ecdi.check(equal(f"the SOAP UserId of {maker[0]}'s order", order_request.user_id, maker[1]), "SEC-08")
     journal = ecdi.journal()
@@ -201,21 +199,20 @@ def test_maker_and_checker(ecdi):
     ecdi.check(journal_attributes(journal, order_request.message_id, maker, "the payment order"), "SEC-08",
                evidence=EvidenceKind.FILE)
     approval = last_sent(ecdi.requests(type="702", function="8"), f"approval(s) by {checker[0]}", ecdi, "PAY-02")
-    ecdi.check(equal(f"checker of {checker[0]}'s approval", content_of(approval).findtext(q(PAY, "checker")),
+    ecdi.check(equal(f"checker of {checker[0]}'s approval", sent_value(approval, "checker"),
                      checker[1]), "PAY-02")
     ecdi.check(equal(f"the SOAP UserId of {checker[0]}'s approval", approval.user_id, checker[1]), "SEC-08")
     ecdi.check(journal_attributes(journal, approval.message_id, checker, "the approval"), "SEC-08",
                evidence=EvidenceKind.FILE)
-    ecdi.check(Check(approval.reply_function == "32",
-                     f"the gateway answered the approval {approval.reply_function} {approval.reply_codes}"), "PAY-02")
+    ecdi.needs_recorded([approval], "the approval")              # S0005 (checker): PAY-02's FAIL
 
 
 @case(
     "payment.expired-otp-renewed",
     requirements=["PAY-09", "PAY-10"],
     capability="payment",
-    purpose="After the OTP expires (273 P0001) the user is told so and offered a new one, the expired OTP is never "
-            "sent again, the new-OTP request goes out for the order and its OTP approves it.",
+    purpose="After the OTP expires (273 P0001) the user is told so, the expired OTP is never sent again, and the "
+            "new OTP offered goes out for the order (702/16) and its OTP approves it.",
 )
 def test_expired_otp_renewed(ecdi):
     maker, checker = two_users(ecdi)
@@ -231,9 +228,11 @@ def test_expired_otp_renewed(ecdi):
         refused = ecdi.approve(order_id, first_otp or "", user=checker[0])
         approvals = ecdi.requests(type="702", function="8")
         expired = [a for a in approvals if "P0001" in a.reply_codes]
+        # no P0001, no stimulus: a DTS may even refuse locally an OTP it knows expired (INCONCLUSIVE, not FAIL)
         ecdi.check(Check(bool(expired), f"the approval with the expired OTP got "
-                                        f"{[(a.reply_function, a.reply_codes) for a in approvals]}"), "PAY-10", stop=True)
-        ecdi.check(checks.told_user(refused, NEW_OTP_WORDS, "that the OTP expired and a new one can be requested"),
+                                        f"{[(a.reply_function, a.reply_codes) for a in approvals]}"), "PAY-10",
+                   severity=Verdict.INCONCLUSIVE, stop=True)
+        ecdi.check(checks.told_user(refused, EXPIRED_OTP_WORDS, "that the OTP expired or was invalidated"),
                    "PAY-10", evidence=EvidenceKind.DRIVER)
         ecdi.approve(order_id, first_otp or "", user=checker[0])      # the user types the same OTP again
         after = [a for a in ecdi.requests(type="702", function="8") if a.seq > expired[0].seq]
@@ -242,14 +241,14 @@ def test_expired_otp_renewed(ecdi):
                          {"exchanges": [a.seq for a in again]}), "PAY-10")
         renewed = ecdi.request_otp(order_id, user=checker[0])
         requests = ecdi.requests(type="702", function="16")
-        ecdi.check(Check(len(requests) >= 1 and requests[-1].reply_function == "29",
-                         f"after P0001 the DTS sent {len(requests)} new-OTP request(s) "
-                         f"({[r.reply_function for r in requests]}); shown: {renewed.state}"), "PAY-09", stop=True)
+        ecdi.check(checks.something_sent(requests, "after P0001, the new-OTP request", renewed), "PAY-09", stop=True)
+        ecdi.needs_recorded(requests[-1:], "the new-OTP request")
         new_otp = ecdi.otp_from_mail(order_id)
         approved = ecdi.approve(order_id, new_otp or "", user=checker[0])
         last = ecdi.requests(type="702", function="8")[-1]
-        ecdi.check(Check(last.reply_function == "32" and otps_sent([last])[0] == new_otp,
-                         f"the approval with the new OTP got {last.reply_function} {last.reply_codes}"), "PAY-09")
+        ecdi.check(Check(otps_sent([last])[0] == new_otp, f"the approval carried OTP {otps_sent([last])[0]!r}, the "
+                                                          f"new e-mail's is {new_otp!r}"), "PAY-09")
+        ecdi.needs_recorded([last], "the approval with the new OTP")
         ecdi.check(checks.outcome_state(approved, {"accepted"}), "PAY-09", evidence=EvidenceKind.DRIVER)
     finally:
         ecdi.gateway.advance_clock(-jump)                # later cases meet the gateway's clock as it was
@@ -295,9 +294,9 @@ def test_otp_mail_never_arrives(ecdi):
         ecdi.inconclusive(f"the gateway delivered {len(lost)} OTP e-mail(s) it was told to withhold", "PAY-09")
     renewed = ecdi.request_otp(order_id, user=checker[0])
     requests = ecdi.requests(type="702", function="16")
-    ecdi.check(Check(len(requests) == 1 and requests[0].reply_function == "29",
-                     f"with no OTP e-mail, the DTS sent {len(requests)} new-OTP request(s) "
-                     f"({[r.reply_function for r in requests]}); shown: {renewed.state}"), "PAY-09", stop=True)
+    ecdi.check(checks.something_sent(requests, "with no OTP e-mail, the new-OTP request", renewed), "PAY-09",
+               stop=True)
+    ecdi.needs_recorded(requests, "the new-OTP request")
     receipt = checks.reply_result(requests[0])
     ecdi.check(checks.same_value("paymentOrderId after the new-OTP request", renewed.payment_order_id,
                                  receipt.payment_order_id if receipt else None), "PAY-08", evidence=EvidenceKind.DRIVER)

@@ -19,6 +19,13 @@ def _parse(text: bytes | None, profile):
         return None, f"{exc.code}: {exc.reason}"
 
 
+def unreadable(exchange, problem: str) -> Check:
+    """A check of another requirement over a message text that cannot be read (not UTF-8, a BOM, a DOCTYPE,
+    not well-formed: TXT-01/TXT-02's own findings): nothing to judge, INCONCLUSIVE — never its FAIL."""
+    return Check(False, f"request #{exchange.seq} cannot be judged here: {problem} (TXT-01/TXT-02)",
+                 {"exchange": exchange.seq}, undecided=True)
+
+
 def soap_headers(exchange) -> Check:
     """TRN-03: exact Content-Type and the double-quoted SOAPAction."""
     headers = {k.lower(): v for k, v in exchange.request_headers.items()}
@@ -60,7 +67,7 @@ def creation_time(exchange, profile, tolerance_s: float) -> Check:
     """
     root, problem = _parse(exchange.message_text, profile)
     if problem:
-        return Check(False, f"request #{exchange.seq}: {problem}")
+        return unreadable(exchange, problem)
     text = read_header(root).get("SendApplication/createMessageIssue") or ""
     try:
         stamp = parse_datetime(text)
@@ -77,7 +84,7 @@ def creation_time(exchange, profile, tolerance_s: float) -> Check:
 def _schema_check(exchange, profile, what: str, validate) -> Check:
     root, problem = _parse(exchange.message_text, profile)
     if problem:
-        return Check(False, f"request #{exchange.seq}: {problem}", {"exchange": exchange.seq})
+        return unreadable(exchange, problem)
     issues = list(validate(root))
     if issues:
         first = issues[0]
@@ -108,7 +115,7 @@ def signature_conforms(exchange, profile) -> Check:
     """SIG-01, SIG-04: exactly Table 8-1 with SHA-256, cryptographically valid, signer's tax code."""
     root, problem = _parse(exchange.message_text, profile)
     if problem:
-        return Check(False, f"request #{exchange.seq}: {problem}", {"exchange": exchange.seq})
+        return unreadable(exchange, problem)
     try:
         verified = xmlsig.verify_envelope(
             exchange.message_text,
@@ -128,22 +135,38 @@ def signature_conforms(exchange, profile) -> Check:
                  {"signature_method": verified.signature_method, "digest_method": verified.digest_method})
 
 
-def reply_result(exchange) -> Result | None:
-    """The ``e:Result`` of the reply the gateway sent in an exchange (the gateway's text is trusted)."""
-    if not exchange.reply_text:
+def read_tree(text: bytes | None):
+    """The root of ``text`` read with the hardened parser, or None when it is absent or not XML: a case
+    never crashes on what a product sent, nor on a reply a scenario broke on purpose (truncated, DOCTYPE)."""
+    if not text:
         return None
-    root = etree.fromstring(exchange.reply_text, safexml.hardened_parser())
-    child = content_child(root)
-    return Result.from_element(child) if child is not None and child.tag == q(ENV, "Result") else None
+    try:
+        return etree.fromstring(text, safexml.hardened_parser())
+    except (etree.XMLSyntaxError, ValueError):
+        return None
 
 
-def gateway_accepted(exchange) -> Check:
-    """The gateway recorded the submission: its own schema and signature verdicts held and it answered 29."""
-    if exchange.reply_function == "29":
-        return Check(True, f"the gateway verified request #{exchange.seq} and answered 29 (receipt)")
-    codes = ", ".join(exchange.reply_codes) or "no codes"
-    return Check(False, f"the gateway answered request #{exchange.seq} with {exchange.reply_function} ({codes})",
-                 {"gateway_verdict": exchange.gateway_verdict})
+def reply_result(exchange) -> Result | None:
+    """The ``e:Result`` of the reply the gateway sent in an exchange; None where there is none to read."""
+    child = content_child(root) if (root := read_tree(exchange.reply_text)) is not None else None
+    if child is None or child.tag != q(ENV, "Result"):
+        return None
+    try:
+        return Result.from_element(child)
+    except (ValueError, TypeError, AttributeError):     # a reply broken on purpose (no sequence, ...)
+        return None
+
+
+def message_content(exchange):
+    """The ``Content`` child of a request's message text as the gateway recorded it, or None."""
+    root = read_tree(exchange.message_text)
+    return content_child(root) if root is not None else None
+
+
+def reply_message_id(exchange) -> str | None:
+    """The messageId of the reply the gateway sent in ``exchange`` (None where it cannot be read)."""
+    root = read_tree(exchange.reply_text)
+    return read_header(root).get("Reference/messageId") if root is not None else None
 
 
 def same_value(label: str, shown: str | None, sent: str | None) -> Check:
@@ -182,15 +205,20 @@ def retransmitted(attempts: list) -> Check:
 
 
 def byte_identical(attempts: list) -> Check:
-    """REL-05: every retransmission carries the octets of the first attempt."""
-    first = attempts[0].message_text
+    """REL-05, shared by every case that sees retransmissions: the attempts of one send operation (the
+    requests one user action caused) all carry the first attempt's octets, and its UserId."""
+    if len(attempts) < 2:
+        return Check(True, f"{len(attempts)} attempt(s): no retransmission to compare")
+    first = attempts[0]
     for a in attempts[1:]:
-        if a.message_text != first:
-            if a.message_id != attempts[0].message_id:
+        if a.message_text != first.message_text:
+            if a.message_id != first.message_id:
                 return Check(False, f"attempt #{a.seq} carries a new messageId {a.message_id} "
-                                    f"(first: {attempts[0].message_id})")
+                                    f"(first: {first.message_id})")
             return Check(False, f"attempt #{a.seq} has the same messageId but different octets "
                                 f"(re-signed or re-serialised)")
+        if a.user_id != first.user_id:
+            return Check(False, f"attempt #{a.seq} is sent with UserId {a.user_id!r}, the first with {first.user_id!r}")
     return Check(True, f"all {len(attempts)} attempts carry the byte-identical message text")
 
 
@@ -225,14 +253,23 @@ def nothing_sent(requests: list, what: str) -> Check:
                  {"exchanges": [r.seq for r in requests]})
 
 
+def says(shown: list, words, what: str, where: str) -> Check:
+    """What the user was told means ``what``: one of ``words`` (English and Vietnamese, case-insensitive)
+    in a notification of ``shown`` passes; nothing shown (blank texts count as nothing) fails; texts
+    without those words are *undecided* — a product may say it otherwise — and are shown for review."""
+    texts = [n.text for n in shown if n.text and n.text.strip()]
+    for text in texts:
+        if any(w.lower() in text.lower() for w in words):
+            return Check(True, f"the user was told {what}: {text!r}")
+    if not texts:
+        return Check(False, f"the user was not told {what}: {where}")
+    return Check(False, f"for review: none of the words for {what} ({', '.join(words[:4])}, …) appears in what the "
+                        f"user was shown: {texts[-3:]}", {"review": texts}, undecided=True)
+
+
 def local_error_says(outcome, words, what: str) -> Check:
-    """SIG-12/SIG-13/SEC-09: a local error (not a customs result) whose text says ``what`` — one of
-    ``words`` appears in it (case-insensitive)."""
+    """SIG-12/SIG-13/SEC-09: a local error (not a customs result) whose text says ``what`` (see ``says``)."""
     local = [n for n in outcome.notifications if n.kind == "local-error"]
-    if not local:
-        return Check(False, f"no local error was shown (state {outcome.state!r}); the user must learn {what}")
-    if any(w.lower() in n.text.lower() for n in local for w in words):
-        return Check(True, f"the user was told {what}: {local[0].text!r}")
-    return Check(False, f"the local error does not say {what}: {local[0].text!r}")
+    return says(local, words, what, f"no local error was shown (state {outcome.state!r})")
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from lxml import etree
 
 from ..case import Check
+from .core import says
+from .signatures import CUSTOMS_KINDS
 from ..codec import safexml
 from ..codec.envelope import content_child
 from ..codec.namespaces import ENV, q
@@ -105,20 +107,22 @@ def after_sequences(queries: list) -> list[int | None]:
     return out
 
 
-# Words by which a user learns that a result is not known yet and must be fetched later (REL-07,
-# REL-14), in an English or Vietnamese user interface.
-UNKNOWN_OUTCOME_WORDS = ("unknown", "not known", "chưa rõ", "không rõ", "chưa xác định")
-FETCH_LATER_WORDS = ("later", "query it", "manual query", "sau", "tra cứu lại", "truy vấn lại")
+# Words by which a user learns the meaning a clause names, in an English or Vietnamese user interface.
+# REL-07: the outcome is unknown — the message may or may not have been recorded (nothing about querying).
+UNKNOWN_OUTCOME_WORDS = ("unknown", "not known", "may or may not", "may have been", "might have been", "uncertain",
+                         "chưa rõ", "không rõ", "chưa xác định", "không xác định", "chưa biết", "có thể đã")
+# REL-14: the result has not been received and must be fetched later.
+FETCH_LATER_WORDS = ("later", "not been received", "not received", "not yet", "query it", "manual query",
+                     "fetch", "sau", "chưa nhận", "tra cứu lại", "truy vấn lại", "tra cứu thủ công")
 
 
-def told_user(outcome, words, what: str, *, kinds: set[str] | None = None) -> Check:
-    """A notification shown to the user contains one of ``words`` (case-insensitive)."""
-    shown = [n for n in outcome.notifications if kinds is None or n.kind in kinds]
-    for n in shown:
-        if any(w.lower() in n.text.lower() for w in words):
-            return Check(True, f"the user was told {what}: {n.text!r}")
-    texts = [n.text for n in shown][-3:]
-    return Check(False, f"the user was not told {what}; last notifications: {texts}")
+def told_user(outcome, words, what: str, *, kinds: set[str] | None = None, own: bool = False) -> Check:
+    """What the DTS showed (its notifications of ``kinds``; ``own``: only those not relaying a customs reply)
+    means ``what``: PASS on one of ``words``, FAIL when nothing was shown, INCONCLUSIVE for review otherwise."""
+    shown = [n for n in outcome.notifications if (kinds is None or n.kind in kinds)
+             and not (own and n.kind in CUSTOMS_KINDS)]
+    return says(shown, words, what, f"no notification{' of its own' if own else ''} was shown "
+                                    f"(state {outcome.state!r})")
 
 
 def no_overlap(exchanges: list) -> Check:

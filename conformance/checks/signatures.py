@@ -8,7 +8,7 @@ from ..case import Check
 from ..codec import safexml, xmlsig
 from ..codec.envelope import parse_datetime, read_header
 from ..codec.namespaces import q
-from .core import _parse, reply_result
+from .core import _parse, reply_result, unreadable
 
 
 # ------------------------------------------------------------------------------------------
@@ -25,7 +25,7 @@ def signature_shape(exchange, profile) -> Check:
     c14n, Reference URI="", transforms, KeyInfo/X509Data), cryptographically valid."""
     _, problem = _parse(exchange.message_text, profile)
     if problem:
-        return Check(False, f"request #{exchange.seq}: {problem}", {"exchange": exchange.seq})
+        return unreadable(exchange, problem)
     try:
         verified = xmlsig.verify_envelope(exchange.message_text, methods=TABLE_8_1_METHODS, digests=TABLE_8_1_DIGESTS)
     except xmlsig.SignatureProblem as exc:
@@ -72,6 +72,15 @@ def shown_as(outcome, kind: str) -> Check:
     return Check(True, f"shown as a {kind}, nothing as a customs result")
 
 
+def shown_as_customs_error(outcome, codes) -> Check:
+    """SEC-09: a customs rejection or business error (``codes``) was shown as a customs error, and never as
+    a local, transport or security failure (the DTS's own explanation beside it may be of any other kind)."""
+    kinds = {n.kind for n in outcome.notifications if n.code in codes or any(c in n.text for c in codes)}
+    failures = kinds & {"local-error", "transport-error", "security-error"}
+    return Check("customs-error" in kinds and not failures,
+                 f"{', '.join(sorted(codes))} shown as {sorted(kinds) or 'nothing'}")
+
+
 def reply_not_acted_on(outcome, exchange) -> Check:
     """RPL-06, SIG-15: nothing from a reply that failed verification reached the user's view of the
     submission: no reception or declaration number, no channel, no customs state."""
@@ -114,7 +123,7 @@ def verifies_as_received(exchange, profile) -> Check:
     received (a re-indented, re-encoded or re-prefixed text no longer matches its digest)."""
     _, problem = _parse(exchange.message_text, profile)
     if problem:
-        return Check(False, f"request #{exchange.seq}: {problem}", {"exchange": exchange.seq})
+        return unreadable(exchange, problem)
     try:
         xmlsig.verify_envelope(exchange.message_text, methods=TABLE_8_1_METHODS, digests=TABLE_8_1_DIGESTS)
     except xmlsig.SignatureProblem as exc:
@@ -131,7 +140,7 @@ def ecdsa_value(exchange, profile) -> Check:
 
     root, problem = _parse(exchange.message_text, profile)
     if problem:
-        return Check(False, f"request #{exchange.seq}: {problem}")
+        return unreadable(exchange, problem)
     method = root.find(f".//{q(xmlsig.DS, 'SignatureMethod')}")
     value = root.find(f".//{q(xmlsig.DS, 'SignatureValue')}")
     if method is None or value is None:

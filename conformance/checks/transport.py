@@ -85,23 +85,38 @@ def not_retransmitted(requests: list, what: str) -> Check:
                         f"(#{', #'.join(str(r.seq) for r in requests)}); the outcome is final (REL-04)")
 
 
-def credentials_only_in_body(exchange, cgw_path: str) -> Check:
-    """TRN-11: UserId and Password travel only in the SOAP body: not in the URL, no Authorization,
-    Proxy-Authorization or Cookie header, and the password in no header value."""
+def _decoded(value: str) -> str:
+    """The text of an ``Authorization: Basic …`` value (user:password), else the value itself."""
+    import base64
+    import binascii
+
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "basic":
+        return value
+    try:
+        return base64.b64decode(token.strip(), validate=True).decode("utf-8", "replace")
+    except (binascii.Error, ValueError):
+        return value
+
+
+def credentials_only_in_body(exchange) -> Check:
+    """TRN-11: UserId and Password appear only in the SOAP body — never in the URL, an Authorization header
+    or a cookie (the Password in no header at all). What else a URL or those headers hold is not TRN-11's."""
+    from urllib.parse import unquote
+
     try:
         call, _ = soap.parse_send_request(exchange.request_body)
     except soap.SoapFault as exc:
         return Check(False, f"request #{exchange.seq} is not a readable Send: {exc.faultstring}")
     problems = []
-    if exchange.path != cgw_path:
-        problems.append(f"the request URL is {exchange.path!r}, not {cgw_path!r}")
-    headers = {k.lower(): v for k, v in exchange.request_headers.items()}
-    problems += [f"it carries a {name} header" for name in CREDENTIAL_HEADERS if name in headers]
+    headers = {k.lower(): _decoded(v) for k, v in exchange.request_headers.items()}
     for secret, label in ((call.password, "Password"), (call.user_id, "UserId")):
-        if secret and secret in exchange.path:
+        if not secret:
+            continue
+        if secret in unquote(exchange.path):
             problems.append(f"the {label} appears in the URL")
-        if secret and label == "Password" and any(secret in v for v in headers.values()):
-            problems.append("the Password appears in a header")
+        problems += [f"the {label} appears in the {name} header" for name, value in headers.items()
+                     if secret in value and (label == "Password" or name in CREDENTIAL_HEADERS)]
     if problems:
         return Check(False, f"request #{exchange.seq}: " + "; ".join(problems))
     return Check(True, f"request #{exchange.seq}: credentials only in the SOAP body (no Authorization, Cookie, "

@@ -4,6 +4,10 @@
 self-test does (``ecdi run --mutant NAME --case CASE`` in a separate process), and is *caught* when
 that case FAILs on a requirement the mutant breaks — not when it errors or fails on something else.
 The score is caught / mutants run; exit 0 only at 100 %.
+
+``--whole-catalogue`` is the long self-test: each mutant runs the whole catalogue (or the ``--case`` ids
+given, its own case always included), is caught as above, and no case may end in ERROR except through the
+driver ("driver error: …"): whatever a product does, a case judges it or says why it cannot — it never crashes.
 """
 
 from __future__ import annotations
@@ -28,6 +32,11 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=20261123, help="with --score: test-data seed of the runs")
     p.add_argument("--out", help="with --score: keep each run's outputs in OUT/<mutant> (default: a temporary folder)")
     p.add_argument("--pki-dir", help="with --score: reuse a generated test PKI folder (default: one for all runs)")
+    p.add_argument("--whole-catalogue", action="store_true",
+                   help="with --score: run every case against each mutant (slow: about a full run per mutant) and "
+                        "also fail when a case ends in ERROR other than a driver error")
+    p.add_argument("--case", action="append", metavar="CASE",
+                   help="with --whole-catalogue: only these cases (repeatable; the mutant's own case is added)")
     p.set_defaults(func=_mutants)
 
 
@@ -47,6 +56,12 @@ def _mutants(args) -> int:
         for c in CONFIGURATIONS.values():
             print(f"{c.name:<30} differs on {', '.join(c.breaks)}\n    {c.summary}")
         return 0
+    if (args.whole_catalogue or args.case) and not args.score:
+        print("ecdi: --whole-catalogue and --case are used with --score", file=sys.stderr)
+        return 2
+    if args.case and not args.whole_catalogue:
+        print("ecdi: --case is used with --whole-catalogue", file=sys.stderr)
+        return 2
     unknown = [n for n in args.only or () if n not in MUTANTS]
     if unknown:
         print(f"ecdi: unknown mutant {unknown[0]!r}; `ecdi mutants` lists: {', '.join(sorted(MUTANTS))}",
@@ -60,8 +75,9 @@ def _mutants(args) -> int:
         out = Path(args.out) if args.out else Path(tmp)
         pki = Path(args.pki_dir) if args.pki_dir else out / "pki"
         scores = []
+        catalogue = (args.case or []) if args.whole_catalogue else None
         for m in chosen:
-            score = score_mutant(m, out / m.name, pki, time_scale=args.time_scale, seed=args.seed)
+            score = score_mutant(m, out / m.name, pki, time_scale=args.time_scale, seed=args.seed, catalogue=catalogue)
             scores.append(score)
             print(f"{'caught' if score.caught else 'MISSED':<7} {m.name:<32} by {m.caught_by:<42} "
                   f"({score.seconds:.1f} s) {score.reason}", flush=True)
@@ -78,11 +94,16 @@ class Score:
     seconds: float
 
 
-def score_mutant(mutant, out: Path, pki_dir: Path, *, time_scale: float, seed: int) -> Score:
-    """Run ``mutant``'s case against it alone and judge as the self-test does."""
+def score_mutant(mutant, out: Path, pki_dir: Path, *, time_scale: float, seed: int,
+                 catalogue: list[str] | None = None) -> Score:
+    """Run ``mutant``'s case against it alone and judge as the self-test does. ``catalogue``: [] runs the whole
+    catalogue, a list those cases and the mutant's own; then a case ending in a non-driver ERROR is a miss too."""
     cmd = [sys.executable, "-m", "conformance.cli", "run", "--sut", "reference", "--mutant", mutant.name,
-           "--case", mutant.caught_by, "--out", str(out), "--time-scale", str(time_scale), "--seed", str(seed),
-           "--pki-dir", str(pki_dir)]
+           "--out", str(out), "--time-scale", str(time_scale), "--seed", str(seed), "--pki-dir", str(pki_dir)]
+    chosen = [mutant.caught_by] if catalogue is None else (
+        list(dict.fromkeys([*catalogue, mutant.caught_by])) if catalogue else [])
+    for case_id in chosen:
+        cmd += ["--case", case_id]
     if getattr(mutant, "profile", None):     # a defect that only counts under one profile (CAP-02: SHOULDs)
         cmd += ["--profile", mutant.profile]
     if out.exists():       # a reused output folder would mix an earlier run's evidence into this one
@@ -95,7 +116,18 @@ def score_mutant(mutant, out: Path, pki_dir: Path, *, time_scale: float, seed: i
     except (OSError, ValueError):
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
         return Score(mutant.name, False, f"the run wrote no results (exit {proc.returncode}): {tail[0]}", seconds)
-    return Score(mutant.name, *judge(mutant, results), seconds)
+    caught, reason = judge(mutant, results)
+    crashed = crashes(results) if catalogue is not None else []
+    if crashed:
+        return Score(mutant.name, False, f"{reason}; but {len(crashed)} case(s) ended in ERROR: {'; '.join(crashed)}",
+                     seconds)
+    return Score(mutant.name, caught, reason, seconds)
+
+
+def crashes(results: dict) -> list[str]:
+    """Cases that ended in ERROR for any cause but the driver's (a case must never crash on a product)."""
+    return [f"{c['id']}: {c.get('reason', '')}" for c in results.get("cases", [])
+            if c.get("verdict") == "ERROR" and not c.get("reason", "").startswith("driver error:")]
 
 
 def judge(mutant, results: dict) -> tuple[bool, str]:

@@ -114,6 +114,8 @@ def _run(args) -> int:
           f"on {results['profile']['id']} (time scale {results['time_scale']}, seed {results['seed']})")
     for c in results["cases"]:
         print(f"  {c['verdict']:<15} {c['id']:<42} {' '.join(c['requirements'])}")
+    for cause, ids in (results.get("setup_failures") or {}).items():
+        print(f"{len(ids)} case(s) inconclusive because setup failed: {cause} ({', '.join(ids)})")
     claims = results.get("claims") or {}
     for key, label in (("exhibited_not_claimed", "exhibited on the wire but not claimed (CAP-04)"),
                        ("claimed_not_exhibited", "claimed but never exhibited in this run")):

@@ -67,6 +67,13 @@ class NewMessageIdOnRetry(ReferenceDTS):
         return self.compose(fresh)             # REL-05, REL-08: a retransmission must keep its messageId
 
 
+class NewMessageIdOnLaterRetries(NewMessageIdOnRetry):
+    def retransmission_text(self, op: Operation, k: int) -> bytes:
+        # REL-05: from the second retransmission on, each carries a fresh messageId — a defect a case
+        # with a single retransmission cannot see, and one that once crashed a case reading its replies
+        return op.text if k < 2 else super().retransmission_text(op, k)
+
+
 class NoRetry(ReferenceDTS):
     def should_retransmit(self, outcome: AttemptOutcome) -> bool:
         return outcome.retryable and outcome.cause != "timeout"    # REL-03: a timeout is retryable
@@ -131,6 +138,8 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in [
            ["REL-05", "SIG-02"], "reliability.resend-after-timeout", ResignsOnRetry),
     Mutant("new-message-id-on-retry", "retransmits with a fresh messageId",
            ["REL-05", "REL-08"], "reliability.resend-after-timeout", NewMessageIdOnRetry),
+    Mutant("new-message-id-on-later-retries", "keeps the messageId on the first retransmission, then retransmits "
+           "each time with a fresh one", ["REL-05"], "reply.malformed-reply-refused", NewMessageIdOnLaterRetries),
     Mutant("no-retry", "treats a timeout as final and never retransmits after it",
            ["REL-03"], "reliability.resend-after-timeout", NoRetry),
     Mutant("skips-certificate-checks", "signs and sends with an expired, revoked or otherwise unfit certificate",

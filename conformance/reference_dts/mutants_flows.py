@@ -44,7 +44,7 @@ class StatementWithUnknownKey(ReferenceDTS):
 
 class HidesEnvironment(ReferenceDTS):
     def environment_notice(self) -> str:
-        return "Settings saved."                    # CAP-07: the user cannot tell production from test
+        return ""                                   # CAP-07: nothing tells the user production from test
 
 
 class UnscaledProfileTimers(ReferenceDTS):

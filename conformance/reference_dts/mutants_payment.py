@@ -53,11 +53,6 @@ class RetriesRefusedOtp(ReferenceDTS):
         return False                                    # PAY-10: an OTP answered P0001 is sent again
 
 
-class SilentOnExpiredOtp(ReferenceDTS):
-    def expired_otp_notice(self, order: KnownOrder) -> str:
-        return f"Payment order {order.order_id} was not approved."   # PAY-10: neither "expired" nor a new OTP offered
-
-
 class MakerApproves(ReferenceDTS):
     def maker_approval_refusal(self, order: KnownOrder, checker: str) -> str | None:
         return None                                     # PAY-11: the maker's own approval is sent
@@ -81,9 +76,6 @@ MUTANTS.update({m.name: m for m in [
            ["SEC-08"], "payment.maker-and-checker", SharedCredentials),
     Mutant("retries-refused-otp", "sends a new approval with the OTP value customs answered P0001",
            ["PAY-10"], "payment.expired-otp-renewed", RetriesRefusedOtp),
-    Mutant("silent-on-expired-otp", "after P0001 says only that the order was not approved: neither that the OTP "
-           "expired nor that a new one can be requested", ["PAY-10"], "payment.expired-otp-renewed",
-           SilentOnExpiredOtp),
     ProfiledMutant("maker-approves", "sends the maker's approval of his or her own order (PAY-11 is a MUST in 1.1; "
                    "scored under ecdi-1.1)", ["PAY-11"], "payment.maker-cannot-approve", MakerApproves),
     Mutant("no-new-otp", "offers no \"request new OTP\" for an order awaiting approval", ["PAY-09"],

@@ -97,12 +97,22 @@ def build_results(harness, records: list[CaseRecord], setup_error: str | None, *
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "setup_error": setup_error,
         "summary": dict(Counter(v.value for v in verdicts)),
+        "setup_failures": setup_failures(records),
         "cases": [r.as_dict() for r in records],
     }
     results["scope"] = run_scope(results)
     results["overall"] = run_overall(verdicts, results["scope"], interrupted=interrupted)
     results["requirements"] = requirement_status(results["cases"])
     return results
+
+
+def setup_failures(records: list[CaseRecord]) -> dict[str, list[str]]:
+    """The cases left INCONCLUSIVE because their set-up failed, grouped by cause (e.g. "271 G0007")."""
+    out: dict[str, list[str]] = {}
+    for r in records:
+        if r.setup_failure and r.verdict is not None and r.verdict.value == "INCONCLUSIVE":
+            out.setdefault(r.setup_failure, []).append(r.case_id)
+    return out
 
 
 def _head(out_dir: Path) -> dict | None:
