@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import __version__
+from .codec.fingerprint import Fingerprinter, new_key
 from .drivers import load_driver
 from .drivers.base import DriverError, Environment, LocalAccount
 from .gateway_control import GatewayControl
@@ -86,6 +87,11 @@ class Harness:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         # the product's state belongs to this run: never an earlier run's (ecdi run moves those aside first)
         shutil.rmtree(self.work_dir / "dts", ignore_errors=True)
+        shutil.rmtree(self.work_dir / "gateway", ignore_errors=True)
+        # passwords and OTPs are kept in the evidence and on tapes as fingerprints under this run's key
+        # (codec/fingerprint.py); the key is in memory only, so nothing shared lets one test a guess
+        key = new_key()
+        self.fingerprint = Fingerprinter(key)
         self.pki = TestPKI.ensure(o.pki_dir or self.work_dir / "pki").for_tax_code(self.data.tax_code)
         crl_problem = self._serve_crl()
         # (local user, UserId): a sut.toml's [[account]]s are known by their UserId alone
@@ -102,6 +108,8 @@ class Harness:
                 profiles=[self.profile.id],
                 pki_folder=self.pki.folder,
                 evidence_db=evidence_dir / "evidence.sqlite3",
+                state_db=self.work_dir / "gateway" / "state.sqlite3",   # private: never in the bundle
+                fingerprint_key=key,
                 time_scale=self.time_scale,
                 accounts=[Account(user, password, [tax_code]) for user, password in self.passwords.items()],
                 registered_certs=self._registered_certs(tax_code),
