@@ -30,6 +30,15 @@ DEFAULT_OFFICE = "03TG"
 BRANCH_SUFFIX = "-001"    # the declarant's branch (SIG-09, ENV-09): case_environment(branch=True)
 
 
+PRIVATE_README = """PRIVATE - do not share this folder.
+It holds the run's secrets: the test PKI's private keys and the PKCS#12 password (pki/), the local
+self-assessment signing key (issuer/), the product's state (dts/) and the gateway's state (gateway/).
+What is shared is beside it: results.json, report.html, junit.xml, certificate.html,
+certificate-issuer.pub.pem and evidence/ (the bundle), which hold passwords and OTPs only as keyed
+fingerprints and no private key.
+"""
+
+
 class SetupError(Exception):
     """The session could not start (bad SUT, unclaimed profile, PKI or gateway failure)."""
 
@@ -85,6 +94,7 @@ class Harness:
         o = self.options
         self.work_dir = o.out_dir / "work"
         self.work_dir.mkdir(parents=True, exist_ok=True)
+        (self.work_dir / "README.txt").write_text(PRIVATE_README, encoding="utf-8")
         # the product's state belongs to this run: never an earlier run's (ecdi run moves those aside first)
         shutil.rmtree(self.work_dir / "dts", ignore_errors=True)
         shutil.rmtree(self.work_dir / "gateway", ignore_errors=True)

@@ -190,3 +190,20 @@ def test_fingerprints_keep_what_trn11_and_replay_compare():
     basic = "Basic " + base64.b64encode(b"u:pa&ss").decode()
     assert base64.b64decode(fp.header(basic, ["pa&ss"]).split()[1]) == f"u:{fp('pa&ss')}".encode()
     assert fp.text("OTP 012345, order 90123456", ["012345"]) == f"OTP {fp('012345')}, order 90123456"
+
+
+def test_a_tape_keeps_secrets_as_fingerprints_and_a_replay_reads_them_as_they_are():
+    from conformance.tape import Tape
+
+    fp = Fingerprinter(new_key())
+    tape = Tape(fingerprint=fp, secrets=["cgw-Pw-1"])
+    tape.keep_secret("654321")
+    tape.add({"op": "journal", "result": [{"messageText": "<e:Envelope><p:otp>654321</p:otp></e:Envelope>"},
+                                          {"text": "Connected as u / cgw-Pw-1; OTP 654321; no 7654321"}]})
+    tape.add({"op": "perform", "action": {"otp": "654321"}})
+    text = json.dumps(tape.events)
+    assert "654321" not in text.replace("7654321", "") and "cgw-Pw-1" not in text
+    assert tape.events[1]["action"]["otp"] == fp("654321") and "no 7654321" in text
+    replayed = Tape(tape.events)
+    replayed.add({"op": "perform", "action": {"otp": fp("654321")}})
+    assert replayed.events[-1] == tape.events[1]
