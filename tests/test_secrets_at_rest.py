@@ -191,6 +191,7 @@ def test_fingerprints_keep_what_trn11_and_replay_compare():
     basic = "Basic " + base64.b64encode(b"u:pa&ss").decode()
     assert base64.b64decode(fp.header(basic, ["pa&ss"]).split()[1]) == f"u:{fp('pa&ss')}".encode()
     assert fp.text("OTP 012345, order 90123456", ["012345"]) == f"OTP {fp('012345')}, order 90123456"
+    assert fp.text("len 1234, ab123, pw=123", ["123"]) == f"len 1234, ab123, pw={fp('123')}"   # short: whole words
 
 
 def test_a_tape_keeps_secrets_as_fingerprints_and_a_replay_reads_them_as_they_are():

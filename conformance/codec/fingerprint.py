@@ -44,6 +44,21 @@ def _element(name: str) -> tuple[re.Pattern, re.Pattern]:
 _PATTERNS = {name: _element(name) for name in SECRET_ELEMENTS}
 
 
+SHORT = 8     # a value shorter than this (or all digits: an OTP) is replaced only as a word of its own
+
+
+def _ordered(values: Iterable[str]) -> list[str]:
+    return sorted({v for v in values if v and not MARKER.fullmatch(v)}, key=len, reverse=True)
+
+
+def _bounded(value: str) -> str:
+    """The pattern of ``value``: anywhere if it is long, else only where no letter or digit touches it, so a
+    short password or a 6-digit OTP never rewrites part of a longer number, word or hash."""
+    if len(value) >= SHORT and not value.isdigit():
+        return re.escape(value)
+    return rf"(?<![0-9A-Za-z]){re.escape(value)}(?![0-9A-Za-z])"
+
+
 class Fingerprinter:
     """Fingerprints and redaction under one run's key."""
 
@@ -76,21 +91,17 @@ class Fingerprinter:
         return data, found
 
     def text(self, text: str, values: Iterable[str]) -> str:
-        """``text`` with every occurrence of each value replaced by its fingerprint (an all-digit value —
-        an OTP — only where no digit touches it, so a longer number is left alone)."""
-        for value in sorted({v for v in values if v and not MARKER.fullmatch(v)}, key=len, reverse=True):
+        """``text`` with every occurrence of each value replaced by its fingerprint (``_bounded``)."""
+        for value in _ordered(values):
             if value in text:
-                pattern = rf"(?<!\d){re.escape(value)}(?!\d)" if value.isdigit() else re.escape(value)
-                text = re.sub(pattern, self(value).replace("\\", r"\\"), text)
+                text = re.sub(_bounded(value), self(value).replace("\\", r"\\"), text)
         return text
 
     def octets(self, data: bytes | None, values: Iterable[str]) -> bytes | None:
         """``text`` on octets: each value's UTF-8 form replaced."""
-        for value in sorted({v for v in values if v and not MARKER.fullmatch(v)}, key=len, reverse=True):
-            raw = value.encode("utf-8")
-            if data and raw in data:
-                pattern = rb"(?<!\d)" + re.escape(raw) + rb"(?!\d)" if value.isdigit() else re.escape(raw)
-                data = re.sub(pattern, self(value).encode("ascii"), data)
+        for value in _ordered(values):
+            if data and value.encode("utf-8") in data:
+                data = re.sub(_bounded(value).encode("utf-8"), self(value).encode("ascii"), data)
         return data
 
     def header(self, value: str, values: Iterable[str]) -> str:
