@@ -130,7 +130,8 @@ def test_a_run_shares_no_password_otp_or_private_key(tmp_path, pki_dir):
     assert _leaks(shared, needles) == {}
     assert not any(name.startswith("work/") and name not in ("work/dts", "work/gateway") for name in OUTPUTS)
     private = out / "work"
-    assert (private / "gateway" / "state.sqlite3").exists() and not (out / "evidence" / "evidence-state.sqlite3").exists()
+    assert (private / "gateway" / "state.sqlite3").exists()
+    assert not (out / "evidence" / "evidence-state.sqlite3").exists()
     assert "PRIVATE - do not share" in (private / "README.txt").read_text(encoding="utf-8")
 
 
