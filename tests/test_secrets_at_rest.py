@@ -133,6 +133,8 @@ def test_a_run_shares_no_password_otp_or_private_key(tmp_path, pki_dir):
     assert (private / "gateway" / "state.sqlite3").exists()
     assert not (out / "evidence" / "evidence-state.sqlite3").exists()
     assert "PRIVATE - do not share" in (private / "README.txt").read_text(encoding="utf-8")
+    otps = {name: patterns for name, patterns in needles.items() if name.startswith("OTP")}
+    assert _leaks(list((private / "gateway").glob("state.sqlite3*")), otps) == {}    # the store: fingerprints
 
 
 def _gateway(tmp_path: Path, pki_dir: Path, password: str):
