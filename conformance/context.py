@@ -68,6 +68,14 @@ class _Configured:
         return str(value) if value is not None else None
 
 
+def _run_secrets(harness) -> list[str]:
+    """The run's passwords (CGW accounts, PKCS#12), never written on a tape in clear."""
+    env = getattr(harness, "environment", None)
+    if env is None or getattr(harness, "fingerprint", None) is None:
+        return []
+    return [env.password, env.p12_password, *(a.password for a in env.accounts)]
+
+
 class CaseContext:
     def __init__(self, spec: CaseSpec, record: CaseRecord, harness, attempt: int = 1):
         self.spec = spec
@@ -82,7 +90,7 @@ class CaseContext:
         self.sut = harness.sut
         # What the case reads from the world is recorded on its tape (evidence bundle, ``ecdi replay``);
         # the recording wrappers pass every call through unchanged.
-        self.tape = Tape()
+        self.tape = Tape(fingerprint=getattr(harness, "fingerprint", None), secrets=_run_secrets(harness))
         self.gateway = RecordingGateway(harness.gateway_control, self.tape)
         self.driver = RecordingDriver(harness.driver, self.tape)
         self.data = RecordingData(harness.data, self.tape)
@@ -157,6 +165,12 @@ class CaseContext:
         """The OTP of the order's latest e-mail — what the user would type — or None if none arrived."""
         mails = self.otp_mails(order_id)
         return mails[-1]["otp"] if mails else None
+
+    def fingerprint(self, value: str | None) -> str | None:
+        """``value`` as the evidence and the tape keep a secret (a password, an OTP): its keyed fingerprint.
+        What a replay reads is a fingerprint already, and stays as it is."""
+        fp = getattr(self._harness, "fingerprint", None)
+        return value if value is None or fp is None else fp(value)
 
     def install_certificate(self, name: str) -> None:
         """The user installs the test certificate ``name`` (see ``pki_matrix``) and restarts the DTS.

@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import __version__
+from .codec.fingerprint import Fingerprinter, new_key
 from .drivers import load_driver
 from .drivers.base import DriverError, Environment, LocalAccount
 from .gateway_control import GatewayControl
@@ -27,6 +28,15 @@ DEFAULT_USER = "nguyenvana"
 REFERENCE_ACCOUNTS = (("a.nguyen", DEFAULT_USER), ("b.tran", "tranthib"))
 DEFAULT_OFFICE = "03TG"
 BRANCH_SUFFIX = "-001"    # the declarant's branch (SIG-09, ENV-09): case_environment(branch=True)
+
+
+PRIVATE_README = """PRIVATE - do not share this folder.
+It holds the run's secrets: the test PKI's private keys and the PKCS#12 password (pki/), the local
+self-assessment signing key (issuer/), the product's state (dts/) and the gateway's state (gateway/).
+What is shared is beside it: results.json, report.html, junit.xml, certificate.html,
+certificate-issuer.pub.pem and evidence/ (the bundle), which hold passwords and OTPs only as keyed
+fingerprints and no private key.
+"""
 
 
 class SetupError(Exception):
@@ -84,8 +94,14 @@ class Harness:
         o = self.options
         self.work_dir = o.out_dir / "work"
         self.work_dir.mkdir(parents=True, exist_ok=True)
+        (self.work_dir / "README.txt").write_text(PRIVATE_README, encoding="utf-8")
         # the product's state belongs to this run: never an earlier run's (ecdi run moves those aside first)
         shutil.rmtree(self.work_dir / "dts", ignore_errors=True)
+        shutil.rmtree(self.work_dir / "gateway", ignore_errors=True)
+        # passwords and OTPs are kept in the evidence and on tapes as fingerprints under this run's key
+        # (codec/fingerprint.py); the key is in memory only, so nothing shared lets one test a guess
+        key = new_key()
+        self.fingerprint = Fingerprinter(key)
         self.pki = TestPKI.ensure(o.pki_dir or self.work_dir / "pki").for_tax_code(self.data.tax_code)
         crl_problem = self._serve_crl()
         # (local user, UserId): a sut.toml's [[account]]s are known by their UserId alone
@@ -102,6 +118,8 @@ class Harness:
                 profiles=[self.profile.id],
                 pki_folder=self.pki.folder,
                 evidence_db=evidence_dir / "evidence.sqlite3",
+                state_db=self.work_dir / "gateway" / "state.sqlite3",   # private: never in the bundle
+                fingerprint_key=key,
                 time_scale=self.time_scale,
                 accounts=[Account(user, password, [tax_code]) for user, password in self.passwords.items()],
                 registered_certs=self._registered_certs(tax_code),

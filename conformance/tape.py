@@ -7,6 +7,12 @@ makes the case a pure function of the tape. ``ecdi replay`` feeds the tape back 
 case functions and compares the verdicts (see ``conformance.report.replay``).
 
 Events are JSON-compatible dicts ``{"op": ..., ...}``; bytes are base64.
+
+A tape is shared (the evidence bundle), so no secret is written on it: a live run's tape has the run's
+``Fingerprinter`` and the secrets it was told of (the CGW passwords, the PKCS#12 password, each OTP the
+mailbox showed) and stores every string with those values, and with the text of any ``Password`` or
+``otp`` element, as their fingerprints (``conformance.codec.fingerprint``). The case is given the clear
+values; a replay reads the markers, which the case compares through ``CaseContext.fingerprint``.
 """
 
 from __future__ import annotations
@@ -29,14 +35,35 @@ def unb64(text: str | None) -> bytes | None:
 
 
 class Tape:
-    def __init__(self, events: list[dict] | None = None):
+    def __init__(self, events: list[dict] | None = None, *, fingerprint=None, secrets=()):
         self.events: list[dict] = list(events or [])
         self.closed = False
         self._next = 0
+        self._fingerprint = fingerprint      # None (a replay): events are stored as given
+        self._secrets = {s for s in secrets if s}
+
+    def keep_secret(self, value: str | None) -> None:
+        """From now on ``value`` is written on the tape only as its fingerprint."""
+        if value:
+            self._secrets.add(value)
 
     def add(self, event: dict) -> None:
         if not self.closed:
-            self.events.append(event)
+            self.events.append(self._scrubbed(event))
+
+    def _scrubbed(self, value):
+        fp = self._fingerprint
+        if fp is None:
+            return value
+        if isinstance(value, str):
+            if "<" in value or "&lt;" in value:
+                value = fp.elements(value.encode("utf-8"))[0].decode("utf-8")
+            return fp.text(value, self._secrets)
+        if isinstance(value, dict):
+            return {k: self._scrubbed(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self._scrubbed(v) for v in value]
+        return value
 
     def take(self, op: str, **expected: Any) -> dict:
         """The next recorded event, which must be ``op`` with the ``expected`` arguments."""
@@ -97,6 +124,8 @@ class RecordingGateway(_Recorder):
 
     def mailbox(self, *, tax_code: str | None = None, payment_order_id: str | None = None) -> list[dict]:
         result = self._inner.mailbox(tax_code=tax_code, payment_order_id=payment_order_id)
+        for mail in result:
+            self._tape.keep_secret(mail.get("otp"))
         self._tape.add({"op": "mailbox", "tax_code": tax_code, "payment_order_id": payment_order_id,
                         "result": result})
         return result

@@ -48,6 +48,7 @@ from aiohttp.http import SERVER_SOFTWARE
 from cryptography import x509
 
 from conformance.codec import certs, soap
+from conformance.codec.fingerprint import Fingerprinter, new_key
 from conformance.pki import DEFAULT_TAX_CODE, TestPKI
 from conformance.profile import load_profile
 
@@ -61,6 +62,7 @@ from .faults import Delivery
 from .mailbox import Mailbox
 from .payments import Payments
 from .prompts import PromptError
+from .redaction import redact_row
 from .sessions import DEFAULT as DEFAULT_SESSION
 from .sessions import SESSION_ID, Session, SessionView
 from .transmit import WITHHELD, planned, transmit
@@ -141,10 +143,14 @@ class Gateway:
         self.sessions: dict[str, Session] = {}
         self._new_session(DEFAULT_SESSION, set(self.accounts))
         Path(config.evidence_db).parent.mkdir(parents=True, exist_ok=True)
-        self.evidence = EvidenceLog(Path(config.evidence_db), busy_timeout=config.evidence_busy_timeout)
+        # passwords and OTPs are kept as keyed fingerprints (redaction.py); the key lives in memory only
+        self.fingerprint = Fingerprinter(config.fingerprint_key or new_key())
+        self.evidence = EvidenceLog(Path(config.evidence_db), busy_timeout=config.evidence_busy_timeout,
+                                    redact=self.redacted)
         # The campaign (``/exchanges?all=1``) is this gateway run's: an evidence log reused by a later run
         # keeps the earlier run's rows, which are another campaign's.
         self._campaign_after = max((r["seq"] for r in self.evidence.rows()), default=0)
+        config.state_path().parent.mkdir(parents=True, exist_ok=True)
         self.store = Store(config.state_path())
         self.payments = Payments(self.store.connection, self.store.transaction)
         self.control_token = config.control_token or secrets.token_urlsafe(24)
@@ -153,6 +159,10 @@ class Gateway:
         self._open: dict[int, dict] = {}       # seq -> evidence fields so far, of every arrival without its row
         self._in_flight: dict[int, dict] = {}  # those being answered: listed by the control API
         self.lag = LagSamples()                # this gateway's event-loop lateness (conformance/lag.py)
+
+    def redacted(self, row: dict) -> dict:
+        """Evidence fields with every password and OTP as its fingerprint (stored and listed so)."""
+        return redact_row(self.fingerprint, row, [a.password for a in list(self.accounts.values())])
 
     # --- sessions (sessions.py) ---------------------------------------------------------------
     def _new_session(self, session_id: str, user_ids: set[str]) -> Session:
@@ -633,7 +643,8 @@ class Gateway:
     def _listing(self, case_id: str | None = None) -> list[dict]:
         """The rows of ``case_id`` (None: all) by ``seq``, with the exchanges not committed yet (in
         flight, deferred). Those are read first: a row committed meanwhile is listed once, as committed."""
-        in_flight = [{**dict.fromkeys(COLUMNS), "seq": seq, **row} for seq, row in list(self._in_flight.items())]
+        in_flight = [{**dict.fromkeys(COLUMNS), "seq": seq, **self.redacted(row)}
+                     for seq, row in list(self._in_flight.items())]
         unwritten = {r["seq"]: r for r in in_flight + self.evidence.deferred()}
         rows = self.evidence.rows(case_id)
         unwritten.update((r["seq"], r) for r in rows)

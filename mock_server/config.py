@@ -55,6 +55,9 @@ class GatewayConfig:
     # How long a reply waits for its evidence row to be committed (another process holding the file's write
     # lock); past it the gateway answers 503 + Retry-After instead (TRN-08, docs/decisions.md).
     evidence_busy_timeout: float = 2.0
+    # The key of the fingerprints that stand for passwords and OTPs in the evidence (redaction.py): the
+    # harness's, so its tapes use the same markers; None: a random one for this gateway run. Never written.
+    fingerprint_key: bytes | None = field(default=None, repr=False)
 
     def state_path(self) -> Path:
         if self.state_db is not None:

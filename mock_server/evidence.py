@@ -27,6 +27,10 @@ written, in arrival order before any later row, as soon as the file accepts writ
 
 Times are real epoch seconds (when bytes moved); ``clock_offset`` records the gateway clock's
 offset at that moment (see clock.py).
+
+No secret is stored: a ``redact`` function given to ``EvidenceLog`` (the gateway's, redaction.py) turns
+every row's passwords and OTPs into keyed fingerprints before it is hashed and written, so neither the
+file nor its WAL ever holds them.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 GENESIS = "0" * 64
 log = logging.getLogger("mock_server")
@@ -126,8 +130,10 @@ class EvidenceLog:
     is how often deferred rows are retried in the background.
     """
 
-    def __init__(self, path: Path, *, busy_timeout: float = 2.0, retry_interval: float = 0.05):
+    def __init__(self, path: Path, *, busy_timeout: float = 2.0, retry_interval: float = 0.05,
+                 redact: Callable[[dict[str, Any]], dict[str, Any]] | None = None):
         self.path = Path(path)
+        self._redact = redact or (lambda fields: fields)
         self.busy_timeout = busy_timeout
         self._retry_interval = retry_interval
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None,
@@ -162,12 +168,12 @@ class EvidenceLog:
     def append(self, seq: int, **fields: Any) -> None:
         """Commit the exchange that arrived as ``seq`` (after any deferred rows); raises
         ``EvidenceUnavailable`` if that cannot be done within the busy timeout."""
-        self._write([(seq, _stored_row(fields))])
+        self._write([(seq, _stored_row(self._redact(fields)))])
 
     def defer(self, seq: int, **fields: Any) -> None:
         """Keep the row of ``seq`` to be written as soon as the file accepts writes (retried in the
         background, and before any later ``append``)."""
-        stored = _stored_row(fields)
+        stored = _stored_row(self._redact(fields))
         with self._seq_lock:
             self._deferred[seq] = stored
             if self._retrying is None or not self._retrying.is_alive():

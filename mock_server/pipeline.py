@@ -219,8 +219,11 @@ def step_size(gw, ex: Exchange) -> Outcome | None:
 def step_credentials(gw, ex: Exchange) -> Outcome | None:
     """3. Known, enabled user with the right password; one answer for all three failures (TRN-12)."""
     account = gw.accounts.get(ex.call.user_id)
-    ok = (account is not None and account.enabled
-          and hmac.compare_digest(account.password.encode("utf-8"), ex.call.password.encode("utf-8")))
+    matches = account is not None and hmac.compare_digest(account.password.encode("utf-8"),
+                                                          ex.call.password.encode("utf-8"))
+    # the evidence keeps only the password's fingerprint (redaction.py): whether it was the account's is this fact
+    ex.verdict["credentials"] = {"user_known": account is not None, "password_matches_account": matches}
+    ok = matches and account.enabled
     if not ok:
         return reject(gw, "U0001")
     ex.account = account
@@ -243,9 +246,14 @@ def step_replay(gw, ex: Exchange) -> Outcome | None:
         return None
     if not authorised(ex.account, sub.from_identity):
         return reject(gw, "U0002", "/Envelope/Header/From/identity")
-    if sub.request_text != ex.text:
+    if sub.request_text != stored_text(gw, ex.text):
         return reject(gw, "E0003", "/Envelope/Header/Reference/messageId")
     return Replay(gw.store.entries(sub.message_id)[0].text)
+
+
+def stored_text(gw, text: bytes) -> bytes:
+    """A message text as the store keeps it: an OTP as its fingerprint (compared so, REL-10)."""
+    return gw.fingerprint.elements(text, ("otp",))[0]
 
 
 def step_version(gw, ex: Exchange) -> Outcome | None:
@@ -686,7 +694,8 @@ def _record(gw, ex: Exchange, function: str, errors: list[ErrorEntry]) -> bytes:
             return function, gw.replies.build(h.fields, function, result)
 
         entry = gw.store.record(message_id=h.message_id, case_id=ex.case_id, user_id=ex.call.user_id,
-                                header=h.fields, request_text=ex.text, received_at=ex.now.timestamp(), script=script,
+                                header=h.fields, request_text=stored_text(gw, ex.text), received_at=ex.now.timestamp(),
+                                script=script,
                                 pending_queries=scenario.pending_queries, make_entry1=entry1,
                                 declaration_number=extra.get("declaration_number"))
     if ex.mail and not ex.mail_withheld:

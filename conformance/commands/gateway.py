@@ -3,6 +3,10 @@
 Prints what the tester configures in the product — the WSDL/endpoint URL, the test CA files to
 import, the account with a freshly generated password — and the live page's URL, then serves until
 Ctrl-C. Exit 2 with one clear line for a bad option (unknown profile, port in use).
+
+Its data folder holds the test PKI's private keys and the gateway's state, so by default it is outside
+any working tree: ``$XDG_DATA_HOME/ecdi-gateway`` (``~/.local/share/ecdi-gateway``), printed at start.
+Of its files only ``evidence.sqlite3`` is meant to be shared (passwords and OTPs in it are fingerprints).
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import secrets
 import signal
 import sys
+import os
 import threading
 from pathlib import Path
 
@@ -22,7 +27,8 @@ def register(sub) -> None:
     gw.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     gw.add_argument("--profile", action="append", help="profile id, repeatable (default ecdi-1.0)")
     gw.add_argument("--pki-dir", help="test PKI folder (generated if empty; default <dir>/pki)")
-    gw.add_argument("--dir", default="ecdi-gateway", help="folder for evidence and state (default ./ecdi-gateway)")
+    gw.add_argument("--dir", help="folder for evidence, state and the test PKI (private keys: keep it out of "
+                                  "shared folders; default $XDG_DATA_HOME/ecdi-gateway or ~/.local/share/ecdi-gateway)")
     gw.add_argument("--time-scale", type=float, default=1.0, help="timer scale 0 < s <= 1 (§2.1)")
     gw.add_argument("--user", default=DEFAULT_USER, help=f"account UserId (default {DEFAULT_USER})")
     gw.add_argument("--password", help="account password (default: generated and printed)")
@@ -48,7 +54,7 @@ def _gateway(args) -> int:
     except ProfileError as exc:
         print(f"ecdi: {exc}", file=sys.stderr)
         return 2
-    folder = Path(args.dir).resolve()
+    folder = Path(args.dir).resolve() if args.dir else default_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True)
         pki = TestPKI.ensure(Path(args.pki_dir).resolve() if args.pki_dir else folder / "pki")
@@ -85,7 +91,8 @@ def _gateway(args) -> int:
         f"  CRL distribution point:               {pki.crl_url}"
         + (f"  (NOT served: {crl_problem})" if crl_problem else ""),
         f"  central_office: {central}  customs offices: {', '.join(offices)}",
-        f"  evidence log: {running.evidence_db}   (check: ecdi evidence verify {running.evidence_db})",
+        f"  data folder (private: test PKI keys, state): {folder}",
+        f"  evidence log (shareable): {running.evidence_db}   (check: ecdi evidence verify {running.evidence_db})",
         f"  control API: {running.control_url}  token: {running.control_token}",
         "ready — Ctrl-C stops the gateway",
     ]
@@ -99,6 +106,12 @@ def _gateway(args) -> int:
         running.stop()
     print("gateway stopped", flush=True)
     return 0
+
+
+def default_dir() -> Path:
+    """The standalone gateway's data folder when ``--dir`` is not given: the user's data directory."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base).resolve() / "ecdi-gateway"
 
 
 def _stop_on_ctrl_c_and_term() -> None:
