@@ -55,6 +55,15 @@ class GatewayConfig:
     # How long a reply waits for its evidence row to be committed (another process holding the file's write
     # lock); past it the gateway answers 503 + Retry-After instead (TRN-08, docs/decisions.md).
     evidence_busy_timeout: float = 2.0
+    # Hostile requests and connections (issue 13, docs/security.md). Durations in seconds, not scaled.
+    cpu_workers: int = 2                      # threads parsing, validating and verifying requests off the loop
+    # That work per request; past it E9001 (REL-02, TRN-08). Not scaled: within T_cgw at s = 1, and a
+    # harness test at s = 0.01 is not answered E9001 because the machine is loaded (decisions.md).
+    cpu_budget: float = 5.0
+    handshake_timeout: float = 10.0           # accept to the end of the TLS handshake (half-open connections)
+    header_timeout: float = 10.0              # a request head from its first byte (or the handshake) to complete
+    body_timeout: float = 30.0                # a request body from its head to its last byte (bodies that never end)
+    keepalive_timeout: float = 15.0           # an idle kept-alive connection between requests
 
     def state_path(self) -> Path:
         if self.state_db is not None:
