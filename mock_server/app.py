@@ -39,6 +39,7 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from email.utils import formatdate
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -306,32 +307,34 @@ class Gateway:
                                        verdict={"too_large": True})
         if body is None:
             return _Gone()
-        view = SessionView(self, self.session_for(_user_id_of(body)))
+        read_at, started = time.time(), time.perf_counter()
+        ex = pipeline.Exchange(pipeline.HttpRequest(request.path_qs, arrival["request_headers"], body), None, "")
+        in_time = await self._prepared(ex)           # parsing, validation, signature: off the event loop
+        view = SessionView(self, self.session_for(ex.call.user_id if ex.call else None))
         arrival.update(case_id=view.case.case_id, clock_offset=view.clock.offset)
-        ex = pipeline.Exchange(pipeline.HttpRequest(request.path_qs, arrival["request_headers"], body),
-                               view.clock.now(), arrival["case_id"])
+        ex.now = view.clock.now() - timedelta(seconds=time.time() - read_at)   # the gateway clock at reception
+        ex.case_id = arrival["case_id"]
         ex.verdict["session"] = view.session.session_id
         if arrival.get("connection_request") == 1:   # a new connection: the attempt started at its accept
             ex.started_before = max(0.0, arrival["received_at"] - arrival["connection_accepted_at"])
-        started = time.perf_counter()
-        response = await self._prepared(view, ex) or pipeline.evaluate(view, ex)
+        response = pipeline.evaluate(view, ex) if in_time else pipeline.abandoned(view, ex)
         ex.verdict["timings"] = {"evaluation_ms": round((time.perf_counter() - started) * 1000, 3)}
         content_type = XML_CONTENT_TYPE if response.status in (200, 500) else "text/plain"
         return await self._respond(request, arrival, status=response.status, body=response.body,
                                    content_type=content_type, request_body=body, exchange=ex,
                                    reply_text=response.reply_text, delivery=response.delivery)
 
-    async def _prepared(self, view: SessionView, ex: pipeline.Exchange) -> pipeline.Response | None:
-        """Run ``pipeline.prepare`` in a worker thread; None, or E9001 if it outlasts ``cpu_budget``
-        (the worker finishes its copy of the work unobserved; nothing was recorded)."""
-        work = asyncio.get_running_loop().run_in_executor(self._cpu, pipeline.prepare, view, ex)
+    async def _prepared(self, ex: pipeline.Exchange) -> bool:
+        """Run ``pipeline.prepare`` in a worker thread (the SOAP UserId, which chooses the session, is read
+        there too); False if it outlasts ``cpu_budget`` (the worker finishes unobserved; nothing recorded)."""
+        work = asyncio.get_running_loop().run_in_executor(self._cpu, pipeline.prepare, self, ex)
         self._cpu_waits.add(work)
         try:
             await asyncio.wait_for(work, self.cpu_budget)
-            return None
+            return True
         except asyncio.TimeoutError:
             ex.verdict["abandoned"] = f"parsing, validation and signature took over {self.cpu_budget:g} s (REL-02)"
-            return pipeline.abandoned(view, ex)
+            return False
         finally:
             self._cpu_waits.discard(work)
 
@@ -781,14 +784,6 @@ def _parse_session(data, sessions: dict, accounts: dict) -> tuple[str, list[Acco
             raise ValueError(f"{where}.tax_codes: must be a non-empty list of TaxCodes (§4.2)")
         out.append(Account(user_id, password, list(tax_codes)))
     return session_id, out
-
-
-def _user_id_of(body: bytes) -> str | None:
-    """The SOAP UserId of a request, if it is a readable Send (chooses the session)."""
-    try:
-        return soap.parse_send_request(body)[0].user_id
-    except soap.SoapFault:
-        return None
 
 
 def _request_fields(ex: pipeline.Exchange | None) -> dict:

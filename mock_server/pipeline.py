@@ -633,9 +633,11 @@ def prepare(gw, ex: Exchange) -> None:
         if profile is None:
             return
         ex.once(("lexical", id(profile)), lambda: lexical.lexical_problem(ex.root, profile.repeatable))
-        if not _envelope_issues(ex, profile):
-            _verified(ex, profile)
+        clean = not _envelope_issues(ex, profile)
+        if clean or ex.beyond is not None:      # step 13's issues also name a too-deep node at step 7
             ex.once(("content", id(profile)), lambda: profile.validate_content(ex.root))
+        if clean:
+            _verified(ex, profile)
     except Exception:                          # noqa: BLE001 — the steps meet the same problem and answer it
         return
 
