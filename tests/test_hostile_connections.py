@@ -11,7 +11,6 @@ import re
 import signal
 import socket
 import ssl
-import subprocess
 import sys
 import threading
 import time
@@ -21,7 +20,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from conformance.codec import soap
+from conformance.gateway_control import GatewayControl
 from conformance.profile import load_profile
+from test_gateway_cli import standalone
 from test_gateway import PASSWORD, USER, Client, case, control, gateway_config, parse_reply, pki  # noqa: F401
 from mock_server import run_in_thread
 
@@ -182,7 +183,6 @@ def test_a_request_over_the_cpu_budget_is_answered_E9001_and_not_recorded(pki, t
         text = deep_text(client)
         header, result = parse_reply(client.send(text)[1])
         assert (header.function, result.result_code) == ("271", "E9001")
-        from conformance.gateway_control import GatewayControl
         control = GatewayControl(running.control_url, token=running.control_token, ca_pem=pki.tls_ca_pem)
         (row,) = control.exchanges()
         control.close()
@@ -193,16 +193,9 @@ def test_a_request_over_the_cpu_budget_is_answered_E9001_and_not_recorded(pki, t
 
 
 def test_sigterm_stops_a_gateway_busy_on_a_cpu_heavy_request_within_5_s(pki, pki_dir, tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "conformance.cli", "gateway", "--port", "0", "--pki-dir",
-                             str(pki_dir), "--dir", str(tmp_path), "--user", USER, "--password", PASSWORD],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc, text = standalone(pki_dir, tmp_path, "--user", USER, "--password", PASSWORD)
     try:
-        lines = []
-        while not lines or not lines[-1].startswith("ready"):
-            line = proc.stdout.readline()
-            assert line, proc.stderr.read()
-            lines.append(line.strip())
-        endpoint = re.search(r"endpoint \(cgw_endpoint\): (\S+)", "\n".join(lines)).group(1)
+        endpoint = re.search(r"endpoint \(cgw_endpoint\): (\S+)", text).group(1)
 
         class Standalone:
             endpoint_url = endpoint
