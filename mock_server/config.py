@@ -63,7 +63,7 @@ class GatewayConfig:
     handshake_timeout: float = 10.0           # accept to the end of the TLS handshake (half-open connections)
     header_timeout: float = 10.0              # a request head from its first byte (or the handshake) to complete
     body_timeout: float = 30.0                # a request body from its head to its last byte (bodies that never end)
-    keepalive_timeout: float = 15.0           # an idle kept-alive connection between requests
+    keepalive_timeout: float = 75.0           # an idle kept-alive connection (over T_backoff_max, 60 s at s = 1)
 
     def state_path(self) -> Path:
         if self.state_db is not None:
