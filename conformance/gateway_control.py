@@ -40,13 +40,18 @@ case, clock, mailbox and the exchanges listed; a request belongs to the session 
 from __future__ import annotations
 
 import base64
+import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import requests
 
+from .remote import RemoteFailure, call, excerpt
+
 CONTROL_HEADER = "X-ECDI-Control"
 SESSION_HEADER = "X-ECDI-Session"
+# A campaign's exchanges, bodies in base64, can be large; beyond this the answer is refused (issue 13)
+MAX_CONTROL_ANSWER_BYTES = 1024 * 2**20
 _BYTES_FIELDS = ("request_body", "message_text", "response_body", "reply_text")
 
 
@@ -224,17 +229,28 @@ class GatewayControl:
         self._session.close()
 
     def _call(self, method: str, path: str, **kwargs) -> dict:
+        """The JSON object the control API answers; ControlError naming the call, the URL and the cause
+        for anything else (``remote.call``: timeouts, resets, 5xx, redirects, non-JSON, oversized)."""
+        where = f"gateway control API, {method} {path} ({self.control_url}{path})"
         try:
-            response = self._session.request(method, self.control_url + path, timeout=self._timeout,
-                                             verify=self._ca_pem, **kwargs)
-        except requests.RequestException as exc:
-            raise ControlError(f"gateway control API unreachable at {self.control_url}: {exc}") from exc
-        try:
-            data = response.json()
-        except ValueError:
-            data = {"error": response.text[:500]}
-        if response.status_code == 400 and path == "/cases":
-            raise ScenarioRefused(data.get("error", "scenario refused"))
-        if response.status_code != 200:
-            raise ControlError(f"{method} {path}: HTTP {response.status_code}: {data.get('error', data)}")
+            answer = call(self._session, method, self.control_url + path, where=where, timeout=self._timeout,
+                          peer="the gateway control API", verify=self._ca_pem, ok_statuses=(200,),
+                          max_bytes=MAX_CONTROL_ANSWER_BYTES, **kwargs)
+            data = answer.json(where)
+        except RemoteFailure as failure:
+            if failure.status == 400 and path == "/cases":
+                raise ScenarioRefused(_error_of(failure.body) or "scenario refused") from None
+            error = _error_of(failure.body) if failure.status is not None and 400 <= failure.status < 500 else None
+            raise ControlError(f"{where}: HTTP {failure.status}: {error}" if error else str(failure)) from None
+        if not isinstance(data, dict):
+            raise ControlError(f"{where}: the answer is not a JSON object: {excerpt(answer.body)}")
         return data
+
+
+def _error_of(body: bytes) -> str | None:
+    """The control API's ``{"error": ...}`` explanation in a refusal, if it holds one."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return str(data["error"]) if isinstance(data, dict) and "error" in data else None

@@ -21,6 +21,7 @@ import hashlib
 import itertools
 import os
 import re
+import threading
 import time
 import tomllib
 from collections.abc import Iterator, Mapping
@@ -555,6 +556,7 @@ class _Schema:
 
     def __init__(self, path: Path, tree: etree._ElementTree):
         self.path = path
+        self._lock = threading.Lock()   # one validator, one error log: the gateway validates in worker threads
         try:
             self._fast = etree.XMLSchema(tree)
         except etree.XMLSchemaParseError as exc:
@@ -579,7 +581,7 @@ class _Schema:
             ((el, name) for el in _elements(element, skip) for name in el.attrib), EXPLAIN_MAX_ISSUES + 1))
         complete = len(attributes) <= EXPLAIN_MAX_ISSUES
         del attributes[EXPLAIN_MAX_ISSUES:]
-        valid = self._fast.validate(element)
+        valid, log = self._validate(element)
         if valid and not attributes:
             return []
         order = {el: i for i, el in enumerate(element.iter())}
@@ -597,7 +599,7 @@ class _Schema:
                 diagnosed, explained_all = self._explained(target, target_order, repeatable)
             complete = complete and explained_all
             if not diagnosed and not found:  # no explanation: report lxml's own words at the element
-                message = self._fast.error_log.last_error.message if self._fast.error_log else "invalid"
+                message = log[-1].message if log else "invalid"
                 diagnosed = [((0, 0), SchemaIssue(ecdi_path(element, repeatable), _pretty(message)))]
             found += diagnosed
         found.sort(key=lambda item: item[0])
@@ -622,13 +624,18 @@ class _Schema:
 
     def _first_failure(self, element: etree._Element, order: dict, repeatable) -> list:
         """libxml2's first error (in document order, unlike xmlschema's), as a keyed issue."""
-        self._fast.validate(element)
-        entry = self._fast.error_log[0] if self._fast.error_log else None
+        log = self._validate(element)[1]
+        entry = log[0] if log else None
         path = entry.path if entry is not None else ""
         nodes = element.xpath("." + path[2:]) if path.startswith("/*") else []
         if not nodes or nodes[0] not in order:
             return []
         return [((order[nodes[0]], 0), SchemaIssue(ecdi_path(nodes[0], repeatable), _pretty(entry.message)))]
+
+    def _validate(self, element: etree._Element) -> tuple[bool, list]:
+        """lxml's verdict and its error log entries."""
+        with self._lock:
+            return self._fast.validate(element), list(self._fast.error_log)
 
     def _errors(self, element: etree._Element) -> Iterator:
         """xmlschema's errors, as far as it gets: it raises on some inputs lxml merely refuses (an

@@ -39,6 +39,7 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from email.utils import formatdate
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -65,6 +66,7 @@ from .prompts import PromptError
 from .redaction import redact_row
 from .sessions import DEFAULT as DEFAULT_SESSION
 from .sessions import SESSION_ID, Session, SessionView
+from .workers import DaemonWorkers
 from .transmit import WITHHELD, planned, transmit
 from .replies import GatewayIdentity, Replies, reply_summary
 from .scenario import CaseState, ScenarioError, parse_scenario
@@ -159,6 +161,10 @@ class Gateway:
         self._open: dict[int, dict] = {}       # seq -> evidence fields so far, of every arrival without its row
         self._in_flight: dict[int, dict] = {}  # those being answered: listed by the control API
         self.lag = LagSamples()                # this gateway's event-loop lateness (conformance/lag.py)
+        # pipeline.prepare's CPU work, off the event loop so that no request stalls another (issue 13)
+        self._cpu = DaemonWorkers(config.cpu_workers)
+        self._cpu_waits: set[asyncio.Future] = set()   # cancelled when the gateway stops
+        self.cpu_budget = config.cpu_budget
 
     def redacted(self, row: dict) -> dict:
         """Evidence fields with every password and OTP as its fingerprint (stored and listed so)."""
@@ -205,6 +211,7 @@ class Gateway:
         return self.base_url + soap.ENDPOINT_PATH
 
     def close(self) -> None:
+        self._cpu.shutdown(wait=False)
         self.evidence.close()
         self.store.close()
 
@@ -287,12 +294,17 @@ class Gateway:
         cancelled, or its client went away first) gets a row saying no response was sent."""
         reason = "the gateway sent no response"
         _ARRIVAL.set(None)                         # the handler's task sets it on arrival
+        connection = connection_of(request.transport)
+        if connection is not None:
+            connection.head_read()                 # the head timer (connections.py) stops
         try:
             return await handler(request)
         except BaseException as exc:
             reason = f"the gateway stopped or failed before answering ({type(exc).__name__})"
             raise
         finally:
+            if connection is not None:
+                connection.request_done()
             if _ARRIVAL.get() is not None:
                 self._no_reply(_ARRIVAL.get(), reason)
 
@@ -303,20 +315,43 @@ class Gateway:
         except web.HTTPRequestEntityTooLarge:
             return await self._respond(request, arrival, status=413, body=b"", content_type="text/plain",
                                        verdict={"too_large": True})
-        view = SessionView(self, self.session_for(_user_id_of(body)))
+        if body is None:
+            return _Gone()
+        read_at, started = time.time(), time.perf_counter()
+        ex = pipeline.Exchange(pipeline.HttpRequest(request.path_qs, arrival["request_headers"], body), None, "")
+        in_time = await self._prepared(ex)           # parsing, validation, signature: off the event loop
+        view = SessionView(self, self.session_for(ex.call.user_id if ex.call else None))
         arrival.update(case_id=view.case.case_id, clock_offset=view.clock.offset)
-        ex = pipeline.Exchange(pipeline.HttpRequest(request.path_qs, arrival["request_headers"], body),
-                               view.clock.now(), arrival["case_id"])
+        ex.now = view.clock.now() - timedelta(seconds=time.time() - read_at)   # the gateway clock at reception
+        ex.case_id = arrival["case_id"]
         ex.verdict["session"] = view.session.session_id
         if arrival.get("connection_request") == 1:   # a new connection: the attempt started at its accept
             ex.started_before = max(0.0, arrival["received_at"] - arrival["connection_accepted_at"])
-        started = time.perf_counter()
-        response = pipeline.evaluate(view, ex)
+        response = pipeline.evaluate(view, ex) if in_time else pipeline.abandoned(view, ex)
         ex.verdict["timings"] = {"evaluation_ms": round((time.perf_counter() - started) * 1000, 3)}
         content_type = XML_CONTENT_TYPE if response.status in (200, 500) else "text/plain"
         return await self._respond(request, arrival, status=response.status, body=response.body,
                                    content_type=content_type, request_body=body, exchange=ex,
                                    reply_text=response.reply_text, delivery=response.delivery)
+
+    async def _prepared(self, ex: pipeline.Exchange) -> bool:
+        """Run ``pipeline.prepare`` in a worker thread (the SOAP UserId, which chooses the session, is read
+        there too); False if it outlasts ``cpu_budget`` (the worker finishes unobserved; nothing recorded)."""
+        work = asyncio.get_running_loop().run_in_executor(self._cpu, pipeline.prepare, self, ex)
+        self._cpu_waits.add(work)
+        try:
+            await asyncio.wait_for(work, self.cpu_budget)
+            return True
+        except asyncio.TimeoutError:
+            ex.verdict["abandoned"] = f"parsing, validation and signature took over {self.cpu_budget:g} s (REL-02)"
+            return False
+        finally:
+            self._cpu_waits.discard(work)
+
+    def stop_cpu_waits(self) -> None:
+        """Stopping: requests waiting for their CPU work end now (their rows say no response was sent)."""
+        for work in list(self._cpu_waits):
+            work.cancel()
 
     async def _wsdl(self, request: web.Request) -> web.StreamResponse:
         if "wsdl" not in (k.lower() for k in request.query):
@@ -339,18 +374,26 @@ class Gateway:
     async def _other(self, request: web.Request) -> web.StreamResponse:
         arrival = self._arrive(request)
         body = await self._read(request, arrival)
+        if body is None:
+            return _Gone()
         on_endpoint = request.path == soap.ENDPOINT_PATH
         return await self._respond(request, arrival, status=405 if on_endpoint else 404,
                                    body=b"405 Method Not Allowed" if on_endpoint else b"404 Not Found",
                                    content_type="text/plain", request_body=body,
                                    extra_headers={"Allow": "GET, POST"} if on_endpoint else None)
 
-    async def _read(self, request: web.Request, arrival: dict) -> bytes:
-        """The request body; a request whose body never arrives still ends in its row (no reply sent)."""
+    async def _read(self, request: web.Request, arrival: dict) -> bytes | None:
+        """The request body; a request whose body never arrives still ends in its row (no reply sent).
+        None: it did not arrive within ``body_timeout`` (dribbled or endless), the connection is aborted."""
+        timeout = self.config.body_timeout
         try:
-            return await request.read()
+            return await asyncio.wait_for(request.read(), timeout)
         except web.HTTPRequestEntityTooLarge:
             raise
+        except asyncio.TimeoutError:
+            self._no_reply(arrival["seq"], f"the request body did not arrive within {timeout:g} s (body_timeout)")
+            request.transport.abort()
+            return None
         except BaseException as exc:
             self._no_reply(arrival["seq"], f"the request could not be read ({type(exc).__name__})")
             raise
@@ -754,14 +797,6 @@ def _parse_session(data, sessions: dict, accounts: dict) -> tuple[str, list[Acco
     return session_id, out
 
 
-def _user_id_of(body: bytes) -> str | None:
-    """The SOAP UserId of a request, if it is a readable Send (chooses the session)."""
-    try:
-        return soap.parse_send_request(body)[0].user_id
-    except soap.SoapFault:
-        return None
-
-
 def _request_fields(ex: pipeline.Exchange | None) -> dict:
     """The evidence fields the pipeline learnt about a Send request (none for other requests)."""
     if ex is None:
@@ -810,13 +845,18 @@ def _tls_context(pki: TestPKI) -> ssl.SSLContext:
 
 class _TrackedSite(web.TCPSite):
     """aiohttp's TCP site, serving through ``connections.tracked`` so every connection's accept, TLS
-    handshake and close are timed (REL-01, REL-06)."""
+    handshake and close are timed (REL-01, REL-06), and its handshake and request heads bounded."""
+
+    def __init__(self, runner, host, port, *, limits: GatewayConfig, **kwargs):
+        super().__init__(runner, host, port, **kwargs)
+        self._limits = limits
 
     async def start(self) -> None:
         await web.BaseSite.start(self)
         self._server = await asyncio.get_running_loop().create_server(
-            tracked(self._runner.server), self._host, self._port, ssl=self._ssl_context, backlog=self._backlog,
-            reuse_address=self._reuse_address, reuse_port=self._reuse_port)
+            tracked(self._runner.server, self._limits.header_timeout), self._host, self._port, ssl=self._ssl_context,
+            backlog=self._backlog, reuse_address=self._reuse_address, reuse_port=self._reuse_port,
+            ssl_handshake_timeout=self._limits.handshake_timeout)
 
 
 @dataclass
@@ -838,6 +878,7 @@ class RunningGateway:
         if not self._thread.is_alive():
             return
         self.gateway.end_all_cases()               # release held connections
+        self._loop.call_soon_threadsafe(self.gateway.stop_cpu_waits)
         if self._monitor is not None:
             self._loop.call_soon_threadsafe(self._monitor.cancel)
         try:
@@ -854,7 +895,7 @@ def run_in_thread(config: GatewayConfig) -> RunningGateway:
     gateway = Gateway(config)
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(gateway.web_app(), handle_signals=False, access_log=None,
-                           shutdown_timeout=config.shutdown_timeout)
+                           shutdown_timeout=config.shutdown_timeout, keepalive_timeout=config.keepalive_timeout)
     ready = threading.Event()
     failure: list[BaseException] = []
     monitor: list[asyncio.Task] = []
@@ -863,7 +904,8 @@ def run_in_thread(config: GatewayConfig) -> RunningGateway:
         asyncio.set_event_loop(loop)
         try:
             loop.run_until_complete(runner.setup())
-            site = _TrackedSite(runner, config.host, config.port, ssl_context=watch_handshakes(_tls_context(gateway.pki)))
+            site = _TrackedSite(runner, config.host, config.port, limits=config,
+                                ssl_context=watch_handshakes(_tls_context(gateway.pki)))
             loop.run_until_complete(site.start())
             monitor.append(loop.create_task(watch_loop(gateway.lag)))
         except BaseException as exc:                       # noqa: BLE001 — reported to the caller

@@ -58,6 +58,15 @@ class GatewayConfig:
     # The key of the fingerprints that stand for passwords and OTPs in the evidence (redaction.py): the
     # harness's, so its tapes use the same markers; None: a random one for this gateway run. Never written.
     fingerprint_key: bytes | None = field(default=None, repr=False)
+    # Hostile requests and connections (issue 13, docs/security.md). Durations in seconds, not scaled.
+    cpu_workers: int = 2                      # threads parsing, validating and verifying requests off the loop
+    # That work per request; past it E9001 (REL-02, TRN-08). Not scaled: within T_cgw at s = 1, and a
+    # harness test at s = 0.01 is not answered E9001 because the machine is loaded (decisions.md).
+    cpu_budget: float = 5.0
+    handshake_timeout: float = 10.0           # accept to the end of the TLS handshake (half-open connections)
+    header_timeout: float = 10.0              # a request head from its first byte (or the handshake) to complete
+    body_timeout: float = 30.0                # a request body from its head to its last byte (bodies that never end)
+    keepalive_timeout: float = 75.0           # an idle kept-alive connection (over T_backoff_max, 60 s at s = 1)
 
     def state_path(self) -> Path:
         if self.state_db is not None:

@@ -13,6 +13,12 @@ the two). The gateway therefore sees every connection from the accept on:
 
 ``Tracked`` sits between asyncio and aiohttp's request handler and forwards every call unchanged.
 Times are epoch seconds (``time.time()``), like the evidence rows they end up in.
+
+It also bounds a slow request head (slowloris, issue 13): from the end of the handshake, or from the
+first byte of a later request on the connection, its head must be complete within ``header_timeout``
+(the gateway's outermost middleware calls ``head_read`` and ``request_done``), else the connection is
+aborted. Idle time between requests is aiohttp's ``keepalive_timeout``; the handshake asyncio's
+``ssl_handshake_timeout``; the body ``app._read``'s ``body_timeout`` (docs/security.md).
 """
 
 from __future__ import annotations
@@ -34,6 +40,22 @@ class Connection:
     closed_at: float | None = None
     requests: int = 0                       # requests that arrived on it so far
     waiting: list = field(default_factory=list)   # evidence rows of its requests not yet answered
+    busy: bool = False                      # a request's head was read and its handler has not ended
+    timed_out: str | None = None            # why the gateway aborted it, if it did
+    _timer: asyncio.TimerHandle | None = field(default=None, repr=False)
+
+    def head_read(self) -> None:
+        """A request's head is complete: its handler runs (the head timer stops)."""
+        self.busy = True
+        self._stop_timer()
+
+    def request_done(self) -> None:
+        self.busy = False
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def next_request(self) -> dict:
         """The evidence fields of a request arriving now on this connection."""
@@ -45,11 +67,25 @@ class Connection:
 class Tracked(asyncio.Protocol):
     """The application protocol asyncio sees: notes the connection's times, forwards everything."""
 
-    def __init__(self, inner: asyncio.Protocol):
+    def __init__(self, inner: asyncio.Protocol, header_timeout: float | None = None):
         self.inner = inner
         self.connection = Connection(time.time())
+        self.header_timeout = header_timeout
+        self.transport = None
+
+    def _await_head(self) -> None:
+        if self.header_timeout and self.connection._timer is None and not self.connection.busy:
+            self.connection._timer = asyncio.get_running_loop().call_later(self.header_timeout, self._head_late)
+
+    def _head_late(self) -> None:
+        self.connection._timer = None
+        if not self.connection.busy and self.transport is not None:
+            self.connection.timed_out = f"no complete request head within {self.header_timeout:g} s"
+            self.transport.abort()
 
     def connection_made(self, transport) -> None:
+        self.transport = transport
+        self._await_head()
         self.connection.tls_finished_at = time.time()
         ssl_object = transport.get_extra_info("ssl_object")
         self.connection.tls_started_at = getattr(ssl_object, _HELLO_AT, None)
@@ -57,12 +93,14 @@ class Tracked(asyncio.Protocol):
         self.inner.connection_made(transport)
 
     def connection_lost(self, exc) -> None:
+        self.connection._stop_timer()
         self.connection.closed_at = time.time()
         for row in self.connection.waiting:          # requests still unanswered learn it at once
             row.setdefault("connection_closed_at", self.connection.closed_at)
         self.inner.connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        self._await_head()
         self.inner.data_received(data)
 
     def eof_received(self):
@@ -75,9 +113,9 @@ class Tracked(asyncio.Protocol):
         self.inner.resume_writing()
 
 
-def tracked(factory):
+def tracked(factory, header_timeout: float | None = None):
     """The protocol factory to give ``loop.create_server`` instead of ``factory``."""
-    return lambda: Tracked(factory())
+    return lambda: Tracked(factory(), header_timeout)
 
 
 def note_client_hello(ssl_object, server_name, context) -> None:

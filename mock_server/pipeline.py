@@ -13,9 +13,10 @@ redeliver (``Replay``) or a SOAP fault (``Fault``).
    submission's history (RPL-03) — and turns the outcome into signed reply octets.
 
 An exception in any step becomes HTTP 500 ``soap:Server`` with the traceback kept in the evidence
-verdict only (TRN-07: never a traceback to the client). The whole evaluation is synchronous and runs
-on the server's single event-loop thread, so two requests with one messageId are never evaluated
-concurrently (REL-10) without any lock.
+verdict only (TRN-07: never a traceback to the client). The evaluation is synchronous and runs on the
+server's single event-loop thread, so two requests with one messageId are never evaluated concurrently
+(REL-10) without any lock; only its pure CPU work (``prepare``: parsing, XSD validation, signature)
+may be done ahead in a worker thread, touching no state but the exchange's own.
 
 Steps read the request from ``exchange.root``, the tree parsed from the received octets. This is
 safe from signature wrapping because step 9 has verified that the only ``ds:Signature`` is the
@@ -143,6 +144,24 @@ class Exchange:
     mail_withheld: bool = False        # scenario ``withhold_mail``: that e-mail never reaches the user
     _parsed: bool = False
     _xml_problem: XmlRefused | None = None
+    _once: dict = field(default_factory=dict)
+
+    def once(self, key, compute: Callable[[], Any]) -> Any:
+        """``compute()``, computed once per exchange (``prepare`` may have done it off the event loop);
+        an exception it raised is raised again."""
+        if key not in self._once:
+            try:
+                self._once[key] = (True, compute())
+            except Exception as exc:           # noqa: BLE001 — kept for the step that asks
+                self._once[key] = (False, exc)
+        done, value = self._once[key]
+        if not done:
+            raise value
+        return value
+
+    def read_soap(self) -> tuple[soap.SendCall, bool]:
+        """The ``Send`` call and whether a SOAP Header was present; raises ``soap.SoapFault``."""
+        return self.once("soap", lambda: soap.parse_send_request(self.request.body))
 
     @property
     def text(self) -> bytes | None:
@@ -196,7 +215,7 @@ def step_soap(gw, ex: Exchange) -> Outcome | None:
     if action != soap.SOAP_ACTION:
         return Fault("soap:Client", f"SOAPAction {action!r} is not {soap.SOAP_ACTION} (TRN-07)")
     try:
-        ex.call, has_soap_header = soap.parse_send_request(ex.request.body)
+        ex.call, has_soap_header = ex.read_soap()
     except soap.SoapFault as fault:
         return Fault(fault.faultcode, fault.faultstring)
     # TRN-03 and TRN-11 bind the DTS; the gateway ignores the deviations and records them.
@@ -262,14 +281,15 @@ def step_version(gw, ex: Exchange) -> Outcome | None:
     A document with no version to judge (its root is no ``e:Envelope``, or it has no
     ``Header/Reference/version``) is not X0003: step 7 names its first offending node (X0002), under
     the profile of the highest accepted version (Table 4-3's placeholder)."""
-    version = ex.header.get("Reference/version") if ex.root.tag == q(ENV, "Envelope") else None
-    if version is None:
-        ex.profile = gw.default_profile
-        return None
-    ex.profile = gw.profiles.get(version)
+    ex.profile = _profile_of(gw, ex)
     if ex.profile is None:
         return reject(gw, "X0003", "/Envelope/Header/Reference/version")
     return None
+
+
+def _profile_of(gw, ex: Exchange) -> Profile | None:
+    version = ex.header.get("Reference/version") if ex.root.tag == q(ENV, "Envelope") else None
+    return gw.default_profile if version is None else gw.profiles.get(version)
 
 
 def step_envelope(gw, ex: Exchange) -> Outcome | None:
@@ -278,8 +298,8 @@ def step_envelope(gw, ex: Exchange) -> Outcome | None:
     A document nested deeper than ``MAX_DEPTH`` outside ``ds:Signature`` ends here too: its first
     offending node is within the levels read (no valid message text nests deeper than 8), and nothing
     after this step, the signature first, can be judged on a document read in part (decisions.md)."""
-    issues = list(ex.profile.validate_envelope(ex.root, "request"))
-    ex.lexical = lexical.lexical_problem(ex.root, ex.profile.repeatable)
+    issues = list(_envelope_issues(ex, ex.profile))
+    ex.lexical = ex.once(("lexical", id(ex.profile)), lambda: lexical.lexical_problem(ex.root, ex.profile.repeatable))
     if ex.lexical is not None and not _in_content(ex, ex.lexical.path):
         issues.append(ex.lexical)
     issues = issues or _table_4_2_issues(ex)
@@ -304,15 +324,8 @@ def step_certification(gw, ex: Exchange) -> Outcome | None:
 
 def step_signature(gw, ex: Exchange) -> Outcome | None:
     """9. Signature exactly per Table 8-1 (SIG-05); SHA-1 per the profile's ``SHA1`` (SIG-06/07)."""
-    sha1_accepted = ex.profile.params["SHA1"] == "accept-with-warning"
-    extra_methods, extra_digests = ((xmlsig.RSA_SHA1,), (xmlsig.SHA1,)) if sha1_accepted else ((), ())
     try:
-        ex.signature = xmlsig.verify_envelope(
-            ex.text,
-            methods=(xmlsig.RSA_SHA256, xmlsig.ECDSA_SHA256, *extra_methods),
-            digests=(xmlsig.SHA256, *extra_digests),
-            sha1_refused_code=None if sha1_accepted else "G0007",
-        )
+        ex.signature = _verified(ex, ex.profile)
     except xmlsig.SignatureProblem as problem:
         ex.verdict["signature"] = {"ok": False, "code": problem.code, "reason": problem.reason}
         return reject(gw, problem.code, problem.field)
@@ -321,6 +334,22 @@ def step_signature(gw, ex: Exchange) -> Outcome | None:
     if sig.uses_sha1:
         ex.warnings.append(error(gw, "W0001"))
     return None
+
+
+def _envelope_issues(ex: Exchange, profile: Profile) -> list:
+    return ex.once(("envelope", id(profile)), lambda: profile.validate_envelope(ex.root, "request"))
+
+
+def _verified(ex: Exchange, profile: Profile) -> xmlsig.VerifiedSignature:
+    """The signature verified as ``profile`` says (raises ``xmlsig.SignatureProblem``)."""
+    sha1_accepted = profile.params["SHA1"] == "accept-with-warning"
+    extra_methods, extra_digests = ((xmlsig.RSA_SHA1,), (xmlsig.SHA1,)) if sha1_accepted else ((), ())
+    return ex.once(("signature", id(profile)), lambda: xmlsig.verify_envelope(
+        ex.text,
+        methods=(xmlsig.RSA_SHA256, xmlsig.ECDSA_SHA256, *extra_methods),
+        digests=(xmlsig.SHA256, *extra_digests),
+        sha1_refused_code=None if sha1_accepted else "G0007",
+    ))
 
 
 def step_certificate(gw, ex: Exchange) -> Outcome | None:
@@ -485,7 +514,7 @@ def _issue_time(ex: Exchange) -> datetime | None:
 
 def _content_issues(ex: Exchange) -> list:
     """Schema issues of the Content child, then a comment/PI/non-NFC node inside it (step 13)."""
-    issues = list(ex.profile.validate_content(ex.root))
+    issues = list(ex.once(("content", id(ex.profile)), lambda: ex.profile.validate_content(ex.root)))
     if ex.lexical is not None and _in_content(ex, ex.lexical.path):
         issues.append(ex.lexical)
     return issues
@@ -598,6 +627,36 @@ def _declaration_errors(gw, ex: Exchange) -> list[ErrorEntry]:
 # The run
 
 
+def prepare(gw, ex: Exchange) -> None:
+    """The pure CPU work of steps 1, 4, 7, 9 and 13 — SOAP and message-text parsing, XSD validation and
+    its explanation, the signature — done ahead, so that app.py can run it off the event loop within a time budget (issue 13:
+    no request stalls another). The steps later find its results (``Exchange.once``); it reads only the
+    gateway's profiles, records nothing and never raises."""
+    try:
+        ex.call = ex.read_soap()[0]
+        s_max = gw.default_profile.params["S_max"]
+        if len(ex.call.message_text) > s_max or ex.parse(s_max) is not None:
+            return
+        profile = _profile_of(gw, ex)
+        if profile is None:
+            return
+        ex.once(("lexical", id(profile)), lambda: lexical.lexical_problem(ex.root, profile.repeatable))
+        clean = not _envelope_issues(ex, profile)
+        if clean or ex.beyond is not None:      # step 13's issues also name a too-deep node at step 7
+            ex.once(("content", id(profile)), lambda: profile.validate_content(ex.root))
+        if clean:
+            _verified(ex, profile)
+    except Exception:                          # noqa: BLE001 — the steps meet the same problem and answer it
+        return
+
+
+def abandoned(gw, ex: Exchange) -> Response:
+    """REL-02 / TRN-08: the request could not be evaluated within its budget; E9001, nothing recorded.
+    The reply echoes the request's header if it was read by then (``prepare`` may still be running)."""
+    late = Exchange(ex.request, ex.now, ex.case_id, header=ex.header)
+    return finish(gw, late, reject(gw, "E9001"), recordable=False)
+
+
 def evaluate(gw, ex: Exchange) -> Response:
     """Evaluate one request and return the response; never raises.
 
@@ -642,7 +701,7 @@ def _read_facts(gw, ex: Exchange) -> None:
     that is not a readable ``Send`` has no facts; step 1 answers it)."""
     if ex.call is None:
         try:
-            ex.call = soap.parse_send_request(ex.request.body)[0]
+            ex.call = ex.read_soap()[0]
         except soap.SoapFault:
             return
     ex.parse(gw.default_profile.params["S_max"])

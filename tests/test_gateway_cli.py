@@ -12,17 +12,24 @@ import requests
 from conformance.cli import main
 
 
-def test_gateway_prints_its_settings_serves_the_wsdl_and_stops_on_ctrl_c(pki_dir, tmp_path):
+def standalone(pki_dir, folder, *options: str) -> tuple[subprocess.Popen, str]:
+    """``ecdi gateway`` in a subprocess on a free port, and what it printed up to "ready"."""
     proc = subprocess.Popen([sys.executable, "-m", "conformance.cli", "gateway", "--port", "0", "--pki-dir",
-                             str(pki_dir), "--dir", str(tmp_path), "--time-scale", "0.1"],
+                             str(pki_dir), "--dir", str(folder), *options],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+    while not lines or not lines[-1].startswith("ready"):
+        line = proc.stdout.readline()
+        if not line:
+            proc.kill()
+            raise AssertionError(proc.stderr.read())
+        lines.append(line.strip())
+    return proc, "\n".join(lines)
+
+
+def test_gateway_prints_its_settings_serves_the_wsdl_and_stops_on_ctrl_c(pki_dir, tmp_path):
+    proc, text = standalone(pki_dir, tmp_path, "--time-scale", "0.1")
     try:
-        lines = []
-        while not lines or not lines[-1].startswith("ready"):
-            line = proc.stdout.readline()
-            assert line, proc.stderr.read()
-            lines.append(line.strip())
-        text = "\n".join(lines)
         wsdl = re.search(r"WSDL:\s+(\S+)", text).group(1)
         ca = re.search(r"TLS trust anchor to import \(test CA\): (\S+)", text).group(1)
         assert re.search(r"account: UserId nguoikhai  password: \S{12,}", text)

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import ssl
 import threading
-import urllib.error
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import requests
+
+from ..remote import RemoteFailure, call
 from ..sut import SutFile
 from .base import Action, DriverError, DriverInconclusive, Environment, Outcome, await_kill_moment
 from .configured import ConfiguredDriver
@@ -43,9 +43,9 @@ class HttpDriver(ConfiguredDriver):
         self.timeout, self.timeouts = sut.timeouts(DEFAULT_TIMEOUT_S)
         self.headers = {k: str(v) for k, v in sut.driver_table("headers").items()}
         ca_file = settings.get("ca_file")
-        context = ssl.create_default_context(cafile=str(sut.resolve(ca_file)) if ca_file else None)
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}),
-                                                   urllib.request.HTTPSHandler(context=context))
+        self._session = requests.Session()
+        self._session.trust_env = False        # no proxy, and no REQUESTS_CA_BUNDLE replacing ca_file
+        self._session.verify = str(sut.resolve(ca_file)) if ca_file else True
 
     def start(self, env: Environment) -> None:
         self.begin(env)
@@ -95,30 +95,23 @@ class HttpDriver(ConfiguredDriver):
 
     def _post(self, name: str, payload: dict, masked: dict) -> bytes:
         """POST ``{url}/{name}`` with the request (``protocol.action_request``: the environment, passwords
-        included); ``masked`` goes to the evidence. Returns the reply body on 2xx."""
+        included); ``masked`` goes to the evidence. Returns the reply body on 2xx; any other answer or
+        failure is a DriverError naming the action, the URL and the cause (``remote.call``)."""
         self._count += 1
         evidence = self._env.work_dir / "driver" / f"{self._count:02d}-{name}"
         evidence.parent.mkdir(parents=True, exist_ok=True)
         Path(f"{evidence}.request.json").write_text(json.dumps(masked, ensure_ascii=False, indent=1), encoding="utf-8")
-        req = urllib.request.Request(f"{self.url}/{name}", data=json.dumps(payload).encode("utf-8"), method="POST",
-                                     headers={"Content-Type": "application/json", **self.headers})
-        timeout = self.timeouts.get(name, self.timeout)
-        where = f"http driver, action {name!r} (POST {self.url}/{name})"
+        url = f"{self.url}/{name}"
         try:
-            with self._opener.open(req, timeout=timeout) as resp:
-                body = resp.read()
-        except urllib.error.HTTPError as exc:
-            body = exc.read()
-            Path(f"{evidence}.response").write_bytes(body)
-            raise DriverError(f"{where}: HTTP {exc.code} {exc.reason}: {body[:200].decode('utf-8', 'replace')!r}") from None
-        except TimeoutError:
-            raise DriverError(f"{where}: no response within {timeout:g} s (timeout)") from None
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            kind = "timeout" if isinstance(reason, TimeoutError) else "cannot reach the automation endpoint"
-            raise DriverError(f"{where}: {kind}: {reason}") from None
-        Path(f"{evidence}.response").write_bytes(body)
-        return body
+            answer = call(self._session, "POST", url, where=f"http driver, action {name!r} (POST {url})",
+                          timeout=self.timeouts.get(name, self.timeout), peer="the automation endpoint",
+                          data=json.dumps(payload).encode("utf-8"),
+                          headers={"Content-Type": "application/json", **self.headers})
+        except RemoteFailure as failure:
+            Path(f"{evidence}.response").write_bytes(failure.body)
+            raise DriverError(str(failure)) from None
+        Path(f"{evidence}.response").write_bytes(answer.body)
+        return answer.body
 
 
 def _allowed(url: str) -> bool:
