@@ -84,7 +84,9 @@ def test_every_family_is_sampled():
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda s: s.mutant)
 def test_mutant_is_caught_and_no_case_crashes(sample, run_ecdi, tmp_path):
     mutant = MUTANTS[sample.mutant]
-    run = run_ecdi(tmp_path / "out", "--mutant", mutant.name, *(a for c in sample.case_ids() for a in ("--case", c)))
+    profile = ("--profile", mutant.profile) if getattr(mutant, "profile", None) else ()   # as `ecdi mutants --score`
+    run = run_ecdi(tmp_path / "out", "--mutant", mutant.name, *profile,
+                   *(a for c in sample.case_ids() for a in ("--case", c)))
     results = run.results
     assert sorted(run.verdicts()) == sorted(sample.case_ids()), run.explain()
     caught, why = judge(mutant, results)
