@@ -437,11 +437,13 @@ class CaseContext:
             self.needs_recorded(unread, what)
 
     def needs_recorded(self, requests: list, what: str = "the lodgement this case needs", *,
-                       until: str | None = None, outcome: Outcome | None = None) -> None:
+                       until: str | None = None, outcome: Outcome | None = None, judges: bool = True) -> None:
         """Set-up: ``requests`` (every attempt of a lodgement the case needs) reached the gateway and passed its
         own evaluation — up to step ``until`` (a ``REFUSING_STEPS`` name) when the case is about a later
         step's answer. A refusal at a step that detects a breach of one of the case's requirements FAILs the
-        case on it; any other refusal, or no request at all, is ``setup_failed``."""
+        case on it; any other refusal, or no request at all, is ``setup_failed``. ``judges=False``: the case
+        has judged what it requires of these requests itself, so a refusal (one step's S0005 may be about
+        another requirement's field) is only a failed set-up."""
         if not requests:
             shown = f"the DTS reported {outcome.state!r}" if outcome is not None else "nothing reached the gateway"
             self.setup_failed("no request reached the gateway", what, shown)
@@ -454,7 +456,7 @@ class CaseContext:
             cause = f"{sorted(self.profile.result_codes[code].functions)[0]} {code}"
         reason = (ex.gateway_verdict.get(step) or {}).get("reason") if isinstance(
             ex.gateway_verdict.get(step), dict) else None
-        own = [r for r in REFUSING_STEPS.get(step, ()) if r in self.spec.requirements]
+        own = [r for r in REFUSING_STEPS.get(step, ()) if r in self.spec.requirements] if judges else []
         if own:
             self.check(Check(False, f"the gateway refused {what} (request #{ex.seq}): {cause} at its {step} "
                                     f"step" + (f": {reason}" if reason else "")), own[0], stop=True)

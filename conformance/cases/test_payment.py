@@ -194,6 +194,8 @@ def test_maker_and_checker(ecdi):
     ecdi.check(equal(f"maker of {maker[0]}'s order", sent_value(order_request, "maker"), maker[1]),
                "PAY-02")
     ecdi.check(equal(f"the SOAP UserId of {maker[0]}'s order", order_request.user_id, maker[1]), "SEC-08")
+    # the order's maker is judged above; a refusal of the order (its description, say) leaves nothing to approve
+    ecdi.needs_recorded([order_request], "the payment order to approve", outcome=created, judges=False)
     journal = ecdi.journal()
     for user in (maker, checker):
         ecdi.check(journal_of_user(journal, user), "SEC-08", evidence=EvidenceKind.FILE)
@@ -219,6 +221,7 @@ def test_expired_otp_renewed(ecdi):
     maker, checker = two_users(ecdi)
     number = declaration_of_payer(ecdi)
     created = ecdi.create_payment(ecdi.payment_entry(ENTRY, declaration_number=number), user=maker[0])
+    ecdi.needs_recorded(ecdi.requests(type="701", function="8"), "the payment order", outcome=created)
     order_id = created.payment_order_id
     ecdi.check(Check(bool(order_id), f"the DTS showed payment order id {order_id!r}"), "PAY-09",
                evidence=EvidenceKind.DRIVER, stop=True)
@@ -267,6 +270,7 @@ def test_expired_otp_renewed(ecdi):
 def test_maker_cannot_approve(ecdi):
     number = declaration_of_payer(ecdi)
     created = ecdi.create_payment(ecdi.payment_entry(ENTRY, declaration_number=number))
+    ecdi.needs_recorded(ecdi.requests(type="701", function="8"), "the payment order", outcome=created)
     order_id = created.payment_order_id
     ecdi.check(Check(bool(order_id), f"the DTS showed payment order id {order_id!r}"), "PAY-11",
                evidence=EvidenceKind.DRIVER, stop=True)
@@ -289,6 +293,7 @@ def test_otp_mail_never_arrives(ecdi):
                                   scenarios.rule({"action": "withhold_mail"}, type_="701", function="8", times=1)))
     number = declaration_of_payer(ecdi)
     created = ecdi.create_payment(ecdi.payment_entry(ENTRY, declaration_number=number), user=maker[0])
+    ecdi.needs_recorded(ecdi.requests(type="701", function="8"), "the payment order", outcome=created)
     order_id = created.payment_order_id
     ecdi.check(Check(bool(order_id), f"the DTS showed payment order id {order_id!r}"), "PAY-09",
                evidence=EvidenceKind.DRIVER, stop=True)
