@@ -16,10 +16,15 @@ from __future__ import annotations
 
 import atexit
 import collections
+import fcntl
 import json
+import os
 import queue
+import select
 import subprocess
 import sys
+import termios
+import threading
 import time
 from pathlib import Path
 from string import Formatter
@@ -45,7 +50,7 @@ class ServerDriver(CommandDriver):
                                              f"allowed here (only {', '.join('{' + v + '}' for v in SERVER_VALUES)})")
         self._proc: subprocess.Popen | None = None
         self._answers: queue.Queue | None = None     # the lines of the running process's stdout; None at its end
-        self._stderr: dict = {"file": None, "tail": collections.deque(maxlen=3)}
+        self._stderr: dict = {"file": None, "tail": collections.deque(maxlen=3), "lock": threading.Lock()}
         self._run_dir: Path | None = None
         atexit.register(self.close)
 
@@ -138,9 +143,20 @@ class ServerDriver(CommandDriver):
             tail = " | ".join(self._stderr["tail"])
             raise DriverError(f"{where}: the product's process ended (exit code {code}) without answering"
                               f"{': ' + tail if tail else ''} (stderr kept in {evidence}.stderr)")
+        self._settle_stderr(proc)
         self._log(evidence, shown, "answered", time.monotonic() - started)
         Path(f"{evidence}.stdout").write_text(line, encoding="utf-8")
         return line
+
+    def _settle_stderr(self, proc, limit: float = 0.25) -> None:
+        """A product writes a request's stderr before its answer, but the two pipes are read by two threads:
+        wait (briefly) until what it wrote to stderr is in this request's file, not the next one's."""
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            with self._stderr["lock"]:                   # not while a read chunk is being written out
+                if _unread(proc.stderr) == 0:
+                    return
+            time.sleep(0.002)
 
     def _answer(self, name: str, line: str) -> str:
         """The answer line, unless it is ``{"error": ...}`` or not JSON at all (then the process is out of step
@@ -194,8 +210,6 @@ class ServerDriver(CommandDriver):
 
 
 def _daemon(target, *args):
-    import threading
-
     thread = threading.Thread(target=target, args=args, daemon=True, name=f"ecdi-server-{target.__name__}")
     thread.start()
     return thread
@@ -210,10 +224,33 @@ def _read_answers(stdout, answers: queue.Queue) -> None:
 
 
 def _keep_stderr(stderr, sink: dict) -> None:
-    """Each stderr line goes to the evidence file of the request in flight (the latest one)."""
-    for raw in stderr:
-        line = raw.decode("utf-8", "replace")
-        sink["tail"].append(line.strip())
-        with open(sink["file"], "a", encoding="utf-8") as out:
-            out.write(line)
+    """Each stderr line goes to the evidence file of the request in flight (the latest one). Bytes are read
+    and written out under the lock, so ``_settle_stderr`` finds them either still in the pipe or in a file."""
+    fd, rest = stderr.fileno(), b""
+    while True:
+        select.select([fd], [], [])                       # data or the end, waited for without the lock
+        with sink["lock"]:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                chunk = b""
+            if chunk:
+                *lines, rest = (rest + chunk).split(b"\n")
+            else:                                         # the end: an unterminated last line too
+                lines, rest = ([rest] if rest else []), b""
+            for raw in lines:
+                line = raw.decode("utf-8", "replace")
+                sink["tail"].append(line.strip())
+                with open(sink["file"], "a", encoding="utf-8") as out:
+                    out.write(line + "\n")
+        if not chunk:
+            return
+
+
+def _unread(pipe) -> int:
+    """Bytes waiting in ``pipe`` (FIONREAD); 0 once it is closed."""
+    try:
+        return int.from_bytes(fcntl.ioctl(pipe.fileno(), termios.FIONREAD, b"\0\0\0\0"), sys.byteorder)
+    except (OSError, ValueError):
+        return 0
 
