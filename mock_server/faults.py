@@ -32,7 +32,7 @@ from lxml import etree
 
 from conformance.codec import soap, xmlsig
 from conformance.codec.namespaces import DS, ENV, PAY, q
-from conformance.codec.safexml import hardened_parser
+from conformance.codec.safexml import MAX_DEPTH, hardened_parser
 
 from .scenario import DelayAction, FaultAction, ReplyAction, WarnAction
 
@@ -212,7 +212,6 @@ def _malformed(variant: str, text: bytes, *, xxe_url: str) -> bytes:
 
 # SEC-05: where the external DTD and entity of a ``doctype`` reply point (a path of the gateway itself).
 XXE_PATH = "/ecdi-xxe"
-MAX_REPLY_DEPTH = 64      # SEC-05: the root Envelope at depth 1
 
 
 def _oversized(gw, variant: str, text: bytes) -> bytes:
@@ -227,7 +226,7 @@ def _oversized(gw, variant: str, text: bytes) -> bytes:
     else:
         depth = len(list(result.iterancestors())) + 2          # Extension's depth, the root being 1
         node = ext
-        while depth <= MAX_REPLY_DEPTH:
+        while depth <= MAX_DEPTH:                # SEC-05's limit (safexml), the root Envelope at depth 1
             node = etree.SubElement(node, q(FOREIGN_NS, "n"))
             depth += 1
     return xmlsig.sign_envelope(root, gw.replies.signer, signature_method=xmlsig.RSA_SHA256,

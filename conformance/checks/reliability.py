@@ -29,8 +29,9 @@ def attempt_start(ex) -> float:
 
 
 def attempt_end(ex) -> float:
-    """When the attempt carrying ``ex`` ended (REL-06): the gateway's last octet or reset, or the close of the
-    connection if that came first (a timed-out attempt the client gave up)."""
+    """When the attempt carrying ``ex`` ended (REL-06): when the gateway sent its response (``responded_at``: the
+    row is committed just before the first octet) or reset, or the close of the connection if that came
+    first (a timed-out attempt the client gave up)."""
     ends = [t for t in (ex.responded_at, getattr(ex, "connection_closed_at", None)) if t is not None]
     return min(ends) if ends else ex.received_at
 

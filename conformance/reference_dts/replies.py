@@ -28,7 +28,7 @@ from ..codec.envelope import (HEADER_LAYOUT, ErrorEntry, Header, Result, content
                               read_header)
 from ..codec.namespaces import ENV
 
-MAX_DEPTH = 64  # SEC-05: the root Envelope is at depth 1
+MAX_DEPTH = safexml.MAX_DEPTH  # SEC-05: the root Envelope is at depth 1 (one figure for gateway and DTS)
 
 # Table 4-3 placeholders that SEC-04 does not check in a 271 (the 271 is correlated by being the
 # synchronous answer to our request). Reference/version's placeholder is the highest accepted version.
