@@ -221,9 +221,9 @@ class TlsProbe:
         may report its failure a moment before the probe has noted the handshake's end)."""
         deadline = time.monotonic() + settle_s
         while True:
-            with self._lock:
+            with self._lock:   # read with the accept step's lock: a connection is either pending or in rows
                 rows = [c for c in self._connections if c.seq > since]
-            pending = select.select([self._listener], [], [], 0)[0]      # a connection not yet accepted
+                pending = select.select([self._listener], [], [], 0)[0]  # a connection not yet accepted
             if (not pending and all(c.closed_at is not None for c in rows)) or time.monotonic() > deadline:
                 return rows
             time.sleep(0.01)
@@ -245,10 +245,15 @@ class TlsProbe:
     def _serve(self) -> None:
         while not self._stop.is_set():
             try:
-                sock, addr = self._listener.accept()
-            except (socket.timeout, OSError):
+                if not select.select([self._listener], [], [], 0.1)[0]:
+                    continue
+            except (OSError, ValueError):
                 continue
-            with self._lock:
+            with self._lock:   # accepted and recorded in one step: ``connections`` sees it pending or recorded
+                try:
+                    sock, addr = self._listener.accept()
+                except (socket.timeout, OSError):
+                    continue
                 conn = Connection(len(self._connections) + 1, self.variant.name, time.time(), addr[0])
                 self._connections.append(conn)
             threading.Thread(target=self._handle, args=(sock, conn), daemon=True).start()
