@@ -1,6 +1,6 @@
 """No request stalls another (issue 13, item 1): a well-behaved client's latency while a second client
 keeps sending CPU-heavy requests (message texts nested as deep as S_max allows, about a second each of
-parsing and validation in the gateway's worker threads).
+parsing and validation in the gateway's worker processes).
 
 Target: the well-behaved client's p99 latency under that load within 2 × its idle p99. Run:
 ``python benchmarks/bench_stall.py [requests]`` (default 100 per phase). The test

@@ -51,11 +51,10 @@ from cryptography import x509
 from conformance.codec import certs, soap
 from conformance.codec.fingerprint import Fingerprinter, new_key
 from conformance.pki import DEFAULT_TAX_CODE, TestPKI
-from conformance.profile import load_profile
 
 from . import pipeline
 from .clock import Clock
-from .connections import connection_of, tracked, watch_handshakes
+from .connections import OpenConnections, connection_of, tracked, watch_handshakes
 from .config import TEST_CERTIFICATION_ID, Account, GatewayConfig
 from .evidence import COLUMNS, EvidenceLog, EvidenceUnavailable, verify_chain
 from . import faults
@@ -66,7 +65,8 @@ from .prompts import PromptError
 from .redaction import redact_row
 from .sessions import DEFAULT as DEFAULT_SESSION
 from .sessions import SESSION_ID, Session, SessionView
-from .workers import DaemonWorkers
+from .accepted import AcceptedProfiles, accepted_profiles, version_key  # noqa: F401 — accepted_profiles re-exported
+from .cpu_pool import CpuPool
 from .transmit import WITHHELD, planned, transmit
 from .replies import GatewayIdentity, Replies, reply_summary
 from .scenario import CaseState, ScenarioError, parse_scenario
@@ -92,22 +92,6 @@ _LIVE_FIELDS = ("seq", "case_id", "received_at", "responded_at", "client", "user
                 "message_id", "attempt", "response_status", "reply_function", "reply_codes", "rule")
 
 
-def _version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in version.split("."))
-
-
-def accepted_profiles(profile_ids: list[str]) -> list:
-    """The profiles whose messages this gateway accepts (CAP-03): those it was started with, plus every
-    version their deployment's ``accepted_versions`` names (a 1.1 CGW also accepts 1.0 until customs
-    withdraws it, Annex A). Each message is then judged by the profile of its ``Reference/version``."""
-    loaded = {p.version: p for p in (load_profile(pid) for pid in profile_ids)}
-    for profile in list(loaded.values()):
-        for version in profile.deployment.get("accepted_versions", []):
-            if version not in loaded:
-                loaded[version] = load_profile(f"ecdi-{version}")
-    return list(loaded.values())
-
-
 class Gateway:
     """One gateway: its configuration, trust material, recorded state and current case.
 
@@ -122,9 +106,9 @@ class Gateway:
         self.time_scale = config.time_scale
         self.enforce_poll_interval = config.enforce_poll_interval
         self.poll_interval_allowance = config.poll_interval_allowance
-        loaded = accepted_profiles(config.profiles)
-        self.profiles = {p.version: p for p in loaded}
-        self.default_profile = max(loaded, key=lambda p: _version_key(p.version))   # placeholder version
+        accepted = AcceptedProfiles(config.profiles)
+        self.profiles, self.default_profile = accepted.profiles, accepted.default_profile
+        loaded = list(self.profiles.values())
         self.pki = _load_pki(Path(config.pki_folder))
         self.trust_anchors = certs.load_pem_chain(self.pki.trust_list_pem)
         self.known_intermediates = [self.pki.declarant_ca]
@@ -141,7 +125,7 @@ class Gateway:
         self._signer = self.pki.gateway_signer.signer()
         self._identity = GatewayIdentity(config.product, config.product_version, config.operator_name,
                                          config.operator_tax_code, self.default_profile.deployment["central_office"],
-                                         tuple(sorted(self.profiles, key=_version_key)))
+                                         tuple(sorted(self.profiles, key=version_key)))
         self.sessions: dict[str, Session] = {}
         self._new_session(DEFAULT_SESSION, set(self.accounts))
         Path(config.evidence_db).parent.mkdir(parents=True, exist_ok=True)
@@ -161,8 +145,8 @@ class Gateway:
         self._open: dict[int, dict] = {}       # seq -> evidence fields so far, of every arrival without its row
         self._in_flight: dict[int, dict] = {}  # those being answered: listed by the control API
         self.lag = LagSamples()                # this gateway's event-loop lateness (conformance/lag.py)
-        # pipeline.prepare's CPU work, off the event loop so that no request stalls another (issue 13)
-        self._cpu = DaemonWorkers(config.cpu_workers)
+        # pipeline.prepare's CPU work, in worker processes so that no request stalls another (issue 13)
+        self._cpu = CpuPool(config.profiles, config.cpu_workers, config.cpu_budget)
         self._cpu_waits: set[asyncio.Future] = set()   # cancelled when the gateway stops
         self.cpu_budget = config.cpu_budget
 
@@ -211,7 +195,7 @@ class Gateway:
         return self.base_url + soap.ENDPOINT_PATH
 
     def close(self) -> None:
-        self._cpu.shutdown(wait=False)
+        self._cpu.close()
         self.evidence.close()
         self.store.close()
 
@@ -335,18 +319,19 @@ class Gateway:
                                    reply_text=response.reply_text, delivery=response.delivery)
 
     async def _prepared(self, ex: pipeline.Exchange) -> bool:
-        """Run ``pipeline.prepare`` in a worker thread (the SOAP UserId, which chooses the session, is read
-        there too); False if it outlasts ``cpu_budget`` (the worker finishes unobserved; nothing recorded)."""
-        work = asyncio.get_running_loop().run_in_executor(self._cpu, pipeline.prepare, self, ex)
+        """Run ``pipeline.prepare`` in a worker process (the SOAP UserId, which chooses the session, is read
+        there too); False if it outlasts ``cpu_budget`` (the worker is killed; nothing recorded)."""
+        work = asyncio.ensure_future(self._cpu.prepare(ex.request.body))
         self._cpu_waits.add(work)
         try:
-            await asyncio.wait_for(work, self.cpu_budget)
-            return True
-        except asyncio.TimeoutError:
-            ex.verdict["abandoned"] = f"parsing, validation and signature took over {self.cpu_budget:g} s (REL-02)"
-            return False
+            results = await work
         finally:
             self._cpu_waits.discard(work)
+        if results is None:
+            ex.verdict["abandoned"] = f"parsing, validation and signature took over {self.cpu_budget:g} s (REL-02)"
+            return False
+        pipeline.adopt(ex, results)
+        return True
 
     def stop_cpu_waits(self) -> None:
         """Stopping: requests waiting for their CPU work end now (their rows say no response was sent)."""
@@ -518,7 +503,7 @@ class Gateway:
         return web.json_response({
             "endpoint_url": self.endpoint_url, "wsdl_url": self.endpoint_url + "?wsdl",
             "crl_url": self.base_url + "/crl/",
-            "case_id": _session(self, request).case.case_id, "accepted_versions": sorted(self.profiles, key=_version_key),
+            "case_id": _session(self, request).case.case_id, "accepted_versions": sorted(self.profiles, key=version_key),
             "time_scale": self.time_scale,
         })
 
@@ -850,11 +835,12 @@ class _TrackedSite(web.TCPSite):
     def __init__(self, runner, host, port, *, limits: GatewayConfig, **kwargs):
         super().__init__(runner, host, port, **kwargs)
         self._limits = limits
+        self.open_connections = OpenConnections(limits.max_connections)
 
     async def start(self) -> None:
         await web.BaseSite.start(self)
         self._server = await asyncio.get_running_loop().create_server(
-            tracked(self._runner.server, self._limits.header_timeout), self._host, self._port, ssl=self._ssl_context,
+            tracked(self._runner.server, self._limits.header_timeout, self.open_connections), self._host, self._port, ssl=self._ssl_context,
             backlog=self._backlog, reuse_address=self._reuse_address, reuse_port=self._reuse_port,
             ssl_handshake_timeout=self._limits.handshake_timeout)
 

@@ -59,7 +59,7 @@ class GatewayConfig:
     # harness's, so its tapes use the same markers; None: a random one for this gateway run. Never written.
     fingerprint_key: bytes | None = field(default=None, repr=False)
     # Hostile requests and connections (issue 13, docs/security.md). Durations in seconds, not scaled.
-    cpu_workers: int = 2                      # threads parsing, validating and verifying requests off the loop
+    cpu_workers: int = 2                      # processes parsing, validating and verifying requests off the loop
     # That work per request; past it E9001 (REL-02, TRN-08). Not scaled: within T_cgw at s = 1, and a
     # harness test at s = 0.01 is not answered E9001 because the machine is loaded (decisions.md).
     cpu_budget: float = 5.0
@@ -67,6 +67,7 @@ class GatewayConfig:
     header_timeout: float = 10.0              # a request head from its first byte (or the handshake) to complete
     body_timeout: float = 30.0                # a request body from its head to its last byte (bodies that never end)
     keepalive_timeout: float = 75.0           # an idle kept-alive connection (over T_backoff_max, 60 s at s = 1)
+    max_connections: int = 10_000             # open at once past their handshake; more are closed at once
 
     def state_path(self) -> Path:
         if self.state_db is not None:

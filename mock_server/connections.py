@@ -17,7 +17,7 @@ Times are epoch seconds (``time.time()``), like the evidence rows they end up in
 It also bounds a slow request head (slowloris, issue 13): from the end of the handshake, or from the
 first byte of a later request on the connection, its head must be complete within ``header_timeout``
 (the gateway's outermost middleware calls ``head_read`` and ``request_done``), else the connection is
-aborted. Idle time between requests is aiohttp's ``keepalive_timeout``; the handshake asyncio's
+aborted. At most ``max_connections`` are open at once (``OpenConnections``). Idle time between requests is aiohttp's ``keepalive_timeout``; the handshake asyncio's
 ``ssl_handshake_timeout``; the body ``app._read``'s ``body_timeout`` (docs/security.md).
 """
 
@@ -64,14 +64,40 @@ class Connection:
                 "tls_finished_at": self.tls_finished_at, "connection_request": self.requests}
 
 
+class OpenConnections:
+    """How many connections are open past their handshake, against ``limit`` (``max_connections``).
+
+    One over the limit is closed as soon as it is made: each open connection holds a descriptor and
+    buffers, and a client opening thousands must not take the gateway's last descriptor from others.
+    Handshakes in progress are not counted; ``handshake_timeout`` bounds them."""
+
+    def __init__(self, limit: int | None):
+        self.limit = limit
+        self.count = 0
+        self.refused = 0
+
+    def admit(self) -> bool:
+        if self.limit is not None and self.count >= self.limit:
+            self.refused += 1
+            return False
+        self.count += 1
+        return True
+
+    def release(self) -> None:
+        self.count -= 1
+
+
 class Tracked(asyncio.Protocol):
     """The application protocol asyncio sees: notes the connection's times, forwards everything."""
 
-    def __init__(self, inner: asyncio.Protocol, header_timeout: float | None = None):
+    def __init__(self, inner: asyncio.Protocol, header_timeout: float | None = None,
+                 open_connections: OpenConnections | None = None):
         self.inner = inner
         self.connection = Connection(time.time())
         self.header_timeout = header_timeout
         self.transport = None
+        self._open = open_connections
+        self._admitted = False
 
     def _await_head(self) -> None:
         if self.header_timeout and self.connection._timer is None and not self.connection.busy:
@@ -85,6 +111,11 @@ class Tracked(asyncio.Protocol):
 
     def connection_made(self, transport) -> None:
         self.transport = transport
+        if self._open is not None and not self._open.admit():
+            self.connection.timed_out = f"over max_connections ({self._open.limit}) open at once"
+            transport.abort()                    # the application never sees it
+            return
+        self._admitted = self._open is not None
         self._await_head()
         self.connection.tls_finished_at = time.time()
         ssl_object = transport.get_extra_info("ssl_object")
@@ -93,6 +124,10 @@ class Tracked(asyncio.Protocol):
         self.inner.connection_made(transport)
 
     def connection_lost(self, exc) -> None:
+        if not self._admitted and self._open is not None:
+            return                               # refused in connection_made
+        if self._admitted:
+            self._open.release()
         self.connection._stop_timer()
         self.connection.closed_at = time.time()
         for row in self.connection.waiting:          # requests still unanswered learn it at once
@@ -100,6 +135,8 @@ class Tracked(asyncio.Protocol):
         self.inner.connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._open is not None and not self._admitted:
+            return
         self._await_head()
         self.inner.data_received(data)
 
@@ -113,9 +150,9 @@ class Tracked(asyncio.Protocol):
         self.inner.resume_writing()
 
 
-def tracked(factory, header_timeout: float | None = None):
+def tracked(factory, header_timeout: float | None = None, open_connections: OpenConnections | None = None):
     """The protocol factory to give ``loop.create_server`` instead of ``factory``."""
-    return lambda: Tracked(factory(), header_timeout)
+    return lambda: Tracked(factory(), header_timeout, open_connections)
 
 
 def note_client_hello(ssl_object, server_name, context) -> None:

@@ -109,14 +109,28 @@ def _stored(name: str, value: Any) -> Any:
     return value
 
 
-def row_hash(prev_hash: str, pos: int, seq: int, stored: dict[str, Any]) -> str:
-    """sha256 over the previous hash and the canonical content of one row (its stored values)."""
+def row_hash(prev_hash: str, pos: int, seq: int, stored: dict[str, Any], *, legacy: bool = False) -> str:
+    """sha256 over the previous hash and the canonical content of one row (its stored values).
+
+    An octet column enters the content as its own sha256 and length, which is as binding as the octets
+    and is computed without holding the interpreter: a hostile request's megabytes, written as hex into
+    JSON, held every other request back for half a second (issue 13). ``legacy``: the form of files
+    written before that change (the octets as hex), which ``verify_chain`` still accepts.
+    """
     content = {"pos": pos, "seq": seq}
     for name in COLUMNS:
         value = stored.get(name)
-        content[name] = {"hex": bytes(value).hex()} if isinstance(value, (bytes, memoryview)) else value
+        if isinstance(value, (bytes, memoryview)):
+            value = ({"hex": bytes(value).hex()} if legacy
+                     else {"sha256": hashlib.sha256(value).hexdigest(), "length": len(value)})
+        content[name] = value
     canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(prev_hash.encode("ascii") + b"\n" + canonical.encode("utf-8")).hexdigest()
+
+
+def _row_holds(prev_hash: str, pos: int, seq: int, stored: dict[str, Any], recorded_hash: str) -> bool:
+    return recorded_hash in (row_hash(prev_hash, pos, seq, stored),
+                             row_hash(prev_hash, pos, seq, stored, legacy=True))
 
 
 class EvidenceUnavailable(Exception):
@@ -301,7 +315,7 @@ def check_chain(db: Path | str, *, unwritten: Iterable[int] = ()) -> list[tuple[
         query = f"SELECT pos, seq, {', '.join(names)}, prev_hash, row_hash FROM exchanges ORDER BY pos"
         for row in conn.execute(query):
             pos, seq, values, stored_prev, stored_hash = row[0], row[1], row[2:-2], row[-2], row[-1]
-            if pos != expected or stored_prev != prev or row_hash(prev, pos, seq, dict(zip(names, values))) != stored_hash:
+            if pos != expected or stored_prev != prev or not _row_holds(prev, pos, seq, dict(zip(names, values)), stored_hash):
                 problems.append(("tampered", seq))
                 break
             prev, expected = stored_hash, pos + 1

@@ -16,7 +16,7 @@ An exception in any step becomes HTTP 500 ``soap:Server`` with the traceback kep
 verdict only (TRN-07: never a traceback to the client). The evaluation is synchronous and runs on the
 server's single event-loop thread, so two requests with one messageId are never evaluated concurrently
 (REL-10) without any lock; only its pure CPU work (``prepare``: parsing, XSD validation, signature)
-may be done ahead in a worker thread, touching no state but the exchange's own.
+may be done ahead in a worker process (``cpu_pool``), touching no state but the exchange's own.
 
 Steps read the request from ``exchange.root``, the tree parsed from the received octets. This is
 safe from signature wrapping because step 9 has verified that the only ``ds:Signature`` is the
@@ -28,6 +28,7 @@ still find.
 from __future__ import annotations
 
 import hmac
+import pickle
 import re
 import traceback
 from dataclasses import dataclass, field
@@ -35,6 +36,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Callable
 
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 
 from conformance.codec import certs, lexical, soap, xmlsig
@@ -53,10 +56,12 @@ from conformance.codec.envelope import (
     read_header,
 )
 from conformance.codec.namespaces import DEC, ENV, PAY, q
-from conformance.codec.safexml import MAX_DEPTH, XmlRefused, read_message_text
+from conformance.codec.safexml import MAX_DEPTH, XmlRefused, hardened_parser, read_message_text
 from conformance.profile import Profile
 
 from . import faults, flows
+
+DER = Encoding.DER
 from .config import Account
 from .scenario import HistoryStep, Rule
 from .store import Submission
@@ -299,7 +304,7 @@ def step_envelope(gw, ex: Exchange) -> Outcome | None:
     offending node is within the levels read (no valid message text nests deeper than 8), and nothing
     after this step, the signature first, can be judged on a document read in part (decisions.md)."""
     issues = list(_envelope_issues(ex, ex.profile))
-    ex.lexical = ex.once(("lexical", id(ex.profile)), lambda: lexical.lexical_problem(ex.root, ex.profile.repeatable))
+    ex.lexical = ex.once(("lexical", ex.profile.id), lambda: lexical.lexical_problem(ex.root, ex.profile.repeatable))
     if ex.lexical is not None and not _in_content(ex, ex.lexical.path):
         issues.append(ex.lexical)
     issues = issues or _table_4_2_issues(ex)
@@ -337,14 +342,14 @@ def step_signature(gw, ex: Exchange) -> Outcome | None:
 
 
 def _envelope_issues(ex: Exchange, profile: Profile) -> list:
-    return ex.once(("envelope", id(profile)), lambda: profile.validate_envelope(ex.root, "request"))
+    return ex.once(("envelope", profile.id), lambda: profile.validate_envelope(ex.root, "request"))
 
 
 def _verified(ex: Exchange, profile: Profile) -> xmlsig.VerifiedSignature:
     """The signature verified as ``profile`` says (raises ``xmlsig.SignatureProblem``)."""
     sha1_accepted = profile.params["SHA1"] == "accept-with-warning"
     extra_methods, extra_digests = ((xmlsig.RSA_SHA1,), (xmlsig.SHA1,)) if sha1_accepted else ((), ())
-    return ex.once(("signature", id(profile)), lambda: xmlsig.verify_envelope(
+    return ex.once(("signature", profile.id), lambda: xmlsig.verify_envelope(
         ex.text,
         methods=(xmlsig.RSA_SHA256, xmlsig.ECDSA_SHA256, *extra_methods),
         digests=(xmlsig.SHA256, *extra_digests),
@@ -514,7 +519,7 @@ def _issue_time(ex: Exchange) -> datetime | None:
 
 def _content_issues(ex: Exchange) -> list:
     """Schema issues of the Content child, then a comment/PI/non-NFC node inside it (step 13)."""
-    issues = list(ex.once(("content", id(ex.profile)), lambda: ex.profile.validate_content(ex.root)))
+    issues = list(ex.once(("content", ex.profile.id), lambda: ex.profile.validate_content(ex.root)))
     if ex.lexical is not None and _in_content(ex, ex.lexical.path):
         issues.append(ex.lexical)
     return issues
@@ -640,14 +645,83 @@ def prepare(gw, ex: Exchange) -> None:
         profile = _profile_of(gw, ex)
         if profile is None:
             return
-        ex.once(("lexical", id(profile)), lambda: lexical.lexical_problem(ex.root, profile.repeatable))
+        ex.once(("lexical", profile.id), lambda: lexical.lexical_problem(ex.root, profile.repeatable))
         clean = not _envelope_issues(ex, profile)
         if clean or ex.beyond is not None:      # step 13's issues also name a too-deep node at step 7
-            ex.once(("content", id(profile)), lambda: profile.validate_content(ex.root))
+            ex.once(("content", profile.id), lambda: profile.validate_content(ex.root))
         if clean:
             _verified(ex, profile)
     except Exception:                          # noqa: BLE001 — the steps meet the same problem and answer it
         return
+
+
+def prepared_elsewhere(gw, body: bytes) -> dict:
+    """``prepare`` on a request's octets, its results as plain data for another process (``cpu_pool``).
+    A signature travels as its certificates' DER (its ``signed_root`` stays behind: no step reads it)."""
+    ex = Exchange(HttpRequest("", {}, body), None, "")
+    prepare(gw, ex)
+    portable = {}
+    for key, (done, value) in ex._once.items():
+        if done and isinstance(value, xmlsig.VerifiedSignature):
+            value = _PortableSignature(value.signer.public_bytes(DER), [c.public_bytes(DER) for c in value.intermediates],
+                                       value.signature_method, value.digest_method)
+        try:
+            pickle.dumps(value)
+        except Exception:                      # noqa: BLE001 — an odd exception: the step recomputes it
+            continue
+        portable[key] = (done, value)
+    if ex._parsed:                             # the tree travels as octets lxml re-reads in C (a document
+        beyond = _index_path(ex.beyond) if ex.beyond is not None else None   # deeper than libxml2 took expat)
+        tree = etree.tostring(ex.root.getroottree()) if ex.root is not None else None
+        portable["_parsed"] = (tree, beyond, ex._xml_problem)
+    return portable
+
+
+def adopt(ex: Exchange, portable: dict) -> None:
+    """Take the results ``prepared_elsewhere`` computed for this exchange's octets."""
+    portable = dict(portable)
+    parsed = portable.pop("_parsed", None)
+    for key, (done, value) in portable.items():
+        if done and isinstance(value, _PortableSignature):
+            value = value.restored()
+        ex._once[key] = (done, value)
+    if parsed is not None:
+        tree, beyond, ex._xml_problem = parsed
+        ex._parsed = True
+        if tree is not None:
+            ex.root = etree.fromstring(tree, hardened_parser())
+            ex.beyond = _by_index_path(ex.root, beyond) if beyond is not None else None
+            if ex._xml_problem is None:
+                ex.header = read_header(ex.root)
+    soap_call = ex._once.get("soap")
+    if soap_call is not None and soap_call[0]:
+        ex.call = soap_call[1][0]
+
+
+def _index_path(el: etree._Element) -> list[int]:
+    path = []
+    while el.getparent() is not None:
+        path.append(el.getparent().index(el))
+        el = el.getparent()
+    return path[::-1]
+
+
+def _by_index_path(root: etree._Element, path: list[int]) -> etree._Element:
+    for index in path:
+        root = root[index]
+    return root
+
+
+@dataclass
+class _PortableSignature:
+    signer: bytes
+    intermediates: list[bytes]
+    signature_method: str
+    digest_method: str
+
+    def restored(self) -> xmlsig.VerifiedSignature:
+        return xmlsig.VerifiedSignature(x509.load_der_x509_certificate(self.signer), [x509.load_der_x509_certificate(c) for c in self.intermediates],
+                                        self.signature_method, self.digest_method, signed_root=None)
 
 
 def abandoned(gw, ex: Exchange) -> Response:

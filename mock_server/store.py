@@ -85,7 +85,10 @@ class Store:
     def __init__(self, path: Path):
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        # NORMAL in WAL mode: a commit survives the process being killed, not a power cut, and never waits
+        # for the disk on the event loop (behind another request's large evidence row: issue 13). The
+        # evidence log, the record that counts, stays FULL (decisions.md "No request stalls another").
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         self._lock = threading.RLock()
         self._last_query: dict[str, float] = {}

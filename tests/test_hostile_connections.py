@@ -157,6 +157,37 @@ def test_a_thousand_idle_connections_are_closed_and_others_served_meanwhile(gate
             sock.close()
 
 
+def test_connections_over_max_connections_are_closed_and_served_again_once_one_closes(pki, tmp_path):
+    config = gateway_config(pki, tmp_path)
+    config.max_connections = 3
+    running = run_in_thread(config)
+    held: list = []
+    try:
+        held = [tls_socket(running) for _ in range(3)]
+        extra = tls_socket(running)               # its handshake ends; then the gateway closes it
+        extra.settimeout(5)
+        try:
+            assert extra.recv(1) == b""
+        except (ConnectionError, ssl.SSLError):
+            pass
+        extra.close()
+        held.pop().close()
+        deadline = time.monotonic() + 5           # the gateway learns of the close asynchronously
+        while True:
+            try:
+                header, result = parse_reply(Client(running, pki).send(Client(running, pki).message())[1])
+                break
+            except Exception:                     # noqa: BLE001 — refused until the close is seen
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        assert header.function == "29", result
+    finally:
+        for sock in held:
+            sock.close()
+        running.stop()
+
+
 # ------------------------------------------------------------------------------------------
 # CPU-heavy requests: off the event loop, within a budget (item 1)
 

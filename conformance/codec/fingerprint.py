@@ -44,6 +44,38 @@ def _element(name: str) -> tuple[re.Pattern, re.Pattern]:
 _PATTERNS = {name: _element(name) for name in SECRET_ELEMENTS}
 
 
+def _sub_at_name(pattern: re.Pattern, opener: bytes, name: bytes, data: bytes, replace) -> bytes:
+    """``pattern.sub(replace, data)``, trying the pattern only where ``name`` occurs, at the last
+    ``opener`` before it (no prefix holds an opener). Scanning with the pattern itself tries it at every
+    ``&lt;`` of a large message text and held the gateway's GIL for tens of milliseconds (issue 13)."""
+    out, pos, at = [], 0, _find(data, name)
+    while at != -1:
+        start = data.rfind(opener, pos, at)
+        match = pattern.match(data, start) if start != -1 else None
+        if match is not None:
+            out += [data[pos:match.start()], replace(match)]
+            pos = match.end()
+            at = _find(data, name, pos)
+        else:
+            at = _find(data, name, at + 1)
+    out.append(data[pos:])
+    return b"".join(out)
+
+
+_CHUNK = 1 << 20
+
+
+def _find(data: bytes, needle: bytes, start: int = 0) -> int:
+    """``data.find(needle, start)``, a MiB at a time: one find over megabytes holds the interpreter
+    throughout, and the gateway's event loop with it; between chunks other threads run."""
+    while start < len(data):
+        at = data.find(needle, start, start + _CHUNK + len(needle) - 1)
+        if at != -1:
+            return at
+        start += _CHUNK
+    return -1
+
+
 SHORT = 8     # a value shorter than this (or all digits: an OTP) is replaced only as a word of its own
 
 
@@ -78,7 +110,7 @@ class Fingerprinter:
             return data, []
         found: list[str] = []
         for name in names:
-            for pattern, unescapes in zip(_PATTERNS[name], (1, 2)):
+            for pattern, unescapes, opener in zip(_PATTERNS[name], (1, 2), (b"<", b"&lt;")):
                 def sub(m: re.Match) -> bytes:
                     value = m.group(2).decode("utf-8", "replace")
                     for _ in range(unescapes):
@@ -87,7 +119,7 @@ class Fingerprinter:
                         return m.group(0)
                     found.append(value)
                     return m.group(1) + self(value).encode("ascii") + m.group(3)
-                data = pattern.sub(sub, data)
+                data = _sub_at_name(pattern, opener, name.encode(), data, sub)
         return data, found
 
     def text(self, text: str, values: Iterable[str]) -> str:
@@ -100,7 +132,7 @@ class Fingerprinter:
     def octets(self, data: bytes | None, values: Iterable[str]) -> bytes | None:
         """``text`` on octets: each value's UTF-8 form replaced."""
         for value in _ordered(values):
-            if data and value.encode("utf-8") in data:
+            if data and _find(data, value.encode("utf-8")) != -1:
                 data = re.sub(_bounded(value).encode("utf-8"), self(value).encode("ascii"), data)
         return data
 

@@ -40,6 +40,9 @@ class XmlRefused(Exception):
         self.reason = reason
         self.field = field
 
+    def __reduce__(self):                     # the gateway's CPU workers send it to the event loop
+        return (type(self), (self.code, self.reason, self.field))
+
 
 def hardened_parser() -> etree.XMLParser:
     """A parser that never loads a DTD, resolves an entity, follows XInclude or opens a resource.

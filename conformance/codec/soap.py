@@ -32,6 +32,9 @@ class SoapFault(Exception):
         self.faultcode = faultcode
         self.faultstring = faultstring
 
+    def __reduce__(self):                     # the gateway's CPU workers send it to the event loop
+        return (type(self), (self.faultcode, self.faultstring))
+
 
 class NotSendResponse(Exception):
     """A response body that is not a SOAP ``SendResponse`` (a retryable outcome for a DTS, REL-03)."""

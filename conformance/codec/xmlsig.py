@@ -84,6 +84,9 @@ class SignatureProblem(Exception):
         self.reason = reason
         self.field = field
 
+    def __reduce__(self):                     # the gateway's CPU workers send it to the event loop
+        return (type(self), (self.code, self.reason, self.field))
+
 
 @dataclass
 class VerifiedSignature:
