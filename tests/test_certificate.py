@@ -228,3 +228,20 @@ def test_spare_bits_of_the_page_signature_cannot_be_flipped_unnoticed(certified,
     sibling = alphabet[alphabet.index(last) ^ 1:][:1]  # differs only in a spare (padding) bit
     forged = certified[:m.end(1) - 1] + sibling + certified[m.end(1):]
     assert "canonical base64" in reason(forged, customs[1])
+
+
+def test_evidence_written_in_the_former_hex_form_still_verifies_and_its_edits_are_found(tmp_path, monkeypatch):
+    """Octet columns are hashed as their sha256 since issue 13; files written before keep verifying."""
+    from functools import partial
+
+    from mock_server import evidence
+    with monkeypatch.context() as patch:
+        patch.setattr(evidence, "row_hash", partial(evidence.row_hash, legacy=True))
+        db = _evidence(tmp_path, 3)
+    assert verify_chain(db) == (True, None)
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TRIGGER exchanges_no_update")
+    conn.execute("UPDATE exchanges SET request_body = ? WHERE seq = 2", (b"y",))
+    conn.commit()
+    conn.close()
+    assert verify_chain(db) == (False, 2)
