@@ -267,3 +267,56 @@ def test_a_reply_the_gateway_stopped_before_sending_still_ends_in_a_row(pki, tmp
     (row,) = _rows(running.evidence_db)
     assert row["status"] is None and "CancelledError" in json.loads(row["verdict"])["no_reply"]
     assert verify_chain(running.evidence_db) == (True, None)
+
+
+def test_rows_appended_at_once_are_all_committed_in_one_chain_each_before_its_append_returns(tmp_path):
+    from mock_server.evidence import EvidenceLog
+    db = tmp_path / "evidence.sqlite3"
+    log = EvidenceLog(db)
+    seen_after_return: list[bool] = []
+
+    def append() -> None:
+        seq = log.next_seq()
+        log.append(seq, case_id="c", method="POST", path="/ecdi/CISService", request_body=b"x%d" % seq)
+        seen_after_return.append(any(r["seq"] == seq for r in _rows(db)))
+
+    threads = [threading.Thread(target=append) for _ in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    log.close()
+    assert seen_after_return == [True] * 40
+    assert [r["seq"] for r in _rows(db)] == list(range(1, 41)) and verify_chain(db) == (True, None)
+
+
+def test_a_group_commit_that_fails_fails_every_row_of_its_batch_and_none_waits(tmp_path, monkeypatch):
+    from mock_server import evidence
+    log = evidence.EvidenceLog(tmp_path / "evidence.sqlite3", busy_timeout=0.5)
+    original = log._write_locked
+    gate = threading.Event()
+
+    def failing(rows):
+        gate.wait(2)                      # let the other appends queue behind this writer
+        if len(rows) > 1 or rows and rows[0][0] == 1:
+            raise evidence.EvidenceUnavailable("disk full")
+        return original(rows)
+
+    monkeypatch.setattr(log, "_write_locked", failing)
+    outcomes: list[str] = []
+
+    def append() -> None:
+        try:
+            log.append(log.next_seq(), case_id="c", method="POST", path="/p", request_body=b"x")
+            outcomes.append("ok")
+        except evidence.EvidenceUnavailable:
+            outcomes.append("unavailable")
+
+    threads = [threading.Thread(target=append) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.2)
+    gate.set()
+    for thread in threads:
+        thread.join(10)
+    assert not any(t.is_alive() for t in threads) and len(outcomes) == 5 and "unavailable" in outcomes
