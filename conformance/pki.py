@@ -49,6 +49,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from conformance.codec.xmlsig import Signer
+from conformance.files import atomic_write
 
 PKI_LAYOUT = 2  # bump whenever generation changes, so that cached folders are regenerated
 DEFAULT_TAX_CODE = "0312345678"
@@ -150,14 +151,6 @@ def _pem(cert: x509.Certificate) -> bytes:
 def _key_pem(key) -> bytes:
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
-
-
-def _write(path: Path, data: bytes) -> None:
-    """Atomic write: a concurrent reader sees the old or the new file, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def _load_cert(path: Path) -> x509.Certificate:
@@ -444,14 +437,14 @@ class TestPKI:
             (cls.TLS_CA, _pem(tls_ca)), ("private/tls-ca.key.pem", _key_pem(tls_ca_key)),
             ("tls-server.pem", _pem(tls)), ("tls-server.key.pem", _key_pem(tls_key)),
         ):
-            _write(folder / name, data)
-        _write(folder / cls.CRL, _build_crl(dca, dca_key, [], start, number=1))
+            atomic_write(folder / name, data)
+        atomic_write(folder / cls.CRL, _build_crl(dca, dca_key, [], start, number=1))
         password = secrets.token_urlsafe(12)
         spec = _declarant_spec(start, params["tax_code"], {}, params["crl_port"])
         _create_declarant(folder / "declarant", spec, dca, dca_key, password, name="declarant")
         meta = {"fingerprint": cls._fingerprint(params), "params": params, "start": start.isoformat(),
                 "p12_password": password}
-        _write(folder / cls.META, json.dumps(meta, indent=2).encode())
+        atomic_write(folder / cls.META, json.dumps(meta, indent=2).encode())
 
     @classmethod
     def _load(cls, folder: Path) -> "TestPKI":
@@ -499,7 +492,7 @@ class TestPKI:
         entries += [(s, self.start) for s in extra_serials if s not in known]
         number = self.crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number + 1
         data = _build_crl(self.declarant_ca, self._ca_key("declarant-ca"), entries, self.start, number=number)
-        _write(self.crl_der, data)
+        atomic_write(self.crl_der, data)
         self.crl = x509.load_der_x509_crl(data)
 
     # ---------------------------------------------------------------- more declarants
@@ -536,7 +529,7 @@ class TestPKI:
             else:
                 ca, ca_key = self.declarant_ca, self._ca_key("declarant-ca")
             identity = _create_declarant(base, spec, ca, ca_key, self.p12_password, name=name)
-            _write(base.with_suffix(".json"), json.dumps({"fingerprint": spec.fingerprint(),
+            atomic_write(base.with_suffix(".json"), json.dumps({"fingerprint": spec.fingerprint(),
                                                           "spec": asdict(spec)}, indent=2).encode())
         if spec.revoked and spec.issuer == "declarant_ca":
             if self.crl.get_revoked_certificate_by_serial_number(identity.cert.serial_number) is None:
@@ -582,8 +575,8 @@ class TestPKI:
                       key.public_key(), self.sign_anchor, self._ca_key("sign-anchor"), not_before, not_after,
                       [(x509.BasicConstraints(ca=False, path_length=None), True),
                        (_key_usage({"digital_signature"}), True)])
-        _write(key_pem, _key_pem(key))
-        _write(cert_pem, _pem(cert))
+        atomic_write(key_pem, _key_pem(key))
+        atomic_write(cert_pem, _pem(cert))
         return _load_pem_identity(folder, variant)
 
     # ---------------------------------------------------------------- faulty TLS server certificates
@@ -618,8 +611,8 @@ class TestPKI:
                       [(x509.BasicConstraints(ca=False, path_length=None), True), (_key_usage(usage), True),
                        (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False),
                        (x509.SubjectAlternativeName(names), False)])
-        _write(folder / f"{variant}.key.pem", _key_pem(key))
-        _write(folder / f"{variant}.pem", _pem(cert))
+        atomic_write(folder / f"{variant}.key.pem", _key_pem(key))
+        atomic_write(folder / f"{variant}.pem", _pem(cert))
 
     def _rogue_ca(self):
         """Look-alike "ECDI Test Root CA" / "ECDI Test Declarant CA" with other keys (G0004 cases)."""
@@ -633,9 +626,9 @@ class TestPKI:
         ca_key = _new_key()
         ca = _issue(self.declarant_ca.subject, ca_key.public_key(), root, root_key, self.start,
                     self.start + CA_LIFETIME, _ca_extensions(0))
-        _write(folder / "root-ca.pem", _pem(root))
-        _write(key_path, _key_pem(ca_key))
-        _write(cert_path, _pem(ca))
+        atomic_write(folder / "root-ca.pem", _pem(root))
+        atomic_write(key_path, _key_pem(ca_key))
+        atomic_write(cert_path, _pem(ca))
         return ca, ca_key
 
 
@@ -689,9 +682,9 @@ def _create_declarant(base: Path, spec: _DeclarantSpec, ca: x509.Certificate, ca
         .build(password.encode())
     )
     p12 = pkcs12.serialize_key_and_certificates(name.encode(), key, cert, [ca], encryption)
-    _write(base.with_suffix(".pem"), _pem(cert))
-    _write(base.with_name(base.name + "-chain.pem"), _pem(cert) + _pem(ca))
-    _write(base.with_suffix(".p12"), p12)
+    atomic_write(base.with_suffix(".pem"), _pem(cert))
+    atomic_write(base.with_name(base.name + "-chain.pem"), _pem(cert) + _pem(ca))
+    atomic_write(base.with_suffix(".p12"), p12)
     return Identity(name=name, cert=cert, key=key, chain=[ca], cert_pem=base.with_suffix(".pem"),
                     p12=base.with_suffix(".p12"), p12_password=password,
                     chain_pem=base.with_name(base.name + "-chain.pem"))

@@ -16,9 +16,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
+
+from ..files import atomic_write
 
 RUNNING = "RUNNING"
 STAGING = ".staging"
@@ -32,25 +33,6 @@ PLACEHOLDER_REASON = "the run has not finished: it is running, or it was killed 
 
 class RunNotFinished(Exception):
     """The folder holds a run that is still running or was killed; ``str()`` says which folder."""
-
-
-def atomic_write(path: Path, data: bytes | str) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename, so a reader
-    (or a kill) sees the old file or the whole new one, never a part; on any failure nothing is left."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def write_json(path: Path, data, **dump_options) -> Path:
