@@ -321,7 +321,7 @@ class Gateway:
     async def _prepared(self, ex: pipeline.Exchange) -> bool:
         """Run ``pipeline.prepare`` in a worker process (the SOAP UserId, which chooses the session, is read
         there too); False if it outlasts ``cpu_budget`` (the worker is killed; nothing recorded)."""
-        work = asyncio.ensure_future(self._cpu.prepare(ex.request.body))
+        work = asyncio.ensure_future(self._cpu.prepare(ex.request.body, self._prepare_here))
         self._cpu_waits.add(work)
         try:
             results = await work
@@ -332,6 +332,13 @@ class Gateway:
             return False
         pipeline.adopt(ex, results)
         return True
+
+    def start_workers(self) -> None:
+        """Start the CPU worker processes before serving (without a server, the first request does)."""
+        self._cpu.start()
+
+    def _prepare_here(self, body: bytes) -> dict:
+        return pipeline.prepared_elsewhere(self, body)
 
     def stop_cpu_waits(self) -> None:
         """Stopping: requests waiting for their CPU work end now (their rows say no response was sent)."""
@@ -889,6 +896,7 @@ def run_in_thread(config: GatewayConfig) -> RunningGateway:
     def serve() -> None:
         asyncio.set_event_loop(loop)
         try:
+            gateway.start_workers()
             loop.run_until_complete(runner.setup())
             site = _TrackedSite(runner, config.host, config.port, limits=config,
                                 ssl_context=watch_handshakes(_tls_context(gateway.pki)))

@@ -1,29 +1,34 @@
-"""The body of one CPU worker process (``cpu_pool``): ``pipeline.prepare`` on each request's octets.
+"""One CPU worker process (``cpu_pool``): ``pipeline.prepare`` on each request's octets.
 
-Imported by the forkserver before any worker is forked (``cpu_pool._PRELOAD``), so the codec, the
-schemas of every built-in profile and the signature library are loaded once and shared by every
-worker it forks. It holds no gateway state: only the profiles, read-only.
+Started by ``cpu_pool`` as ``python -c "...cpu_worker.main(...)" PROFILE_ID...``; frames (``multiprocessing.connection``)
+arrive on stdin and results leave on stdout, which nothing else may write to (fd 1 is pointed at
+stderr). It holds no gateway state: only the accepted profiles, read-only.
 """
 
 from __future__ import annotations
 
+import os
 import pickle
+import sys
 from multiprocessing.connection import Connection
 
-from conformance.profile import list_profiles, load_profile
-
-from . import pipeline
-from .accepted import AcceptedProfiles
-
-for _profile_id in list_profiles():          # parsed and compiled before the fork, shared by every worker
-    load_profile(_profile_id)
+READY = b"ready"
 
 
-def serve(conn: Connection, profile_ids: tuple[str, ...]) -> None:
-    gateway = AcceptedProfiles(list(profile_ids))   # all that prepare reads of a gateway
+def main(profile_ids: list[str]) -> int:
+    requests, results = Connection(os.dup(0), writable=False), Connection(os.dup(1), readable=False)
+    os.dup2(2, 1)                            # a stray print never corrupts the frames
+    sys.stdout = sys.stderr
+    from . import pipeline
+    from .accepted import AcceptedProfiles
+    gateway = AcceptedProfiles(profile_ids)   # all that prepare reads of a gateway
+    for profile in gateway.profiles.values():
+        profile.load_explainers()             # before the first refused document, not during it
+    results.send_bytes(READY)
     while True:
         try:
-            body = conn.recv_bytes()
+            body = requests.recv_bytes()
         except (EOFError, OSError):          # the gateway stopped
-            return
-        conn.send_bytes(pickle.dumps(pipeline.prepared_elsewhere(gateway, body)))
+            return 0
+        results.send_bytes(pickle.dumps(pipeline.prepared_elsewhere(gateway, body)))
+

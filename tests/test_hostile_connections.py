@@ -250,3 +250,21 @@ def _quietly(call, *args) -> None:
         call(*args)
     except Exception:                                # noqa: BLE001 — the gateway stops under it
         pass
+
+
+def test_a_gateway_whose_worker_processes_cannot_start_still_answers_every_request(pki, tmp_path, monkeypatch, caplog):
+    from mock_server import cpu_pool
+
+    def cannot_start(self):
+        raise cpu_pool.WorkerStartError("no processes on this platform")
+    monkeypatch.setattr(cpu_pool._Worker, "_ensure_started", cannot_start)
+    running = run_in_thread(gateway_config(pki, tmp_path))
+    try:
+        client = Client(running, pki)
+        for _ in range(2):
+            header, result = parse_reply(client.send(client.message())[1])
+            assert header.function == "29", result
+        assert running.gateway._cpu.start_problem == "no processes on this platform"
+        assert "could not start" in caplog.text
+    finally:
+        running.stop()
