@@ -78,7 +78,7 @@ def test_customs_key_on_a_scaled_partial_run_is_not_certified(tmp_path, run_ecdi
     assert re.search(r"timers scaled by time_scale 0.05 &lt; 1", page)
     assert "cases that apply to the product&#39;s claims were run" in page
     assert "local self-assessment key" not in page, "the customs key was used"
-    assert main(["verify", str(run.out / "certificate.html"), "--trust", str(key),
+    assert main(["verify", str(run.out / "certificate.html"), "--trust", str(run.out / "certificate-issuer.pub.pem"),
                  "--accept-self-assessment", "--evidence", str(run.out / "evidence")]) == 0
 
 
