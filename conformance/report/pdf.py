@@ -42,13 +42,16 @@ class PdfUnavailable(Exception):
     """The PDF cannot be made on this machine (no font with Vietnamese glyphs); the message says what to do."""
 
 
-@cache
 def _fonts() -> None:
     """Register DejaVu Sans (it has every Vietnamese glyph; reportlab's own fonts do not)."""
+    _register(tuple([os.environ[ENV_FONT_DIR]] if os.environ.get(ENV_FONT_DIR) else FONT_DIRS))
+
+
+@cache
+def _register(dirs: tuple[str, ...]) -> None:
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.ttfonts import TTFont
 
-    dirs = [os.environ[ENV_FONT_DIR]] if os.environ.get(ENV_FONT_DIR) else list(FONT_DIRS)
     for folder in dirs:
         paths = {name: Path(folder) / file for name, file in FONT_FILES.items()}
         if all(p.is_file() for p in paths.values()):
@@ -177,7 +180,7 @@ def sign(pdf: bytes, issuer: Issuer, chain: list[x509.Certificate], payload: byt
     key = asn1_keys.PrivateKeyInfo.load(issuer.private_key.private_bytes(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     signer = signers.SimpleSigner(signing_cert=certs[0], signing_key=key,
-                                  cert_registry=SimpleCertificateStore.from_certs(certs))
+                                  cert_registry=SimpleCertificateStore.from_certs(certs[1:]))  # each cert once
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
     sig_line = f"{issuer.algorithm} {base64.b64encode(signature).decode('ascii')}\n".encode("ascii")
     for name, data, mime, what in ((CLAIM_FILE, payload, "application/json", "signed claim (canonical JSON)"),

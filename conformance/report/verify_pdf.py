@@ -56,6 +56,40 @@ def _check_pades(signature, trusted_key) -> None:
         raise Rejected("the PDF was changed after signing: bytes follow the signed revision")
 
 
+def _check_container(signature) -> None:
+    """What a CMS validator lets through: the container's unsigned parts (the certificate set, the
+    outer digest list, the zero padding after it) can change without breaking the signature. The
+    harness writes them one way, so anything else is an edit: the signer's certificate must be the
+    one the signed ESS attribute hashes, every certificate must be signed by its issuer in the set,
+    and nothing but zeros may follow the container."""
+    from asn1crypto import cms, parser
+    from cryptography import x509
+
+    try:
+        raw = signature.sig_object["/Contents"]
+        _, _, _, header, body, _ = parser.parse(raw)
+        info = cms.ContentInfo.load(raw[:len(header) + len(body)])
+        signed, signer = info["content"], info["content"]["signer_infos"][0]
+        ess = signer["signed_attrs"].native
+        named = next(a["values"][0]["certs"][0] for a in ess if a["type"] == "signing_certificate_v2")
+        bag = [x509.load_der_x509_certificate(c.chosen.dump()) for c in signed["certificates"]]
+        by_subject = {c.subject.public_bytes(): c for c in bag}
+        for c in bag:
+            c.verify_directly_issued_by(by_subject[c.issuer.public_bytes()])
+        shape = (signed["version"].native, [a["algorithm"].native for a in signed["digest_algorithms"]],
+                 signed["encap_content_info"]["content"].native, signed["crls"].native,
+                 signer["unsigned_attrs"].native, len(signed["signer_infos"]))
+        ess_hash = hashlib.new(named["hash_algorithm"]["algorithm"], signature.signer_cert.dump()).digest()
+    except Exception as exc:  # noqa: BLE001 - any unreadable or unsigned part is an edit
+        raise Rejected(f"the PDF's signature container was edited ({type(exc).__name__}: {exc})") from None
+    if raw[len(header) + len(body):].strip(b"\0"):
+        raise Rejected("the PDF's signature container was edited: its padding is not zeros")
+    if named["cert_hash"] != ess_hash:
+        raise Rejected("the PDF's signing certificate is not the one its signature names")
+    if shape != ("v1", [signer["digest_algorithm"]["algorithm"].native], None, None, None, 1):
+        raise Rejected("the PDF's signature container was edited outside its signed attributes")
+
+
 def _attachments(reader) -> dict[str, bytes]:
     try:
         names = reader.root["/Names"]["/EmbeddedFiles"]["/Names"]
@@ -69,6 +103,7 @@ def signed_pdf_claim(data: bytes, trusted_key) -> tuple[bytes, bytes, str]:
     """``(claim payload, claim signature, algorithm)`` from a PDF whose PAdES signature holds."""
     reader, signature = _signature(data)
     _check_pades(signature, trusted_key)
+    _check_container(signature)
     files = _attachments(reader)
     if CLAIM_FILE not in files or SIGNATURE_FILE not in files:
         raise Rejected(f"the PDF lacks its {CLAIM_FILE} or {SIGNATURE_FILE} attachment")
