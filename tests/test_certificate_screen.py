@@ -3,7 +3,8 @@
 The certificate is rendered from a 66-case result (the catalogue's cases, some failing); Chromium
 lays it out at 1000×800 CSS pixels. A probe script appended to a copy of the page reports where the
 verdict box and the counts landed and what they read; a screenshot of the page itself shows the
-verdict's colour: red for NOT CONFORMANT with no green in it, green for CONFORMANT with no red.
+verdict's colour: red for NOT CONFORMANT with no green in it, green for CONFORMANT with no red. The
+hashes (64 hex digits) each lie on one line.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ document.body.setAttribute('data-probe', JSON.stringify({
   verdict: box(document.getElementById('ecdi-verdict')), overall: box(overall),
   overall_text: overall.innerText,
   counts: [...document.querySelectorAll('#ecdi-counts li')].map(li => [li.innerText, box(li)]),
+  hash_lines: Object.fromEntries(['profile.hash', 'evidence.head_hash', 'issuer.key_id'].map(
+    n => [n, document.querySelector(`[data-claim="${n}"]`).getClientRects().length])),
 }));
 </script>
 """
@@ -44,7 +47,8 @@ def catalogue_results(failing: bool) -> dict:
 def page(tmp_path, failing: bool) -> tuple[bytes, dict]:
     key = generate_key(tmp_path / "issuer.pem")
     r = catalogue_results(failing)
-    claim = build_claim(r, Issuer("self-assessment", key, "test"), evidence=None, interrupted=False,
+    claim = build_claim(r, Issuer("self-assessment", key, "test"), evidence={"head_hash": "cd" * 32, "rows": 1234},
+                        interrupted=False,
                         catalogue=None, released={})
     return render(claim, Issuer("self-assessment", key, "test")), claim
 
@@ -89,6 +93,7 @@ def test_verdict_and_counts_on_the_first_screen(tmp_path, failing):
         shown[m.group(1)] = int(m.group(2))
         assert box[1] <= SCREEN[1], f"{text} is below the first screen"
     assert shown == claim["counts"]
+    assert seen["hash_lines"] == {"profile.hash": 1, "evidence.head_hash": 1, "issuer.key_id": 1}, "a hash wraps"
     image = screenshot(tmp_path, html)
     red, green = pixels_near(image, seen["overall"], RED), pixels_near(image, seen["overall"], GREEN)
     if failing:
