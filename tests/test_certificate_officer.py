@@ -29,5 +29,8 @@ def test_coverage_of_a_failed_product_cannot_read_as_a_pass():
 def test_case_rows_carry_the_bilingual_title_vietnamese_first(customs):
     page = certificate(customs[0]).decode("utf-8")
     title = case_title(CASES[0]["id"])
-    assert f'data-claim="cases.0.title">{title["vi"]} / {title["en"]}<' in page
+    assert (f'data-claim="cases.0.title"><b>{title["vi"]}</b><span class="en"> / {title["en"]}</span></span> '
+            f'<span class="case-id" data-claim="cases.0.id">{CASES[0]["id"]}<') in page
+    forged = page.replace(f'<b>{title["vi"]}</b>', "<b>Tờ khai bị từ chối</b>").encode("utf-8")
+    assert "the visible cases.0.title reads 'Tờ khai bị từ chối / " in reason(forged, customs[1])
 
