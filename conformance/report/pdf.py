@@ -105,7 +105,8 @@ def layout(claim: dict, v: dict[str, str], overall_vi: str, overall_class: str, 
         _p(f'<font color="{colour}">{e(overall_vi)} / {e(v["overall"])}</font>', s["overall"]),
     ]
     cells = [[_p(f"{VERDICT_VI[k]} / {k}", s["label"]),
-              _p(f'<font color="{COLOURS[k]}">{counts[k]}</font>', s["count"])] for k in VERDICT_ORDER]
+              _p(f'<font color="{COLOURS[k] if counts[k] else "#333333"}">{counts[k]}</font>', s["count"])]
+             for k in VERDICT_ORDER]
     grid = Table([cells], colWidths=[36 * mm] * len(cells))
     grid.setStyle(TableStyle([("BOX", (0, 0), (-1, -1), 1, colors.black),
                               ("INNERGRID", (0, 0), (-1, -1), .5, colors.grey)]))
@@ -136,18 +137,19 @@ def layout(claim: dict, v: dict[str, str], overall_vi: str, overall_class: str, 
                                ("BACKGROUND", (0, 0), (0, -1), colors.HexColor("#eeeeee"))]))
     story += [_p(" ", s["small"]), table, _p("Kết quả từng ca kiểm thử / Verdict per case", s["h2"])]
     rows = [[_p(f"<b>{h}</b>", s["cell"]) for h in
-             ("Ca kiểm thử / Case", "Yêu cầu / Requirements", "Bằng chứng / Evidence", "Kết quả / Verdict")]]
+             ("Ca kiểm thử / Case", "Yêu cầu / Requirements", "Bằng chứng / Evidence", "Chứng thư số / Certificates",
+              "Kết quả / Verdict")]]
     marks = []
     for i, c in enumerate(claim["cases"]):
         title = v.get(f"cases.{i}.title")
         name = (f"<b>{e(title)}</b><br/>" if title else "") + f'<font name="ECDI-Mono" size="6">{e(c["id"])}</font>'
         verdict = c["verdict"]
         rows.append([_p(name, s["cell"]), _p(e(v[f"cases.{i}.requirements"]), s["cell"]),
-                     _p(e(v[f"cases.{i}.evidence"]), s["cell"]),
+                     _p(e(v[f"cases.{i}.evidence"]), s["cell"]), _p(e(v.get(f"cases.{i}.certificates", "—")), s["cell"]),
                      _p(f'<font color="{COLOURS.get(verdict, "#000000")}"><b>{e(verdict)}</b></font>', s["cell"])])
         if verdict in ("FAIL", "ERROR", "INCONCLUSIVE"):
             marks.append(("BACKGROUND", (0, i + 1), (-1, i + 1), colors.HexColor("#fff0f0")))
-    cases = Table(rows, colWidths=[86 * mm, 46 * mm, 24 * mm, 24 * mm], repeatRows=1)
+    cases = Table(rows, colWidths=[68 * mm, 34 * mm, 26 * mm, 30 * mm, 22 * mm], repeatRows=1)
     cases.setStyle(TableStyle([("TOPPADDING", (0, 0), (-1, -1), 1.5), ("BOTTOMPADDING", (0, 0), (-1, -1), 2),("GRID", (0, 0), (-1, -1), .5, colors.grey), ("VALIGN", (0, 0), (-1, -1), "TOP"),
                                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eeeeee")), *marks]))
     story += [cases, _p("Xác minh / Verification", s["h2"]),
