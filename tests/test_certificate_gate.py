@@ -7,7 +7,7 @@ import re
 import pytest
 
 from conformance.cli import main
-from conformance.issuer import ENV_KEY, ENV_ROLE, generate_key
+from conformance.issuer import ENV_KEY, ENV_ROLE, generate_key, load_private_key, public_pem
 from conformance.profile import list_profiles, load_profile
 from conformance.report.certification import released_hashes, refusal_reasons
 
@@ -78,8 +78,11 @@ def test_customs_key_on_a_scaled_partial_run_is_not_certified(tmp_path, run_ecdi
     assert re.search(r"timers scaled by time_scale 0.05 &lt; 1", page)
     assert "cases that apply to the product&#39;s claims were run" in page
     assert "local self-assessment key" not in page, "the customs key was used"
-    assert main(["verify", str(run.out / "certificate.html"), "--trust", str(key),
-                 "--accept-self-assessment", "--evidence", str(run.out / "evidence")]) == 0
+    customs_pub = tmp_path / "customs.pub.pem"   # the key customs publishes, not the copy beside the file
+    customs_pub.write_bytes(public_pem(load_private_key(key).public_key()))
+    for name in ("certificate.html", "certificate.pdf"):
+        assert main(["verify", str(run.out / name), "--trust", str(customs_pub),
+                     "--accept-self-assessment", "--evidence", str(run.out / "evidence")]) == 0, name
 
 
 def test_customs_role_without_a_key_is_a_usage_error(tmp_path, run_ecdi, monkeypatch):

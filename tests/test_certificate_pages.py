@@ -39,7 +39,7 @@ def test_certificate_prints_on_a4(reference_run, tmp_path):
     boxes = re.findall(rb"/MediaBox\s*\[\s*0\s+0\s+([\d.]+)\s+([\d.]+)\s*\]", data)
     assert boxes and all((round(float(w)), round(float(h))) == A4_POINTS for w, h in boxes), boxes
     pages = len(re.findall(rb"/Type\s*/Page[^s]", data))
-    assert 1 <= pages <= 3, f"{pages} A4 pages for {len(reference_run.verdicts())} cases"
+    assert 1 <= pages <= 4, f"{pages} A4 pages for {len(reference_run.verdicts())} cases"   # bilingual titles: decisions.md
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (.ci/run installs it)")

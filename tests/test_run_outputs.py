@@ -55,7 +55,7 @@ def test_a_partial_run_is_incomplete_with_its_own_exit_code_and_heading(twice):
     assert f"INCOMPLETE (1 of {scope['applicable']} cases)" in run.stdout
     page = (run.out / "certificate.html").read_text(encoding="utf-8")
     assert "INCOMPLETE RUN" in page and f"INCOMPLETE (1 of {scope['applicable']} cases)" in page
-    assert "PHÙ HỢP <span" not in page and 'class="overall CONFORMANT"' not in page
+    assert "PHÙ HỢP <span" not in page and 'class="verdict CONFORMANT"' not in page
     pub = run.out / "certificate-issuer.pub.pem"
     assert main(["verify", str(run.out / "certificate.html"), "--trust", str(pub), "--accept-self-assessment",
                  "--evidence", str(run.out / "evidence")]) == 0

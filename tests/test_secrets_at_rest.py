@@ -26,7 +26,8 @@ from conformance.report.outputs import OUTPUTS
 from conftest import SELFTEST_SCALE, SELFTEST_SEED, run_budget
 
 CASES = ("payment.expired-otp-renewed", "transport.credentials-only-in-body", "security.no-clear-text-secrets")
-SHARED = ("results.json", "report.html", "junit.xml", "certificate.html", "certificate-issuer.pub.pem", "evidence")
+SHARED = ("results.json", "report.html", "junit.xml", "certificate.html", "certificate.pdf", "certificate-issuer.pub.pem",
+          "certificate-issuer.crt.pem", "evidence")   # the PDF's claim is the HTML's, scanned there uncompressed
 
 # Runs ``ecdi run`` in this process and notes the secrets the harness and its gateway make (never written
 # by the product code: the test learns them by wrapping the functions that make them).

@@ -1,4 +1,4 @@
-"""``ecdi verify CERT.html --trust KEY.pem [--evidence DB]``: is this certificate what it says?
+"""``ecdi verify CERT.html|CERT.pdf --trust KEY.pub.pem [--evidence DB]``: is this certificate what it says?
 
 Prints one line: ``VALID: …`` (exit 0) or ``INVALID: <reason>`` (exit 1); a file that cannot be read
 at all is a usage problem (exit 2). By default only a CERTIFIED certificate signed by the trusted
@@ -13,8 +13,10 @@ from pathlib import Path
 
 def register(sub) -> None:
     p = sub.add_parser("verify", help="verify a certificate's signatures, issuer role and evidence chain")
-    p.add_argument("certificate", help="certificate.html")
-    p.add_argument("--trust", required=True, help="PEM public key of the trusted issuer (the customs authority)")
+    p.add_argument("certificate", help="certificate.html or certificate.pdf")
+    p.add_argument("--trust", required=True,
+                   help="PEM public key (or X.509 certificate) of the trusted issuer: the key customs publishes, or "
+                        "certificate-issuer.pub.pem beside a self-assessment; never a private key")
     p.add_argument("--evidence", help="the run's evidence database (evidence.sqlite3) or evidence folder")
     p.add_argument("--accept-self-assessment", action="store_true",
                    help="accept a validly signed self-assessment too (vendors checking their own file)")

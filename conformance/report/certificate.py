@@ -15,11 +15,18 @@ import base64
 import hashlib
 import json
 import re
+import sys
 from pathlib import Path
 
-from ..issuer import Issuer, public_pem, resolve_issuer
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from ..issuer import Issuer, IssuerError, certificate_chain, public_pem, resolve_issuer
+from ..titles import case_title
 from .certification import refusal_reasons
+from . import pdf
 from .outputs import atomic_write
+from .pdf import VERDICT_ORDER as VERDICTS
+from .pdf import VERDICT_VI, PdfUnavailable
 from .templating import environment
 
 CLAIM_FORMAT = "ecdi-certificate-claim/2"
@@ -32,6 +39,7 @@ OVERALL_VI = {"CONFORMANT": "PHÙ HỢP", "NOT CONFORMANT": "KHÔNG PHÙ HỢP",
               "INTERRUPTED": "BỊ GIÁN ĐOẠN"}
 PAGE_SIGNATURE = re.compile(rb"<!--ecdi-page-signature ([A-Za-z0-9-]+) ([A-Za-z0-9+/=]+)-->\n\Z")
 COVERAGE_PLACEHOLDER = {"status": "not measured"}
+NOT_MET = {"FAIL", "ERROR"}
 
 
 def canonical(claim: dict) -> bytes:
@@ -59,7 +67,19 @@ def run_coverage(results: dict) -> dict:
     cov = coverage(profile, [s for s in all_cases() if s.id in ran])
     figures = {level: list(cov.level_figures(level)) for level in ("MUST", "SHOULD")}
     status = ", ".join(f"{level} {c}/{t}" for level, (c, t) in figures.items()) + " requirements binding the DTS"
-    return {"status": status, "kind": "requirements", **figures, "uncovered_must": cov.uncovered("MUST")}
+    return {"status": status, "kind": "requirements", **figures, "uncovered_must": cov.uncovered("MUST"),
+            "not_met": not_met(results["cases"])}
+
+
+def not_met(cases: list[dict]) -> list[str]:
+    """The requirements whose status (worst non-advisory finding, ``results.requirement_status``) is FAIL or ERROR."""
+    from .results import requirement_status
+
+    return sorted(rid for rid, e in requirement_status(cases).items() if e["status"] in NOT_MET)
+
+
+def verdict_counts(cases: list[dict]) -> dict[str, int]:
+    return {v: sum(1 for c in cases if c["verdict"] == v) for v in VERDICTS}
 
 
 def signature_algorithms(results: dict) -> list[str]:
@@ -98,6 +118,7 @@ def build_claim(results: dict, issuer: Issuer, *, evidence: dict | None, interru
         "date": results["finished_at"],
         "interrupted": interrupted,
         "overall": results["overall"],
+        "counts": verdict_counts(results["cases"]),
         **({"scope": {k: results["scope"][k] for k in ("executed", "applicable")}} if results.get("scope") else {}),
         "coverage": run_coverage(results),
         "signature_algorithms": signature_algorithms(results),
@@ -105,7 +126,8 @@ def build_claim(results: dict, issuer: Issuer, *, evidence: dict | None, interru
         "cases": [
             {"id": c["id"], "family": c.get("family", ""), "requirements": c["requirements"],
              "verdict": c["verdict"], "evidence": c["evidence"], "certificates": c.get("certificates", []),
-             "requirement_status": {rid: v.value for rid, (v, _) in case_requirement_status(c).items()}}
+             "requirement_status": {rid: v.value for rid, (v, _) in case_requirement_status(c).items()},
+             **({"title": t} if (t := case_title(c["id"])) else {})}
             for c in results["cases"]
         ],
     }
@@ -126,6 +148,18 @@ def _requirements_shown(case: dict) -> str:
                      for r in case["requirements"])
 
 
+def coverage_text(coverage: dict) -> str:
+    """Coverage as the scope of testing, never as a result: ``MUST 73/73`` beside a failed product
+    reads as a pass, so the figures are labelled as tested and followed by what was not met."""
+    if "not_met" not in coverage:  # claims written before issue 15, or coverage not measured
+        return coverage["status"]
+    figures = ", ".join(f"{level} {c}/{t}" for level in ("MUST", "SHOULD") if level in coverage
+                        for c, t in [coverage[level]])
+    met = (f"không đạt / not met: {len(coverage['not_met'])} ({', '.join(coverage['not_met'])})"
+           if coverage["not_met"] else "không đạt / not met: 0")
+    return f"đã kiểm thử / tested: {figures} (phạm vi, không phải kết quả / scope, not a result); {met}"
+
+
 def visible(claim: dict, signature: bytes) -> dict[str, str]:
     """Every fact the page shows, keyed by the ``data-claim`` name it is shown under."""
     sut, profile, evidence = claim["sut"], claim["profile"], claim["evidence"]
@@ -143,19 +177,23 @@ def visible(claim: dict, signature: bytes) -> dict[str, str]:
         "time_scale": f"{claim['time_scale']:g}",
         "date": claim["date"],
         "seed": str(claim["seed"]),
-        "coverage": claim["coverage"]["status"],
+        "coverage": coverage_text(claim["coverage"]),
         "evidence.head_hash": evidence.get("head_hash") or "—",
         "evidence.rows": str(evidence.get("rows", 0)),
         "issuer.role": claim["issuer"]["role"],
         "issuer.key_id": claim["issuer"]["key_id"],
         "verification_code": verification_code(signature),
     }
+    for verdict, n in (claim.get("counts") or {}).items():  # claims written before issue 15 have no counts
+        v[f"counts.{verdict}"] = str(n)
     if "signature_algorithms" in claim:  # claims written before issue 4 have neither field
         v["signature_algorithms"] = ", ".join(_short(a) for a in claim["signature_algorithms"]) or "—"
     for i, reason in enumerate(claim["certification"]["reasons"]):
         v[f"reasons.{i}"] = reason
     for i, c in enumerate(claim["cases"]):
         v[f"cases.{i}.id"] = c["id"]
+        if "title" in c:
+            v[f"cases.{i}.title"] = f"{c['title']['vi']} / {c['title']['en']}"
         v[f"cases.{i}.requirements"] = _requirements_shown(c)
         v[f"cases.{i}.evidence"] = ", ".join(c["evidence"])
         v[f"cases.{i}.verdict"] = c["verdict"]
@@ -164,16 +202,23 @@ def visible(claim: dict, signature: bytes) -> dict[str, str]:
     return v
 
 
-def render(claim: dict, issuer: Issuer) -> bytes:
+def overall_class(claim: dict) -> str:
+    """The CSS class (and PDF colour) of the overall: CONFORMANT, NOT, INCOMPLETE or INTERRUPTED."""
+    return claim["overall"].split()[0]
+
+
+def render(claim: dict, issuer: Issuer, signature: bytes | None = None) -> bytes:
     """The signed page: the rendered template followed by the page signature as its last line."""
     payload = canonical(claim)
-    signature = issuer.sign(payload)
+    signature = signature or issuer.sign(payload)
     page = environment().get_template("certificate.html.j2").render(
         claim=claim,
         v=visible(claim, signature),
         claim_b64=base64.b64encode(payload).decode("ascii"),
         signature_b64=base64.b64encode(signature).decode("ascii"),
         overall_vi=OVERALL_VI.get(claim["overall"], claim["overall"]),
+        overall_class=overall_class(claim),
+        verdicts=[(k, VERDICT_VI[k]) for k in VERDICTS],
         algorithm=issuer.algorithm,
         public_key_pem=public_pem(issuer.public_key).decode("ascii"),
     ).encode("utf-8")
@@ -185,7 +230,25 @@ def render(claim: dict, issuer: Issuer) -> bytes:
 
 def write_certificate(out_dir: Path, results: dict, *, issuer: Issuer | None = None, evidence: dict | None = None,
                       interrupted: bool = False, catalogue: set[str] | None = None) -> Path:
+    """certificate.html, then certificate.pdf from the same claim and claim signature, and the issuer's
+    public key and certificate beside them (what ``ecdi verify --trust`` is given)."""
     issuer = issuer or resolve_issuer(out_dir / "work" / "issuer")
     claim = build_claim(results, issuer, evidence=evidence, interrupted=interrupted, catalogue=catalogue)
+    signature = issuer.sign(canonical(claim))
     atomic_write(out_dir / "certificate-issuer.pub.pem", public_pem(issuer.public_key))
-    return atomic_write(out_dir / "certificate.html", render(claim, issuer))
+    page = atomic_write(out_dir / "certificate.html", render(claim, issuer, signature))
+    try:
+        chain = certificate_chain(issuer, out_dir / "work" / "issuer")
+        atomic_write(out_dir / "certificate-issuer.crt.pem", b"".join(c.public_bytes(Encoding.PEM) for c in chain))
+        atomic_write(out_dir / "certificate.pdf", render_pdf(claim, issuer, signature, chain))
+    except (PdfUnavailable, IssuerError) as exc:  # the signed HTML stands alone; say why there is no PDF
+        print(f"ecdi: {exc}", file=sys.stderr)
+    return page
+
+
+def render_pdf(claim: dict, issuer: Issuer, signature: bytes, chain) -> bytes:
+    """certificate.pdf: the same facts laid out by ``pdf.layout``, signed as PAdES by ``pdf.sign``."""
+    counts = claim.get("counts") or verdict_counts(claim["cases"])
+    unsigned = pdf.layout(claim, visible(claim, signature), OVERALL_VI.get(claim["overall"], claim["overall"]),
+                          overall_class(claim), counts)
+    return pdf.sign(unsigned, issuer, chain, canonical(claim), signature)

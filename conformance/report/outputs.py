@@ -26,8 +26,8 @@ STAGING = ".staging"
 PREVIOUS = "previous"
 PREVIOUS_KEPT = 3
 # everything an earlier run may have left; nothing else in the folder is touched
-OUTPUTS = ("results.json", "report.html", "junit.xml", "certificate.html", "certificate-issuer.pub.pem",
-           "setup-error.txt", "evidence", "work/dts", "work/gateway", RUNNING, STAGING)
+OUTPUTS = ("results.json", "report.html", "junit.xml", "certificate.html", "certificate.pdf", "certificate-issuer.pub.pem",
+           "certificate-issuer.crt.pem", "setup-error.txt", "evidence", "work/dts", "work/gateway", RUNNING, STAGING)
 PLACEHOLDER_REASON = "the run has not finished: it is running, or it was killed before writing its results"
 
 

@@ -75,6 +75,10 @@ def _read(data: bytes) -> tuple[bytes, str, bytes, object]:
 
 def _claim(doc) -> tuple[bytes, dict]:
     payload = _b64(_single(doc, "ecdi-claim").text, "embedded claim")
+    return payload, _parse_claim(payload)
+
+
+def _parse_claim(payload: bytes) -> dict:
     try:
         claim = json.loads(payload.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
@@ -83,7 +87,7 @@ def _claim(doc) -> tuple[bytes, dict]:
         raise Rejected(f"the embedded claim is not an {CLAIM_FORMAT} claim")
     if canonical(claim) != payload:
         raise Rejected("the embedded claim is not in canonical form (it was re-encoded or edited)")
-    return payload, claim
+    return claim
 
 
 def _check_visible(doc, claim: dict, signature: bytes) -> None:
@@ -124,12 +128,28 @@ def _check_evidence(claim: dict, db: Path, chain_check: Callable[[Path], tuple[b
 def verify_certificate(data: bytes, trusted_key, *, accept_self_assessment: bool = False,
                        evidence_db: Path | None = None,
                        chain_check: Callable[[Path], tuple[bool, int | None]] | None = None) -> Verified:
-    """Check ``data`` (a certificate file) against ``trusted_key``; raise ``Rejected`` with the reason."""
+    """Check ``data`` (certificate.html or certificate.pdf) against ``trusted_key``; raise ``Rejected``
+    with the reason."""
+    if data.startswith(b"%PDF-"):
+        from .verify_pdf import signed_pdf_claim  # pyhanko only for a PDF
+
+        payload, signature, algorithm = signed_pdf_claim(data, trusted_key)
+        claim = _parse_claim(payload)
+        _check_claim(claim, payload, signature, algorithm, trusted_key)
+        return _judge(claim, accept_self_assessment, evidence_db, chain_check)
     page, page_alg, page_sig, doc = _read(data)
     payload, claim = _claim(doc)
     sig_el = _single(doc, "ecdi-signature")
     signature = _b64(sig_el.text, "claim signature")
     algorithm = sig_el.get("data-algorithm") or ""
+    _check_claim(claim, payload, signature, algorithm, trusted_key)
+    _check_visible(doc, claim, signature)
+    if page_alg != algorithm or not verify(trusted_key, page_alg, page_sig, page):
+        raise Rejected("the page was altered after signing: its page signature does not verify")
+    return _judge(claim, accept_self_assessment, evidence_db, chain_check)
+
+
+def _check_claim(claim: dict, payload: bytes, signature: bytes, algorithm: str, trusted_key) -> None:
     issuer = claim.get("issuer") or {}
     if not verify(trusted_key, algorithm, signature, payload):
         if issuer.get("key_id") != key_id(trusted_key):
@@ -138,9 +158,12 @@ def verify_certificate(data: bytes, trusted_key, *, accept_self_assessment: bool
         raise Rejected("the claim was altered: its signature does not verify with the trusted key")
     if issuer.get("key_id") != key_id(trusted_key):
         raise Rejected("the claim names another issuer key than the one that signed it")
-    _check_visible(doc, claim, signature)
-    if page_alg != algorithm or not verify(trusted_key, page_alg, page_sig, page):
-        raise Rejected("the page was altered after signing: its page signature does not verify")
+
+
+def _judge(claim: dict, accept_self_assessment: bool, evidence_db: Path | None,
+           chain_check: Callable[[Path], tuple[bool, int | None]] | None) -> Verified:
+    """The role, then the evidence: asked only of a claim whose signatures hold."""
+    issuer = claim.get("issuer") or {}
     certification = claim.get("certification") or {}
     certified = bool(certification.get("certified")) and issuer.get("role") == "customs"
     if not certified and not accept_self_assessment:
