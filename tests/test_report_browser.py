@@ -35,7 +35,11 @@ def test_page_renders_every_case(page, reference_run, tmp_path):
 # pytest-html has drawn its rows and every exchange is opened, so "readable at 900 px" is measured.
 PROBE = ('<script>window.addEventListener("load", () => setTimeout(() => {'
          'document.querySelectorAll("details").forEach((d) => { d.open = true; });'
-         'document.body.setAttribute("data-scroll-width", document.documentElement.scrollWidth); }, 300));'
+         'document.body.setAttribute("data-scroll-width", document.documentElement.scrollWidth);'
+         'const pick = document.getElementById("ecdi-verdict"); pick.value = "FAIL";'
+         'pick.dispatchEvent(new Event("change"));'
+         'document.body.setAttribute("data-fail-rows", [...document.querySelectorAll("#results-table '
+         'tbody.results-table-row")].filter((r) => r.style.display !== "none").length); }, 300));'
          '</script></body>')
 
 
@@ -56,16 +60,19 @@ def test_passing_run_header_states_verdict_and_counts(reference_run, tmp_path):
 
 
 def test_failing_run_shows_expected_observed_and_exchanges_at_900px(run_ecdi, tmp_path):
-    run = run_ecdi(tmp_path / "out", "--mutant", "no-retry", "--case", "reliability.resend-after-timeout")
-    assert run.verdicts() == {"reliability.resend-after-timeout": "FAIL"}, run.explain()
+    run = run_ecdi(tmp_path / "out", "--mutant", "no-retry", "--case", "reliability.resend-after-timeout",
+                   "--case", "transport.valid-declaration-accepted")
+    assert run.verdicts() == {"reliability.resend-after-timeout": "FAIL",
+                              "transport.valid-declaration-accepted": "PASS"}, run.explain()
     report = run.out / "report.html"
     dom = rendered_at(tmp_path, report)
-    assert '<h2 class="ecdi-overall">NOT CONFORMANT</h2>' in dom and "1 case(s) run of" in dom and ": 1 FAIL" in dom
+    assert '<h2 class="ecdi-overall">NOT CONFORMANT</h2>' in dom and "2 case(s) run of" in dom and ": 1 FAIL, 1 PASS" in dom
     assert "<dt>Expected</dt>" in dom and "<dt>Observed</dt>" in dom
     assert 'class="ecdi-exchange"' in dom and "type 929 (Import declaration)" in dom
     assert '<table id="environment"></table>' in dom      # pytest's environment table is gone
     width = int(re.search(r'data-scroll-width="(\d+)"', dom).group(1))
     assert width <= 900, f"report.html is {width} px wide at a 900 px window"
+    assert 'data-fail-rows="1"' in dom, "the verdict filter leaves the failed case only"
     shot = tmp_path / "fail.png"
     chromium(tmp_path, "--window-size=900,1600", f"--screenshot={shot}", report.as_uri())
     assert shot.exists() and shot.stat().st_size > 10_000, "a screenshot with content"
