@@ -345,6 +345,9 @@ class _HtmlColumns:
         """The overall verdict (our ``pytest_sessionfinish`` ran first: pytest-html's is trylast), and
         filters by family and verdict (pytest-html's own filters know only pytest outcomes)."""
         state = session.config.stash[_STATE]
-        prefix.append(run_header(state.results))
+        try:
+            prefix.append(run_header(state.results))
+        except Exception as exc:  # noqa: BLE001 - the report is still written; results.json holds the verdict
+            prefix.append(f"<p>The run's header could not be drawn ({html.escape(repr(exc))}): see results.json.</p>")
         families = sorted({r.family for r in state.records.values()})
         postfix.append(report_filters(families, [v.value for v in Verdict]))

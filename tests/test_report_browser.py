@@ -70,6 +70,7 @@ def test_failing_run_shows_expected_observed_and_exchanges_at_900px(run_ecdi, tm
     assert "<dt>Expected</dt>" in dom and "<dt>Observed</dt>" in dom
     assert 'class="ecdi-exchange"' in dom and "type 929 (Import declaration)" in dom
     assert '<table id="environment"></table>' in dom      # pytest's environment table is gone
+    assert 'class="log"' not in dom.split('id="results-table"')[1]   # no grey box repeating the FAIL line
     width = int(re.search(r'data-scroll-width="(\d+)"', dom).group(1))
     assert width <= 900, f"report.html is {width} px wide at a 900 px window"
     assert 'data-fail-rows="1"' in dom, "the verdict filter leaves the failed case only"

@@ -141,3 +141,9 @@ def test_a_session_that_never_started_links_no_certificate():
     page = run_header(results("NOT CONFORMANT", setup_error="gateway did not start", profile=None))
     assert "gateway did not start" in page and 'href="certificate.html"' not in page and 'href="results.json"' in page
     assert "NO RESULT" in run_header(None)
+
+
+def test_an_interrupted_run_with_an_unreadable_log_still_gets_its_header():
+    page = run_header(results("INTERRUPTED", evidence={"rows": None, "head_hash": None}, sut=None, profile={},
+                              summary=None, scope=None, seed=None, time_scale=None))
+    assert '<h2 class="ecdi-overall">INTERRUPTED</h2>' in page and "not readable" in page

@@ -47,14 +47,15 @@ def facts(results: dict) -> list[tuple[str, str]]:
          (f", tax code {sut['vendor_tax_code']}" if sut.get("vendor_tax_code") else "")),
         ("Build", sut.get("build_hash") or "not stated by the product"),
         ("Profile", f"{profile.get('id', 'not known')}" +
-         (f" (version {profile['version']}, hash {profile.get('hash', '')[:16]}…)" if profile.get("version") else "")),
+         (f" (version {profile['version']}, hash {str(profile.get('hash') or '')[:16]}…)" if profile.get("version")
+          else "")),
         ("Time scale", f"{scale}" + (" (scaled timers: a self-test, §2.1)" if isinstance(scale, (int, float))
                                      and scale < 1 else "")),
         ("Seed", str(results.get("seed", "not known"))),
         ("Started", results.get("started_at") or "—"),
         ("Finished", results.get("finished_at") or "—"),
-        ("Evidence log", f"{evidence.get('rows')} rows, chain head {evidence.get('head_hash', '')[:16]}…"
-         if evidence else "not readable"),
+        ("Evidence log", f"{evidence.get('rows')} rows, chain head {str(evidence.get('head_hash') or '')[:16]}…"
+         if evidence.get("head_hash") else "not readable"),
     ]
 
 
