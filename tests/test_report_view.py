@@ -99,6 +99,12 @@ def test_a_failure_naming_no_exchange_falls_back_to_the_requirement_and_the_last
     assert "could not judge" in page
 
 
+def test_result_codes_a_failure_mentions_are_explained(profile):
+    record = failed_record(Finding(Verdict.FAIL, "the gateway answered 271 E0001", "REL-03"))
+    page = case_detail(record, [], profile)
+    assert f"E0001 ({profile.result_codes['E0001'].meaning.split(' (')[0]})" in page
+
+
 def test_an_exchange_without_a_response_says_so(profile):
     record = failed_record(Finding(Verdict.FAIL, "no retransmission", "REL-03", evidence=EvidenceKind.WIRE))
     page = case_detail(record, [exchange(1, response_status=None, responded_at=None, connection_closed_at=1.0,

@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 from ..verdict import Verdict
 from .evidence_view import exchange_details
-from .wording import exchange_line, exchange_refs, readable
+from .wording import codes_named, exchange_line, exchange_refs, readable
 
 MAX_OPEN = 6      # exchanges shown in full per case; the others are listed one line each
 _NOT_JUDGED = {
@@ -50,6 +50,9 @@ def _problem(finding, profile) -> str:
             ("Expected", _expected(finding, profile)),
             ("Observed", finding.observed or readable(finding.message)),
             ("Evidence", finding.evidence.value)]
+    codes = codes_named(" ".join(v for _, v in rows), profile)
+    if codes:
+        rows.append(("Codes", "; ".join(codes)))
     refs = exchange_refs(finding)
     if refs:
         rows.append(("Exchanges", ", ".join(f"#{n}" for n in refs)))

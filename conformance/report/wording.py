@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 
 _QUOTED = re.compile(r"(?<![\w'])'([^'\\\n]*)'(?![\w'])")
 _SEQ_IN_TEXT = re.compile(r"#(\d+)\b")
+_RESULT_CODE = re.compile(r"\b[A-Z]\d{4}\b")
 
 
 def words(value) -> str:
@@ -83,6 +84,14 @@ def code_name(profile, kind: str, code) -> str:
     else:
         meaning = profile.codes.get(kind, {}).get(str(code))
     return f"{code} ({_short(meaning)})" if meaning else f"{code} (not a code of {profile.id})"
+
+
+def codes_named(text: str, profile) -> list[str]:
+    """The profile's result codes that ``text`` mentions, each with its meaning (§5.3)."""
+    if profile is None:
+        return []
+    found = dict.fromkeys(c for c in _RESULT_CODE.findall(text) if c in profile.result_codes)
+    return [code_name(profile, "result", c) for c in found]
 
 
 def clock(epoch: float | None) -> str:
