@@ -64,6 +64,9 @@ class Check:
     # Not held, but not provably broken either: what the user was shown may say it in other words. The
     # finding shows the text for review and is INCONCLUSIVE, whatever severity the case picked.
     undecided: bool = False
+    # sentences for the report, where ``message`` does not already say both (``Finding.expected``)
+    expected: str | None = None
+    observed: str | None = None
 
 
 class CaseFailure(Exception):

@@ -383,7 +383,8 @@ class CaseContext:
             lags = self._lag_explaining(result)
             if lags is not None:                 # the harness's own lag could explain the miss: not the DTS's
                 verdict, message, self.disturbed = Verdict.INCONCLUSIVE, lag.overloaded_message(lags, message), True
-        self.record.record(Finding(verdict, message, requirement, evidence, result.detail, advisory))
+        self.record.record(Finding(verdict, message, requirement, evidence, result.detail, advisory,
+                                   result.expected, result.observed))
         if stop and not result.ok and not advisory:
             raise CaseFailure(result.message)
         return result.ok

@@ -20,6 +20,7 @@ from .context import CaseContext, HarnessError
 from .harness import Harness, HarnessOptions, SetupError
 from .issuer import ENV_KEY, ENV_ROLE, ROLES, IssuerError, resolve_issuer
 from .report import evidence_excerpt, finish_outputs, report_filters, write_case_bundle, write_outputs
+from .report.run_header import run_header
 from .report.outputs import atomic_write
 from .scenarios import accept
 from .drivers.base import DriverError, DriverInconclusive
@@ -311,12 +312,14 @@ def _claims(state) -> dict | None:
 
 
 class _HtmlColumns:
-    """Requirement IDs and verdict as columns of the pytest-html table."""
+    """Requirement IDs and verdict as columns of the pytest-html table; the run's verdict at its head."""
 
     def pytest_html_report_title(self, report):
         report.title = "ECDI conformance report"
+        report.set_data("environment", {})   # pytest's own (plugins, pluggy): the header says what matters
 
     def pytest_html_results_table_header(self, cells):
+        cells[:] = [c for c in cells if ">Links<" not in c]   # no case has links: its evidence is in the row
         cells.insert(1, '<th class="sortable" data-column-type="case">Case</th>')
         cells.insert(2, '<th class="sortable" data-column-type="family">Family</th>')
         cells.insert(3, "<th>Requirements</th>")
@@ -324,6 +327,7 @@ class _HtmlColumns:
         cells.insert(5, '<th class="sortable" data-column-type="certificates">Certificates</th>')
 
     def pytest_html_results_table_row(self, report, cells):
+        cells[:] = [c for c in cells if "col-links" not in c]
         props = dict(report.user_properties)
         verdict = props.get("verdict", "")
         cells.insert(1, f'<td class="col-case">{html.escape(props.get("ecdi_case", ""))}</td>')
@@ -332,7 +336,18 @@ class _HtmlColumns:
         cells.insert(4, f'<td class="col-verdict verdict-{html.escape(verdict)}">{html.escape(verdict)}</td>')
         cells.insert(5, f'<td class="col-certificates">{html.escape(props.get("certificates", ""))}</td>')
 
+    def pytest_html_results_table_html(self, report, data):
+        """The verdict line is the row's detail already; the log keeps only captured output, if any."""
+        verdict_line = html.escape(report.longreprtext) + "\n" if report.longreprtext else None
+        data[:] = [d for d in data if d not in (verdict_line, "No log output captured.")]
+
     def pytest_html_results_summary(self, prefix, summary, postfix, session):
-        """Filters by family and verdict (pytest-html's own filters know only pytest outcomes)."""
-        families = sorted({r.family for r in session.config.stash[_STATE].records.values()})
+        """The overall verdict (our ``pytest_sessionfinish`` ran first: pytest-html's is trylast), and
+        filters by family and verdict (pytest-html's own filters know only pytest outcomes)."""
+        state = session.config.stash[_STATE]
+        try:
+            prefix.append(run_header(state.results))
+        except Exception as exc:  # noqa: BLE001 - the report is still written; results.json holds the verdict
+            prefix.append(f"<p>The run's header could not be drawn ({html.escape(repr(exc))}): see results.json.</p>")
+        families = sorted({r.family for r in state.records.values()})
         postfix.append(report_filters(families, [v.value for v in Verdict]))

@@ -63,6 +63,10 @@ class Finding:
     # CAP-02: a SHOULD of the profile that was not met is reported but does not affect conformance, so
     # an advisory finding never worsens its case's verdict.
     advisory: bool = False
+    # What the clause wanted and what was seen, each a sentence for a vendor's developer (the report shows
+    # them side by side); None where ``message`` says both.
+    expected: str | None = None
+    observed: str | None = None
 
     def as_dict(self) -> dict:
         out = {
@@ -74,6 +78,7 @@ class Finding:
         }
         if self.advisory:
             out["advisory"] = True
+        out.update({k: v for k, v in (("expected", self.expected), ("observed", self.observed)) if v})
         return out
 
 

@@ -233,8 +233,11 @@ def test_expired_otp_renewed(ecdi):
         approvals = ecdi.requests(type="702", function="8")
         expired = [a for a in approvals if "P0001" in a.reply_codes]
         # no P0001, no stimulus: a DTS may even refuse locally an OTP it knows expired (INCONCLUSIVE, not FAIL)
-        ecdi.check(Check(bool(expired), f"the approval with the expired OTP got "
-                                        f"{[(a.reply_function, a.reply_codes) for a in approvals]}"), "PAY-10",
+        got = "; ".join(f"#{a.seq} {a.reply_function or 'no reply'} {' '.join(a.reply_codes)}".strip()
+                        for a in approvals) or "no approval reached the gateway"
+        ecdi.check(Check(bool(expired), f"the approval with the expired OTP got: {got}",
+                         expected="the gateway answers the approval sent after T_otp with 273 P0001 (OTP expired)",
+                         observed=f"the gateway's answers to the approvals: {got}"), "PAY-10",
                    severity=Verdict.INCONCLUSIVE, stop=True)
         ecdi.check(checks.told_user(refused, EXPIRED_OTP_WORDS, "that the OTP expired or was invalidated"),
                    "PAY-10", evidence=EvidenceKind.DRIVER)

@@ -25,7 +25,10 @@ def test_misrouted_replies(ecdi):
     for n, field in enumerate(MISROUTED_FIELDS, 1):
         outcome = ecdi.lodge("declaration-import", type="929")
         sent = ecdi.requests(type="929", function="8", first_attempts=True)
-        ecdi.check(checks.Check(len(sent) == n, f"{len(sent)} declaration(s) received so far"), "SEC-04",
+        ecdi.check(checks.Check(len(sent) == n, f"the gateway received {len(sent)} declaration(s) so far, {n} expected",
+                                expected=f"the gateway has received {n} declaration(s): one per lodgement, to answer "
+                                         f"the last with a reply misrouted in {field}",
+                                observed=f"it has received {len(sent)}"), "SEC-04",
                    severity=Verdict.INCONCLUSIVE, stop=True)
         exchange = sent[-1]
         ecdi.check(checks.altered_in_transit(exchange, "misroute"), "SEC-04", severity=Verdict.INCONCLUSIVE,

@@ -186,22 +186,35 @@ def errors_shown_verbatim(outcome, journal: list[dict], sent: list[dict]) -> Che
     """RPL-14: every Error shown with code, field and Vietnamese description unchanged."""
     shown = {(e.code, e.field, e.description) for e in outcome.errors}
     texts = [ev.get("text", "") for ev in journal if ev.get("event") == "notification"]
-    missing = []
+    missing, seen = [], []
     for err in sent:
         key = (err["code"], err["field"], err["description"])
         if key not in shown:
             missing.append(f"{err['code']} not reported verbatim to the user")
+            same = [e for e in outcome.errors if e.code == err["code"]]
+            seen.append(f"{err['code']}: " + (f"field “{same[0].field}”, description “{same[0].description}”"
+                                              if same else "not shown at all"))
         elif not any(err["description"] in t and err["code"] in t for t in texts):
             missing.append(f"{err['code']}: description not found verbatim in the journalled notifications")
+            near = [t for t in texts if err["code"] in t]
+            seen.append(f"{err['code']}: journalled as “{near[0]}”" if near else
+                        f"{err['code']}: shown verbatim, but no journalled notification names it")
     if missing:
-        return Check(False, "; ".join(missing), {"shown": sorted(shown), "sent": sent})
+        return Check(False, "; ".join(missing), {"shown": sorted(shown), "sent": sent},
+                     expected="shown and journalled verbatim: " + "; ".join(
+                         f"{e['code']}: field “{e['field'] or ''}”, description “{e['description']}”" for e in sent),
+                     observed="; ".join(seen))
     return Check(True, f"all {len(sent)} error(s) reached the user verbatim (code, field, description)")
 
 
 def retransmitted(attempts: list) -> Check:
     if len(attempts) >= 2:
         return Check(True, f"the DTS made {len(attempts)} attempts")
-    return Check(False, f"the DTS made {len(attempts)} attempt(s); a retransmission was required")
+    return Check(False, f"the DTS made {len(attempts)} attempt(s); a retransmission was required",
+                 expected="after the attempt timed out, at least one retransmission of the message (2 or more "
+                          "attempts with the same messageId)",
+                 observed=f"{len(attempts)} attempt(s) reached the gateway" + (
+                     f" (#{', #'.join(str(a.seq) for a in attempts)})" if attempts else ""))
 
 
 def byte_identical(attempts: list) -> Check:

@@ -1,4 +1,4 @@
-"""An excerpt of the wire evidence behind a verdict, for the pytest-html row (secrets redacted)."""
+"""The wire evidence behind a verdict as HTML (secrets redacted), and the report's family/verdict filters."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import re
 from lxml import etree
 
 from ..codec.safexml import hardened_parser
+from .wording import exchange_line, reply_words
 
 _PASSWORD = re.compile(rb"(<(?:\w+:)?Password>)(.*?)(</(?:\w+:)?Password>)", re.S)
-MAX_EXCHANGES = 6
 MAX_CHARS = 6000
 
 
@@ -30,34 +30,37 @@ def pretty(text: bytes | None) -> str:
     return out if len(out) <= MAX_CHARS else out[:MAX_CHARS] + "\n… (truncated; the evidence log holds all octets)"
 
 
-def evidence_excerpt(record, ctx) -> str:
-    parts = ['<div class="ecdi-evidence">']
-    parts.append(f"<p><b>Purpose:</b> {html.escape(record.purpose)}</p><ul>")
-    for f in record.findings:
-        parts.append(
-            f"<li><b>{html.escape(f.verdict.value)}</b> [{html.escape(f.requirement or '-')}; "
-            f"{html.escape(f.evidence.value)}] {html.escape(f.message)}</li>"
-        )
-    parts.append("</ul>")
-    exchanges = []
-    if ctx is not None:
-        try:
-            exchanges = ctx.gateway.exchanges(ctx.run_id)   # the last attempt of a case re-run for lag
-        except Exception as exc:  # noqa: BLE001 - a report must still be written
-            parts.append(f"<p>Evidence unavailable: {html.escape(str(exc))}</p>")
-    for ex in exchanges[:MAX_EXCHANGES]:
-        parts.append(
-            f"<details><summary>#{ex.seq} {html.escape(ex.method)} {html.escape(ex.path)} "
-            f"type={html.escape(str(ex.type))} function={html.escape(str(ex.function))} "
-            f"attempt={ex.attempt} → HTTP {ex.response_status} reply {html.escape(str(ex.reply_function))} "
-            f"{html.escape(' '.join(ex.reply_codes))}</summary>"
-            f"<p>Request message text:</p><pre>{html.escape(pretty(ex.message_text))}</pre>"
-            f"<p>Reply message text:</p><pre>{html.escape(pretty(ex.reply_text))}</pre></details>"
-        )
-    if len(exchanges) > MAX_EXCHANGES:
-        parts.append(f"<p>… {len(exchanges) - MAX_EXCHANGES} more exchanges in the evidence log.</p>")
-    parts.append("</div>")
-    return "".join(parts)
+_SECRET_HEADERS = ("authorization", "proxy-authorization", "cookie", "set-cookie")
+
+
+def _headers(headers: dict) -> str:
+    return "\n".join(f"{k}: {'***' if k.lower() in _SECRET_HEADERS else v}" for k, v in (headers or {}).items())
+
+
+def _gateway_said(ex) -> str:
+    verdict = ex.gateway_verdict if isinstance(ex.gateway_verdict, dict) else {}
+    step = verdict.get("failed_step")
+    if not step:
+        return "the gateway's own evaluation passed every step" if verdict else ""
+    own = verdict.get(step) if isinstance(verdict.get(step), dict) else {}
+    why = " ".join(str(own[k]) for k in ("code", "reason") if own.get(k))
+    return f"the gateway refused it at its {step} step" + (f": {why}" if why else "")
+
+
+def exchange_details(ex, profile, anchor: str, *, open_: bool = False) -> str:
+    """One exchange, openable: request headers, the decoded message text, the gateway's reply (redacted)."""
+    said = _gateway_said(ex)
+    rule = f" Scenario rule applied: {html.escape(ex.rule)}." if ex.rule else ""
+    return (
+        f'<details class="ecdi-exchange" id="{html.escape(anchor)}"{" open" if open_ else ""}>'
+        f"<summary>{html.escape(exchange_line(ex, profile))}</summary>"
+        f"<p>{html.escape(said[:1].upper() + said[1:] + '.') if said else ''}{rule}</p>"
+        f"<h5>Request headers</h5><pre>{html.escape(_headers(ex.request_headers))}</pre>"
+        f"<h5>Request message text (MessageXML, decoded)</h5>"
+        f"<pre>{html.escape(pretty(redact(ex.message_text or ex.request_body)))}</pre>"
+        f"<h5>Gateway reply: {html.escape(reply_words(ex, profile))}</h5>"
+        f"<pre>{html.escape(pretty(redact(ex.reply_text or ex.response_body)))}</pre></details>"
+    )
 
 
 _FILTER_SCRIPT = """<script>

@@ -133,14 +133,14 @@ def write_outputs(out_dir: Path, harness, records: list[CaseRecord], setup_error
     head = _head(out_dir)
     results["evidence"] = head
     results["claims"] = claims
-    if _certifiable(results):
+    if certifiable(results):
         write_run_bundle(out_dir, results, head, statement=harness.sut.statement)
     staging = staged(out_dir, "results.json")
     write_json(staging if staging.parent.is_dir() else out_dir / "results.json", results, indent=2)
     return results
 
 
-def _certifiable(results: dict) -> bool:
+def certifiable(results: dict) -> bool:
     return "profile" in results and not results.get("setup_error")  # no certificate for a session that never ran
 
 
@@ -153,7 +153,7 @@ def finish_outputs(out_dir: Path, results: dict | None, *, issuer=None, interrup
     if results is None:
         stopped_early(out_dir, "the session stopped before any case was recorded" +
                       (" (interrupted)" if interrupted else ""))
-    elif _certifiable(results):
+    elif certifiable(results):
         write_certificate(out_dir, results, issuer=issuer, evidence=results.get("evidence"),
                           interrupted=interrupted, catalogue=case_ids())
     end(out_dir)
