@@ -7,6 +7,7 @@ this object, which is also where findings are recorded against the case's verdic
 from __future__ import annotations
 
 from . import lag
+from .progress import notify_waiting
 from .case import CaseFailure, CaseSpec, Check
 from .drivers.base import Action, DriverError, DriverInconclusive, Outcome
 from .tape import RecordingData, RecordingDriver, RecordingGateway, RecordingSettings, Tape
@@ -254,11 +255,31 @@ class CaseContext:
         return rows
 
     def _perform(self, action: Action) -> Outcome:
+        self._announce_wait(action)
         self.record.status = Status.WAITING
         try:
             return self.driver.perform(action)
         finally:
             self.record.status = Status.RUNNING
+
+    def _announce_wait(self, action: Action) -> None:
+        """Tell the console what the DTS's action will wait on, and how long when the scenario says: customs
+        never processing makes it poll for its ``poll_max_total``; a delayed reply keeps it the delay; a held
+        one until its ``t_send``. Only the console reads it (``progress``); the verdict never does."""
+        what = f"the DTS to {action.kind}" + (f" {action.type}/{action.function}" if action.type else "")
+        rules = [r.get("then", {}) for r in (self.scenario or {}).get("rules", ())]
+        delays = [t["seconds"] for t in rules if t.get("action") == "delay" and "seconds" in t]
+        seconds = None
+        try:
+            if (self.scenario or {}).get("pending_queries"):
+                seconds, what = self.pixit_seconds("poll_max_total_s"), f"poll_max_total ({what})"
+            elif delays:
+                seconds, what = max(delays), f"a reply delayed by the gateway ({what})"
+            elif any(t.get("action") == "hold" for t in rules):
+                seconds, what = self.pixit_seconds("t_send_s"), f"t_send after a held request ({what})"
+        except (AttributeError, KeyError, TypeError, ValueError):    # a PIXIT the product did not give: no length to show
+            seconds = None
+        notify_waiting(self.spec.id, seconds, what)
 
     def journal(self) -> list[dict]:
         return self.driver.journal()
@@ -280,6 +301,7 @@ class CaseContext:
             raise DriverInconclusive(f"the {getattr(self._harness.driver, 'name', '?')} driver cannot kill the "
                                      "product mid-action; REL-09 needs a kill and a restart")
         action = Action(kind="lodge", type=type, function=function, document=self.data.document(sample))
+        self._announce_wait(action)
         self.record.status = Status.WAITING
         try:
             self.driver.perform_and_kill(action, lambda: held(self.requests()), timeout=timeout)
