@@ -51,9 +51,10 @@ def _run(args) -> int:
 
     if looks_like_sut_file(args.sut):  # the pytest run must find the same file whatever its folder
         args.sut = str(Path(args.sut).resolve())
+    harness = Harness(HarnessOptions(sut=args.sut, mutant=args.mutant, profile_id=args.profile,
+                                     time_scale=args.time_scale))
     try:
-        Harness(HarnessOptions(sut=args.sut, mutant=args.mutant, profile_id=args.profile,
-                               time_scale=args.time_scale)).prepare()
+        harness.prepare()
     except SetupError as exc:
         print(f"ecdi: {exc}", file=sys.stderr)
         return 2
@@ -95,9 +96,12 @@ def _run(args) -> int:
         f"--ecdi-out={out}",
     ]
     plugins = []
-    if args.progress != "off":   # the progress says it all: no pytest progress column either
+    mode = args.progress
+    if mode == "auto" and getattr(harness.sut_file, "driver_kind", None) == "manual":
+        mode = "plain"   # the operator's prompts share the terminal: no panel redrawn over them
+    if mode != "off":    # the progress says it all: no pytest dots or progress column either
         argv += ["-o", "console_output_style=classic"]
-        plugins.append(PytestProgress(args.progress))
+        plugins.append(PytestProgress(mode))
     if args.mutant:
         argv.append(f"--ecdi-mutant={args.mutant}")
     if args.seed is not None:
