@@ -263,22 +263,26 @@ class CaseContext:
             self.record.status = Status.RUNNING
 
     def _announce_wait(self, action: Action) -> None:
-        """Tell the console what the DTS's action will wait on, and how long when the scenario says: customs
-        never processing makes it poll for its ``poll_max_total``; a delayed reply keeps it the delay; a held
-        one until its ``t_send``. Only the console reads it (``progress``); the verdict never does."""
-        what = f"the DTS to {action.kind}" + (f" {action.type}/{action.function}" if action.type else "")
-        rules = [r.get("then", {}) for r in (self.scenario or {}).get("rules", ())]
+        """Tell the console what the DTS's action will wait on, and how long where the scenario says: customs
+        answering 12 to its first N queries keeps it polling N + 1 ``poll_interval``s, at most its
+        ``poll_max_total`` (never processed: REL-14); a delayed reply keeps it the delay; a held one until its
+        ``t_send``. Only the console reads it (``progress``); a verdict never does."""
+        acting = f"the DTS to {action.kind}" + (f" {action.type}/{action.function}" if action.type else "")
+        scenario = self.scenario or {}
+        rules = [r.get("then", {}) for r in scenario.get("rules", ())]
         delays = [t["seconds"] for t in rules if t.get("action") == "delay" and "seconds" in t]
-        seconds = None
+        seconds, what = None, acting
         try:
-            if (self.scenario or {}).get("pending_queries"):
-                seconds, what = self.pixit_seconds("poll_max_total_s"), f"poll_max_total ({what})"
+            if scenario.get("pending_queries"):
+                paced = (scenario["pending_queries"] + 1) * self.pixit_seconds("poll_interval_s")
+                seconds, what = min((self.pixit_seconds("poll_max_total_s"), f"poll_max_total ({acting})"),
+                                    (paced, f"{scenario['pending_queries'] + 1} queries at poll_interval ({acting})"))
             elif delays:
-                seconds, what = max(delays), f"a reply delayed by the gateway ({what})"
+                seconds, what = max(delays), f"a reply delayed by the gateway ({acting})"
             elif any(t.get("action") == "hold" for t in rules):
-                seconds, what = self.pixit_seconds("t_send_s"), f"t_send after a held request ({what})"
-        except (AttributeError, KeyError, TypeError, ValueError):    # a PIXIT the product did not give: no length to show
-            seconds = None
+                seconds, what = self.pixit_seconds("t_send_s"), f"t_send after a held request ({acting})"
+        except (AttributeError, KeyError, TypeError, ValueError):   # a PIXIT the product did not give
+            seconds, what = None, acting
         notify_waiting(self.spec.id, seconds, what)
 
     def journal(self) -> list[dict]:

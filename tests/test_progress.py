@@ -86,10 +86,12 @@ def test_a_case_announces_what_its_action_waits_on():
     """What the scenario makes the DTS wait for, with the product's own PIXIT value under the run's scale."""
     seen = []
     ctx = SimpleNamespace(spec=SimpleNamespace(id="reliability.x"),
-                          pixit_seconds=lambda key: {"poll_max_total_s": 15.0, "t_send_s": 1.5}[key])
+                          pixit_seconds=lambda key: {"poll_max_total_s": 15.0, "poll_interval_s": 0.2,
+                                                     "t_send_s": 1.5}[key])
     progress_module._ACTIVE = SimpleNamespace(waiting=lambda *a: seen.append(a))
     try:
         for scenario in ({"name": "never-processed", "rules": [], "pending_queries": 10_000},
+                         {"name": "slow-processing", "rules": [], "pending_queries": 2},
                          {"rules": [{"then": {"action": "delay", "seconds": 4.2}}]},
                          {"rules": [{"then": {"action": "hold"}}]},
                          {"name": "accept", "rules": []}):
@@ -97,6 +99,7 @@ def test_a_case_announces_what_its_action_waits_on():
             CaseContext._announce_wait(ctx, Action(kind="lodge", type="929", function="8"))
     finally:
         progress_module._ACTIVE = None
+    assert seen[1][0] == "reliability.x" and abs(seen.pop(1)[1] - 0.6) < 1e-9
     assert seen == [("reliability.x", 15.0, "poll_max_total (the DTS to lodge 929/8)"),
                     ("reliability.x", 4.2, "a reply delayed by the gateway (the DTS to lodge 929/8)"),
                     ("reliability.x", 1.5, "t_send after a held request (the DTS to lodge 929/8)"),
