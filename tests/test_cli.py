@@ -72,11 +72,15 @@ def test_help_shows_every_default():
     assert "(default: ecdi-1.0)" in text and "(default: 1.0)" in text
 
 
-def test_out_pointing_at_a_file_is_one_line(tmp_path):
+@pytest.mark.parametrize("command, option", [("run", "--out"), ("run", "--pki-dir"), ("mutants --score", "--out"),
+                                             ("mutants --score", "--pki-dir")])
+def test_a_folder_option_naming_a_file_is_one_line(tmp_path, command, option):
     file = tmp_path / "a-file"
     file.write_text("x")
-    proc = ecdi("run", "--out", str(file))
-    assert proc.returncode == 2 and proc.stderr.strip() == f"ecdi: --out {file} is a file; give a folder (made if missing)"
+    extra = ["--out", str(tmp_path / "out")] if option != "--out" and command == "run" else []
+    proc = ecdi(*command.split(), *extra, option, str(file))
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"ecdi: {option} {file} is a file; give a folder (made if missing)"
 
 
 def test_unknown_profile_names_no_internal_path(tmp_path):

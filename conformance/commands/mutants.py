@@ -43,6 +43,7 @@ def register(sub) -> None:
 def _mutants(args) -> int:
     from ..progress import Progress
     from ..reference_dts.mutants import MUTANTS
+    from . import not_a_folder
 
     if not args.score:
         if args.only:
@@ -71,8 +72,7 @@ def _mutants(args) -> int:
     if not 0 < args.time_scale <= 1:
         print("ecdi: --time-scale must satisfy 0 < s <= 1", file=sys.stderr)
         return 2
-    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
-        print(f"ecdi: --out {args.out} is a file; give a folder (made if missing)", file=sys.stderr)
+    if not_a_folder(out=args.out, pki_dir=args.pki_dir):
         return 2
     chosen = [MUTANTS[n] for n in args.only] if args.only else list(MUTANTS.values())
     with tempfile.TemporaryDirectory(prefix="ecdi-mutants-") as tmp:

@@ -41,6 +41,7 @@ def register(sub) -> None:
 def _run(args) -> int:
     import pytest
 
+    from . import not_a_folder
     from ..catalogue import CASES_DIR, case_ids
     from ..harness import Harness, HarnessOptions, SetupError
     from ..progress import PytestProgress
@@ -70,10 +71,9 @@ def _run(args) -> int:
     if unknown:
         print(f"ecdi: unknown case id(s): {', '.join(unknown)}; see `ecdi cases`", file=sys.stderr)
         return 2
-    out = Path(args.out).resolve()
-    if out.exists() and not out.is_dir():
-        print(f"ecdi: --out {out} is a file; give a folder (made if missing)", file=sys.stderr)
+    if not_a_folder(out=args.out, pki_dir=args.pki_dir):
         return 2
+    out = Path(args.out).resolve()
     try:
         moved = outputs.begin(out)
     except OSError as exc:
