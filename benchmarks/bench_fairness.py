@@ -26,7 +26,7 @@ def main() -> int:
     args = ap.parse_args()
     cases = [a for c in args.case or TIMING_CASES for a in ("--case", c)]
     passed = {}
-    with tempfile.TemporaryDirectory() as tmp, Progress(args.runs * len(PRODUCTS), noun="runs") as progress:
+    with tempfile.TemporaryDirectory() as tmp, Progress(args.runs * len(PRODUCTS), noun="runs", echo=False) as progress:
         for product, extra in PRODUCTS.items():
             passed[product] = 0
             for i in range(args.runs):

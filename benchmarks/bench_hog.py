@@ -80,7 +80,7 @@ def main() -> int:
         pki = Path(tmp) / "pki"
         conformant = 0
         print(f"{'run':<5} {'overall':<16} {'time':>7}  cases not PASS")
-        with Progress(args.runs, noun="runs") as progress:
+        with Progress(args.runs, noun="runs", echo=False) as progress:
             for i in range(args.runs):
                 progress.start(f"run {i + 1}")
                 overall, others, took = run_verdicts(Path(tmp) / f"run{i}", pki, args.time_scale)

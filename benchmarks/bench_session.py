@@ -26,7 +26,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         pki = Path(tmp) / "pki"
         times = []
-        with Progress(args.runs, noun="runs") as progress:     # on stderr; the figures go to stdout
+        with Progress(args.runs, noun="runs", echo=False) as progress:     # on stderr; the figures go to stdout
             for i in range(args.runs):
                 out = Path(tmp) / ("out" if args.same_out else f"run{i}")
                 progress.start(f"run {i + 1}")

@@ -59,6 +59,9 @@ class Progress:
     mode: str = "auto"
     stream: object = None
     clock: object = time.monotonic
+    # the command's own stdout lines printed above the live panel (not under pytest, which holds stdout itself)
+    redirect_stdout: bool = True
+    echo: bool = True          # on a terminal, a line per finished item (False: the command prints its own)
     running: dict = field(default_factory=dict)
     verdicts: Counter = field(default_factory=Counter)
     durations: list = field(default_factory=list)
@@ -96,7 +99,7 @@ class Progress:
             self.verdicts[verdict] += 1
             if self.mode == "plain":
                 self._line(f"[{self.done}/{self.total}] {verdict:<14} {item} ({took:.1f} s; {self.times_text()})")
-            elif self.mode == "live":
+            elif self.mode == "live" and self.echo:
                 self._console().print(f"{_styled(verdict)} {item} [dim]({took:.1f} s)[/dim]", highlight=False)
             self._refresh()
 
@@ -136,7 +139,7 @@ class Progress:
             from rich.live import Live
 
             self._live = Live(get_renderable=self._panel, console=self._console(), refresh_per_second=4,
-                              transient=True, redirect_stdout=False, redirect_stderr=False)
+                              transient=True, redirect_stdout=self.redirect_stdout, redirect_stderr=False)
             self._live.start()
         elif self.mode == "plain":
             self._line(f"{self.total} {self.noun} to run")
@@ -158,10 +161,11 @@ class Progress:
         from rich.table import Table
 
         with self._lock:
-            grid = Table.grid(padding=(0, 1))
-            grid.add_column(no_wrap=True, style="cyan")
-            grid.add_column(no_wrap=True, justify="right")
-            grid.add_column(no_wrap=True, overflow="ellipsis")
+            grid = Table.grid(padding=(0, 1), expand=True)
+            names = max((len(item) for item in self.running), default=0) + 2
+            grid.add_column(no_wrap=True, style="cyan", width=min(names, 60))
+            grid.add_column(no_wrap=True, justify="right", width=7)
+            grid.add_column(no_wrap=True, overflow="ellipsis", ratio=1)
             now = self.clock()
             for item, run in sorted(self.running.items(), key=lambda kv: kv[1].started)[:8]:
                 grid.add_row(f"  {item}", f"{now - run.started:.1f} s", self.waiting_text(run))
@@ -221,7 +225,8 @@ class PytestProgress:
 
             by_test = case_ids_by_test()
             self.names = {n: by_test.get(_test_key(n), n) for n in nodeids}
-            self.progress = Progress(len(nodeids), mode=self.mode, stream=self.stream).__enter__()
+            self.progress = Progress(len(nodeids), mode=self.mode, stream=self.stream,
+                                     redirect_stdout=False).__enter__()
 
     def pytest_collection_finish(self, session):
         if not hasattr(session.config, "workerinput") and session.items:

@@ -80,7 +80,7 @@ def _mutants(args) -> int:
         pki = Path(args.pki_dir) if args.pki_dir else out / "pki"
         scores = []
         catalogue = (args.case or []) if args.whole_catalogue else None
-        with Progress(len(chosen), noun="mutants") as progress:
+        with Progress(len(chosen), noun="mutants", echo=False) as progress:
             for m in chosen:
                 progress.start(m.name)
                 progress.waiting(m.name, None, f"its run: ecdi run --mutant {m.name} --case {m.caught_by}")
