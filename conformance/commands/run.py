@@ -32,7 +32,9 @@ def register(sub) -> None:
                                           "(default: a local self-assessment key; env ECDI_ISSUER_KEY)")
     run.add_argument("--issuer-role", choices=("self-assessment", "customs"),
                      help="role of --issuer-key: customs IT's key heads the certificate CERTIFIED (env ECDI_ISSUER_ROLE)")
-    run.add_argument("--progress", choices=("auto", "live", "plain", "off"), default="auto",
+    from ..progress import MODES
+
+    run.add_argument("--progress", choices=MODES, default="auto",
                      help="console progress on stderr: live on a terminal, plain lines in a log (auto picks), "
                           "or off (pytest's dots)")
     run.set_defaults(func=_run)
