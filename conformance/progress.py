@@ -207,13 +207,15 @@ def _styled(verdict: str) -> str:
 
 
 class PytestProgress:
-    """A pytest plugin (``pytest.main(plugins=[...])``) feeding a ``Progress`` from the hooks the controlling process sees (pytest-xdist relays
-    them from its workers): a case starts at ``logstart`` and finishes with the report carrying its verdict.
-    pytest's own dots are silenced (the report's letter emptied; its category, hence the summary, kept)."""
+    """A pytest plugin (``pytest.main(plugins=[...])``) feeding a ``Progress`` from the hooks the controlling
+    process sees (pytest-xdist relays them from its workers): a case starts at ``logstart`` and finishes with
+    the report carrying its verdict. pytest's own dots are silenced (the report's letter emptied; its
+    category, hence pytest's summary, kept)."""
 
     def __init__(self, mode: str, stream=None):
         self.mode = mode
         # pytest captures file descriptor 2 while a case runs: the progress writes to a copy of it made now
+        self._owned = stream is None
         self.stream = stream or os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1, closefd=True)
         self.progress: Progress | None = None
         self.names: dict[str, str] = {}
@@ -258,7 +260,8 @@ class PytestProgress:
         if self.progress is not None:
             self.progress.__exit__(None, None, None)
             self.progress = None
-        self.stream.flush()
+        if self._owned:
+            self.stream.close()
 
 
 def _test_key(nodeid: str) -> str:

@@ -1,8 +1,8 @@
 """``ecdi diff RUN_A RUN_B [RUN ...]``: verdict changes requirement by requirement, with their causes.
 
 Each RUN is a run's output folder (or its results.json). Prints the changes and writes an HTML page
-(``--html``; default ``diff.html`` in the first run's folder, beside its report) with a summary table of every run and the changes. Exit 0 when
-nothing changed, 1 when something did, 2 when a run cannot be read.
+(``--html``; default ``diff.html`` in the first run's folder, beside its report) with a summary table of
+every run and the changes. Exit 0 when nothing changed, 1 when something did, 2 when a run cannot be read.
 """
 
 from __future__ import annotations

@@ -43,7 +43,6 @@ def register(sub) -> None:
 def _run(args) -> int:
     import pytest
 
-    from . import not_a_folder
     from ..catalogue import CASES_DIR, case_ids
     from ..harness import Harness, HarnessOptions, SetupError
     from ..progress import PytestProgress
@@ -51,6 +50,7 @@ def _run(args) -> int:
     from ..report.certificate import overall_text
     from ..report.results import INCOMPLETE
     from ..sut import looks_like_sut_file
+    from . import not_a_folder
 
     if looks_like_sut_file(args.sut):  # the pytest run must find the same file whatever its folder
         args.sut = str(Path(args.sut).resolve())
