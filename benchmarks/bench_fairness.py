@@ -11,6 +11,8 @@ from pathlib import Path
 
 from bench_hog import run_verdicts
 
+from conformance.progress import Progress
+
 TIMING_CASES = ["reliability.resend-after-timeout", "reliability.honours-retry-after", "reliability.exponential-backoff",
                 "reliability.polling-pace", "reliability.query-settles-unknown-outcome"]
 PRODUCTS = {"reference": [], "cold-connections": ["--mutant", "cold-connections"]}
@@ -24,12 +26,14 @@ def main() -> int:
     args = ap.parse_args()
     cases = [a for c in args.case or TIMING_CASES for a in ("--case", c)]
     passed = {}
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, Progress(args.runs * len(PRODUCTS), noun="runs", echo=False) as progress:
         for product, extra in PRODUCTS.items():
             passed[product] = 0
             for i in range(args.runs):
+                progress.start(f"{product} run {i + 1}")
                 overall, others, _ = run_verdicts(Path(tmp) / f"{product}{i}", Path(tmp) / "pki", args.time_scale,
                                                   *extra, *cases)
+                progress.finished(f"{product} run {i + 1}", overall)
                 passed[product] += overall == "CONFORMANT"
                 if others:
                     print(f"{product} run {i + 1}: {overall} {others}", flush=True)

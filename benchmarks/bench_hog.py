@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from conformance.progress import Progress
+
 TIMING_MUTANTS = ["no-retry", "gives-up-early", "ignores-retry-after", "constant-backoff", "backoff-beyond-statement",
                   "polls-immediately", "queries-unknown-at-once", "unscaled-profile-timers", "silent-polling-stop"]
 
@@ -34,6 +36,7 @@ def run_verdicts(out: Path, pki: Path, time_scale: str, *extra: str) -> tuple[st
     """One ``ecdi run`` against the reference DTS: (overall, {case: verdict} of the cases not PASS, seconds)."""
     start = time.perf_counter()
     proc = ecdi("run", "--sut", "reference", "--time-scale", time_scale, "--out", str(out), "--pki-dir", str(pki),
+                "--progress", "off",
                 *extra)
     took = time.perf_counter() - start
     try:
@@ -77,10 +80,13 @@ def main() -> int:
         pki = Path(tmp) / "pki"
         conformant = 0
         print(f"{'run':<5} {'overall':<16} {'time':>7}  cases not PASS")
-        for i in range(args.runs):
-            overall, others, took = run_verdicts(Path(tmp) / f"run{i}", pki, args.time_scale)
-            conformant += overall == "CONFORMANT"
-            print(f"{i + 1:<5} {overall:<16} {took:>6.0f}s  {others or '-'}", flush=True)
+        with Progress(args.runs, noun="runs", echo=False) as progress:
+            for i in range(args.runs):
+                progress.start(f"run {i + 1}")
+                overall, others, took = run_verdicts(Path(tmp) / f"run{i}", pki, args.time_scale)
+                progress.finished(f"run {i + 1}", overall)
+                conformant += overall == "CONFORMANT"
+                print(f"{i + 1:<5} {overall:<16} {took:>6.0f}s  {others or '-'}", flush=True)
         missed = [] if args.no_mutants else score(TIMING_MUTANTS, args.time_scale, pki, Path(tmp) / "mutants")
         if missed:   # a defect smaller than the product's own processing under the hog (see README)
             print(f"scored again at time scale {args.retry_scale}: {', '.join(missed)}")

@@ -10,6 +10,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from conformance.progress import Progress
+
 TARGET_S = 120.0   # issue 6: the whole catalogue against the reference DTS, with the time scale, under two minutes
 
 
@@ -24,18 +26,22 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         pki = Path(tmp) / "pki"
         times = []
-        for i in range(args.runs):
-            out = Path(tmp) / ("out" if args.same_out else f"run{i}")
-            start = time.perf_counter()
-            proc = subprocess.run([sys.executable, "-m", "conformance.cli", "run", "--sut", "reference",
-                                   "--time-scale", args.time_scale, "--out", str(out),
-                                   *(() if args.same_out else ("--pki-dir", str(pki)))],
-                                  capture_output=True, text=True)
-            times.append(time.perf_counter() - start)
-            print(f"run {i + 1}: {times[-1]:.1f} s, exit {proc.returncode}")
-            if proc.returncode != 0:
-                print(proc.stdout[-2000:], proc.stderr[-2000:])
-                return 1
+        with Progress(args.runs, noun="runs", echo=False) as progress:     # on stderr; the figures go to stdout
+            for i in range(args.runs):
+                out = Path(tmp) / ("out" if args.same_out else f"run{i}")
+                progress.start(f"run {i + 1}")
+                progress.waiting(f"run {i + 1}", None, "the whole catalogue (ecdi run)")
+                start = time.perf_counter()
+                proc = subprocess.run([sys.executable, "-m", "conformance.cli", "run", "--sut", "reference",
+                                       "--time-scale", args.time_scale, "--out", str(out), "--progress", "off",
+                                       *(() if args.same_out else ("--pki-dir", str(pki)))],
+                                      capture_output=True, text=True)
+                times.append(time.perf_counter() - start)
+                progress.finished(f"run {i + 1}", f"exit {proc.returncode}")
+                print(f"run {i + 1}: {times[-1]:.1f} s, exit {proc.returncode}", flush=True)
+                if proc.returncode != 0:
+                    print(proc.stdout[-2000:], proc.stderr[-2000:])
+                    return 1
     median = statistics.median(times)
     print(f"median {median:.1f} s over {args.runs} runs (target < {TARGET_S:.0f} s)")
     return 0 if median < TARGET_S else 1

@@ -27,3 +27,14 @@ def all_cases() -> list[CaseSpec]:
 
 def case_ids() -> set[str]:
     return {c.id for c in all_cases()}
+
+
+def case_ids_by_test() -> dict[str, str]:
+    """``{"test_<family>.py::test_name": case id}``: a pytest node id (as a case run reports it) to its case."""
+    out = {}
+    for mod in pkgutil.iter_modules([str(CASES_DIR)]):
+        if mod.name.startswith("test_"):
+            module = importlib.import_module(f"{cases_pkg.__name__}.{mod.name}")
+            out.update({f"{mod.name}.py::{name}": fn.ecdi_case.id for name, fn in vars(module).items()
+                        if isinstance(getattr(fn, "ecdi_case", None), CaseSpec)})
+    return out

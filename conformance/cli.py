@@ -15,12 +15,24 @@ import sys
 from . import __version__, commands
 
 
+class DefaultsShown(argparse.HelpFormatter):
+    """``--help`` names every option's default: appended as ``(default: X)`` unless the text already says it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)".strip()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ecdi", description="ECDI conformance harness")
     p.add_argument("--version", action="version", version=f"ecdi-conformance {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     for mod in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         importlib.import_module(f"{commands.__name__}.{mod.name}").register(sub)
+    for command in sub.choices.values():
+        command.formatter_class = DefaultsShown
     return p
 
 
@@ -31,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ecdi: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:            # `ecdi cases | head`: the reader left; nothing to say to it
+        sys.stderr.close()
+        return 141
 
 
 if __name__ == "__main__":

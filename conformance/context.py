@@ -7,6 +7,7 @@ this object, which is also where findings are recorded against the case's verdic
 from __future__ import annotations
 
 from . import lag
+from .progress import notify_waiting
 from .case import CaseFailure, CaseSpec, Check
 from .drivers.base import Action, DriverError, DriverInconclusive, Outcome
 from .tape import RecordingData, RecordingDriver, RecordingGateway, RecordingSettings, Tape
@@ -254,11 +255,35 @@ class CaseContext:
         return rows
 
     def _perform(self, action: Action) -> Outcome:
+        self._announce_wait(action)
         self.record.status = Status.WAITING
         try:
             return self.driver.perform(action)
         finally:
             self.record.status = Status.RUNNING
+
+    def _announce_wait(self, action: Action) -> None:
+        """Tell the console what the DTS's action will wait on, and how long where the scenario says: customs
+        answering 12 to its first N queries keeps it polling N + 1 ``poll_interval``s, at most its
+        ``poll_max_total`` (never processed: REL-14); a delayed reply keeps it the delay; a held one until its
+        ``t_send``. Only the console reads it (``progress``); a verdict never does."""
+        acting = f"the DTS to {action.kind}" + (f" {action.type}/{action.function}" if action.type else "")
+        scenario = self.scenario or {}
+        rules = [r.get("then", {}) for r in scenario.get("rules", ())]
+        delays = [t["seconds"] for t in rules if t.get("action") == "delay" and "seconds" in t]
+        seconds, what = None, acting
+        try:
+            if scenario.get("pending_queries"):
+                paced = (scenario["pending_queries"] + 1) * self.pixit_seconds("poll_interval_s")
+                seconds, what = min((self.pixit_seconds("poll_max_total_s"), f"poll_max_total ({acting})"),
+                                    (paced, f"{scenario['pending_queries'] + 1} queries at poll_interval ({acting})"))
+            elif delays:
+                seconds, what = max(delays), f"a reply delayed by the gateway ({acting})"
+            elif any(t.get("action") == "hold" for t in rules):
+                seconds, what = self.pixit_seconds("t_send_s"), f"t_send after a held request ({acting})"
+        except (AttributeError, KeyError, TypeError, ValueError):   # a PIXIT the product did not give
+            seconds, what = None, acting
+        notify_waiting(self.spec.id, seconds, what)
 
     def journal(self) -> list[dict]:
         return self.driver.journal()
@@ -280,6 +305,7 @@ class CaseContext:
             raise DriverInconclusive(f"the {getattr(self._harness.driver, 'name', '?')} driver cannot kill the "
                                      "product mid-action; REL-09 needs a kill and a restart")
         action = Action(kind="lodge", type=type, function=function, document=self.data.document(sample))
+        self._announce_wait(action)
         self.record.status = Status.WAITING
         try:
             self.driver.perform_and_kill(action, lambda: held(self.requests()), timeout=timeout)

@@ -850,5 +850,6 @@ def load_profile(profile_id: str) -> Profile:
     """The profile ``profile_id``, loaded once per process and shared."""
     directory = FIXTURES / "profiles" / profile_id
     if not (directory / "profile.toml").is_file():
-        raise ProfileError(directory, "", f"no such profile (available: {', '.join(list_profiles()) or 'none'})")
+        raise ProfileError(f"profile {profile_id!r}", "",   # the user's word, not the harness's internal path
+                           f"no such profile (available: {', '.join(list_profiles()) or 'none'})")
     return Profile(directory)

@@ -41,6 +41,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 from email.utils import formatdate
+from http import HTTPStatus
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -88,8 +89,9 @@ XML_CONTENT_TYPE = "text/xml"
 LIVE_PAGE = (Path(__file__).parent / "static" / "live.html").read_bytes()
 OVERLOADED_BODY = b"503 Service Unavailable: the gateway could not record this exchange; retry later"
 RETRY_AFTER_S = 1                  # TRN-08 allows 1-300 s; §2.1: Retry-After values are not scaled
-_LIVE_FIELDS = ("seq", "case_id", "received_at", "responded_at", "client", "user_id", "type", "function", "reference",
-                "message_id", "attempt", "response_status", "reply_function", "reply_codes", "rule")
+_LIVE_FIELDS = ("seq", "case_id", "received_at", "responded_at", "client", "method", "path", "user_id", "type",
+                "function", "reference", "message_id", "attempt", "response_status", "reply_function", "reply_codes",
+                "rule")
 
 
 class Gateway:
@@ -497,7 +499,8 @@ class Gateway:
     async def _control_guard(self, request: web.Request, handler):
         token = request.headers.get(CONTROL_HEADER, "")
         if not hmac.compare_digest(token.encode(), self.control_token.encode()):
-            return web.json_response({"error": f"missing or wrong {CONTROL_HEADER} token"}, status=403)
+            problem = "wrong" if token else "no"        # said apart: the live page tells its reader which
+            return web.json_response({"error": f"{problem} {CONTROL_HEADER} token", "token": problem}, status=403)
         try:
             return await handler(request)
         except web.HTTPException:
@@ -577,7 +580,8 @@ class Gateway:
         rows = [r for r in self._listing() if r["seq"] > after and not _is_operator_row(r)]
         session = _session(self, request)
         mails = [m.to_json() for m in session.mailbox.messages() if m.seq > mail_after]
-        return web.json_response({"exchanges": [{k: r.get(k) for k in _LIVE_FIELDS} for r in rows],
+        return web.json_response({"exchanges": [{**{k: r.get(k) for k in _LIVE_FIELDS}, "result": _live_result(r)}
+                                                for r in rows],
                                   "mail": mails, "prompts": [p.to_json() for p in session.prompts.open()],
                                   "now": session.clock.now().isoformat()})
 
@@ -812,6 +816,32 @@ def _is_operator_row(row: dict) -> bool:
     """An operator's answer to a prompt (attested, or refused for want of evidence): evidence, but
     not an exchange with the product."""
     return not {"operator_attestation", "operator_answer_refused"}.isdisjoint(row.get("gateway_verdict") or {})
+
+
+def _live_result(row: dict) -> str:
+    """What the gateway answered, in a phrase for the live page: the ECDI reply and its codes, a SOAP fault's
+    code and text, the evaluation step that refused the request, why nothing was sent, else the HTTP
+    status's phrase (a WSDL GET: OK; a stray path: Not Found)."""
+    verdict = row.get("gateway_verdict") or {}
+    if row.get("reply_function"):
+        return " ".join([row["reply_function"], *(row.get("reply_codes") or [])])
+    if verdict.get("no_reply"):
+        return f"no reply: {verdict['no_reply']}"
+    body = row.get("response_body")
+    if row.get("response_status") == 500 and body:
+        try:
+            soap.parse_send_response(body)
+        except soap.SoapFault as fault:
+            return f"fault {fault.faultcode}: {fault.faultstring}"
+        except Exception:                                  # noqa: BLE001 — not a fault: say the step below
+            pass
+    if verdict.get("failed_step"):
+        return f"refused at {verdict['failed_step']}"
+    status = row.get("response_status")
+    try:
+        return HTTPStatus(status).phrase if status else ""
+    except ValueError:
+        return ""
 
 
 def _row_json(row: dict) -> dict:

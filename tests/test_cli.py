@@ -53,3 +53,36 @@ def test_issuer_mistakes_are_named_before_the_run(args, message, tmp_path):
     proc = ecdi("run", "--out", str(tmp_path), *args)
     assert proc.returncode == 2 and message in proc.stderr
     assert not (tmp_path / "results.json").exists(), "nothing ran"
+
+
+def test_help_shows_every_default():
+    """Every option with a default says it in ``--help`` (the profile, the time scale, the jobs...)."""
+    import argparse
+
+    from conformance.cli import build_parser
+
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    for name, parser in commands.items():
+        formatter = parser._get_formatter()
+        for action in parser._actions:
+            if action.option_strings and action.default not in (None, False, argparse.SUPPRESS) \
+                    and action.dest != "help":
+                assert "default" in formatter._expand_help(action), f"ecdi {name} {action.option_strings[0]}"
+    text = ecdi("run", "--help").stdout
+    assert "(default: ecdi-1.0)" in text and "(default: 1.0)" in text
+
+
+@pytest.mark.parametrize("command, option", [("run", "--out"), ("run", "--pki-dir"), ("mutants --score", "--out"),
+                                             ("mutants --score", "--pki-dir")])
+def test_a_folder_option_naming_a_file_is_one_line(tmp_path, command, option):
+    file = tmp_path / "a-file"
+    file.write_text("x")
+    extra = ["--out", str(tmp_path / "out")] if option != "--out" and command == "run" else []
+    proc = ecdi(*command.split(), *extra, option, str(file))
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"ecdi: {option} {file} is a file; give a folder (made if missing)"
+
+
+def test_unknown_profile_names_no_internal_path(tmp_path):
+    proc = ecdi("run", "--out", str(tmp_path), "--profile", "ecdi-9")
+    assert proc.stderr.strip() == "ecdi: profile 'ecdi-9': no such profile (available: ecdi-1.0, ecdi-1.1)"

@@ -118,3 +118,15 @@ def test_diff_of_the_sha1_configuration_shows_the_sha1_change(sha1_runs, capsys)
     # SHA-1 (Annex A #3): accepted with W0001 under 1.0, refused G0007 under 1.1
     assert rows["SIG-01"].cells == ["PASS", "FAIL"] and explained(rows["SIG-01"], 3)
     assert any("G0007" in c for c in rows["SIG-01"].causes)
+
+
+def test_html_goes_beside_the_first_run_not_into_the_current_folder(reference_run, tmp_path, monkeypatch, capsys):
+    first, second, here = tmp_path / "a", tmp_path / "b", tmp_path / "here"
+    for folder in (first, second, here):
+        folder.mkdir()
+    for folder in (first, second):
+        (folder / "results.json").write_bytes((reference_run.out / "results.json").read_bytes())
+    monkeypatch.chdir(here)
+    assert main(["diff", str(first), str(second / "results.json")]) == 0
+    assert (first / "diff.html").is_file() and not list(here.iterdir())
+    assert f"html: {first / 'diff.html'}" in capsys.readouterr().out

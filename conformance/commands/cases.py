@@ -9,7 +9,7 @@ def register(sub) -> None:
     p = sub.add_parser("cases", help="list the conformance cases (or, with --coverage, requirements coverage)")
     p.add_argument("--coverage", action="store_true",
                    help="print every requirement of the profile binding the DTS with the cases that cover it")
-    p.add_argument("--profile", default="ecdi-1.0")
+    p.add_argument("--profile", default="ecdi-1.0", help="ECDI profile whose requirements --coverage lists")
     p.set_defaults(func=_cases)
 
 

@@ -41,7 +41,9 @@ def register(sub) -> None:
 
 
 def _mutants(args) -> int:
+    from ..progress import Progress
     from ..reference_dts.mutants import MUTANTS
+    from . import not_a_folder
 
     if not args.score:
         if args.only:
@@ -70,17 +72,24 @@ def _mutants(args) -> int:
     if not 0 < args.time_scale <= 1:
         print("ecdi: --time-scale must satisfy 0 < s <= 1", file=sys.stderr)
         return 2
+    if not_a_folder(out=args.out, pki_dir=args.pki_dir):
+        return 2
     chosen = [MUTANTS[n] for n in args.only] if args.only else list(MUTANTS.values())
     with tempfile.TemporaryDirectory(prefix="ecdi-mutants-") as tmp:
         out = Path(args.out) if args.out else Path(tmp)
         pki = Path(args.pki_dir) if args.pki_dir else out / "pki"
         scores = []
         catalogue = (args.case or []) if args.whole_catalogue else None
-        for m in chosen:
-            score = score_mutant(m, out / m.name, pki, time_scale=args.time_scale, seed=args.seed, catalogue=catalogue)
-            scores.append(score)
-            print(f"{'caught' if score.caught else 'MISSED':<7} {m.name:<32} by {m.caught_by:<42} "
-                  f"({score.seconds:.1f} s) {score.reason}", flush=True)
+        with Progress(len(chosen), noun="mutants", echo=False) as progress:
+            for m in chosen:
+                progress.start(m.name)
+                progress.waiting(m.name, None, f"its run: ecdi run --mutant {m.name} --case {m.caught_by}")
+                score = score_mutant(m, out / m.name, pki, time_scale=args.time_scale, seed=args.seed,
+                                     catalogue=catalogue)
+                scores.append(score)
+                progress.finished(m.name, "caught" if score.caught else "MISSED")
+                print(f"{'caught' if score.caught else 'MISSED':<7} {m.name:<32} by {m.caught_by:<42} "
+                      f"({score.seconds:.1f} s) {score.reason}", flush=True)
     caught = sum(s.caught for s in scores)
     print(f"mutant score: {caught}/{len(scores)} caught ({100 * caught / len(scores):.0f} %)")
     return 0 if caught == len(scores) else 1
@@ -99,7 +108,8 @@ def score_mutant(mutant, out: Path, pki_dir: Path, *, time_scale: float, seed: i
     """Run ``mutant``'s case against it alone and judge as the self-test does. ``catalogue``: [] runs the whole
     catalogue, a list those cases and the mutant's own; then a case ending in a non-driver ERROR is a miss too."""
     cmd = [sys.executable, "-m", "conformance.cli", "run", "--sut", "reference", "--mutant", mutant.name,
-           "--out", str(out), "--time-scale", str(time_scale), "--seed", str(seed), "--pki-dir", str(pki_dir)]
+           "--out", str(out), "--time-scale", str(time_scale), "--seed", str(seed), "--pki-dir", str(pki_dir),
+           "--progress", "off"]
     chosen = [mutant.caught_by] if catalogue is None else (
         list(dict.fromkeys([*catalogue, mutant.caught_by])) if catalogue else [])
     for case_id in chosen:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 
@@ -16,17 +17,26 @@ def register(sub) -> None:
     run = sub.add_parser("run", help="run a conformance session")
     run.add_argument("--sut", default="reference", help="system under test: 'reference' (the built-in reference DTS, default) or the path of a sut.toml (docs/drivers.md)")
     run.add_argument("--out", required=True, help="output folder (report.html, results.json, junit.xml, certificate.html)")
-    run.add_argument("--profile", default="ecdi-1.0")
-    run.add_argument("--time-scale", type=float, default=1.0, help="timer scale 0 < s <= 1; s < 1 is a self-test")
+    run.add_argument("--profile", default="ecdi-1.0", help="ECDI profile (version) to test against: "
+                                                         "ecdi-1.0 or ecdi-1.1 (fixtures/profiles/)")
+    run.add_argument("--time-scale", type=float, default=1.0,
+                     help="timer scale 0 < s <= 1 (spec §2.1): 1 is the real timers (the whole catalogue takes about "
+                          "21 min); s < 1 is a faster self-assessment, never a certification (0.05: about 1.5 min)")
     run.add_argument("--mutant", help="reference DTS only: run with this named defect, or a named configuration "
                                       "such as legacy-1.0 (see `ecdi mutants`)")
-    run.add_argument("--seed", type=int, help="test-data seed (recorded in results.json; replays a run)")
+    run.add_argument("--seed", type=int, help="test-data seed (default: drawn at random; recorded in results.json, "
+                                              "give it to repeat a run's data)")
     run.add_argument("--case", action="append", help="run only this case id (repeatable)")
     run.add_argument("--pki-dir", help="reuse a generated test PKI folder")
     run.add_argument("--issuer-key", help="private key (PEM, Ed25519 or RSA) that signs the certificate "
                                           "(default: a local self-assessment key; env ECDI_ISSUER_KEY)")
     run.add_argument("--issuer-role", choices=("self-assessment", "customs"),
                      help="role of --issuer-key: customs IT's key heads the certificate CERTIFIED (env ECDI_ISSUER_ROLE)")
+    from ..progress import MODES
+
+    run.add_argument("--progress", choices=MODES, default="auto",
+                     help="console progress on stderr: live on a terminal, plain lines in a log (auto picks), "
+                          "or off (pytest's dots)")
     run.set_defaults(func=_run)
 
 
@@ -35,16 +45,19 @@ def _run(args) -> int:
 
     from ..catalogue import CASES_DIR, case_ids
     from ..harness import Harness, HarnessOptions, SetupError
+    from ..progress import PytestProgress
     from ..report import outputs
     from ..report.certificate import overall_text
     from ..report.results import INCOMPLETE
     from ..sut import looks_like_sut_file
+    from . import not_a_folder
 
     if looks_like_sut_file(args.sut):  # the pytest run must find the same file whatever its folder
         args.sut = str(Path(args.sut).resolve())
+    harness = Harness(HarnessOptions(sut=args.sut, mutant=args.mutant, profile_id=args.profile,
+                                     time_scale=args.time_scale))
     try:
-        Harness(HarnessOptions(sut=args.sut, mutant=args.mutant, profile_id=args.profile,
-                               time_scale=args.time_scale)).prepare()
+        harness.prepare()
     except SetupError as exc:
         print(f"ecdi: {exc}", file=sys.stderr)
         return 2
@@ -59,6 +72,8 @@ def _run(args) -> int:
     unknown = sorted(set(args.case or []) - case_ids())
     if unknown:
         print(f"ecdi: unknown case id(s): {', '.join(unknown)}; see `ecdi cases`", file=sys.stderr)
+        return 2
+    if not_a_folder(out=args.out, pki_dir=args.pki_dir):
         return 2
     out = Path(args.out).resolve()
     try:
@@ -82,6 +97,13 @@ def _run(args) -> int:
         f"--ecdi-time-scale={args.time_scale}",
         f"--ecdi-out={out}",
     ]
+    plugins = []
+    mode = args.progress
+    if mode == "auto" and getattr(harness.sut_file, "driver_kind", None) == "manual":
+        mode = "plain"   # the operator's prompts share the terminal: no panel redrawn over them
+    if mode != "off":    # the progress says it all: no pytest dots or progress column either
+        argv += ["-o", "console_output_style=classic"]
+        plugins.append(PytestProgress(mode))
     if args.mutant:
         argv.append(f"--ecdi-mutant={args.mutant}")
     if args.seed is not None:
@@ -94,7 +116,7 @@ def _run(args) -> int:
         argv.append(f"--ecdi-issuer-role={args.issuer_role}")
     argv += [f"--ecdi-case={c}" for c in args.case or []]
     try:
-        code = pytest.main(argv)
+        code = pytest.main(argv, plugins=plugins)
     except KeyboardInterrupt:     # before pytest's session took charge: the placeholder says INTERRUPTED
         code = pytest.ExitCode.INTERRUPTED
     results = json.loads(results_path.read_text(encoding="utf-8")) if results_path.exists() else {}
@@ -124,7 +146,12 @@ def _run(args) -> int:
     missing = (results.get("scope") or {}).get("missing") or []
     if results["overall"] == INCOMPLETE:
         print(f"not run ({len(missing)} applicable case(s)): {', '.join(missing[:5])}{' …' if len(missing) > 5 else ''}")
-    print(f"report: {out / 'report.html'}\ncertificate: {out / 'certificate.html'}")
+    counts = Counter(c["verdict"] for c in results["cases"])
+    print(f"{overall_text(results)}: {len(results['cases'])} cases, "
+          + ", ".join(f"{n} {v}" for v, n in sorted(counts.items())))
+    if results["time_scale"] < 1:
+        print(f"time scale {results['time_scale']} < 1: a self-assessment (spec §2.1), never a certification")
+    print(f"outputs: {out}\nreport: {out / 'report.html'}\ncertificate: {out / 'certificate.html'}")
     return EXIT_CODES.get(results["overall"], 1)
 
 
