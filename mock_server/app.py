@@ -55,7 +55,7 @@ from conformance.pki import DEFAULT_TAX_CODE, TestPKI
 
 from . import pipeline
 from .clock import Clock
-from .connections import OpenConnections, connection_of, tracked, watch_handshakes
+from .connections import OpenConnections, connection_of, tracked_tls, watch_handshakes
 from .config import TEST_CERTIFICATION_ID, Account, GatewayConfig
 from .evidence import COLUMNS, EvidenceLog, EvidenceUnavailable, verify_chain
 from . import faults
@@ -877,9 +877,10 @@ class _TrackedSite(web.TCPSite):
     async def start(self) -> None:
         await web.BaseSite.start(self)
         self._server = await asyncio.get_running_loop().create_server(
-            tracked(self._runner.server, self._limits.header_timeout, self.open_connections), self._host, self._port, ssl=self._ssl_context,
-            backlog=self._backlog, reuse_address=self._reuse_address, reuse_port=self._reuse_port,
-            ssl_handshake_timeout=self._limits.handshake_timeout)
+            tracked_tls(self._runner.server, self._ssl_context, header_timeout=self._limits.header_timeout,
+                        handshake_timeout=self._limits.handshake_timeout, open_connections=self.open_connections),
+            self._host, self._port, backlog=self._backlog, reuse_address=self._reuse_address,
+            reuse_port=self._reuse_port)
 
 
 @dataclass

@@ -25,11 +25,16 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from asyncio import sslproto
 import time
 from dataclasses import dataclass, field
 
 _HELLO_AT = "_ecdi_tls_started_at"     # on the SSL object, set by the SNI callback
 _CONNECTION = "_ecdi_connection"        # on the transport a request handler is given
+# asyncio (3.11) gives each TLS connection a 256 KiB read buffer, zero-filled when the connection is
+# accepted: 1.2 GB for 5,000 held requests. 16 KiB holds a whole TLS record's plaintext; a large body
+# arrives in more reads, not in more memory (docs/performance.md, "Held connections").
+TLS_READ_BUFFER = 16 * 1024
 
 
 @dataclass
@@ -153,6 +158,21 @@ class Tracked(asyncio.Protocol):
 def tracked(factory, header_timeout: float | None = None, open_connections: OpenConnections | None = None):
     """The protocol factory to give ``loop.create_server`` instead of ``factory``."""
     return lambda: Tracked(factory(), header_timeout, open_connections)
+
+
+class _LeanTLS(sslproto.SSLProtocol):
+    """asyncio's own TLS protocol, with a ``TLS_READ_BUFFER`` read buffer."""
+
+    max_size = TLS_READ_BUFFER
+
+
+def tracked_tls(factory, context: ssl.SSLContext, *, header_timeout: float | None, handshake_timeout: float,
+                open_connections: OpenConnections | None = None):
+    """``tracked``'s factory wrapped in TLS, for ``loop.create_server`` *without* its ``ssl`` argument:
+    what asyncio does for a server's TLS, but with the small read buffer (``_LeanTLS``)."""
+    loop = asyncio.get_running_loop()
+    inner = tracked(factory, header_timeout, open_connections)
+    return lambda: _LeanTLS(loop, inner(), context, None, server_side=True, ssl_handshake_timeout=handshake_timeout)
 
 
 def note_client_hello(ssl_object, server_name, context) -> None:

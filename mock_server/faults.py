@@ -144,6 +144,7 @@ def shape(gw, ex, response):
     fault = _fault(ex)
     if ex.delay:
         response.delivery = Delivery(delay=ex.delay)
+        _drop_parsed(ex)
     if fault is None:
         return response
     name, params = fault.name, fault.params
@@ -162,7 +163,17 @@ def shape(gw, ex, response):
             chunk_bytes=params.get("chunk_bytes", 64), interval_s=params.get("interval_s", 0.0),
             release=gw.case.released)
         ex.verdict["fault"] = {"action": name, **params}
+        if name in ("hold", "stall"):
+            _drop_parsed(ex)
     return response
+
+
+def _drop_parsed(ex) -> None:
+    """A response that waits (delay, hold, stall) has been built: what the checks parsed and computed
+    (the message tree, the signature and schema results) is not needed by the row or the delivery, and
+    is let go while it waits — thousands of delayed requests each kept ≈60 KB of it (issue 14)."""
+    ex.root = ex.beyond = ex.signature = None
+    ex._once.clear()
 
 
 # ------------------------------------------------------------------------------------------
