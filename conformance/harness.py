@@ -123,6 +123,9 @@ class Harness:
                 time_scale=self.time_scale,
                 accounts=[Account(user, password, [tax_code]) for user, password in self.passwords.items()],
                 registered_certs=self._registered_certs(tax_code),
+                # one product, one case at a time: one worker process is enough, and every ``ecdi run``
+                # (96 of them in a mutant score) would pay another's start
+                cpu_workers=1,
             )
         )
         self.gateway_control = GatewayControl(

@@ -508,12 +508,6 @@ class Profile:
         return [c.code for c in self.result_codes.values() if "271" in c.functions and not c.retryable]
 
     # --- schemas -------------------------------------------------------------------------------
-    def load_explainers(self) -> None:
-        """Build every schema's error explainer now, not on the first refused document (the gateway's
-        CPU workers are forked with them built)."""
-        for schema in {self._schemas.request, self._schemas.reply, *self._schemas.content.values()}:
-            schema._diagnostic
-
     def validate_envelope(self, root: etree._Element, kind: str) -> list[SchemaIssue]:
         """Issues of an envelope against the request or reply schema, first offending node first.
 

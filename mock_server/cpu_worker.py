@@ -21,9 +21,8 @@ def main(profile_ids: list[str]) -> int:
     sys.stdout = sys.stderr
     from . import pipeline
     from .accepted import AcceptedProfiles
-    gateway = AcceptedProfiles(profile_ids)   # all that prepare reads of a gateway
-    for profile in gateway.profiles.values():
-        profile.load_explainers()             # before the first refused document, not during it
+    gateway = AcceptedProfiles(profile_ids)   # all that prepare reads of a gateway; the schema explainers
+    # (a second) are built by the first refused document, within its budget: most runs never refuse one
     results.send_bytes(READY)
     while True:
         try:
