@@ -23,6 +23,8 @@ def register(sub) -> None:
     run.add_argument("--seed", type=int, help="test-data seed (recorded in results.json; replays a run)")
     run.add_argument("--case", action="append", help="run only this case id (repeatable)")
     run.add_argument("--pki-dir", help="reuse a generated test PKI folder")
+    run.add_argument("--jobs", type=int, help="cases run at once, each in its own gateway session and DTS "
+                                              "(default 6; a sut.toml product: at most its [driver] instances)")
     run.add_argument("--issuer-key", help="private key (PEM, Ed25519 or RSA) that signs the certificate "
                                           "(default: a local self-assessment key; env ECDI_ISSUER_KEY)")
     run.add_argument("--issuer-role", choices=("self-assessment", "customs"),
@@ -44,7 +46,7 @@ def _run(args) -> int:
         args.sut = str(Path(args.sut).resolve())
     try:
         Harness(HarnessOptions(sut=args.sut, mutant=args.mutant, profile_id=args.profile,
-                               time_scale=args.time_scale)).prepare()
+                               time_scale=args.time_scale, jobs=args.jobs)).prepare()
     except SetupError as exc:
         print(f"ecdi: {exc}", file=sys.stderr)
         return 2
@@ -88,6 +90,8 @@ def _run(args) -> int:
         argv.append(f"--ecdi-seed={args.seed}")
     if args.pki_dir:
         argv.append(f"--ecdi-pki-dir={args.pki_dir}")
+    if args.jobs is not None:
+        argv.append(f"--ecdi-jobs={args.jobs}")
     if args.issuer_key:
         argv.append(f"--ecdi-issuer-key={Path(args.issuer_key).resolve()}")
     if args.issuer_role:
