@@ -16,7 +16,7 @@ from conformance import checks, lag
 from conformance.case import CaseFailure, CaseSpec, Check
 from conformance.commands.run import EXIT_CODES
 from conformance.context import CaseContext
-from conformance.plugin import _STATE, pytest_pyfunc_call
+from conformance.plugin import _execute
 from conformance.profile import load_profile
 from conformance.verdict import CaseRecord, Verdict
 
@@ -137,23 +137,20 @@ def test_a_pass_never_asks_for_the_lag():
 
 
 def run_item(lags, body):
-    """``pytest_pyfunc_call`` on a case whose body is ``body``; returns the final context."""
-    ctx = context(lags)
-    state = SimpleNamespace(harness=ctx._harness, records={"n": ctx.record})
-    item = SimpleNamespace(funcargs={"ecdi": ctx}, obj=body, nodeid="n", _fixtureinfo=SimpleNamespace(argnames=["ecdi"]),
-                           config=SimpleNamespace(stash={_STATE: state}))
-    try:
-        assert pytest_pyfunc_call(item) is True
-    except CaseFailure:
-        pass
-    return item.funcargs["ecdi"], state
+    """A case whose body is ``body`` run as its lane runs it (``plugin._execute``); returns the final context."""
+    record = CaseRecord(SPEC.id, "reliability", "p", list(SPEC.requirements))
+    state = SimpleNamespace(setup_error=None, records={"n": record})
+    item = SimpleNamespace(obj=body, nodeid="n", get_closest_marker=lambda name: SimpleNamespace(args=[SPEC]))
+    done = _execute(state, item, FakeHarness(lags))
+    assert done.raised is None or isinstance(done.raised, CaseFailure)
+    return done.ctx, state
 
 
 def test_a_disturbed_case_runs_again_with_fresh_state_then_is_inconclusive():
     final, state = run_item([0.5] * 5, lambda ecdi: ecdi.check(missed(0.1), "REL-06", stop=True))
     assert final.attempt == 1 + lag.RERUNS and final.record.verdict is Verdict.INCONCLUSIVE
     assert [a["gateway_case_id"] for a in final.record.attempts] == [SPEC.id, f"{SPEC.id}@2"]
-    assert final._harness.started == [f"{SPEC.id}@2", f"{SPEC.id}@3"]        # a fresh DTS state each time
+    assert final._harness.started == [SPEC.id, f"{SPEC.id}@2", f"{SPEC.id}@3"]   # a fresh DTS state each time
     assert state.records["n"] is final.record
 
 
