@@ -15,6 +15,7 @@ whole campaign) come last; such a case reads the campaign once every case before
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable
@@ -28,6 +29,7 @@ class Execution:
     decided: bool = False                       # decided before it ran (NOT-APPLICABLE, no session)
     setup_error: BaseException | None = None    # starting the case failed: reported as its set-up
     raised: BaseException | None = None         # what the case body raised (CaseFailure or a fault)
+    seconds: float = 0.0                        # how long the lane took (the report's duration)
 
 
 @dataclass
@@ -70,9 +72,11 @@ class Scheduler:
 
     def _lane(self, lane) -> None:
         while (item := self._next()) is not None:
+            began = time.monotonic()
             try:
                 result = self.work(item, lane)
             except BaseException as exc:  # noqa: BLE001 - reported as the case's set-up failure, never lost
                 result = Execution(setup_error=exc)
+            result.seconds = time.monotonic() - began
             self.results[item.nodeid] = result
             self.ended[item.nodeid].set()

@@ -218,6 +218,19 @@ def _execute(state, item, lane) -> Execution:
         _start_dts(ctx, lane)
     except Exception as exc:  # noqa: BLE001 - the case's set-up failed: ERROR with its cause
         return Execution(ctx=ctx, setup_error=exc)
+    done = _attempts(state, item, lane, ctx)
+    try:
+        _conclude(state, done)
+    except Exception as exc:  # noqa: BLE001 - e.g. its bundle could not be written: the run says so
+        done.ctx.record.record(Finding(Verdict.ERROR, f"harness error: the case's evidence could not be kept: "
+                                                      f"{type(exc).__name__}: {exc}"))
+        done.ctx.record.finish()
+    return done
+
+
+def _attempts(state, item, lane, ctx: CaseContext) -> Execution:
+    """The case's body, re-run while the harness's lag disturbed it (see ``_execute``); the DTS stopped after."""
+    spec = ctx.spec
     set_aside: list[dict] = []
     try:
         while True:
@@ -242,6 +255,22 @@ def _execute(state, item, lane) -> Execution:
                 return Execution(ctx=ctx, raised=exc)
     finally:
         lane.driver.stop()
+
+
+def _conclude(state, done: Execution) -> None:
+    """The verdict is final once the case has ended: recorded, its bundle written, its exchanges read (claimed
+    vs exhibited) and its report excerpt made, on its lane; the report only shows them (``_report``)."""
+    ctx, record = done.ctx, done.ctx.record
+    if done.raised is not None and not isinstance(done.raised, CaseFailure):
+        record.record(unexpected_finding(done.raised))
+    record.finish()
+    ctx.tape.closed = True  # the report's own reads below are not part of the case
+    write_case_bundle(state.options.out_dir, record, ctx)
+    try:
+        state.exchanges.extend(ctx.gateway.exchanges(ctx.run_id))  # for claimed vs exhibited
+    except Exception as exc:  # noqa: BLE001 - the verdict stands; the claims section says what is missing
+        state.claims_gap = f"exchanges of {record.case_id} unavailable: {exc}"
+    ctx.excerpt = evidence_excerpt(record, ctx)
 
 
 def _start_dts(ctx: CaseContext, lane) -> None:
@@ -280,22 +309,25 @@ def pytest_runtest_makereport(item, call):
     rep = outcome.get_result()
     state = item.config.stash[_STATE]
     record = state.records.get(item.nodeid)
-    if record is None or record.status is Status.FINISHED:
+    if record is None:
         return
-    if call.when == "setup" and rep.skipped and record.verdict is not None:
-        _finish(rep, record, item)
+    if call.when == "call" and record.status is Status.FINISHED:     # concluded on its lane
+        rep.duration = state.executions[item.nodeid].seconds        # JUnit's and the HTML's time: the lane's
+        _report(rep, record, item)
+    elif record.status is Status.FINISHED:
+        return
+    elif call.when == "setup" and rep.skipped and record.verdict is not None:
+        record.finish()
+        _report(rep, record, item)
     elif call.when == "setup" and rep.failed:
         record.record(Finding(Verdict.ERROR, f"case set-up failed: {call.excinfo.exconly() if call.excinfo else rep.longreprtext}"))
-        _finish(rep, record, item)
-    elif call.when == "call":
-        exc = call.excinfo
-        if exc is not None and not exc.errisinstance(CaseFailure):
-            record.record(unexpected_finding(exc.value))
-        _finish(rep, record, item)
+        record.finish()
+        _report(rep, record, item)
 
 
-def _finish(rep, record: CaseRecord, item) -> None:
-    verdict = record.finish()
+def _report(rep, record: CaseRecord, item) -> None:
+    """The pytest report of a finished case: its verdict as the outcome, requirement columns, evidence excerpt."""
+    verdict = record.verdict
     props = [
         ("ecdi_case", record.case_id),
         ("family", record.family),
@@ -314,19 +346,11 @@ def _finish(rep, record: CaseRecord, item) -> None:
     else:
         rep.outcome, rep.longrepr = "failed", f"{verdict.value}: {record.reason}"
     ctx = item.funcargs.get("ecdi") if hasattr(item, "funcargs") else None
-    if ctx is not None:
-        ctx.tape.closed = True  # the report's own reads below are not part of the case
-        state = item.config.stash[_STATE]
-        write_case_bundle(state.options.out_dir, record, ctx)
-        try:
-            state.exchanges.extend(ctx.gateway.exchanges(ctx.run_id))  # for claimed vs exhibited
-        except Exception as exc:  # noqa: BLE001 - the verdict stands; the claims section says what is missing
-            state.claims_gap = f"exchanges of {record.case_id} unavailable: {exc}"
     extras = getattr(rep, "extras", [])
     try:
         import pytest_html
 
-        extras.append(pytest_html.extras.html(evidence_excerpt(record, ctx)))
+        extras.append(pytest_html.extras.html(getattr(ctx, "excerpt", None) or evidence_excerpt(record, ctx)))
         rep.extras = extras
     except ImportError:
         pass

@@ -16,7 +16,7 @@ from conformance import checks, lag
 from conformance.case import CaseFailure, CaseSpec, Check
 from conformance.commands.run import EXIT_CODES
 from conformance.context import CaseContext
-from conformance.plugin import _execute
+from conformance.plugin import _attempts
 from conformance.profile import load_profile
 from conformance.verdict import CaseRecord, Verdict
 
@@ -137,11 +137,11 @@ def test_a_pass_never_asks_for_the_lag():
 
 
 def run_item(lags, body):
-    """A case whose body is ``body`` run as its lane runs it (``plugin._execute``); returns the final context."""
-    record = CaseRecord(SPEC.id, "reliability", "p", list(SPEC.requirements))
-    state = SimpleNamespace(setup_error=None, records={"n": record})
-    item = SimpleNamespace(obj=body, nodeid="n", get_closest_marker=lambda name: SimpleNamespace(args=[SPEC]))
-    done = _execute(state, item, FakeHarness(lags))
+    """A case whose body is ``body`` run as its lane runs it (``plugin._attempts``); returns the final context."""
+    ctx = context(lags)
+    state = SimpleNamespace(records={"n": ctx.record})
+    item = SimpleNamespace(obj=body, nodeid="n")
+    done = _attempts(state, item, ctx._harness, ctx)
     assert done.raised is None or isinstance(done.raised, CaseFailure)
     return done.ctx, state
 
@@ -150,7 +150,7 @@ def test_a_disturbed_case_runs_again_with_fresh_state_then_is_inconclusive():
     final, state = run_item([0.5] * 5, lambda ecdi: ecdi.check(missed(0.1), "REL-06", stop=True))
     assert final.attempt == 1 + lag.RERUNS and final.record.verdict is Verdict.INCONCLUSIVE
     assert [a["gateway_case_id"] for a in final.record.attempts] == [SPEC.id, f"{SPEC.id}@2"]
-    assert final._harness.started == [SPEC.id, f"{SPEC.id}@2", f"{SPEC.id}@3"]   # a fresh DTS state each time
+    assert final._harness.started == [f"{SPEC.id}@2", f"{SPEC.id}@3"]        # a fresh DTS state each time
     assert state.records["n"] is final.record
 
 
