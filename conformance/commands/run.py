@@ -24,7 +24,7 @@ def register(sub) -> None:
     run.add_argument("--case", action="append", help="run only this case id (repeatable)")
     run.add_argument("--pki-dir", help="reuse a generated test PKI folder")
     run.add_argument("--jobs", type=int, help="cases run at once, each in its own gateway session and DTS "
-                                              "(default 6; a sut.toml product: at most its [driver] instances)")
+                                              "(default 8; a sut.toml product: at most its [driver] instances)")
     run.add_argument("--issuer-key", help="private key (PEM, Ed25519 or RSA) that signs the certificate "
                                           "(default: a local self-assessment key; env ECDI_ISSUER_KEY)")
     run.add_argument("--issuer-role", choices=("self-assessment", "customs"),
