@@ -122,6 +122,7 @@ def open_lanes(harness, jobs: int, lanes: list[Lane]) -> None:
             continue
         accounts = tuple(LocalAccount(a.local_user, lane_user(a.user_id, index), secrets.token_urlsafe(12))
                          for a in base.accounts)
+        harness.passwords.update((a.user_id, a.password) for a in accounts)   # every CGW password of the run
         acting = next(a for a in accounts if a.user_id == lane_user(base.user_id, index))
         env = replace(base, user_id=acting.user_id, password=acting.password, accounts=accounts)
         control = harness.gateway_control.create_session(
