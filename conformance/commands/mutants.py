@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,9 @@ def register(sub) -> None:
                         "also fail when a case ends in ERROR other than a driver error")
     p.add_argument("--case", action="append", metavar="CASE",
                    help="with --whole-catalogue: only these cases (repeatable; the mutant's own case is added)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="with --score: mutants scored at once, each in a run of its own (default 1: a timing "
+                        "mutant's defect can be smaller than what other runs beside it cost the machine)")
     p.set_defaults(func=_mutants)
 
 
@@ -70,17 +74,23 @@ def _mutants(args) -> int:
     if not 0 < args.time_scale <= 1:
         print("ecdi: --time-scale must satisfy 0 < s <= 1", file=sys.stderr)
         return 2
+    if args.jobs < 1:
+        print(f"ecdi: --jobs must be at least 1, got {args.jobs}", file=sys.stderr)
+        return 2
     chosen = [MUTANTS[n] for n in args.only] if args.only else list(MUTANTS.values())
     with tempfile.TemporaryDirectory(prefix="ecdi-mutants-") as tmp:
         out = Path(args.out) if args.out else Path(tmp)
         pki = Path(args.pki_dir) if args.pki_dir else out / "pki"
         scores = []
         catalogue = (args.case or []) if args.whole_catalogue else None
-        for m in chosen:
-            score = score_mutant(m, out / m.name, pki, time_scale=args.time_scale, seed=args.seed, catalogue=catalogue)
-            scores.append(score)
-            print(f"{'caught' if score.caught else 'MISSED':<7} {m.name:<32} by {m.caught_by:<42} "
-                  f"({score.seconds:.1f} s) {score.reason}", flush=True)
+        with ThreadPoolExecutor(max_workers=args.jobs) as pool:    # printed in order, as each is known
+            runs = [pool.submit(score_mutant, m, out / m.name, pki, time_scale=args.time_scale, seed=args.seed,
+                                catalogue=catalogue) for m in chosen]
+            for m, run in zip(chosen, runs):
+                score = run.result()
+                scores.append(score)
+                print(f"{'caught' if score.caught else 'MISSED':<7} {m.name:<32} by {m.caught_by:<42} "
+                      f"({score.seconds:.1f} s) {score.reason}", flush=True)
     caught = sum(s.caught for s in scores)
     print(f"mutant score: {caught}/{len(scores)} caught ({100 * caught / len(scores):.0f} %)")
     return 0 if caught == len(scores) else 1
