@@ -48,6 +48,13 @@ def case(case_id: str, *, requirements: list[str], purpose: str, capability: str
     return wrap
 
 
+def runs_first(fn: Callable) -> Callable:
+    """Start the case before the others when cases run at once: it waits out the longest timers, so the run
+    cannot end before it does (``parallel.py``)."""
+    fn.ecdi_runs_first = True
+    return fn
+
+
 def runs_last(fn: Callable) -> Callable:
     """Run the case after every other case of the run: it judges what the whole campaign sent (ENV-02)."""
     fn.ecdi_runs_last = True

@@ -65,7 +65,9 @@ class CrlServer:
             self._server = _Server((self.host, self.port), Handler)
         except OSError as exc:
             return f"the harness cannot serve the CRL on {self.host}:{self.port}: {exc.strerror or exc}"
-        threading.Thread(target=self._server.serve_forever, name=f"crl-server-{self.port}", daemon=True).start()
+        # a short poll: stop() waits for it, at the end of every run (the self-tests make ~100 runs)
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                         name=f"crl-server-{self.port}", daemon=True).start()
         return None
 
     def verify(self, url: str, expected: Path) -> str | None:

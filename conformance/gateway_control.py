@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -133,6 +134,7 @@ class GatewayControl:
         self._token = token
         self._ca_pem = str(ca_pem)
         self._timeout = timeout
+        self._lock = threading.Lock()      # one call at a time: a lane's thread and the report may share a client
         info = self._call("GET", "/info")
         self.endpoint_url: str = info["endpoint_url"]
         self.wsdl_url: str = info["wsdl_url"]
@@ -233,9 +235,10 @@ class GatewayControl:
         for anything else (``remote.call``: timeouts, resets, 5xx, redirects, non-JSON, oversized)."""
         where = f"gateway control API, {method} {path} ({self.control_url}{path})"
         try:
-            answer = call(self._session, method, self.control_url + path, where=where, timeout=self._timeout,
-                          peer="the gateway control API", verify=self._ca_pem, ok_statuses=(200,),
-                          max_bytes=MAX_CONTROL_ANSWER_BYTES, **kwargs)
+            with self._lock:
+                answer = call(self._session, method, self.control_url + path, where=where, timeout=self._timeout,
+                              peer="the gateway control API", verify=self._ca_pem, ok_statuses=(200,),
+                              max_bytes=MAX_CONTROL_ANSWER_BYTES, **kwargs)
             data = answer.json(where)
         except RemoteFailure as failure:
             if failure.status == 400 and path == "/cases":

@@ -18,6 +18,7 @@ from .codec.fingerprint import Fingerprinter, new_key
 from .drivers import load_driver
 from .drivers.base import DriverError, Environment, LocalAccount
 from .gateway_control import GatewayControl
+from .lanes import DEFAULT_JOBS, driver_instances, open_lanes
 from . import pki_matrix
 from .pki import TestPKI
 from .profile import ProfileError, load_profile
@@ -52,6 +53,7 @@ class HarnessOptions:
     out_dir: Path = Path("out")
     seed: int | None = None
     pki_dir: Path | None = None          # reuse a generated PKI (tests); default: <out>/work/pki
+    jobs: int | None = None              # cases at once (lanes.py); None: lanes.DEFAULT_JOBS
 
 
 @dataclass
@@ -68,12 +70,16 @@ class Harness:
         o = self.options
         if not 0 < o.time_scale <= 1:
             raise SetupError(f"--time-scale must satisfy 0 < s <= 1 (spec §2.1), got {o.time_scale}")
+        if o.jobs is not None and o.jobs < 1:
+            raise SetupError(f"--jobs must be at least 1, got {o.jobs}")
         try:
             self.profile = load_profile(o.profile_id)
             self.driver = load_driver(o.sut, mutant=o.mutant)
         except (ProfileError, DriverError) as exc:
             raise SetupError(str(exc)) from None
         self.sut = self.driver.describe()
+        limit = driver_instances(self.driver)     # a product that cannot run several instances runs one job
+        self.jobs = (o.jobs or DEFAULT_JOBS) if limit is None else min(o.jobs or DEFAULT_JOBS, limit)
         self.sut_file = getattr(self.driver, "sut", None)  # a sut.toml's SutFile; None for the reference DTS
         if o.time_scale < 1 and not self.sut.pixit.get("time_scale_supported", False):
             raise SetupError(f"the SUT does not state pixit.time_scale_supported = true, so it is tested with "
@@ -221,7 +227,15 @@ class Harness:
             self.tls_probes = TlsProbes(self.pki, self.gateway.endpoint_url)
         return self.tls_probes.get(variant)
 
+    def open_lanes(self, cases: int) -> list:
+        """The lanes the ``cases`` of the run are spread over: ``jobs`` of them, never more than cases."""
+        self.lanes = []              # filled as they open: stop() closes those that did if one cannot
+        open_lanes(self, max(1, min(self.jobs, cases)), self.lanes)
+        return self.lanes
+
     def stop(self) -> None:
+        for lane in getattr(self, "lanes", ()):
+            lane.stop()
         close = getattr(getattr(self, "driver", None), "close", None)
         if close is not None:   # the command driver's server mode: the product's long-lived process
             close()

@@ -19,6 +19,8 @@ from .claims import compare_claims
 from .context import CaseContext, HarnessError
 from .harness import Harness, HarnessOptions, SetupError
 from .issuer import ENV_KEY, ENV_ROLE, ROLES, IssuerError, resolve_issuer
+from .lanes import Campaign
+from .parallel import Execution, Scheduler
 from .report import evidence_excerpt, finish_outputs, report_filters, write_case_bundle, write_outputs
 from .report.run_header import run_header
 from .report.outputs import atomic_write
@@ -41,6 +43,7 @@ class RunState:
         self.exchanges: list = []            # every case's exchanges, for claimed vs exhibited
         self.claims_gap: str | None = None
         self.results: dict | None = None     # written at session finish, certified at unconfigure
+        self.executions: dict = {}           # node id -> what its lane did (parallel.Execution)
 
 
 def pytest_addoption(parser):
@@ -53,6 +56,9 @@ def pytest_addoption(parser):
     g.addoption("--ecdi-seed", type=int, default=None, help="seed of the per-run test data")
     g.addoption("--ecdi-pki-dir", default=None, help="reuse a generated test PKI folder")
     g.addoption("--ecdi-case", action="append", default=[], help="run only this case id (repeatable)")
+    g.addoption("--ecdi-jobs", type=int, default=None,
+                help="cases run at once, each in its own gateway session and DTS (default: lanes.DEFAULT_JOBS, "
+                     "at most the product's [driver] instances)")
     g.addoption("--ecdi-issuer-key", default=None,
                 help=f"PEM private key signing the certificate (env {ENV_KEY}; default: a local self-assessment key)")
     g.addoption("--ecdi-issuer-role", default=None, choices=ROLES,
@@ -70,6 +76,7 @@ def pytest_configure(config):
         out_dir=Path(opt("--ecdi-out")),
         seed=opt("--ecdi-seed"),
         pki_dir=Path(opt("--ecdi-pki-dir")) if opt("--ecdi-pki-dir") else None,
+        jobs=opt("--ecdi-jobs"),
     )
     state = RunState(options)
     try:  # a customs key that cannot be used is a usage error before anything runs, never a late surprise
@@ -152,67 +159,149 @@ def unexpected_finding(exc: BaseException) -> Finding:
     return Finding(Verdict.ERROR, f"{kind}: {pytest.ExceptionInfo.from_exception(exc).exconly()}")
 
 
-@pytest.fixture
-def ecdi(request):
-    """The case context. Decides NOT-APPLICABLE and set-up ERRORs before the case body runs."""
-    state = request.config.stash[_STATE]
-    spec = _spec(request.node)
-    record = state.records[request.node.nodeid]
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session):
+    """The cases run at once on the harness's lanes (``--ecdi-jobs``, ``parallel.py``); each then passes, in
+    catalogue order, through pytest's run protocol, where the ``ecdi`` fixture and the call hand over
+    what its lane found."""
+    if session.testsfailed and not session.config.option.continue_on_collection_errors:
+        raise session.Interrupted(f"{session.testsfailed} error(s) during collection")
+    if session.config.option.collectonly:
+        return True
+    state = session.config.stash[_STATE]
+    cases = [i for i in session.items if _spec(i) is not None]
+    lanes = [None]
+    if not state.setup_error and cases:
+        try:
+            lanes = state.harness.open_lanes(len(cases))
+        except Exception as exc:  # noqa: BLE001 - every case then ERRORs with the cause
+            state.setup_error = f"the lanes could not open: {type(exc).__name__}: {exc}"
+    scheduler = Scheduler(cases, lanes, lambda item, lane: _execute(state, item, lane),
+                          first=lambda i: getattr(i.function, "ecdi_runs_first", False))
+    state.executions = scheduler.results
+    if state.harness is not None:
+        state.harness.campaign = Campaign([_spec(i).id for i in cases], [scheduler.ended[i.nodeid] for i in cases],
+                                          scheduler.stopped)
+    scheduler.start()
+    try:
+        for n, item in enumerate(session.items):
+            scheduler.wait(item)
+            nextitem = session.items[n + 1] if n + 1 < len(session.items) else None
+            item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+            if session.shouldfail:
+                raise session.Failed(session.shouldfail)
+            if session.shouldstop:
+                raise session.Interrupted(session.shouldstop)
+    finally:
+        scheduler.stop()
+    return True
+
+
+def _execute(state, item, lane) -> Execution:
+    """One case on ``lane`` (its thread): decided before it runs, or run on a fresh DTS state; while the
+    harness's own lag is what made it INCONCLUSIVE (``CaseContext.disturbed``), run again, up to
+    ``lag.RERUNS`` times, each attempt with a fresh DTS state and its own gateway case id. The attempts set
+    aside are kept on the final record (``disturbed_attempts``) with their evidence ids."""
+    spec = _spec(item)
+    record = state.records[item.nodeid]
     if state.setup_error:
         record.record(Finding(Verdict.ERROR, f"the session could not start: {state.setup_error}"))
-        pytest.skip(record.reason)
-    harness = state.harness
-    decided = pre_run_finding(spec, harness.profile, harness.sut)
+        return Execution(decided=True)
+    decided = pre_run_finding(spec, lane.profile, lane.sut)
     if decided is not None:
         record.record(decided)
-        pytest.skip(record.reason)
+        return Execution(decided=True)
     lag.process_monitor()        # running before any timing window a case may judge
     record.status = Status.RUNNING
-    ctx = CaseContext(spec, record, harness)
-    ctx.given(accept())
-    harness.driver.start(harness.case_environment(ctx.run_id))
+    lane.case_id = spec.id       # whose campaign the lane's gateway client reads (lanes.Campaign)
+    ctx = CaseContext(spec, record, lane)
     try:
-        yield ctx
+        _start_dts(ctx, lane)
+    except Exception as exc:  # noqa: BLE001 - the case's set-up failed: ERROR with its cause
+        return Execution(ctx=ctx, setup_error=exc)
+    done = _attempts(state, item, lane, ctx)
+    try:
+        _conclude(state, done)
+    except Exception as exc:  # noqa: BLE001 - e.g. its bundle could not be written: the run says so
+        done.ctx.record.record(Finding(Verdict.ERROR, f"harness error: the case's evidence could not be kept: "
+                                                      f"{type(exc).__name__}: {exc}"))
+        done.ctx.record.finish()
+    return done
+
+
+def _attempts(state, item, lane, ctx: CaseContext) -> Execution:
+    """The case's body, re-run while the harness's lag disturbed it (see ``_execute``); the DTS stopped after."""
+    spec = ctx.spec
+    set_aside: list[dict] = []
+    try:
+        while True:
+            try:
+                item.obj(ecdi=ctx)
+                stopped = None
+            except CaseFailure as exc:
+                stopped = exc
+            except Exception as exc:  # noqa: BLE001 - reported by pytest_runtest_makereport
+                return Execution(ctx=ctx, raised=exc)
+            if not (ctx.disturbed and ctx.record.verdict is Verdict.INCONCLUSIVE) or ctx.attempt > lag.RERUNS:
+                ctx.record.attempts = set_aside
+                return Execution(ctx=ctx, raised=stopped)
+            set_aside.append({"attempt": ctx.attempt, "gateway_case_id": ctx.run_id, "reason": ctx.record.reason})
+            lane.driver.stop()
+            record = CaseRecord(spec.id, spec.family_name, spec.purpose, list(spec.requirements), status=Status.RUNNING)
+            state.records[item.nodeid] = record
+            ctx = CaseContext(spec, record, lane, attempt=ctx.attempt + 1)
+            try:
+                _start_dts(ctx, lane)
+            except Exception as exc:  # noqa: BLE001 - as a fault of the case's call
+                return Execution(ctx=ctx, raised=exc)
     finally:
-        harness.driver.stop()
+        lane.driver.stop()
+
+
+def _conclude(state, done: Execution) -> None:
+    """The verdict is final once the case has ended: recorded, its bundle written, its exchanges read (claimed
+    vs exhibited) and its report excerpt made, on its lane; the report only shows them (``_report``)."""
+    ctx, record = done.ctx, done.ctx.record
+    if done.raised is not None and not isinstance(done.raised, CaseFailure):
+        record.record(unexpected_finding(done.raised))
+    record.finish()
+    ctx.tape.closed = True  # the report's own reads below are not part of the case
+    write_case_bundle(state.options.out_dir, record, ctx)
+    try:
+        state.exchanges.extend(ctx.gateway.exchanges(ctx.run_id))  # for claimed vs exhibited
+    except Exception as exc:  # noqa: BLE001 - the verdict stands; the claims section says what is missing
+        state.claims_gap = f"exchanges of {record.case_id} unavailable: {exc}"
+    ctx.excerpt = evidence_excerpt(record, ctx)
+
+
+def _start_dts(ctx: CaseContext, lane) -> None:
+    """The gateway in the default scenario, then a fresh DTS state for the case."""
+    ctx.given(accept())
+    lane.driver.start(lane.case_environment(ctx.run_id))
+
+
+@pytest.fixture
+def ecdi(request):
+    """The case context as its lane left it; a case decided before it ran is skipped with its verdict's reason."""
+    state = request.config.stash[_STATE]
+    done = state.executions[request.node.nodeid]
+    if done.decided:
+        pytest.skip(state.records[request.node.nodeid].reason)
+    if done.setup_error is not None:
+        raise done.setup_error
+    return done.ctx
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem):
-    """Run the case; while the harness's own lag is what made it INCONCLUSIVE (``CaseContext.disturbed``),
-    run it again, up to ``lag.RERUNS`` times, each attempt with a fresh DTS state and its own gateway case id.
-    The attempts set aside are kept on the final record (``disturbed_attempts``) with their evidence ids."""
+    """The case body already ran on its lane: what it raised is raised here, for the report."""
     ctx = pyfuncitem.funcargs.get("ecdi")
     if not isinstance(ctx, CaseContext):
         return None
-    state = pyfuncitem.config.stash[_STATE]
-    set_aside: list[dict] = []
-    while True:
-        try:
-            pyfuncitem.obj(**{name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames})
-            stopped = None
-        except CaseFailure as exc:
-            stopped = exc
-        if not (ctx.disturbed and ctx.record.verdict is Verdict.INCONCLUSIVE) or ctx.attempt > lag.RERUNS:
-            ctx.record.attempts = set_aside
-            if stopped is not None:
-                raise stopped
-            return True
-        set_aside.append({"attempt": ctx.attempt, "gateway_case_id": ctx.run_id, "reason": ctx.record.reason})
-        ctx = _next_attempt(pyfuncitem, state, ctx)
-
-
-def _next_attempt(item, state, ctx: CaseContext) -> CaseContext:
-    harness = state.harness
-    harness.driver.stop()
-    spec = ctx.spec
-    record = CaseRecord(spec.id, spec.family_name, spec.purpose, list(spec.requirements), status=Status.RUNNING)
-    state.records[item.nodeid] = record
-    fresh = CaseContext(spec, record, harness, attempt=ctx.attempt + 1)
-    fresh.given(accept())
-    harness.driver.start(harness.case_environment(fresh.run_id))
-    item.funcargs["ecdi"] = fresh
-    return fresh
+    raised = pyfuncitem.config.stash[_STATE].executions[pyfuncitem.nodeid].raised
+    if raised is not None:
+        raise raised
+    return True
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -221,22 +310,25 @@ def pytest_runtest_makereport(item, call):
     rep = outcome.get_result()
     state = item.config.stash[_STATE]
     record = state.records.get(item.nodeid)
-    if record is None or record.status is Status.FINISHED:
+    if record is None:
         return
-    if call.when == "setup" and rep.skipped and record.verdict is not None:
-        _finish(rep, record, item)
+    if call.when == "call" and record.status is Status.FINISHED:     # concluded on its lane
+        rep.duration = state.executions[item.nodeid].seconds        # JUnit's and the HTML's time: the lane's
+        _report(rep, record, item)
+    elif record.status is Status.FINISHED:
+        return
+    elif call.when == "setup" and rep.skipped and record.verdict is not None:
+        record.finish()
+        _report(rep, record, item)
     elif call.when == "setup" and rep.failed:
         record.record(Finding(Verdict.ERROR, f"case set-up failed: {call.excinfo.exconly() if call.excinfo else rep.longreprtext}"))
-        _finish(rep, record, item)
-    elif call.when == "call":
-        exc = call.excinfo
-        if exc is not None and not exc.errisinstance(CaseFailure):
-            record.record(unexpected_finding(exc.value))
-        _finish(rep, record, item)
+        record.finish()
+        _report(rep, record, item)
 
 
-def _finish(rep, record: CaseRecord, item) -> None:
-    verdict = record.finish()
+def _report(rep, record: CaseRecord, item) -> None:
+    """The pytest report of a finished case: its verdict as the outcome, requirement columns, evidence excerpt."""
+    verdict = record.verdict
     props = [
         ("ecdi_case", record.case_id),
         ("family", record.family),
@@ -255,19 +347,11 @@ def _finish(rep, record: CaseRecord, item) -> None:
     else:
         rep.outcome, rep.longrepr = "failed", f"{verdict.value}: {record.reason}"
     ctx = item.funcargs.get("ecdi") if hasattr(item, "funcargs") else None
-    if ctx is not None:
-        ctx.tape.closed = True  # the report's own reads below are not part of the case
-        state = item.config.stash[_STATE]
-        write_case_bundle(state.options.out_dir, record, ctx)
-        try:
-            state.exchanges.extend(ctx.gateway.exchanges(ctx.run_id))  # for claimed vs exhibited
-        except Exception as exc:  # noqa: BLE001 - the verdict stands; the claims section says what is missing
-            state.claims_gap = f"exchanges of {record.case_id} unavailable: {exc}"
     extras = getattr(rep, "extras", [])
     try:
         import pytest_html
 
-        extras.append(pytest_html.extras.html(evidence_excerpt(record, ctx)))
+        extras.append(pytest_html.extras.html(getattr(ctx, "excerpt", None) or evidence_excerpt(record, ctx)))
         rep.extras = extras
     except ImportError:
         pass

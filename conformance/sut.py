@@ -50,6 +50,9 @@ class SutFile:
     # searched for clear-text secrets (SEC-01, SEC-02); placeholders as in the driver's commands.
     inspect: tuple[str, ...] = DEFAULT_INSPECT
     crl: str = "none"                 # CRL_ACCESS; absent: "given" with an [install] crl, else "none"
+    # ``[driver] instances``: how many instances of the product may run at once, each with its own state
+    # and accounts (``ecdi run --jobs``, conformance/lanes.py); 1 when absent
+    instances: int = 1
 
     @property
     def folder(self) -> Path:
@@ -125,9 +128,18 @@ def load_sut(path: Path | str) -> SutFile:
     crl = data.get("crl", "given" if "crl" in install else "none")
     if crl not in CRL_ACCESS:
         raise SutError(path, "crl", f"{crl!r} is not one of {', '.join(CRL_ACCESS)}")
-    return SutFile(path, statement_path, statement, kind, {k: v for k, v in driver.items() if k != "kind"},
+    return SutFile(path, statement_path, statement, kind,
+                   {k: v for k, v in driver.items() if k not in ("kind", "instances")},
                    _accounts(path, data.get("account")), install, build_hash,
-                   _inspect(path, data.get("inspect", {})), crl)
+                   _inspect(path, data.get("inspect", {})), crl, _instances(path, kind, driver.get("instances", 1)))
+
+
+def _instances(path: Path, kind: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SutError(path, "driver.instances", f"must be a whole number of at least 1, found {value!r}")
+    if value > 1 and kind != "command":
+        raise SutError(path, "driver.instances", f"the {kind} driver runs one instance of the product (found {value})")
+    return value
 
 
 def _string(path: Path, data: dict, key: str) -> str:

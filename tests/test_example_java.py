@@ -36,7 +36,7 @@ def test_the_examples_statement_is_valid():
 
 
 @needs_java
-@pytest.mark.timeout(900)  # a whole session, one JVM (server mode): ~2 min on a quiet 2-core machine
+@pytest.mark.timeout(900)  # a whole session, three JVMs at once (server mode, instances = 3): ~1 min under load
 def test_the_java_example_completes_a_session_conformant(tmp_path, run_ecdi):
     run = run_ecdi(tmp_path / "out", "--sut", str(EXAMPLE / "sut.toml"))
     assert run.returncode == 0, run.explain()

@@ -38,12 +38,15 @@ from mock_server import payments
 found, note = {"passwords": [], "otps": []}, sys.argv[1]
 def dump():
     open(note, "w").write(json.dumps(found))
-start, issue = harness.Harness.start, payments.Payments.issue_otp
+start, issue, lanes = harness.Harness.start, payments.Payments.issue_otp, harness.Harness.open_lanes
 def recording_start(self):
     start(self); found["passwords"] += list(self.passwords.values()); dump()
+def recording_lanes(self, cases):
+    opened = lanes(self, cases); found["passwords"] += list(self.passwords.values()); dump(); return opened
 def recording_issue(self, *args, **kwargs):
     otp = issue(self, *args, **kwargs); found["otps"].append(otp.value); dump(); return otp
 harness.Harness.start, payments.Payments.issue_otp = recording_start, recording_issue
+harness.Harness.open_lanes = recording_lanes          # each lane's accounts have passwords of their own
 from conformance.cli import main
 sys.exit(main(sys.argv[2:]))
 """

@@ -16,7 +16,7 @@ from conformance import checks, lag
 from conformance.case import CaseFailure, CaseSpec, Check
 from conformance.commands.run import EXIT_CODES
 from conformance.context import CaseContext
-from conformance.plugin import _STATE, pytest_pyfunc_call
+from conformance.plugin import _attempts
 from conformance.profile import load_profile
 from conformance.verdict import CaseRecord, Verdict
 
@@ -137,16 +137,13 @@ def test_a_pass_never_asks_for_the_lag():
 
 
 def run_item(lags, body):
-    """``pytest_pyfunc_call`` on a case whose body is ``body``; returns the final context."""
+    """A case whose body is ``body`` run as its lane runs it (``plugin._attempts``); returns the final context."""
     ctx = context(lags)
-    state = SimpleNamespace(harness=ctx._harness, records={"n": ctx.record})
-    item = SimpleNamespace(funcargs={"ecdi": ctx}, obj=body, nodeid="n", _fixtureinfo=SimpleNamespace(argnames=["ecdi"]),
-                           config=SimpleNamespace(stash={_STATE: state}))
-    try:
-        assert pytest_pyfunc_call(item) is True
-    except CaseFailure:
-        pass
-    return item.funcargs["ecdi"], state
+    state = SimpleNamespace(records={"n": ctx.record})
+    item = SimpleNamespace(obj=body, nodeid="n")
+    done = _attempts(state, item, ctx._harness, ctx)
+    assert done.raised is None or isinstance(done.raised, CaseFailure)
+    return done.ctx, state
 
 
 def test_a_disturbed_case_runs_again_with_fresh_state_then_is_inconclusive():

@@ -1,7 +1,7 @@
 """Reliability family (REL): timeouts, retransmission and backoff."""
 
 from conformance import checks, scenarios
-from conformance.case import case
+from conformance.case import case, runs_first
 from conformance.drivers.base import Action
 from conformance.verdict import EvidenceKind
 
@@ -195,6 +195,7 @@ def test_polling_pace(ecdi):
                    "RPL-10")
 
 
+@runs_first                    # it waits out poll_max_total, the catalogue's longest timer
 @case(
     "reliability.polling-stops-at-max-total",
     requirements=["REL-14"],

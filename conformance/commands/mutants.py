@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,9 @@ def register(sub) -> None:
                         "also fail when a case ends in ERROR other than a driver error")
     p.add_argument("--case", action="append", metavar="CASE",
                    help="with --whole-catalogue: only these cases (repeatable; the mutant's own case is added)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="with --score: mutants scored at once, each in a run of its own (default 1: a timing "
+                        "mutant's defect can be smaller than what other runs beside it cost the machine)")
     p.set_defaults(func=_mutants)
 
 
@@ -74,20 +78,29 @@ def _mutants(args) -> int:
         return 2
     if not_a_folder(out=args.out, pki_dir=args.pki_dir):
         return 2
+    if args.jobs < 1:
+        print(f"ecdi: --jobs must be at least 1, got {args.jobs}", file=sys.stderr)
+        return 2
     chosen = [MUTANTS[n] for n in args.only] if args.only else list(MUTANTS.values())
     with tempfile.TemporaryDirectory(prefix="ecdi-mutants-") as tmp:
         out = Path(args.out) if args.out else Path(tmp)
         pki = Path(args.pki_dir) if args.pki_dir else out / "pki"
         scores = []
         catalogue = (args.case or []) if args.whole_catalogue else None
-        with Progress(len(chosen), noun="mutants", echo=False) as progress:
-            for m in chosen:
+        with Progress(len(chosen), noun="mutants", echo=False) as progress, \
+                ThreadPoolExecutor(max_workers=args.jobs) as pool:   # printed in order, as each is known
+            def scored(m):
                 progress.start(m.name)
                 progress.waiting(m.name, None, f"its run: ecdi run --mutant {m.name} --case {m.caught_by}")
                 score = score_mutant(m, out / m.name, pki, time_scale=args.time_scale, seed=args.seed,
                                      catalogue=catalogue)
-                scores.append(score)
                 progress.finished(m.name, "caught" if score.caught else "MISSED")
+                return score
+
+            runs = [pool.submit(scored, m) for m in chosen]
+            for m, run in zip(chosen, runs):
+                score = run.result()
+                scores.append(score)
                 print(f"{'caught' if score.caught else 'MISSED':<7} {m.name:<32} by {m.caught_by:<42} "
                       f"({score.seconds:.1f} s) {score.reason}", flush=True)
     caught = sum(s.caught for s in scores)

@@ -28,6 +28,8 @@ def register(sub) -> None:
                                               "give it to repeat a run's data)")
     run.add_argument("--case", action="append", help="run only this case id (repeatable)")
     run.add_argument("--pki-dir", help="reuse a generated test PKI folder")
+    run.add_argument("--jobs", type=int, help="cases run at once, each in its own gateway session and DTS "
+                                              "(default 8; a sut.toml product: at most its [driver] instances)")
     run.add_argument("--issuer-key", help="private key (PEM, Ed25519 or RSA) that signs the certificate "
                                           "(default: a local self-assessment key; env ECDI_ISSUER_KEY)")
     run.add_argument("--issuer-role", choices=("self-assessment", "customs"),
@@ -55,7 +57,7 @@ def _run(args) -> int:
     if looks_like_sut_file(args.sut):  # the pytest run must find the same file whatever its folder
         args.sut = str(Path(args.sut).resolve())
     harness = Harness(HarnessOptions(sut=args.sut, mutant=args.mutant, profile_id=args.profile,
-                                     time_scale=args.time_scale))
+                                     time_scale=args.time_scale, jobs=args.jobs))
     try:
         harness.prepare()
     except SetupError as exc:
@@ -89,6 +91,10 @@ def _run(args) -> int:
         "-c", str(CASES_DIR / "pytest.ini"),
         "--rootdir", str(CASES_DIR),
         "-p", "conformance.plugin",
+        # test-suite plugins installed beside the harness (its own tests' extras) have no part in a run
+        # (hypothesis's end-of-run summary alone imports for a second or more), nor the hunt for unraisable
+        # exceptions (repeated garbage collections at the end)
+        *[a for name in _NOT_IN_A_RUN for a in ("-p", f"no:{name}")],
         "-q",
         f"--html={outputs.staged(out, 'report.html')}", "--self-contained-html",
         f"--junitxml={outputs.staged(out, 'junit.xml')}",
@@ -110,6 +116,8 @@ def _run(args) -> int:
         argv.append(f"--ecdi-seed={args.seed}")
     if args.pki_dir:
         argv.append(f"--ecdi-pki-dir={args.pki_dir}")
+    if args.jobs is not None:
+        argv.append(f"--ecdi-jobs={args.jobs}")
     if args.issuer_key:
         argv.append(f"--ecdi-issuer-key={Path(args.issuer_key).resolve()}")
     if args.issuer_role:
@@ -154,5 +162,7 @@ def _run(args) -> int:
     print(f"outputs: {out}\nreport: {out / 'report.html'}\ncertificate: {out / 'certificate.html'}")
     return EXIT_CODES.get(results["overall"], 1)
 
+
+_NOT_IN_A_RUN = ("hypothesispytest", "benchmark", "xdist", "xdist.looponfail", "unraisableexception")
 
 EXIT_CODES = {"CONFORMANT": 0, "NOT CONFORMANT": 1, "INCOMPLETE": 3, "INTERRUPTED": 4}

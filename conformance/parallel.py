@@ -1,0 +1,82 @@
+"""Cases at once on lanes (``ecdi run --jobs N``), reported one by one in catalogue order.
+
+pytest runs one test at a time in one thread, and our cases mostly wait on timers. So the plugin takes
+pytest's run loop: this scheduler runs each case's body on a free lane (``lanes.py``), one case per lane
+at a time, while the main thread passes the cases, in catalogue order, through pytest's ordinary run
+protocol as soon as each one's lane is done with it; there the plugin hands over what the lane found.
+Reports, JUnit, HTML, progress output and results.json thus see the same sequence at any N.
+
+Order on the lanes: cases marked ``runs_first`` (they wait out the longest timers, so the run cannot end
+before they do) start first, then the catalogue's order, where cases marked ``runs_last`` (they judge the
+whole campaign) come last; such a case reads the campaign once every case before it has ended
+(``lanes.Campaign``), so it judges the same campaign at any N.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable
+
+
+@dataclass
+class Execution:
+    """What a lane did with one case, for the plugin to report."""
+
+    ctx: object | None = None                   # the CaseContext of the last attempt
+    decided: bool = False                       # decided before it ran (NOT-APPLICABLE, no session)
+    setup_error: BaseException | None = None    # starting the case failed: reported as its set-up
+    raised: BaseException | None = None         # what the case body raised (CaseFailure or a fault)
+    seconds: float = 0.0                        # how long the lane took (the report's duration)
+
+
+@dataclass
+class Scheduler:
+    items: list                                 # the cases, in catalogue order
+    lanes: list
+    work: Callable[[object, object], Execution]  # (item, lane) -> Execution; run on the lane's thread
+    first: Callable[[object], bool] = lambda item: False
+    results: dict[str, Execution] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self._pending = deque([i for i in self.items if self.first(i)] + [i for i in self.items if not self.first(i)])
+        self.ended = {i.nodeid: threading.Event() for i in self.items}
+        self.stopped = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._lane, args=(lane,), name=f"ecdi-lane-{n}", daemon=True)
+                         for n, lane in enumerate(self.lanes)]
+
+    def start(self) -> "Scheduler":
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def wait(self, item) -> None:
+        """Until ``item``'s lane is done with it (at once for an item that is not a case)."""
+        ended = self.ended.get(item.nodeid)
+        while ended is not None and not ended.wait(0.2):
+            pass
+
+    def stop(self) -> None:
+        """No case starts any more (those running end on their own); a case never started has no
+        execution, so the run reports it as not run to completion."""
+        with self._lock:
+            self._pending.clear()
+        self.stopped.set()
+
+    def _next(self):
+        with self._lock:
+            return self._pending.popleft() if self._pending else None
+
+    def _lane(self, lane) -> None:
+        while (item := self._next()) is not None:
+            began = time.monotonic()
+            try:
+                result = self.work(item, lane)
+            except BaseException as exc:  # noqa: BLE001 - reported as the case's set-up failure, never lost
+                result = Execution(setup_error=exc)
+            result.seconds = time.monotonic() - began
+            self.results[item.nodeid] = result
+            self.ended[item.nodeid].set()
