@@ -10,6 +10,9 @@ Order on the lanes: cases marked ``runs_first`` (they wait out the longest timer
 before they do) start first, then the catalogue's order, where cases marked ``runs_last`` (they judge the
 whole campaign) come last; such a case reads the campaign once every case before it has ended
 (``lanes.Campaign``), so it judges the same campaign at any N.
+
+A case re-run because the harness's own lag disturbed it runs alone (``Scheduler.alone``): the lanes are
+that load, so none starts a case meanwhile, and the re-run first lets the running ones end.
 """
 
 from __future__ import annotations
@@ -17,8 +20,12 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
+
+
+ALONE_WAIT_S = 30.0     # how long a re-run waits for the other lanes' cases to end before it starts anyway
 
 
 @dataclass
@@ -45,6 +52,9 @@ class Scheduler:
         self.ended = {i.nodeid: threading.Event() for i in self.items}
         self.stopped = threading.Event()
         self._lock = threading.Lock()
+        self._calm = threading.Condition(self._lock)
+        self._running = 0                        # cases on a lane now
+        self._alone = 0                          # re-runs asking for a quiet harness
         self._threads = [threading.Thread(target=self._lane, args=(lane,), name=f"ecdi-lane-{n}", daemon=True)
                          for n, lane in enumerate(self.lanes)]
 
@@ -66,9 +76,31 @@ class Scheduler:
             self._pending.clear()
         self.stopped.set()
 
+    @contextmanager
+    def alone(self, within: float = ALONE_WAIT_S):
+        """For a case re-run because the harness's own load disturbed it (``lag``): no case starts while it
+        runs, and it first waits, up to ``within`` seconds, for the cases running on other lanes to end
+        (bounded: a campaign case waiting for this very case is one of them)."""
+        with self._calm:
+            self._alone += 1
+            deadline = time.monotonic() + within
+            while self._running > 1 and (left := deadline - time.monotonic()) > 0:
+                self._calm.wait(left)
+        try:
+            yield
+        finally:
+            with self._calm:
+                self._alone -= 1
+                self._calm.notify_all()
+
     def _next(self):
-        with self._lock:
-            return self._pending.popleft() if self._pending else None
+        with self._calm:
+            while self._alone and self._pending and not self.stopped.is_set():
+                self._calm.wait(0.2)
+            if not self._pending:
+                return None
+            self._running += 1
+            return self._pending.popleft()
 
     def _lane(self, lane) -> None:
         while (item := self._next()) is not None:
@@ -77,6 +109,10 @@ class Scheduler:
                 result = self.work(item, lane)
             except BaseException as exc:  # noqa: BLE001 - reported as the case's set-up failure, never lost
                 result = Execution(setup_error=exc)
+            finally:
+                with self._calm:
+                    self._running -= 1
+                    self._calm.notify_all()
             result.seconds = time.monotonic() - began
             self.results[item.nodeid] = result
             self.ended[item.nodeid].set()

@@ -7,6 +7,7 @@ round), and the session ends by writing results.json and the certificate from th
 
 from __future__ import annotations
 
+import contextlib
 import html
 import traceback
 from pathlib import Path
@@ -44,6 +45,7 @@ class RunState:
         self.claims_gap: str | None = None
         self.results: dict | None = None     # written at session finish, certified at unconfigure
         self.executions: dict = {}           # node id -> what its lane did (parallel.Execution)
+        self.scheduler: Scheduler | None = None
 
 
 def pytest_addoption(parser):
@@ -179,6 +181,7 @@ def pytest_runtestloop(session):
     scheduler = Scheduler(cases, lanes, lambda item, lane: _execute(state, item, lane),
                           first=lambda i: getattr(i.function, "ecdi_runs_first", False))
     state.executions = scheduler.results
+    state.scheduler = scheduler
     if state.harness is not None:
         state.harness.campaign = Campaign([_spec(i).id for i in cases], [scheduler.ended[i.nodeid] for i in cases],
                                           scheduler.stopped)
@@ -230,9 +233,11 @@ def _execute(state, item, lane) -> Execution:
 
 
 def _attempts(state, item, lane, ctx: CaseContext) -> Execution:
-    """The case's body, re-run while the harness's lag disturbed it (see ``_execute``); the DTS stopped after."""
+    """The case's body, re-run while the harness's lag disturbed it (see ``_execute``), each re-run alone on
+    the harness (``Scheduler.alone``); the DTS stopped after."""
     spec = ctx.spec
     set_aside: list[dict] = []
+    quiet, alone = contextlib.ExitStack(), False
     try:
         while True:
             try:
@@ -247,6 +252,9 @@ def _attempts(state, item, lane, ctx: CaseContext) -> Execution:
                 return Execution(ctx=ctx, raised=stopped)
             set_aside.append({"attempt": ctx.attempt, "gateway_case_id": ctx.run_id, "reason": ctx.record.reason})
             lane.driver.stop()
+            if state.scheduler is not None and not alone:
+                quiet.enter_context(state.scheduler.alone())
+                alone = True
             record = CaseRecord(spec.id, spec.family_name, spec.purpose, list(spec.requirements), status=Status.RUNNING)
             state.records[item.nodeid] = record
             ctx = CaseContext(spec, record, lane, attempt=ctx.attempt + 1)
@@ -256,6 +264,7 @@ def _attempts(state, item, lane, ctx: CaseContext) -> Execution:
                 return Execution(ctx=ctx, raised=exc)
     finally:
         lane.driver.stop()
+        quiet.close()
 
 
 def _conclude(state, done: Execution) -> None:

@@ -69,6 +69,59 @@ def test_stopped_scheduler_starts_nothing_more():
     assert "b" not in scheduler.results and scheduler.stopped.is_set()
 
 
+def test_a_rerun_runs_alone_no_case_starts_meanwhile_and_the_running_ones_end_first():
+    """A case re-run because the harness's own load disturbed it runs on a quiet harness (plugin._attempts)."""
+    lock, running, seen = threading.Lock(), [], {}
+    holder = {}
+
+    def work(item, lane):
+        with lock:
+            running.append(item.name)
+        if item.name == "rerun":
+            time.sleep(0.05)                       # the others are running now
+            with holder["scheduler"].alone(within=5):
+                with lock:
+                    seen["alone"] = list(running)
+                time.sleep(0.2)
+                with lock:
+                    seen["after"] = list(running)
+        else:
+            time.sleep(0.15)
+        with lock:
+            running.remove(item.name)
+        return SimpleNamespace()
+
+    cases = items("rerun", "b", "c", "d", "e", "f")
+    scheduler = holder["scheduler"] = Scheduler(cases, ["l0", "l1", "l2"], work)
+    scheduler.start()
+    for item in cases:
+        scheduler.wait(item)
+    assert seen["alone"] == ["rerun"] and seen["after"] == ["rerun"]
+    assert set(scheduler.results) == {c.name for c in cases}
+
+
+def test_a_rerun_waits_for_the_others_only_so_long():
+    gate = threading.Event()
+    holder, waited = {}, {}
+
+    def work(item, lane):
+        if item.name == "campaign":                # waits for the re-run's case: must not deadlock it
+            gate.wait(5)
+        else:
+            began = time.monotonic()
+            with holder["scheduler"].alone(within=0.3):
+                waited["s"] = time.monotonic() - began
+            gate.set()
+        return SimpleNamespace()
+
+    cases = items("campaign", "rerun")
+    scheduler = holder["scheduler"] = Scheduler(cases, ["l0", "l1"], work)
+    scheduler.start()
+    for item in cases:
+        scheduler.wait(item)
+    assert 0.25 <= waited["s"] < 3
+
+
 # --- the campaign -----------------------------------------------------------------------------------------
 
 class FakeLane:
