@@ -45,7 +45,8 @@ from test_gateway import Client, declaration  # noqa: E402
 
 from conformance.codec import certs, safexml, soap, xmlsig  # noqa: E402
 from conformance.gateway_control import GatewayControl  # noqa: E402
-from conformance.pki import TestPKI  # noqa: E402
+from conformance.pki import TestPKI
+from conformance.progress import Progress  # noqa: E402
 from conformance.profile import load_profile  # noqa: E402
 
 HELD_GOAL_MB = 300
@@ -380,28 +381,49 @@ def main() -> int:
               f"{' (--quick: tiny sizes, figures not comparable)' if quick else ''}\n{machine()}")
     print(header, file=sys.stderr, flush=True)
     started = time.perf_counter()
-    pki = TestPKI.ensure(work / "pki")
-    bodies = Bodies(pki)
-    gw = peers.start_python("gateway", str(pki.folder), str(work / "gw"), log=work / "gateway.log")
-    try:
-        if "throughput" not in args.skip:
-            best = throughput(table, work, gw, pki, bodies, levels, seconds, per_s=100 if quick else 300)
-            floor(table, pki, bodies, 0.5 if quick else 3.0, best)
-        if "growth" not in args.skip:
-            growth(table, work, gw, pki, bodies, 1 if quick else 10)
-    finally:
-        gw.stop()
-    if "peers" not in args.skip:
-        canned_peers(table, work, pki, bodies, levels, 1.0 if quick else 5.0, skip_npm=args.no_npm or quick)
-    if "held" not in args.skip:
-        held(table, work, pki, bodies, args.held or (20 if quick else 5000), start_rate=40 if quick else 120)
-    cases, one = (_quick_cases() if quick else []), None
-    if "main" not in args.skip:
-        ordered, wall = main_job(table, work, pki, "0.05", cases)
-        one = wall if quick else None            # quick: the main job is the one session
-        cases = cases or _session_cases(ordered)
-    if "sessions" not in args.skip:
-        sessions(table, work, pki, "0.05", cases or _quick_cases(), 2 if quick else 20, one)
+    parts = [p for p in ("throughput", "growth", "peers", "held", "main", "sessions") if p not in args.skip]
+    with Progress(len(parts), noun="parts", echo=False, redirect_stdout=False) as progress:
+        def part(name: str, what: str):
+            progress.start(name)
+            progress.waiting(name, None, what)
+            return name
+
+        pki = TestPKI.ensure(work / "pki")
+        bodies = Bodies(pki)
+        gw = peers.start_python("gateway", str(pki.folder), str(work / "gw"), log=work / "gateway.log")
+        try:
+            if "throughput" in parts:
+                part("throughput", f"the gateway at c = {', '.join(map(str, levels))}, then the in-process floor")
+                best = throughput(table, work, gw, pki, bodies, levels, seconds, per_s=100 if quick else 300)
+                floor(table, pki, bodies, 0.5 if quick else 3.0, best)
+                progress.finished("throughput", "done")
+            if "growth" in parts:
+                part("growth", "1, 10 and 50 goods lines and a message just under S_max")
+                growth(table, work, gw, pki, bodies, 1 if quick else 10)
+                progress.finished("growth", "done")
+        finally:
+            gw.stop()
+        if "peers" in parts:
+            part("peers", "bare aiohttp, WireMock and mountebank serving a canned reply")
+            canned_peers(table, work, pki, bodies, levels, 1.0 if quick else 5.0, skip_npm=args.no_npm or quick)
+            progress.finished("peers", "done")
+        if "held" in parts:
+            count = args.held or (20 if quick else 5000)
+            part("held", f"{count} requests held by a delay scenario")
+            held(table, work, pki, bodies, count, start_rate=40 if quick else 120)
+            progress.finished("held", "done")
+        cases, one = (_quick_cases() if quick else []), None
+        if "main" in parts:
+            part("main", "ecdi run of the catalogue at s = 0.05")
+            ordered, wall = main_job(table, work, pki, "0.05", cases)
+            one = wall if quick else None            # quick: the main job is the one session
+            cases = cases or _session_cases(ordered)
+            progress.finished("main", "done")
+        if "sessions" in parts:
+            count = 2 if quick else 20
+            part("sessions", f"{count} ecdi runs at once against one alone")
+            sessions(table, work, pki, "0.05", cases or _quick_cases(), count, one)
+            progress.finished("sessions", "done")
     table.add("command", "wall time", f"{time.perf_counter() - started:.0f} s", "goal < 600 s (full)")
     print(table.render(header))
     return 0

@@ -160,6 +160,8 @@ def _run(args) -> int:
     if results["time_scale"] < 1:
         print(f"time scale {results['time_scale']} < 1: a self-assessment (spec §2.1), never a certification")
     print(f"outputs: {out}\nreport: {out / 'report.html'}\ncertificate: {out / 'certificate.html'}")
+    if (out / "certificate.pdf").is_file():
+        print(f"certificate (signed PDF): {out / 'certificate.pdf'}")
     return EXIT_CODES.get(results["overall"], 1)
 
 
