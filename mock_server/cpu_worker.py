@@ -13,12 +13,17 @@ import sys
 from multiprocessing.connection import Connection
 
 READY = b"ready"
+NICENESS = 5
 
 
 def main(profile_ids: list[str]) -> int:
     requests, results = Connection(os.dup(0), writable=False), Connection(os.dup(1), readable=False)
     os.dup2(2, 1)                            # a stray print never corrupts the frames
     sys.stdout = sys.stderr
+    try:     # below the gateway's event loop: replies, evidence and connections never wait behind a parse
+        os.nice(NICENESS)
+    except (AttributeError, OSError):
+        pass
     from . import pipeline
     from .accepted import AcceptedProfiles
     gateway = AcceptedProfiles(profile_ids)   # all that prepare reads of a gateway; the schema explainers
