@@ -21,7 +21,7 @@ def register(sub) -> None:
                                                          "ecdi-1.0 or ecdi-1.1 (fixtures/profiles/)")
     run.add_argument("--time-scale", type=float, default=1.0,
                      help="timer scale 0 < s <= 1 (spec §2.1): 1 is the real timers (the whole catalogue takes about "
-                          "21 min); s < 1 is a faster self-assessment, never a certification (0.05: about 1.5 min)")
+                          "21 min); s < 1 is a faster self-assessment, never a certification (0.05: about 20 s)")
     run.add_argument("--mutant", help="reference DTS only: run with this named defect, or a named configuration "
                                       "such as legacy-1.0 (see `ecdi mutants`)")
     run.add_argument("--seed", type=int, help="test-data seed (default: drawn at random; recorded in results.json, "
