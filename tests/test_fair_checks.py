@@ -205,3 +205,28 @@ def test_credentials_are_judged_where_they_appear():
                              request_headers={"Authorization": f"Basic {basic}"})
     result = checks.credentials_only_in_body(leaked)
     assert not result.ok and "Password appears in the authorization header" in result.message
+
+
+# --- a final reply the DTS never received (it gave up first) may be followed by a retransmission -----------
+
+def _attempt(seq, function, responded_at, closed_at=None, message_id="m1"):
+    from types import SimpleNamespace
+    return SimpleNamespace(seq=seq, reply_function=function, responded_at=responded_at,
+                           connection_closed_at=closed_at, message_id=message_id)
+
+
+def test_a_271_sent_again_after_it_reached_the_dts_fails():
+    from conformance.checks import final_reply_once
+    assert final_reply_once([_attempt(1, "271", 10.0)], "271", "E0001").ok
+    assert not final_reply_once([_attempt(1, "271", 10.0), _attempt(2, "271", 12.0)], "271", "E0001").ok
+    assert not final_reply_once([_attempt(1, "271", 10.0, closed_at=11.0), _attempt(2, "271", 12.0)],
+                                "271", "E0001").ok          # closed after the reply went out: it reached the DTS
+
+
+def test_a_271_the_dts_gave_up_on_before_it_was_sent_may_be_retransmitted_once_identical():
+    from conformance.checks import final_reply_once
+    gave_up = _attempt(1, "271", 10.0, closed_at=9.5)
+    check = final_reply_once([gave_up, _attempt(2, "271", 12.0)], "271", "E0001")
+    assert check.ok and "gave up before their reply" in check.message
+    assert not final_reply_once([gave_up, _attempt(2, "271", 12.0, message_id="m2")], "271", "E0001").ok
+    assert not final_reply_once([], "271", "E0001").ok

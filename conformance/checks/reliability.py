@@ -36,6 +36,27 @@ def attempt_end(ex) -> float:
     return min(ends) if ends else ex.received_at
 
 
+def gave_up_before_reply(ex) -> bool:
+    """The client closed the attempt's connection before the gateway's reply went out: that reply never
+    reached it (a timed-out attempt, REL-03), so a retransmission after it answers no reply."""
+    closed = getattr(ex, "connection_closed_at", None)
+    return closed is not None and (ex.responded_at is None or closed <= ex.responded_at)
+
+
+def final_reply_once(sent: list, function: str, code: str) -> Check:
+    """RPL-10/RPL-12: a declaration answered ``function`` (271, 272) is not sent again once that reply reached
+    the DTS. Attempts it gave up on before their reply (its own timeout, on a slow gateway) may be
+    retransmitted, byte-identical (REL-03, REL-05); the last attempt carries the final reply."""
+    answered = [ex.reply_function for ex in sent]
+    reached = [ex for ex in sent[:-1] if not gave_up_before_reply(ex)]
+    ids = {ex.message_id for ex in sent}
+    ok = bool(sent) and answered[-1] == function and not reached and len(ids) == 1
+    given_up = len(sent) - 1 - len(reached)
+    return Check(ok, f"{code}: the declaration was sent {len(sent)} time(s), answered {answered} ({function} "
+                     f"expected once{f'; {given_up} attempt(s) the DTS gave up before their reply' if given_up else ''}"
+                     f"{'' if len(ids) <= 1 else f'; {len(ids)} different messageIds'})")
+
+
 def timing_detail(t0: float, t1: float, measured: float, bound: float, shortfall: float, **more) -> dict:
     """What a timing check keeps: the measured interval, the bound, and by how much it missed beyond the
     tolerance (``shortfall_s`` > 0 only when the check fails)."""
