@@ -252,7 +252,7 @@ def _attempts(state, item, lane, ctx: CaseContext) -> Execution:
                 return Execution(ctx=ctx, raised=stopped)
             set_aside.append({"attempt": ctx.attempt, "gateway_case_id": ctx.run_id, "reason": ctx.record.reason})
             lane.driver.stop()
-            if getattr(state, "scheduler", None) is not None and not alone:
+            if state.scheduler is not None and not alone:
                 quiet.enter_context(state.scheduler.alone())
                 alone = True
             record = CaseRecord(spec.id, spec.family_name, spec.purpose, list(spec.requirements), status=Status.RUNNING)
