@@ -17,8 +17,9 @@ Times are epoch seconds (``time.time()``), like the evidence rows they end up in
 It also bounds a slow request head (slowloris, issue 13): from the end of the handshake, or from the
 first byte of a later request on the connection, its head must be complete within ``header_timeout``
 (the gateway's outermost middleware calls ``head_read`` and ``request_done``), else the connection is
-aborted. At most ``max_connections`` are open at once (``OpenConnections``). Idle time between requests is aiohttp's ``keepalive_timeout``; the handshake asyncio's
-``ssl_handshake_timeout``; the body ``app._read``'s ``body_timeout`` (docs/security.md).
+aborted. At most ``max_connections`` are open at once (``OpenConnections``). Idle time between
+requests is aiohttp's ``keepalive_timeout``; the handshake asyncio's ``ssl_handshake_timeout``; the
+body ``app._read``'s ``body_timeout`` (docs/security.md).
 """
 
 from __future__ import annotations
@@ -79,11 +80,9 @@ class OpenConnections:
     def __init__(self, limit: int | None):
         self.limit = limit
         self.count = 0
-        self.refused = 0
 
     def admit(self) -> bool:
         if self.limit is not None and self.count >= self.limit:
-            self.refused += 1
             return False
         self.count += 1
         return True

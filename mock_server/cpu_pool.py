@@ -104,7 +104,6 @@ class _Worker:
     def __init__(self, profile_ids: tuple[str, ...]):
         self._profile_ids = profile_ids
         self.process: _Process | None = None
-        self.busy = False
         self._lock = threading.Lock()        # a pool's start and a request never start it twice
 
     def ensure_started(self) -> None:
@@ -120,15 +119,13 @@ class _Worker:
         (the process is then killed; the next call starts a fresh one)."""
         with self._lock:
             self._ensure_started()
-            process, self.busy = self.process, True
+            process = self.process
             try:
                 process.requests.send_bytes(body)
                 if process.results.poll(max(budget, 0.0)):
                     return pickle.loads(process.results.recv_bytes())
             except (EOFError, OSError):      # killed by stop(), or died: same as over budget
                 pass
-            finally:
-                self.busy = False
             self.process = None
             process.kill()
             return None
@@ -139,7 +136,7 @@ class _Worker:
         process = self.process
         if process is None:
             return
-        if self.busy or not self._lock.acquire(blocking=False):
+        if not self._lock.acquire(blocking=False):   # a request holds it for its whole call
             process.popen.kill()
             return
         try:

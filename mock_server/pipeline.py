@@ -60,11 +60,11 @@ from conformance.codec.safexml import MAX_DEPTH, XmlRefused, hardened_parser, re
 from conformance.profile import Profile
 
 from . import faults, flows
-
-DER = Encoding.DER
 from .config import Account
 from .scenario import HistoryStep, Rule
 from .store import Submission
+
+DER = Encoding.DER
 
 # ------------------------------------------------------------------------------------------
 # Outcomes
