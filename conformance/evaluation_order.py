@@ -1,0 +1,237 @@
+"""Table 7-3 as data: one defect per evaluation step, each made in a valid request the harness sends a CGW.
+
+A defect names its step, the reply and code that step gives, the requirement(s) behind it, and how it is
+made: a change to the unsigned envelope (re-signed afterwards), a change to the signed octets, another
+signer, or other credentials. ``inflict`` applies one or several to a valid signed request, so the CGW
+cases can send one bad thing at each step and two at once (RPL-05: the earlier step's code wins) without
+knowing how each is made. Pure functions of octets; nothing here talks to a gateway.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Callable
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+from lxml import etree
+
+from .codec import safexml, xmlsig
+from .codec.envelope import format_datetime
+from .codec.namespaces import DEC, DS, ENV, q
+
+BOM = b"\xef\xbb\xbf"
+LONG_TEXT = "Máy tính xách tay " * 12          # 216 code points: over Text(200) (TXT-04), not over 500
+
+
+@dataclass(frozen=True)
+class Given:
+    """What some defects need from the case: an earlier recorded submission of the same account."""
+
+    recorded_reference: str | None = None      # its Subject/reference (step 15: E0074)
+
+
+@dataclass(frozen=True)
+class Defect:
+    name: str
+    step: int                          # Table 7-3 step that must catch it
+    function: str                      # the reply that step gives
+    code: str                          # and its code
+    requirements: tuple[str, ...]      # the step's own requirement(s), besides RPL-05
+    what: str                          # a sentence for the report
+    field: str | None = None           # Error/field the spec fixes (path), None = not judged
+    tree: Callable[[etree._Element, Given], None] | None = None   # on the unsigned envelope
+    octets: Callable[[bytes, int], bytes] | None = None          # on the signed text (S_max given)
+    rogue: bool = False                # signed by a certificate outside ca_trust_list
+    credentials: str = ""              # "wrong-password" | "other-user" | ""
+    replay: bool = False               # sent with the messageId of a recorded submission
+    since: str = "1.0"                 # first profile where the step exists
+
+
+# ------------------------------------------------------------------------------------------
+# the changes
+
+
+def _header(root, path: str) -> etree._Element:
+    el = root.find(q(ENV, "Header"))
+    for step in path.split("/"):
+        el = el.find(q(ENV, step))
+    return el
+
+
+def _set(path: str, value: str):
+    def change(root, given):
+        _header(root, path).text = value
+    return change
+
+
+def _comment_in_header(root, given):
+    root.find(q(ENV, "Header")).insert(0, etree.Comment(" ECDI forbids comments "))
+
+
+def _future_issue(root, given):
+    _header(root, "SendApplication/createMessageIssue").text = format_datetime(
+        datetime.now(timezone.utc) + timedelta(days=1))
+
+
+def _long_description(root, given):
+    _first(root, "GoodsItem/description").text = LONG_TEXT.strip()
+
+
+def _wrong_total(root, given):
+    total = _first(root, "Invoice/totalValue")
+    total.text = str(int(float(total.text)) + 1)
+
+
+def _recorded_reference(root, given):
+    if not given.recorded_reference:
+        raise ValueError("the defect needs the reference of a recorded submission (Given.recorded_reference)")
+    _header(root, "Subject/reference").text = given.recorded_reference
+
+
+def _other_partner(root, given):
+    _first(root, "Partner/name").text = "Another Partner Co., Ltd."
+
+
+def _first(root, path: str) -> etree._Element:
+    el = root.find(f".//{{{DEC}}}Declaration/" + "/".join(f"{{{DEC}}}{p}" for p in path.split("/")))
+    if el is None:
+        raise ValueError(f"the request has no dec:Declaration/{path} to change (a 929/930 declaration is needed)")
+    return el
+
+
+def _oversize(text: bytes, s_max: int) -> bytes:
+    """White space after the root element (legal XML) until the text exceeds S_max by one octet."""
+    return text + b" " * max(0, s_max + 1 - len(text))
+
+
+def _bom(text: bytes, s_max: int) -> bytes:
+    return BOM + text
+
+
+def _broken_signature(text: bytes, s_max: int) -> bytes:
+    """One character of the SignatureValue changed: the content is intact, the signature fails."""
+    marker = b"SignatureValue>"
+    at = text.index(marker) + len(marker)
+    while text[at:at + 1] in b" \t\r\n":
+        at += 1
+    swapped = b"B" if text[at:at + 1] != b"B" else b"C"
+    return text[:at] + swapped + text[at + 1:]
+
+
+# ------------------------------------------------------------------------------------------
+# Table 7-3, one defect per step the harness can reach from a valid request (step 1 is the transport
+# family's; 17 and 18 need a declaration or order in some state: the flows and payment families)
+
+STEPS: tuple[Defect, ...] = (
+    Defect("oversize", 2, "271", "E0001", ("TRN-13",), "a message text one octet over S_max", "",
+           octets=_oversize),
+    Defect("wrong-password", 3, "271", "U0001", ("TRN-12",), "a wrong password", "", credentials="wrong-password"),
+    Defect("bom", 4, "271", "X0001", ("TXT-01",), "a byte-order mark before the message text", "", octets=_bom),
+    Defect("changed-text", 5, "271", "E0003", ("REL-10",),
+           "a changed message text under the messageId of a recorded submission", "/Envelope/Header/Reference/messageId",
+           tree=_other_partner, replay=True),
+    Defect("unknown-version", 6, "271", "X0003", ("CAP-03",), "Reference/version 0.9, not an accepted version",
+           "/Envelope/Header/Reference/version", tree=_set("Reference/version", "0.9")),
+    Defect("header-comment", 7, "271", "X0002", ("ENV-01",), "a comment in the Header",
+           "/Envelope/Header/comment()[1]", tree=_comment_in_header),
+    Defect("unknown-certification", 8, "271", "X0005", ("ENV-08",),
+           "a certificationId in no register (ECDI-1999-99999)", "/Envelope/Header/SendApplication/certificationId",
+           tree=_set("SendApplication/certificationId", "ECDI-1999-99999"), since="1.1"),
+    Defect("broken-signature", 9, "271", "G0001", ("SIG-05",), "one character of the SignatureValue changed",
+           octets=_broken_signature),
+    Defect("untrusted-signer", 10, "271", "G0004", ("SIG-08",),
+           "signed by a certificate of a CA outside ca_trust_list", "", rogue=True),
+    Defect("future-issue", 11, "271", "X0004", ("ENV-03",), "createMessageIssue one day ahead (beyond T_skew)",
+           "/Envelope/Header/SendApplication/createMessageIssue", tree=_future_issue),
+    Defect("unauthorised-user", 12, "271", "U0002", ("ENV-09",),
+           "sent by a user not registered for From/identity", "/Envelope/Header/From/identity",
+           credentials="other-user"),
+    Defect("long-description", 13, "271", "X0002", ("DOC-01", "TXT-04"),
+           f"a goods description of {len(LONG_TEXT.strip())} code points (Text(200))",
+           "/Envelope/Body/Content/Declaration/GoodsItem[1]/description", tree=_long_description),
+    Defect("duplicate-reference", 15, "272", "E0074", ("REL-11",),
+           "the business reference of a receipted declaration", "/Envelope/Header/Subject/reference",
+           tree=_recorded_reference),
+    Defect("wrong-total", 16, "272", "S0005", ("DOC-03", "DOC-01"), "Invoice/totalValue one more than the sum",
+           "/Envelope/Body/Content/Declaration/Invoice/totalValue", tree=_wrong_total),
+)
+
+BY_NAME = {d.name: d for d in STEPS}
+
+# Two defects at once, each pair's steps adjacent where the harness can reach both: the earlier one's code.
+PAIRS: tuple[tuple[str, str], ...] = (
+    ("oversize", "wrong-password"), ("wrong-password", "bom"), ("bom", "changed-text"),
+    ("changed-text", "unknown-version"), ("unknown-version", "header-comment"),
+    ("header-comment", "unknown-certification"), ("unknown-certification", "broken-signature"),
+    ("broken-signature", "untrusted-signer"), ("untrusted-signer", "future-issue"),
+    ("future-issue", "unauthorised-user"), ("unauthorised-user", "long-description"),
+    ("long-description", "duplicate-reference"), ("duplicate-reference", "wrong-total"),
+)
+
+
+def applies(defects, version: str) -> bool:
+    """Whether every defect's step exists in profile ``version``."""
+    return all(tuple(map(int, version.split("."))) >= tuple(map(int, d.since.split("."))) for d in defects)
+
+
+def winner(defects) -> Defect:
+    return min(defects, key=lambda d: d.step)
+
+
+def unsigned(text: bytes) -> etree._Element:
+    """The envelope of a signed message text, its signature removed (to be changed and signed again)."""
+    root = copy.deepcopy(safexml.parse_message_text(text))
+    for sig in root.findall(q(DS, "Signature")):
+        root.remove(sig)
+    return root
+
+
+def inflict(text: bytes, defects, *, signer: xmlsig.Signer, s_max: int, given: Given = Given(),
+            rogue: xmlsig.Signer | None = None) -> bytes:
+    """``text`` (a valid signed request) with every defect made: tree changes, signature (the rogue signer
+    where a defect asks for it), then octet changes from the latest step to the earliest."""
+    root = unsigned(text)
+    for d in defects:
+        if d.tree is not None:
+            d.tree(root, given)
+    if any(d.rogue for d in defects):
+        if rogue is None:
+            raise ValueError("a defect needs a rogue signer (rogue_signer)")
+        signer = rogue
+    out = xmlsig.sign_envelope(root, signer)
+    for d in sorted(defects, key=lambda d: -d.step):
+        if d.octets is not None:
+            out = d.octets(out, s_max)
+    return out
+
+
+def rogue_signer(tax_code: str) -> xmlsig.Signer:
+    """A declarant certificate for ``tax_code`` (UID=MST:, digitalSignature, RSA-2048) issued by a CA of
+    the harness's own making, which no gateway trusts: Table 8-2's chain row (G0004) and nothing else."""
+    now = datetime.now(timezone.utc)
+    ca_key, key = (rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(2))
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"),
+                         x509.NameAttribute(NameOID.COMMON_NAME, "ECDI harness look-alike CA (untrusted)")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
+          .not_valid_after(now + timedelta(days=30))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+          .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+          .sign(ca_key, hashes.SHA256()))
+    subject = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"),
+                         x509.NameAttribute(NameOID.COMMON_NAME, f"Declarant {tax_code}"),
+                         x509.NameAttribute(NameOID.USER_ID, f"MST:{tax_code}")])
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(ca_name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=30))
+            .add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    return xmlsig.Signer(key, [cert])
