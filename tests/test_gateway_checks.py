@@ -165,3 +165,65 @@ def test_inflict_refuses_what_it_cannot_make(client, pki):
     with pytest.raises(ValueError, match="rogue"):
         order.inflict(base, [order.BY_NAME["untrusted-signer"]], signer=pki.declarant.signer(), s_max=10)
     assert declaration is not None
+
+
+# ------------------------------------------------------------------------------------------ histories
+
+from conformance.checks import gateway_histories as gh  # noqa: E402
+
+
+def walk(client: Client, profile, text: bytes, *, limit: int = 12) -> list[gh.Delivery]:
+    """Send ``text`` and poll it with the watermark (RPL-09) until its history is complete."""
+    import time
+
+    deliveries = [gh.Delivery(None, send(client, text), time.monotonic())]
+    submission = read_header(order.unsigned(text))["Reference/messageId"]
+    for _ in range(limit):
+        if gh.complete(deliveries, profile, "929", "8"):
+            break
+        time.sleep(profile.timer("T_poll_min", TIME_SCALE))
+        after = gh.watermark(deliveries, profile)
+        started = time.monotonic()
+        deliveries.append(gh.Delivery(after, send(client, client.query(submission, after)), started))
+    return deliveries
+
+
+def test_a_walked_history_passes_every_history_check(client, case):
+    profile = PROFILES["1.0"]
+    deliveries = walk(client, profile, request(client, "1.0"))
+    assert gh.complete(deliveries, profile, "929", "8")
+    for check in (gh.sequences(deliveries, profile), gh.query_answers(deliveries, profile),
+                  gh.flow(deliveries, profile, "929", "8"),
+                  gh.no_busy_queries(deliveries, profile, profile.timer("T_poll_min", TIME_SCALE))):
+        assert check.ok, check.message
+    submission = read_header(order.unsigned(deliveries[0].text))["Subject/reference"]   # the reply names it
+    again = deliveries + [gh.Delivery(0, send(client, client.query(submission, 0)))]
+    assert gh.sequences(again, profile).ok                # entry 1 redelivered byte-identical
+    assert gh.byte_identical("entry 1", deliveries[0].text, again[-1].text).ok
+
+
+def test_history_checks_fail_a_history_made_wrong(client, case):
+    profile = PROFILES["1.0"]
+    deliveries = walk(client, profile, request(client, "1.0"))
+    entry2 = next(d for d in deliveries if d.after == 1 and b"<sequence>2<" in d.text)
+    changed = gh.Delivery(1, entry2.text.replace(b"<sequence>2<", b"<sequence>2<!-- -->"))
+    assert not gh.sequences(deliveries + [changed], profile).ok            # not byte-identical
+    assert not gh.query_answers(deliveries + [gh.Delivery(2, entry2.text)], profile).ok   # not above afterSequence
+    assert not gh.byte_identical("entry 2", entry2.text, changed.text).ok
+    after_final = deliveries + [gh.Delivery(9, entry2.text.replace(b"<sequence>2<", b"<sequence>9<"))]
+    assert not gh.flow(after_final, profile, "929", "8").ok
+
+
+def test_an_E9002_to_queries_far_enough_apart_fails_rel_15(client, control, case):
+    profile = PROFILES["1.0"]
+    text = request(client, "1.0")
+    first = send(client, text)
+    control.begin_case(case, {"name": "busy", "rules": [{"when": {"function": "13"}, "then": {
+        "action": "reply", "function": "271", "errors": [{"code": "E9002"}]}}]})
+    submission = read_header(order.unsigned(text))["Reference/messageId"]
+    busy = [gh.Delivery(None, first, 0.0), gh.Delivery(1, send(client, client.query(submission, 1)), 10.0),
+            gh.Delivery(1, send(client, client.query(submission, 1)), 20.0)]
+    assert not gh.no_busy_queries(busy[:2], profile, 4.0).ok     # the first query has no previous one
+    check = gh.no_busy_queries(busy, profile, 4.0)
+    assert not check.ok and "10.0 s after" in check.message
+    assert "only" not in check.message
