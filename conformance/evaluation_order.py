@@ -161,7 +161,89 @@ STEPS: tuple[Defect, ...] = (
            "/Envelope/Body/Content/Declaration/Invoice/totalValue", tree=_wrong_total),
 )
 
-BY_NAME = {d.name: d for d in STEPS}
+# The rules of §11 and §4-6 a CGW must enforce (TXT, ENV, DOC), each by one defect at its own step, and the
+# limits it must not enforce too early (SOUND: each of these requests must be recorded, 29).
+
+def _declaration_text(old: bytes, new: bytes):
+    def change(text: bytes, s_max: int) -> bytes:
+        if old not in text:
+            raise ValueError(f"the request has no {old!r} to change")
+        return text.replace(old, new, 1)
+    return change
+
+
+def _decomposed_name(root, given):
+    import unicodedata
+
+    name = _header(root, "From/name")
+    name.text = unicodedata.normalize("NFD", name.text + " Hải")
+
+
+def _append(path: str, suffix: str):
+    def change(root, given):
+        _header(root, path).text += suffix
+    return change
+
+
+def _attribute(path: str, name: str):
+    def change(root, given):
+        _header(root, path).set(name, "1")
+    return change
+
+
+def _remove(path: str):
+    def change(root, given):
+        el = _header(root, path)
+        el.getparent().remove(el)
+    return change
+
+
+def _country(code: str):
+    def change(root, given):
+        _first(root, "Partner/countryCode").text = code
+    return change
+
+
+def _description_of(length: int):
+    def change(root, given):
+        _first(root, "GoodsItem/description").text = ("Hàng hóa mới " * 20)[:length - 1] + "x"
+    return change
+
+
+RULES: tuple[Defect, ...] = (
+    Defect("latin1-declaration", 4, "271", "X0001", ("TXT-01",), "an XML declaration naming ISO-8859-1", "",
+           octets=_declaration_text(b'encoding="UTF-8"', b'encoding="ISO-8859-1"')),
+    Defect("not-well-formed", 4, "271", "X0001", ("TXT-01",), "the end tag of the root cut short", "",
+           octets=_declaration_text(b"</Envelope>", b"</Envelope")),
+    Defect("doctype", 4, "271", "X0001", ("TXT-02",), "a DOCTYPE with an internal entity", "",
+           octets=_declaration_text(b"?>", b'?><!DOCTYPE Envelope [<!ENTITY e "x">]>')),
+    Defect("decomposed", 7, "271", "X0002", ("TXT-03",), "From/name in NFD (decomposed Vietnamese)",
+           "/Envelope/Header/From/name", tree=_decomposed_name),
+    Defect("control-character", 7, "271", "X0002", ("TXT-05",), "a DEL (U+007F) in To/name",
+           "/Envelope/Header/To/name", tree=_append("To/name", "\x7f")),
+    Defect("edge-space", 7, "271", "X0002", ("TXT-05",), "From/name ending in a space",
+           "/Envelope/Header/From/name", tree=_append("From/name", " ")),
+    Defect("header-attribute", 7, "271", "X0002", ("ENV-01",), "an attribute on Header/Subject",
+           "/Envelope/Header/Subject/@n", tree=_attribute("Subject", "n")),
+    Defect("not-a-table-4-2-row", 7, "271", "X0002", ("ENV-04",), "a declaration sent as function 16",
+           tree=_set("Subject/function", "16")),
+    Defect("no-certification", 7, "271", "X0002", ("ENV-08",), "no certificationId in a 1.1 request",
+           tree=_remove("SendApplication/certificationId"), since="1.1"),
+    Defect("unknown-country", 16, "272", "S0005", ("DOC-01",), "Partner/countryCode XX (no ISO 3166-1 country)",
+           "/Envelope/Body/Content/Declaration/Partner/countryCode", tree=_country("XX")),
+    Defect("unknown-office", 16, "272", "S0005", ("ENV-06",), "To/identity 99ZZ, an office that does not exist",
+           "/Envelope/Header/To/identity", tree=_set("To/identity", "99ZZ")),
+)
+
+SOUND: tuple[Defect, ...] = (
+    Defect("description-200", 19, "29", "00000", ("TXT-04",),
+           "a goods description of exactly 200 code points (Vietnamese, more octets)", tree=_description_of(200)),
+    Defect("test-certification-id", 19, "29", "00000", ("ENV-08",),
+           "certificationId ECDI-0000-00000, which a test CGW must accept",
+           tree=_set("SendApplication/certificationId", "ECDI-0000-00000"), since="1.1"),
+)
+
+BY_NAME = {d.name: d for d in STEPS + RULES + SOUND}
 
 # Two defects at once, each pair's steps adjacent where the harness can reach both: the earlier one's code.
 PAIRS: tuple[tuple[str, str], ...] = (

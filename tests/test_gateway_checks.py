@@ -76,7 +76,7 @@ def _defects_ids(value):
     return "+".join(d.name for d in value) if isinstance(value, tuple) else None
 
 
-CASES = [(d,) for d in order.STEPS] + [tuple(order.BY_NAME[n] for n in pair) for pair in order.PAIRS]
+CASES = [(d,) for d in order.STEPS + order.RULES + order.SOUND] + [tuple(order.BY_NAME[n] for n in pair) for pair in order.PAIRS]
 
 
 @pytest.mark.parametrize("version", ["1.0", "1.1"])
