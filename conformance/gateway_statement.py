@@ -34,7 +34,8 @@ USER_ID = re.compile(r"[A-Za-z0-9._@-]{1,50}")      # §4.2 UserId
 _GATEWAY_KEYS = {"name": str, "vendor": str, "build": str, "endpoint": str, "profiles": list,
                  "tls_anchor": str, "cgw_sign_anchor": str}
 _PARAMETER_KEYS = {"accepted_versions": list, "mc_required": bool, "central_office": str, "offices": list,
-                   "s_max": int, "otp_sender": str}
+                   "s_max": int, "otp_sender": str, "time_scale": float}
+_OPTIONAL_PARAMETERS = {"time_scale": 1.0}      # §2.1: the s the gateway applies to its timers
 _ACCOUNT_KEYS = {"user", "password", "password_file", "tax_code", "certificate", "key"}
 FACILITIES = ("test_clock", "otp_mailbox")
 
@@ -126,6 +127,8 @@ class _Reader:
                 self.fail(f"{where}.{key}", "missing")
             return None
         value = table[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             self.fail(f"{where}.{key}", f"expected {kind.__name__}, found {value!r}")
         if kind is list and not all(isinstance(v, str) for v in value):
@@ -161,7 +164,12 @@ class _Reader:
                 self.fail("gateway.profiles", f"{pid!r} is not a profile of this harness ({', '.join(sorted(known))})")
         params = self.table(data, "parameters")
         self.unknown(params, _PARAMETER_KEYS, "parameters")
-        parameters = {k: self.typed(params, k, "parameters", kind) for k, kind in _PARAMETER_KEYS.items()}
+        parameters = {k: self.typed(params, k, "parameters", kind, required=k not in _OPTIONAL_PARAMETERS)
+                      for k, kind in _PARAMETER_KEYS.items()}
+        for key, default in _OPTIONAL_PARAMETERS.items():
+            parameters[key] = default if parameters[key] is None else parameters[key]
+        if not 0 < parameters["time_scale"] <= 1:
+            self.fail("parameters.time_scale", f"{parameters['time_scale']} is not 0 < s <= 1 (§2.1)")
         return GatewayStatement(
             self.file, values["name"], values["vendor"], values["build"], values["endpoint"],
             tuple(values["profiles"]), self.path(values["tls_anchor"], "gateway.tls_anchor"),
@@ -220,7 +228,7 @@ def write_private(path: Path, text: str) -> None:
     os.chmod(path, 0o600)
 
 
-def write_mock_statement(target: Path, running, pki, profiles: list, accounts: list) -> None:
+def write_mock_statement(target: Path, running, pki, profiles: list, accounts: list, running_scale: float) -> None:
     """The statement of the project's own mock gateway (``ecdi gateway --statement``): its endpoint, its test
     PKI's anchors, its accounts with the declarant pair registered for their tax code (the key taken out of
     the PKCS#12 into the statement's private folder), and its control API as test clock and OTP mailbox."""
@@ -262,6 +270,7 @@ def write_mock_statement(target: Path, running, pki, profiles: list, accounts: l
         f"offices = {strings(sorted(first.offices))}",
         f"s_max = {int(first.params['S_max'])}",
         f"otp_sender = {q(first.deployment['otp_sender'])}",
+        f"time_scale = {float(running_scale)}",
     ]
     for account in accounts:
         lines += ["", "[[accounts]]", f"user = {q(account.user_id)}", f"password = {q(account.password)}",

@@ -108,7 +108,8 @@ def _gateway(args) -> int:
 
         target = Path(args.statement).resolve() if args.statement else folder / "gateway.toml"
         try:
-            write_mock_statement(target, running, pki, [load_profile(p) for p in profiles], accounts)
+            write_mock_statement(target, running, pki, [load_profile(p) for p in profiles], accounts,
+                                 args.time_scale)
         except OSError as exc:
             running.stop()
             print(f"ecdi: --statement {target}: cannot be written: {exc.strerror or exc}", file=sys.stderr)
