@@ -20,20 +20,43 @@ def header_of(text: bytes):
     return read_header(order.unsigned(text))
 
 
+def account(ecdi):
+    """The statement's first account: the harness's declarant, whose pair signs every request."""
+    return ecdi.statement.accounts[0]
+
+
+def signer(ecdi):
+    return ecdi.client.signer(account(ecdi))
+
+
+def s_max(ecdi) -> int:
+    return int(ecdi.statement.parameters["s_max"])
+
+
+def deployment(ecdi) -> gr.Deployment:
+    """Table 4-3's placeholders as the statement publishes them."""
+    p = ecdi.statement.parameters
+    return gr.Deployment(tuple(p["accepted_versions"]), p["central_office"])
+
+
+def query(ecdi, submission: str, after: int, type: str = "929") -> bytes:
+    return ecdi.client.query(submission, after, type=type)
+
+
 def send(ecdi, text: bytes, credentials: str = "") -> bytes | None:
     """The reply message text to ``text`` sent with the first account's credentials, a wrong password
     (``wrong-password``) or another tax code's user (``other-user``)."""
     if credentials == "wrong-password":
-        return ecdi.send(text, password=ecdi.account().password + "-wrong")
+        return ecdi.send(text, password=account(ecdi).password + "-wrong").reply_text
     if credentials == "other-user":
-        return ecdi.send(text, account=other_account(ecdi))
-    return ecdi.send(text)
+        return ecdi.send(text, account=other_account(ecdi)).reply_text
+    return ecdi.send(text).reply_text
 
 
 def other_account(ecdi):
     """A statement account not registered for the first account's tax code (ENV-09), or INCONCLUSIVE."""
-    first = ecdi.account()
-    other = next((a for a in ecdi.accounts() if a.tax_code != first.tax_code), None)
+    first = account(ecdi)
+    other = next((a for a in ecdi.statement.accounts if a.tax_code != first.tax_code), None)
     if other is None:
         ecdi.setup_failed("no account of another tax code", "the unauthorised user (U0002)",
                           "the gateway statement lists accounts of one tax code only")
@@ -55,8 +78,8 @@ def defective(ecdi, defects, given: order.Given = order.Given()) -> tuple[bytes,
     base = ecdi.message()
     if any(d.replay for d in defects):
         base, _ = recorded(ecdi, "the submission whose messageId is re-used")
-    rogue = order.rogue_signer(ecdi.account().tax_code) if any(d.rogue for d in defects) else None
-    text = order.inflict(base, defects, signer=ecdi.signer(), s_max=ecdi.s_max(), given=given, rogue=rogue)
+    rogue = order.rogue_signer(account(ecdi).tax_code) if any(d.rogue for d in defects) else None
+    text = order.inflict(base, defects, signer=signer(ecdi), s_max=s_max(ecdi), given=given, rogue=rogue)
     credentials = next((d.credentials for d in sorted(defects, key=lambda d: d.step) if d.credentials), "")
     return text, send(ecdi, text, credentials)
 
@@ -83,9 +106,8 @@ def walk(ecdi, text: bytes, reply: bytes, *, until=None, budget_s: float | None 
         time.sleep(interval)
         after = gh.watermark(deliveries, ecdi.profile)
         started = time.monotonic()
-        deliveries.append(gh.Delivery(after, send(ecdi, ecdi.message(type=kind, function="13",
-                                                                      reference=h["Reference/messageId"],
-                                                                      after=after)), started))
+        deliveries.append(gh.Delivery(after, send(ecdi, query(ecdi, h["Reference/messageId"], after, kind)),
+                                      started))
     return deliveries
 
 

@@ -87,5 +87,5 @@ def test_not_ecdi(ecdi):
     text = b'<?xml version="1.0" encoding="UTF-8"?>\n<Invoice xmlns="urn:example:not-ecdi"><n>1</n></Invoice>'
     reply = play.send(ecdi, text)
     ecdi.check(gr.answered(reply, ecdi.profile, "271", "X0002", why="no ECDI envelope (step 7)"), "ENV-01")
-    ecdi.check(gr.reply_header(None, reply, ecdi.profile, ecdi.deployment(), readable=False), "ENV-10")
-    ecdi.check(gr.reply_signature(reply, ecdi.sign_anchor()), "SIG-14")
+    ecdi.check(gr.reply_header(None, reply, ecdi.profile, play.deployment(ecdi), readable=False), "ENV-10")
+    ecdi.check(gr.reply_signature(reply, ecdi.statement.cgw_sign_anchor), "SIG-14")
