@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import time
 
-from . import evaluation_order as order
+from . import cgw_documents, evaluation_order as order
 from .case import CaseFailure
 from .checks import gateway_histories as gh
 from .checks import gateway_replies as gr
-from .codec.envelope import read_header
+from .codec.envelope import new_message_id, read_header
 
 
 def header_of(text: bytes):
@@ -106,8 +106,8 @@ def walk(ecdi, text: bytes, reply: bytes, *, until=None, budget_s: float | None 
         time.sleep(interval)
         after = gh.watermark(deliveries, ecdi.profile)
         started = time.monotonic()
-        deliveries.append(gh.Delivery(after, send(ecdi, query(ecdi, h["Reference/messageId"], after, kind)),
-                                      started))
+        asked = query(ecdi, h["Reference/messageId"], after, kind)
+        deliveries.append(gh.Delivery(after, send(ecdi, asked), started, asked))
     return deliveries
 
 
@@ -132,3 +132,29 @@ def declared(ecdi, what: str = "a declaration with its number") -> tuple[bytes, 
 
 def stop(message: str) -> None:
     raise CaseFailure(message)
+
+
+def varied_replies(ecdi) -> list[tuple[str, bytes | None, bytes | None, bytes | None]]:
+    """Replies of every kind a CGW gives, each with what Table 4-3 reads it against: (what, request, reply,
+    submission). A receipt and its whole history (entries delivered to queries: ``submission`` is the
+    declaration), a 272, 271s of several steps, a transient E0002 and 12, and a 271 to an unreadable text
+    (``request`` None: the placeholders)."""
+    out = []
+    text, reply = recorded(ecdi, "the declaration whose replies are read")
+    out.append(("entry 1 (29)", text, reply, None))
+    deliveries = walk(ecdi, text, reply)
+    for d in deliveries[1:]:
+        entry = not gh.is_transient(r) if not isinstance(r := gr.read_reply(d.text, ecdi.profile), str) else False
+        out.append((f"the reply to a query from {d.after}", d.request, d.text, text if entry else None))
+    time.sleep(ecdi.timer("T_poll_min"))
+    above = query(ecdi, header_of(text)["Reference/messageId"], gh.watermark(deliveries, ecdi.profile))
+    out.append(("the reply to a query above the last entry (12 when complete)", above, send(ecdi, above), None))
+    for name in ("wrong-total", "header-comment", "wrong-password", "future-issue"):
+        defects = [order.BY_NAME[name]]
+        sent, got = defective(ecdi, defects)
+        out.append((f"the {order.BY_NAME[name].code} to {order.BY_NAME[name].what}", sent, got, None))
+    unknown = query(ecdi, new_message_id(), 0)
+    out.append(("the E0002 to a query for an unknown submission", unknown, send(ecdi, unknown), None))
+    broken = ecdi.message()[:-3]
+    out.append(("the X0001 to a text that is not XML", None, send(ecdi, broken), None))
+    return out

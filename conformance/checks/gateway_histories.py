@@ -20,6 +20,7 @@ class Delivery:
     after: int | None          # the query's afterSequence; None for the synchronous reply (entry 1)
     text: bytes | None         # the reply message text
     started: float = 0.0       # when the query was sent (harness clock, seconds)
+    request: bytes | None = None   # the query sent (None for the synchronous reply)
 
 
 def _read(deliveries, profile) -> list[tuple[Delivery, Reply]] | str:
