@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from . import cgw_documents, evaluation_order as order
+from . import evaluation_order as order
 from .case import CaseFailure
 from .checks import gateway_histories as gh
 from .checks import gateway_replies as gr
@@ -158,3 +158,20 @@ def varied_replies(ecdi) -> list[tuple[str, bytes | None, bytes | None, bytes | 
     broken = ecdi.message()[:-3]
     out.append(("the X0001 to a text that is not XML", None, send(ecdi, broken), None))
     return out
+
+
+def signed_by(ecdi, signer, *, signature_method: str | None = None, digest_method: str | None = None) -> bytes:
+    """A fresh valid request signed by ``signer`` with the given algorithms (default RSA-SHA256, SHA-256)."""
+    from .codec import xmlsig
+
+    return xmlsig.sign_envelope(order.unsigned(ecdi.message()), signer,
+                                signature_method=signature_method or xmlsig.RSA_SHA256,
+                                digest_method=digest_method or xmlsig.SHA256)
+
+
+def stated_signer(ecdi, name: str):
+    """The signer of the statement's ``[certificates.<name>]``, or None when the statement names none."""
+    from .playing_dts.client import signer_of
+
+    pair = ecdi.statement.certificates.get(name)
+    return signer_of(pair) if pair is not None else None

@@ -317,3 +317,78 @@ def rogue_signer(tax_code: str) -> xmlsig.Signer:
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
             .sign(ca_key, hashes.SHA256()))
     return xmlsig.Signer(key, [cert])
+
+
+# ------------------------------------------------------------------------------------------
+# Signatures a gateway must refuse (SIG-05: G0001) or accept (white space inside base64)
+
+
+def _serialise(root: etree._Element) -> bytes:
+    return xmlsig.XML_DECLARATION + etree.tostring(root, encoding="UTF-8")
+
+
+def _other_content(root: etree._Element) -> None:
+    """The attacker's change: another reference and another From/name (still schema-valid)."""
+    _header(root, "From/name").text += " (sửa)"
+
+
+def wrap_copied_signature(text: bytes) -> bytes:
+    """Altered content carrying the genuine signature of the original (a copied signature)."""
+    root = safexml.parse_message_text(text)
+    _other_content(root)
+    return _serialise(root)
+
+
+def wrap_second_signature(text: bytes) -> bytes:
+    """The genuine signature twice: "exactly one ds:Signature"."""
+    root = safexml.parse_message_text(text)
+    root.append(copy.deepcopy(root.find(q(DS, "Signature"))))
+    return _serialise(root)
+
+
+def wrap_original_in_object(text: bytes) -> bytes:
+    """Classic XSW: the original signed envelope tucked into a ds:Object, the visible content altered."""
+    root = safexml.parse_message_text(text)
+    original = copy.deepcopy(root)
+    original.remove(original.find(q(DS, "Signature")))
+    _other_content(root)
+    etree.SubElement(root.find(q(DS, "Signature")), q(DS, "Object")).append(original)
+    return _serialise(root)
+
+
+def wrap_signature_first(text: bytes) -> bytes:
+    """The signature moved before the Header: not the last child of Envelope."""
+    root = safexml.parse_message_text(text)
+    root.insert(0, root.find(q(DS, "Signature")))
+    return _serialise(root)
+
+
+def wrap_extra_reference(text: bytes) -> bytes:
+    """A second ds:Reference in SignedInfo (Table 8-1: exactly one)."""
+    root = safexml.parse_message_text(text)
+    signed_info = root.find(f"{q(DS, 'Signature')}/{q(DS, 'SignedInfo')}")
+    signed_info.append(copy.deepcopy(signed_info.find(q(DS, "Reference"))))
+    return _serialise(root)
+
+
+@dataclass(frozen=True)
+class Wrapping:
+    what: str
+    make: Callable[[bytes], bytes]
+
+
+WRAPPINGS = tuple(Wrapping((f.__doc__ or f.__name__).splitlines()[0], f) for f in (
+    wrap_copied_signature, wrap_second_signature, wrap_original_in_object, wrap_signature_first,
+    wrap_extra_reference))
+
+
+def base64_line_breaks(text: bytes) -> bytes:
+    """Line breaks every 64 characters inside SignatureValue and X509Certificate (outside what is digested):
+    SIG-05 says the gateway MUST accept white space inside base64 values."""
+    import re
+
+    def fold(match: re.Match) -> bytes:
+        value = re.sub(rb"\s", b"", match.group(2))
+        return match.group(1) + b"\n".join(value[i:i + 64] for i in range(0, len(value), 64)) + match.group(3)
+
+    return re.sub(rb"(<ds:(?:SignatureValue|X509Certificate)>)([^<]*)(</ds:)", fold, text)

@@ -105,6 +105,16 @@ def answered(text: bytes | None, profile, function: str, code: str | None = None
                  expected=expected, observed=observed)
 
 
+def warned(text: bytes | None, profile, code: str) -> Check:
+    """The reply carries the warning ``code`` among its Error/codes (§5.3: W codes in non-271 replies)."""
+    reply = read_reply(text, profile)
+    if isinstance(reply, str):
+        return Check(False, reply)
+    if code in reply.codes:
+        return Check(True, f"the {reply.summary()} reply carries {code}")
+    return Check(False, f"the {reply.summary()} reply carries no {code} (codes: {' '.join(reply.codes) or 'none'})")
+
+
 def accepted(text: bytes | None, profile, function: str = "29", why: str = "") -> Check:
     """The request was recorded: ``function`` (29, or 32 to a 702/8) with resultCode 00000."""
     return answered(text, profile, function, "00000", why=why) if function else _unreadable("no function")
