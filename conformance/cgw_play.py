@@ -175,3 +175,53 @@ def stated_signer(ecdi, name: str):
 
     pair = ecdi.statement.certificates.get(name)
     return signer_of(pair) if pair is not None else None
+
+
+# ------------------------------------------------------------------------------------------ payments
+
+
+def control(ecdi, facility: str):
+    """A client of the statement's facility (``test_clock`` or ``otp_mailbox``: the control protocol of
+    docs/contracts.md); the case ends NOT-APPLICABLE when the statement offers none."""
+    from .gateway_control import GatewayControl
+
+    offered = ecdi.facility(facility)
+    return GatewayControl(offered.url, token=offered.token, ca_pem=ecdi.statement.tls_anchor)
+
+
+def checker(ecdi):
+    """A second user of the first account's tax code (maker ≠ checker), or set-up failure."""
+    first = account(ecdi)
+    other = next((a for a in ecdi.statement.accounts[1:] if a.tax_code == first.tax_code), None)
+    if other is None:
+        ecdi.setup_failed("one user of the tax code", "a checker other than the maker",
+                          "the gateway statement lists no second account of the first account's tax code")
+    return other
+
+
+def payment(ecdi, content, *, type: str = "701", function: str = "8", by=None, reference: str | None = None):
+    """Send a payment document (to central_office, ENV-06) signed and sent by ``by`` (default the maker)."""
+    text = ecdi.client.message(content, type=type, function=function, account=by,
+                               **({"reference": reference} if reference else {}))
+    return text, (ecdi.send(text, account=by).reply_text if by else send(ecdi, text))
+
+
+def ordered(ecdi, number: str | None = None, what: str = "a payment order awaiting approval"):
+    """A payment order recorded (29): (its reply, paymentOrderId); ``number``: the declaration it pays."""
+    from . import cgw_documents as documents
+
+    if number is None:
+        _, _, number = declared(ecdi, "the declaration the order pays")
+    _, reply = payment(ecdi, documents.payment_order(account(ecdi).tax_code, account(ecdi).user, number))
+    got = gr.read_reply(reply, ecdi.profile)
+    if isinstance(got, str) or got.function != "29" or not got.result.payment_order_id:
+        ecdi.setup_failed(got if isinstance(got, str) else got.summary(), what)
+    return reply, got.result.payment_order_id
+
+
+def approve(ecdi, order_id: str, otp: str, by=None) -> bytes | None:
+    """A 702/8 approving ``order_id`` with ``otp``, by ``by`` (default the checker) as its checker."""
+    from . import cgw_documents as documents
+
+    by = by or checker(ecdi)
+    return payment(ecdi, documents.approval(order_id, by.user, otp), type="702", by=by)[1]
