@@ -225,3 +225,22 @@ def approve(ecdi, order_id: str, otp: str, by=None) -> bytes | None:
 
     by = by or checker(ecdi)
     return payment(ecdi, documents.approval(order_id, by.user, otp), type="702", by=by)[1]
+
+
+def crl_next_update(cert):
+    """The nextUpdate of the CRL at ``cert``'s distribution point (SIG-10), or why it cannot be read."""
+    import requests
+    from cryptography import x509
+
+    from .codec import certs
+
+    urls = certs.crl_urls(cert)
+    if not urls:
+        return "the account's certificate names no CRL distribution point"
+    try:
+        response = requests.get(urls[0], timeout=30)
+        response.raise_for_status()
+        crl = x509.load_der_x509_crl(response.content)
+    except (requests.RequestException, ValueError) as exc:
+        return f"the CRL at {urls[0]} cannot be read: {exc}"
+    return crl.next_update_utc or "the CRL has no nextUpdate"

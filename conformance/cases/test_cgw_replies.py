@@ -1,4 +1,4 @@
-"""CGW replies family (SIG-14, ENV-10, RPL-01): every reply, whatever it answers, is signed, addressed and
+"""CGW replies family (SIG-14, ENV-10, RPL-01, REL-02): every reply, whatever it answers, is signed, addressed and
 built as ECDI says.
 
 One varied set of replies (``cgw_play.varied_replies``: a receipt and its history, a 272, 271s of several
@@ -63,3 +63,15 @@ def test_results(ecdi):
         function = asked.get("Subject/function", "") if asked else ""
         ecdi.check(labelled(what, gr.result_rules(reply, ecdi.profile, request_type=kind, request_function=function)),
                    "RPL-01")
+
+
+@case(
+    "cgw-replies.timely", party="CGW", requirements=["REL-02"],
+    purpose="Every synchronous reply of a varied set arrives within T_cgw (scaled) of the request. A gateway "
+            "that holds a request past T_cgw instead of answering E9001 FAILs (a delay the harness's own lag "
+            "could explain is INCONCLUSIVE).",
+)
+def test_timely(ecdi):
+    replies(ecdi)
+    t_cgw = ecdi.timer("T_cgw")
+    ecdi.check(gr.answered_within(ecdi.exchanges(), t_cgw, ecdi.tolerance(t_cgw)), "REL-02")

@@ -353,3 +353,25 @@ def _signing_time(text: bytes) -> str:
         from datetime import datetime
         moment = datetime.now(timezone.utc)
     return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+# ------------------------------------------------------------------------------------------
+# REL-02: the synchronous reply within T_cgw
+
+
+def answered_within(exchanges, limit_s: float, tolerance_s: float) -> Check:
+    """REL-02: each exchange's response ended within ``limit_s`` (T_cgw, scaled) of the request's sending,
+    plus the tolerance (the harness times from before its request leaves to after the response arrives: the
+    gateway's own span is shorter). Slow exchanges name their windows, so harness lag can explain a miss."""
+    timed = [ex for ex in exchanges if ex.received_at and ex.responded_at]
+    slow = [ex for ex in timed if ex.responded_at - ex.received_at > limit_s + tolerance_s]
+    if not timed:
+        return Check(False, "no timed exchange to judge", undecided=True)
+    worst = max(timed, key=lambda ex: ex.responded_at - ex.received_at)
+    took = worst.responded_at - worst.received_at
+    if not slow:
+        return Check(True, f"{len(timed)} replies, the slowest in {took:.3f} s (T_cgw {limit_s:g} s)")
+    return Check(False, f"{len(slow)} of {len(timed)} replies took longer than T_cgw {limit_s:g} s "
+                        f"(+{tolerance_s:g} s), the slowest {took:.3f} s (exchange #{worst.seq})",
+                 {"windows": [[ex.received_at, ex.responded_at] for ex in slow],
+                  "shortfall_s": took - limit_s - tolerance_s})
