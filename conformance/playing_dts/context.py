@@ -40,6 +40,18 @@ class GatewayCaseContext(CaseContextBase):
     def get(self, path: str):
         return self._noted(self.client.get(self.run_id, path))
 
+    def tls_offer(self, what: str, version: int, suites: list[int]) -> dict:
+        """Offer the gateway only ``version`` and ``suites`` (``tls_hello``): did it agree to a session?"""
+        return self._tls(self.client.tls_offer(self.run_id, what, version, suites))
+
+    def tls_session(self, suite: str) -> dict:
+        """A TLS 1.2 handshake offering only the OpenSSL suite ``suite``."""
+        return self._tls(self.client.tls_session(self.run_id, suite))
+
+    def _tls(self, result: dict) -> dict:
+        self.tape.add({"op": "tls", "result": result})
+        return result
+
     def _noted(self, exchange):
         self.tape.add({"op": "exchange", "seq": exchange.seq})
         return exchange
