@@ -115,6 +115,11 @@ class DtsClient:
         etree.SubElement(query, q(ENV, "afterSequence")).text = str(after)
         return self.message(query, type=type, function="13", reference=submission_id, account=account)
 
+    def send_body(self, text: bytes, account=None) -> bytes:
+        """The SOAP body of a well-framed ``Send`` of ``text`` (TRN-04) with the account's credentials."""
+        account = account or self.accounts[0]
+        return soap.send_request_body(text, account.user, account.password)
+
     def cdata_body(self, text: bytes, account=None) -> bytes:
         """A ``Send`` whose MessageXML holds ``text`` as one CDATA section (TRN-05: the CGW MUST accept it)."""
         from xml.sax.saxutils import escape

@@ -81,8 +81,9 @@ class GatewayHarness:
             raise SetupError(f"--time-scale {o.time_scale} differs from the gateway's parameters.time_scale {scale} "
                              f"({self.statement.file}): the gateway applies its own (§2.1)")
         self.time_scale = scale
-        self.sut = GatewayUnderTest(self.statement.vendor, self.statement.name, self.statement.build,
-                                    sorted(self.profile.capabilities), self.statement.describe())
+        capabilities = sorted(self.profile.capabilities)     # CAP-03: a CGW supports every capability
+        self.sut = GatewayUnderTest(self.statement.vendor, self.statement.name, self.statement.build, capabilities,
+                                    {**self.statement.describe(), "capabilities": capabilities})
         self.jobs = o.jobs or DEFAULT_JOBS
         self.seed = o.seed if o.seed is not None else secrets.randbelow(2**31)
         self.data = TestData(self.seed)
