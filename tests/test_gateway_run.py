@@ -14,6 +14,8 @@ import pytest
 from conformance.gateway_statement import load_gateway_statement
 
 TIME_SCALE = "0.05"
+TRANSPORT = ("send-over-https", "wsdl", "cdata-accepted", "no-http-auth-errors", "soap-faults", "overload-answers",
+             "tls", "size-limit")
 
 
 def start_gateway(pki_dir: Path, folder: Path, *options: str) -> tuple[subprocess.Popen, Path]:
@@ -71,7 +73,8 @@ def test_the_mock_gateway_is_conformant_through_the_gateway_path(mock_gateway, t
     proc, results = run_gateway(mock_gateway, tmp_path / "out", "--profile", profile)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert results["overall"] == "CONFORMANT" and results["party"] == "CGW"
-    assert results["cases"] and all(c["id"].startswith("cgw-") for c in results["cases"])
+    ids = {c["id"] for c in results["cases"]}
+    assert all(i.startswith("cgw-") for i in ids) and {f"cgw-transport.{n}" for n in TRANSPORT} <= ids
     assert results["sut"]["product"] == "ECDI mock customs gateway" and results["gateway"]["endpoint"]
     assert results["evidence"]["rows"] >= len(results["cases"])
     verify = subprocess.run([sys.executable, "-m", "conformance.cli", "evidence", "verify",

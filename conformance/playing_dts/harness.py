@@ -11,9 +11,9 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from .. import __version__
 from ..codec.fingerprint import Fingerprinter, new_key
 from ..gateway_statement import GatewayStatementError, load_gateway_statement
+from ..harness import SetupError, session_facts
 from ..lanes import DEFAULT_JOBS
 from ..profile import ProfileError, load_profile
 from ..testdata import TestData
@@ -63,8 +63,6 @@ class GatewayHarness:
 
     def prepare(self) -> None:
         """Load and check the statement and profile; starts nothing. Every failure is a SetupError."""
-        from ..harness import SetupError
-
         o = self.options
         if o.jobs is not None and o.jobs < 1:
             raise SetupError(f"--jobs must be at least 1, got {o.jobs}")
@@ -81,8 +79,9 @@ class GatewayHarness:
             raise SetupError(f"--time-scale {o.time_scale} differs from the gateway's parameters.time_scale {scale} "
                              f"({self.statement.file}): the gateway applies its own (§2.1)")
         self.time_scale = scale
-        self.sut = GatewayUnderTest(self.statement.vendor, self.statement.name, self.statement.build,
-                                    sorted(self.profile.capabilities), self.statement.describe())
+        capabilities = sorted(self.profile.capabilities)     # CAP-03: a CGW supports every capability
+        self.sut = GatewayUnderTest(self.statement.vendor, self.statement.name, self.statement.build, capabilities,
+                                    {**self.statement.describe(), "capabilities": capabilities})
         self.jobs = o.jobs or DEFAULT_JOBS
         self.seed = o.seed if o.seed is not None else secrets.randbelow(2**31)
         self.data = TestData(self.seed)
@@ -120,13 +119,8 @@ class GatewayHarness:
             return {}
         s = self.statement
         return {
-            "harness": {"name": "ecdi-conformance", "version": __version__},
-            "party": "CGW",
-            "profile": {"id": self.profile.id, "version": self.profile.version, "hash": self.profile.content_hash()},
+            **session_facts(self, "CGW"),
             "sut": {"driver": "gateway", "vendor": s.vendor, "vendor_tax_code": None, "product": s.name,
                     "version": s.build, "capabilities": self.sut.capabilities, "mutant": None, "build_hash": None},
             "gateway": s.describe(),
-            "time_scale": self.time_scale,
-            "seed": self.seed,
-            "started_at": self.started_at,
         }
