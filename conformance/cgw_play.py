@@ -244,3 +244,26 @@ def crl_next_update(cert):
     except (requests.RequestException, ValueError) as exc:
         return f"the CRL at {urls[0]} cannot be read: {exc}"
     return crl.next_update_utc or "the CRL has no nextUpdate"
+
+
+def credentials_elsewhere(user: str, password: str) -> dict:
+    """Credentials where ECDI forbids them (TRN-11): an Authorization header, a cookie, the URL's query."""
+    import base64
+    from urllib.parse import urlencode
+
+    basic = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return {"Authorization": f"Basic {basic}", "Cookie": f"UserId={user}; Password={password}",
+            "query": urlencode({"UserId": user, "Password": password})}
+
+
+def post_send(ecdi, text: bytes, user: str, password: str, elsewhere: dict) -> bytes | None:
+    """A well-framed Send of ``text`` with ``user``/``password`` in its body and ``elsewhere``'s credentials
+    in the header, cookie and query; the reply message text."""
+    from urllib.parse import urlsplit
+
+    from .codec import soap
+
+    headers = {"Content-Type": soap.CONTENT_TYPE, "SOAPAction": soap.SOAP_ACTION,
+               **{k: v for k, v in elsewhere.items() if k != "query"}}
+    path = urlsplit(ecdi.statement.endpoint).path + (f"?{elsewhere['query']}" if elsewhere.get("query") else "")
+    return ecdi.post(soap.send_request_body(text, user, password), headers=headers, path=path).reply_text

@@ -115,6 +115,18 @@ def warned(text: bytes | None, profile, code: str) -> Check:
     return Check(False, f"the {reply.summary()} reply carries no {code} (codes: {' '.join(reply.codes) or 'none'})")
 
 
+def same_description(first: bytes | None, second: bytes | None, profile, what: str, other: str) -> Check:
+    """TRN-12: two refusals that must not tell their causes apart carry the same code and description."""
+    a, b = read_reply(first, profile), read_reply(second, profile)
+    if isinstance(a, str) or isinstance(b, str):
+        return Check(False, a if isinstance(a, str) else b)
+    ea, eb = a.first_error, b.first_error
+    said = [(e.code, e.description) if e else (r.function, "") for r, e in ((a, ea), (b, eb))]
+    if said[0] == said[1]:
+        return Check(True, f"{what} and {other} are answered alike: {said[0][0]} {said[0][1]!r}")
+    return Check(False, f"{what} is answered {said[0]}, {other} {said[1]}: the difference tells them apart")
+
+
 def accepted(text: bytes | None, profile, function: str = "29", why: str = "") -> Check:
     """The request was recorded: ``function`` (29, or 32 to a 702/8) with resultCode 00000."""
     return answered(text, profile, function, "00000", why=why) if function else _unreadable("no function")
