@@ -263,3 +263,17 @@ def test_processing_history_finds_each_request_and_what_it_lacks(client, control
     assert not check.ok and "UserId" in check.message
     unsigned = [dataclasses.replace(r, gateway_verdict={}) for r in rows]
     assert "signer" in gateway_records.processing_history([sent], unsigned).message
+
+
+def test_the_documents_follow_tables_6_2_to_6_4_and_the_description_is_the_spec_example():
+    from conformance import cgw_documents as documents
+
+    lines = [("105123456789", tax, amount) for tax, amount in documents.TAX_LINES]
+    assert documents.description("0312345678", lines) == (
+        "ECDI+MST:0312345678+TK:105123456789/XNK/12500000+TK:105123456789/VAT/27500000+GC:Nộp thuế tờ khai tháng 3")
+    profile = PROFILES["1.1"]
+    for content in (documents.payment_order("0312345678", USER, "105123456789"),
+                    documents.approval("PO00000000000001", USER, "123456"), documents.otp_request("PO00000000000001"),
+                    documents.cancellation("105123456789"), documents.query(3),
+                    documents.amendment("105123456789", declaration())):
+        assert profile.validate_content(content) == [], content.tag
