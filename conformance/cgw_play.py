@@ -43,14 +43,41 @@ def query(ecdi, submission: str, after: int, type: str = "929") -> bytes:
     return ecdi.client.query(submission, after, type=type)
 
 
-def send(ecdi, text: bytes, credentials: str = "") -> bytes | None:
+BUSY_RETRIES = 3
+
+
+def busy(exchange) -> float | None:
+    """How long to wait before sending again when the gateway said it is busy — HTTP 503 (its Retry-After,
+    capped) or 271 E9001 (TRN-08, REL-02: not recorded) — else None."""
+    if exchange.response_status == 503:
+        try:
+            return min(float({k.lower(): v for k, v in exchange.response_headers.items()}.get("retry-after", 1)), 10.0)
+        except ValueError:
+            return 1.0
+    if exchange.reply_function == "271" and exchange.reply_codes[:1] == ["E9001"]:
+        return 0.0
+    return None
+
+
+def reply_to(ecdi, do, *, retry_busy: bool = True) -> bytes | None:
+    """The reply message text of ``do()`` (one exchange); as a DTS would, the same octets are sent again
+    after a busy answer (E9001 may come at any step before recording, RPL-05), a few times at most."""
+    exchange = do()
+    for _ in range(BUSY_RETRIES if retry_busy else 0):
+        wait = busy(exchange)
+        if wait is None:
+            break
+        time.sleep(max(wait, ecdi.timer("T_backoff_base")))
+        exchange = do()
+    return exchange.reply_text
+
+
+def send(ecdi, text: bytes, credentials: str = "", *, retry_busy: bool = True) -> bytes | None:
     """The reply message text to ``text`` sent with the first account's credentials, a wrong password
     (``wrong-password``) or another tax code's user (``other-user``)."""
-    if credentials == "wrong-password":
-        return ecdi.send(text, password=account(ecdi).password + "-wrong").reply_text
-    if credentials == "other-user":
-        return ecdi.send(text, account=other_account(ecdi)).reply_text
-    return ecdi.send(text).reply_text
+    options = {"wrong-password": lambda: {"password": account(ecdi).password + "-wrong"},
+               "other-user": lambda: {"account": other_account(ecdi)}}.get(credentials, dict)()
+    return reply_to(ecdi, lambda: ecdi.send(text, **options), retry_busy=retry_busy)
 
 
 def other_account(ecdi):
@@ -203,7 +230,7 @@ def payment(ecdi, content, *, type: str = "701", function: str = "8", by=None, r
     """Send a payment document (to central_office, ENV-06) signed and sent by ``by`` (default the maker)."""
     text = ecdi.client.message(content, type=type, function=function, account=by,
                                **({"reference": reference} if reference else {}))
-    return text, (ecdi.send(text, account=by).reply_text if by else send(ecdi, text))
+    return text, (reply_to(ecdi, lambda: ecdi.send(text, account=by)) if by else send(ecdi, text))
 
 
 def ordered(ecdi, number: str | None = None, what: str = "a payment order awaiting approval"):
@@ -266,4 +293,5 @@ def post_send(ecdi, text: bytes, user: str, password: str, elsewhere: dict) -> b
     headers = {"Content-Type": soap.CONTENT_TYPE, "SOAPAction": soap.SOAP_ACTION,
                **{k: v for k, v in elsewhere.items() if k != "query"}}
     path = urlsplit(ecdi.statement.endpoint).path + (f"?{elsewhere['query']}" if elsewhere.get("query") else "")
-    return ecdi.post(soap.send_request_body(text, user, password), headers=headers, path=path).reply_text
+    body = soap.send_request_body(text, user, password)
+    return reply_to(ecdi, lambda: ecdi.post(body, headers=headers, path=path))

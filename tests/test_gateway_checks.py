@@ -237,7 +237,8 @@ def test_answered_within_names_the_slow_exchanges_for_the_lag_rule():
     quick, slow = Ex(seq=1, received_at=10.0, responded_at=10.2), Ex(seq=2, received_at=20.0, responded_at=22.0)
     assert gr.answered_within([quick], 1.0, 0.1).ok
     check = gr.answered_within([quick, slow], 1.0, 0.1)
-    assert not check.ok and "#2" in check.message
+    assert not check.ok and check.undecided and "#2" in check.message        # one of two: the load, perhaps
+    assert not gr.answered_within([slow, slow, quick], 1.0, 0.1).undecided   # most of them: the gateway
     assert check.detail["windows"] == [[20.0, 22.0]] and abs(check.detail["shortfall_s"] - 0.9) < 1e-9
     assert gr.answered_within([], 1.0, 0.1).undecided
 

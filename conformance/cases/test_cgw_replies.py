@@ -75,7 +75,8 @@ def test_results(ecdi):
 def test_timely(ecdi):
     replies(ecdi)
     t_cgw = ecdi.timer("T_cgw")
-    ecdi.check(gr.answered_within(ecdi.exchanges(), t_cgw, ecdi.tolerance(t_cgw)), "REL-02")
+    if not ecdi.check(check := gr.answered_within(ecdi.exchanges(), t_cgw, ecdi.tolerance(t_cgw)), "REL-02"):
+        ecdi.disturbed = ecdi.disturbed or check.undecided      # a few slow replies: run again, alone
 
 
 @case(

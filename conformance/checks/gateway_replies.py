@@ -374,7 +374,8 @@ def _signing_time(text: bytes) -> str:
 def answered_within(exchanges, limit_s: float, tolerance_s: float) -> Check:
     """REL-02: each exchange's response ended within ``limit_s`` (T_cgw, scaled) of the request's sending,
     plus the tolerance (the harness times from before its request leaves to after the response arrives: the
-    gateway's own span is shorter). Slow exchanges name their windows, so harness lag can explain a miss."""
+    gateway's own span is shorter). Slow exchanges name their windows, so harness lag can explain a miss; a
+    minority of slow replies is undecided (the case runs again alone), most of them slow is a FAIL."""
     timed = [ex for ex in exchanges if ex.received_at and ex.responded_at]
     slow = [ex for ex in timed if ex.responded_at - ex.received_at > limit_s + tolerance_s]
     if not timed:
@@ -383,7 +384,11 @@ def answered_within(exchanges, limit_s: float, tolerance_s: float) -> Check:
     took = worst.responded_at - worst.received_at
     if not slow:
         return Check(True, f"{len(timed)} replies, the slowest in {took:.3f} s (T_cgw {limit_s:g} s)")
+    # A gateway that keeps requests past T_cgw does so for most of them; one slow reply among many is as
+    # likely the machine's load on the way there (connection, TLS, queueing): not judged, the case re-runs.
+    sporadic = 2 * len(slow) <= len(timed)
     return Check(False, f"{len(slow)} of {len(timed)} replies took longer than T_cgw {limit_s:g} s "
-                        f"(+{tolerance_s:g} s), the slowest {took:.3f} s (exchange #{worst.seq})",
+                        f"(+{tolerance_s:g} s), the slowest {took:.3f} s (exchange #{worst.seq})"
+                        + (": too few to tell the gateway from the load on the way" if sporadic else ""),
                  {"windows": [[ex.received_at, ex.responded_at] for ex in slow],
-                  "shortfall_s": took - limit_s - tolerance_s})
+                  "shortfall_s": took - limit_s - tolerance_s}, undecided=sporadic)
