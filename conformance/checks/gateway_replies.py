@@ -14,13 +14,14 @@ import subprocess
 import tempfile
 import unicodedata
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from cryptography import x509
 from lxml import etree
 
 from ..case import Check
-from ..codec import safexml, xmlsig
+from ..codec import certs, safexml, xmlsig
 from ..codec.envelope import Header, Result, content_child, parse_datetime, read_header
 from ..reference_dts.replies import gateway_certificate_problem
 
@@ -129,15 +130,17 @@ def same_description(first: bytes | None, second: bytes | None, profile, what: s
 
 def accepted(text: bytes | None, profile, function: str = "29", why: str = "") -> Check:
     """The request was recorded: ``function`` (29, or 32 to a 702/8) with resultCode 00000."""
-    return answered(text, profile, function, "00000", why=why) if function else _unreadable("no function")
+    return answered(text, profile, function, "00000", why=why)
 
 
 # ------------------------------------------------------------------------------------------
 # RPL-01: the Result of Table 7-1
 
 
-# Table 7-1's "Present" column: the elements a reply of a function must hold, given the request it answers.
 def required_elements(function: str, request_type: str, request_function: str, sequence: int) -> list[str]:
+    """Table 7-1's "Present" column: the Result fields a reply of ``function`` must hold, given the request it
+    answers (a declaration's entries from 30 on, and every entry of an amendment or cancellation, carry the
+    declaration number)."""
     need = []
     if function == "29":
         need.append("reception_number")
@@ -287,8 +290,6 @@ def reply_header(request: bytes | None, reply_text: bytes | None, profile, deplo
 
 
 def _anchors(sign_anchor_pem: Path) -> list[x509.Certificate] | str:
-    from ..codec import certs
-
     try:
         return certs.load_pem_chain(sign_anchor_pem)
     except (OSError, ValueError) as exc:
@@ -355,14 +356,10 @@ def xmlsec1_verifies(text: bytes | None, sign_anchor_pem: Path) -> Check:
 
 def _signing_time(text: bytes) -> str:
     """The reply's createMessageIssue as xmlsec1's ``YYYY-MM-DD HH:MM:SS`` UTC: the chain is judged when the
-    gateway signed (a test gateway's own clock may be set ahead, §2.1)."""
-    from datetime import timezone
-
-    header = _header_of(text)
+    gateway signed (a test gateway's own clock may be set ahead, §2.1); now when it cannot be read."""
     try:
-        moment = parse_datetime(header["SendApplication/createMessageIssue"]).astimezone(timezone.utc)
+        moment = parse_datetime(_header_of(text)["SendApplication/createMessageIssue"]).astimezone(timezone.utc)
     except (TypeError, KeyError, ValueError):
-        from datetime import datetime
         moment = datetime.now(timezone.utc)
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
