@@ -10,9 +10,9 @@ from __future__ import annotations
 import time
 
 from . import evaluation_order as order
-from .case import CaseFailure
 from .checks import gateway_histories as gh
 from .checks import gateway_replies as gr
+from .codec import xmlsig
 from .codec.envelope import new_message_id, read_header
 
 
@@ -157,10 +157,6 @@ def declared(ecdi, what: str = "a declaration with its number") -> tuple[bytes, 
     return text, deliveries, number
 
 
-def stop(message: str) -> None:
-    raise CaseFailure(message)
-
-
 def varied_replies(ecdi) -> list[tuple[str, bytes | None, bytes | None, bytes | None]]:
     """Replies of every kind a CGW gives, each with what Table 4-3 reads it against: (what, request, reply,
     submission). A receipt and its whole history (entries delivered to queries: ``submission`` is the
@@ -171,7 +167,8 @@ def varied_replies(ecdi) -> list[tuple[str, bytes | None, bytes | None, bytes | 
     out.append(("entry 1 (29)", text, reply, None))
     deliveries = walk(ecdi, text, reply)
     for d in deliveries[1:]:
-        entry = not gh.is_transient(r) if not isinstance(r := gr.read_reply(d.text, ecdi.profile), str) else False
+        got = gr.read_reply(d.text, ecdi.profile)
+        entry = not isinstance(got, str) and not gh.is_transient(got)      # a history entry: the submission's
         out.append((f"the reply to a query from {d.after}", d.request, d.text, text if entry else None))
     time.sleep(ecdi.timer("T_poll_min"))
     above = query(ecdi, header_of(text)["Reference/messageId"], gh.watermark(deliveries, ecdi.profile))
@@ -189,8 +186,6 @@ def varied_replies(ecdi) -> list[tuple[str, bytes | None, bytes | None, bytes | 
 
 def signed_by(ecdi, signer, *, signature_method: str | None = None, digest_method: str | None = None) -> bytes:
     """A fresh valid request signed by ``signer`` with the given algorithms (default RSA-SHA256, SHA-256)."""
-    from .codec import xmlsig
-
     return xmlsig.sign_envelope(order.unsigned(ecdi.message()), signer,
                                 signature_method=signature_method or xmlsig.RSA_SHA256,
                                 digest_method=digest_method or xmlsig.SHA256)

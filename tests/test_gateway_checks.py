@@ -277,3 +277,25 @@ def test_the_documents_follow_tables_6_2_to_6_4_and_the_description_is_the_spec_
                     documents.cancellation("105123456789"), documents.query(3),
                     documents.amendment("105123456789", declaration())):
         assert profile.validate_content(content) == [], content.tag
+
+
+def test_payment_checks_read_the_29_to_an_order(client, control, case, pki):
+    from conformance import cgw_documents as documents
+    from conformance.checks import gateway_payments as pay
+
+    profile = PROFILES["1.0"]
+    deliveries = walk(client, profile, request(client, "1.0"))
+    number = next(gr.read_reply(d.text, profile).result.declaration_number for d in deliveries
+                  if gr.read_reply(d.text, profile).result.declaration_number)
+    order = client.message(type_="701", office="00HQ", content=documents.payment_order(pki.tax_code, USER, number))
+    reply = send(client, order)
+    sender = profile.deployment["otp_sender"]
+    assert pay.order_fields(reply, profile, sender).ok
+    assert not pay.order_fields(reply, profile, "other@example.org").ok
+    t_otp = profile.timer("T_otp", TIME_SCALE)
+    assert pay.otp_validity(reply, profile, t_otp, 0.05).ok
+    assert not pay.otp_validity(reply, profile, PROFILES["1.1"].timer("T_otp", TIME_SCALE) + 5, 0.05).ok
+    order_id = gr.read_reply(reply, profile).result.payment_order_id
+    otp = control.latest_otp(order_id)
+    assert pay.otp_absent(reply, otp).ok and not pay.otp_absent(reply + otp.encode(), otp).ok
+    assert not pay.refused_old_otp(reply, profile).ok       # a 29 is no refusal

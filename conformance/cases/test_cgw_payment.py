@@ -6,59 +6,20 @@ that facility a case that needs it is NOT-APPLICABLE, saying so: it never passes
 time (scaled T_otp): moving a shared gateway clock would expire the OTPs of the cases running beside it.
 """
 
-import re
 import time
 
 from conformance import cgw_documents as documents
 from conformance import cgw_play as play
 from conformance.case import Check, case, runs_first
+from conformance.checks import gateway_payments as pay
 from conformance.checks import gateway_replies as gr
 from conformance.codec.envelope import parse_datetime
 
-ORDER_ID = re.compile(r"PO[0-9]{14}")
 DESCRIPTION = "/Envelope/Body/Content/PaymentOrder/description"
 
 
-def order_fields(reply, ecdi) -> Check:
-    """PAY-03/05: a 29 with receptionNumber, paymentOrderId, otpSender (the statement's) and otpExpiresAt."""
-    got = gr.read_reply(reply, ecdi.profile)
-    if isinstance(got, str):
-        return Check(False, got)
-    r = got.result
-    problems = [p for p, bad in (
-        (f"no receptionNumber", not r.reception_number),
-        (f"paymentOrderId {r.payment_order_id!r} is not PO + 14 digits", not ORDER_ID.fullmatch(r.payment_order_id or "")),
-        (f"otpSender {r.otp_sender!r}, published {ecdi.statement.parameters['otp_sender']!r}",
-         r.otp_sender != ecdi.statement.parameters["otp_sender"]),
-        ("no otpExpiresAt", not r.otp_expires_at)) if bad]
-    if got.function != "29" or problems:
-        return Check(False, f"the {got.summary()} reply: " + ("; ".join(problems) or "not a 29"))
-    return Check(True, f"29 with receptionNumber {r.reception_number}, {r.payment_order_id}, otpSender "
-                       f"{r.otp_sender}, otpExpiresAt {r.otp_expires_at}")
-
-
-def otp_validity(reply, ecdi) -> Check:
-    """PAY-04: otpExpiresAt = issue time + T_otp of the profile (scaled, §2.1), read against the reply's own
-    createMessageIssue (the gateway's clock when it signed, as written: to the second or finer), within the
-    tolerance of the run."""
-    got = gr.read_reply(reply, ecdi.profile)
-    if isinstance(got, str) or not got.result.otp_expires_at:
-        return Check(False, got if isinstance(got, str) else "no otpExpiresAt")
-    written = got.header["SendApplication/createMessageIssue"]
-    seconds = (parse_datetime(got.result.otp_expires_at) - parse_datetime(written)).total_seconds()
-    want, slack = ecdi.timer("T_otp"), ecdi.tolerance(ecdi.timer("T_otp"))
-    resolution = 0.001 if "." in written else 1.0       # a time without fractions hides up to a second
-    if want - slack <= seconds <= want + resolution + slack:
-        return Check(True, f"the OTP is valid {seconds:.1f} s from issue (T_otp {want:g} s in {ecdi.profile.id})")
-    return Check(False, f"the OTP is valid {seconds:.1f} s from issue; T_otp is {want:g} s in {ecdi.profile.id} "
-                        f"(± {slack:g} s)")
-
-
-def otp_absent(reply, otp: str) -> Check:
-    """PAY-04: the OTP never appears in an ECDI reply."""
-    if reply is not None and otp.encode() in reply:
-        return Check(False, "the OTP appears in the reply's octets")
-    return Check(True, "the OTP is not in the reply")
+def otp_sender(ecdi) -> str:
+    return ecdi.statement.parameters["otp_sender"]
 
 
 def expires_at(order_reply, ecdi):
@@ -79,16 +40,6 @@ def judge(ecdi, rid: str, reply, order_reply, function: str, code: str, why: str
     return ecdi.check(gr.answered(reply, ecdi.profile, function, code, why=why), rid)
 
 
-def refused_old_otp(reply, profile) -> Check:
-    """PAY-04/05: the replaced OTP no longer approves — 273 P0001 (invalidated) or P0002 (not the current
-    OTP's value): PAY-06's order reads either way (decisions.md)."""
-    got = gr.read_reply(reply, profile)
-    if not isinstance(got, str) and got.function == "273" and got.result.result_code in ("P0001", "P0002"):
-        return Check(True, f"the replaced OTP is refused: {got.summary()}")
-    return Check(False, f"the replaced OTP: {got if isinstance(got, str) else got.summary()}, expected 273 P0001 "
-                        "or P0002")
-
-
 @case(
     "cgw-payment.order-and-otp", party="CGW", requirements=["PAY-03", "PAY-04", "PAY-05", "ENV-05"],
     purpose="A payment order is receipted 29 with its reception number, paymentOrderId, otpSender and "
@@ -100,18 +51,19 @@ def refused_old_otp(reply, profile) -> Check:
 def test_order_and_otp(ecdi):
     mailbox = play.control(ecdi, "otp_mailbox")
     reply, order_id = play.ordered(ecdi)
-    ecdi.check(order_fields(reply, ecdi), "PAY-03")
-    ecdi.check(otp_validity(reply, ecdi), "PAY-04")
+    ecdi.check(pay.order_fields(reply, ecdi.profile, otp_sender(ecdi)), "PAY-03")
+    t_otp = ecdi.timer("T_otp")
+    ecdi.check(pay.otp_validity(reply, ecdi.profile, t_otp, ecdi.tolerance(t_otp)), "PAY-04")
     first = mailbox.latest_otp(order_id)
-    ecdi.check(otp_absent(reply, first), "PAY-04")
+    ecdi.check(pay.otp_absent(reply, first), "PAY-04")
     _, renewed = play.payment(ecdi, documents.otp_request(order_id), type="702", function="16", reference=order_id)
-    ecdi.check(order_fields(renewed, ecdi), "PAY-05")
+    ecdi.check(pay.order_fields(renewed, ecdi.profile, otp_sender(ecdi)), "PAY-05")
     second = mailbox.latest_otp(order_id)
-    ecdi.check(otp_absent(renewed, second), "PAY-04")
+    ecdi.check(pay.otp_absent(renewed, second), "PAY-04")
     if second == first:
         ecdi.inconclusive("the new OTP drew the old one's value (1 in 10^6): its invalidation cannot be told", "PAY-05")
     else:
-        ecdi.check(refused_old_otp(play.approve(ecdi, order_id, first), ecdi.profile), "PAY-05")
+        ecdi.check(pay.refused_old_otp(play.approve(ecdi, order_id, first), ecdi.profile), "PAY-05")
     unknown = "PO" + "9" * 14
     _, none = play.payment(ecdi, documents.otp_request(unknown), type="702", function="16", reference=unknown)
     ecdi.check(gr.answered(none, ecdi.profile, "272", "P0004", why="a 702/16 for an unknown order"), "PAY-05")
