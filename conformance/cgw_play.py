@@ -67,7 +67,8 @@ def reply_to(ecdi, do, *, retry_busy: bool = True) -> bytes | None:
         wait = busy(exchange)
         if wait is None:
             break
-        time.sleep(max(wait, ecdi.timer("T_backoff_base")))
+        # REL-06: at least T_backoff_base, and a query's retransmission T_poll_min after its previous attempt
+        time.sleep(max(wait, ecdi.timer("T_backoff_base"), ecdi.timer("T_poll_min")))
         exchange = do()
     return exchange.reply_text
 
