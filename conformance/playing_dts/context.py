@@ -53,6 +53,11 @@ class GatewayCaseContext(CaseContextBase):
         """A signed query (function 13) for ``submission_id`` after sequence ``after``."""
         return self._recorded("message", lambda: self.client.query(submission_id, after, type=type))
 
+    def build(self, make) -> bytes:
+        """Octets ``make(client)`` builds with the client's keys (a request with defects inflicted, signed by
+        ``client.signer()``), noted on the tape: use it rather than ``ecdi.client`` so the case replays."""
+        return self._recorded("message", lambda: make(self.client))
+
     # --- the wire --------------------------------------------------------------------------------
     def send(self, text: bytes, *, cdata: bool = False, **options):
         """Send ``text`` in a well-framed ``Send`` (TRN-03/04) with the first account's credentials unless
