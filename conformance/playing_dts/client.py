@@ -16,7 +16,7 @@ import socket
 import ssl
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -52,8 +52,9 @@ def signer_of(account) -> xmlsig.Signer:
 class DtsClient:
     """The harness playing the DTS against the gateway of ``statement`` for one lane's cases."""
 
-    def __init__(self, statement, profile, evidence, *, timeout: float = 30.0):
+    def __init__(self, statement, profile, evidence, *, timeout: float = 30.0, clock_offset=lambda: 0.0):
         self.statement = statement
+        self.clock_offset = clock_offset     # the gateway's test clock less real time: messages are stamped by it
         self.profile = profile
         self.evidence = evidence
         self.timeout = timeout
@@ -86,7 +87,7 @@ class DtsClient:
             "procedureType": self.profile.permitted_requests[(type, function)].procedure_type,   # ENV-04
             "Reference/version": self.profile.version, "Reference/messageId": message_id or new_message_id(),
             **SEND_APPLICATION,
-            "SendApplication/createMessageIssue": format_datetime(issued or datetime.now(timezone.utc)),
+            "SendApplication/createMessageIssue": format_datetime(issued or self.now()),
             "From/name": "Doanh nghiệp thử nghiệm", "From/identity": from_identity or account.tax_code,
             "To/name": self.profile.offices.get(to, to), "To/identity": to,
             "Subject/type": type, "Subject/function": function,
@@ -96,6 +97,10 @@ class DtsClient:
         if self.profile.version != "1.0":
             fields["SendApplication/certificationId"] = UNCERTIFIED
         return fields
+
+    def now(self) -> datetime:
+        """The time by the gateway's clock (its test clock's offset applied, §2.1): ENV-03 is judged by it."""
+        return datetime.now(timezone.utc) + timedelta(seconds=self.clock_offset())
 
     def default_office(self) -> str:
         offices = [o for o in self.statement.parameters["offices"] if o != self.statement.parameters["central_office"]]

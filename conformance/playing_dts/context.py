@@ -53,6 +53,11 @@ class GatewayCaseContext(CaseContextBase):
         """A signed query (function 13) for ``submission_id`` after sequence ``after``."""
         return self._recorded("message", lambda: self.client.query(submission_id, after, type=type))
 
+    def build(self, make) -> bytes:
+        """Octets ``make(client)`` builds with the client's keys (a request with defects inflicted, signed by
+        ``client.signer()``), noted on the tape: use it rather than ``ecdi.client`` so the case replays."""
+        return self._recorded("message", lambda: make(self.client))
+
     # --- the wire --------------------------------------------------------------------------------
     def send(self, text: bytes, *, cdata: bool = False, **options):
         """Send ``text`` in a well-framed ``Send`` (TRN-03/04) with the first account's credentials unless
@@ -98,6 +103,26 @@ class GatewayCaseContext(CaseContextBase):
         """A TLS 1.2 handshake offering only the OpenSSL suite ``suite``."""
         return self._recorded("tls", lambda: self.client.tls_session(self.run_id, suite),
                               encode=dict, decode=dict, what=suite)
+
+    # --- the statement's test facilities (§2.1 test clock, PAY-04 OTP mailbox) --------------------
+    def advance_clock(self, seconds: float) -> None:
+        """Move the gateway's test clock ``seconds`` forward (NOT-APPLICABLE without one); the harness stamps
+        its messages by it, and moves it back when the case ends."""
+        control = self._control("test_clock")
+        if self._live:
+            self._lane.advance_clock(control, seconds)
+        else:
+            control.advance_clock(seconds)
+
+    def otp_mails(self, payment_order_id: str) -> list[dict]:
+        """The OTP e-mails the gateway sent for the order, oldest first (NOT-APPLICABLE without a mailbox)."""
+        return self._control("otp_mailbox").mailbox(payment_order_id=payment_order_id)
+
+    def _control(self, facility: str):
+        self.facility(facility)
+        if not self._live:
+            return self.gateway                 # the recorded clock and mailbox calls, from the tape
+        return RecordingGateway(self._lane.control(facility), self.tape)
 
     # --- observation ---------------------------------------------------------------------------
     def exchanges(self) -> list:

@@ -8,10 +8,13 @@ separate process with ``ecdi gateway --statement``). Cases see ``GatewayCaseCont
 from __future__ import annotations
 
 import secrets
+import socket
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from urllib.parse import urlsplit
 
 from ..codec.fingerprint import Fingerprinter, new_key
+from ..gateway_control import ControlError, GatewayControl
 from ..gateway_statement import GatewayStatementError, load_gateway_statement
 from ..harness import SetupError, session_facts
 from ..lanes import DEFAULT_JOBS
@@ -47,7 +50,23 @@ class GatewayLane:
         self._harness = harness
         self.index = index
         self.case_id: str | None = None
-        self.client = DtsClient(harness.statement, harness.profile, harness.evidence)
+        self.client = DtsClient(harness.statement, harness.profile, harness.evidence,
+                                clock_offset=lambda: harness.clock_offset)
+        self.clock_moved = 0.0                # by this lane's case (``advance_clock``): moved back at its end
+
+    def advance_clock(self, control, seconds: float) -> None:
+        """The gateway's test clock ``seconds`` forward (through the case's recording ``control``); the
+        harness's messages are stamped by it from now on."""
+        control.advance_clock(seconds)
+        self.clock_moved += seconds
+        self._harness.clock_offset += seconds
+
+    def restore_clock(self) -> None:
+        """At the case's end: the test clock back where the case found it (not on the case's tape)."""
+        if self.clock_moved:
+            moved, self.clock_moved = self.clock_moved, 0.0
+            self._harness.control("test_clock").advance_clock(-moved)
+            self._harness.clock_offset -= moved
 
     def stop(self) -> None:
         self.client.close()
@@ -88,6 +107,7 @@ class GatewayHarness:
 
     def start(self) -> None:
         self.prepare()
+        self._reachable()
         o = self.options
         self.work_dir = o.out_dir / "work"
         self.work_dir.mkdir(parents=True, exist_ok=True)
@@ -97,6 +117,33 @@ class GatewayHarness:
         evidence_dir.mkdir(parents=True, exist_ok=True)
         self.evidence = HarnessEvidence(evidence_dir / "evidence.sqlite3", self.fingerprint,
                                         [a.password for a in self.statement.accounts])
+        self._controls: dict[str, GatewayControl] = {}
+        self.clock_offset = 0.0               # the gateway's test clock less real time (§2.1), if it has one
+        clock = self.control("test_clock")
+        if clock is not None:
+            try:
+                self.clock_offset = float(clock.clock()["offset"])
+            except (ControlError, KeyError, TypeError, ValueError) as exc:
+                raise SetupError(f"{self.statement.file}: facilities.test_clock: {exc}") from None
+
+    def _reachable(self) -> None:
+        """A gateway that cannot be reached at all is a wrong statement or a stopped gateway: the session does
+        not start (exit 2), rather than every case failing TRN-01."""
+        parts = urlsplit(self.statement.endpoint)
+        try:
+            socket.create_connection((parts.hostname, parts.port or 443), timeout=10).close()
+        except OSError as exc:
+            raise SetupError(f"the gateway at {self.statement.endpoint} ({self.statement.file}) cannot be reached: "
+                             f"{exc.strerror or exc}") from None
+
+    def control(self, facility: str) -> GatewayControl | None:
+        """The control API client of the statement's ``facility`` (test clock, OTP mailbox), or None."""
+        offered = self.statement.facility(facility)
+        if offered is None:
+            return None
+        if facility not in self._controls:
+            self._controls[facility] = GatewayControl(offered.url, token=offered.token, ca_pem=self.statement.tls_anchor)
+        return self._controls[facility]
 
     def open_lanes(self, cases: int) -> list[GatewayLane]:
         self.lanes = [GatewayLane(self, i) for i in range(max(1, min(self.jobs, cases)))]
@@ -108,6 +155,8 @@ class GatewayHarness:
         evidence = getattr(self, "evidence", None)
         if evidence is not None:
             evidence.close()
+        for control in getattr(self, "_controls", {}).values():
+            control.close()
 
     @property
     def prepared(self) -> bool:
