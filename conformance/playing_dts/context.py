@@ -164,8 +164,10 @@ class GatewayCaseContext(CaseContextBase):
     def _exchange(self, call):
         return self._recorded("exchange", call, encode=lambda ex: ex.seq, decode=lambda seq: self._lane.exchange(seq))
 
-    def _recorded(self, op: str, call, *, encode=b64, decode=unb64, **args):
-        """``call()`` in a live run, noted on the tape; in a replay, the recorded result."""
+    def _recorded(self, op: str, call, *, encode=None, decode=unb64, **args):
+        """``call()`` in a live run, noted on the tape (octets with their passwords and OTPs as fingerprints);
+        in a replay, the recorded result."""
+        encode = encode or (lambda octets: b64(self.tape.octets(octets)))
         if self._live:
             result = call()
             self.tape.add({"op": op, **args, "result": encode(result)})
