@@ -88,7 +88,7 @@ def test_timely(ecdi):
             "is NOT-APPLICABLE.",
 )
 def test_processing_history(ecdi):
-    history = play.control(ecdi, "processing_history")
+    ecdi.facility("processing_history")
     replies(ecdi)
     sent = [ex for ex in ecdi.exchanges() if ex.message_text]
-    ecdi.check(records.processing_history(sent, history.campaign_exchanges()), "SEC-07")
+    ecdi.check(records.processing_history(sent, ecdi.processing_history()), "SEC-07")
