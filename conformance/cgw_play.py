@@ -267,9 +267,10 @@ def varied_replies(ecdi) -> list[tuple[str, bytes | None, bytes | None, bytes | 
 # ------------------------------------------------------------------------------------------ payments
 
 
-def payment(ecdi, content, *, type: str = "701", function: str = "8", by=None, reference: str | None = None):
+def payment_exchange(ecdi, content, *, type: str = "701", function: str = "8", by=None,
+                     reference: str | None = None):
     """A payment document — ``content(client)``, built with the statement's facts — sent to central_office
-    (ENV-06), signed and sent by ``by`` (default the first account): (request, reply)."""
+    (ENV-06), signed and sent by ``by`` (default the first account): (request, its exchange)."""
     name = by.user if by is not None else user(ecdi)
 
     def make(client):
@@ -277,7 +278,13 @@ def payment(ecdi, content, *, type: str = "701", function: str = "8", by=None, r
         return client.message(content(client), type=type, function=function, account=account,
                               **({"reference": reference} if reference else {}))
     text = ecdi.build(make)
-    return text, send(ecdi, text, by=by)
+    return text, send_exchange(ecdi, text, by=by)
+
+
+def payment(ecdi, content, **options) -> tuple[bytes, bytes | None]:
+    """``payment_exchange``'s request and reply message text."""
+    text, exchange = payment_exchange(ecdi, content, **options)
+    return text, exchange.reply_text
 
 
 def ordered(ecdi, number: str | None = None, what: str = "a payment order awaiting approval",
@@ -285,10 +292,9 @@ def ordered(ecdi, number: str | None = None, what: str = "a payment order awaiti
     """A payment order recorded (29): (its exchange, paymentOrderId); ``number``: the declaration it pays."""
     if number is None:
         _, _, number = declared(ecdi, "the declaration the order pays")
-    _, reply = payment(ecdi, lambda c: documents.payment_order(c.accounts[0].tax_code, maker or c.accounts[0].user,
-                                                               number))
-    exchange = ecdi.exchanges()[-1]
-    got = gr.read_reply(reply, ecdi.profile)
+    _, exchange = payment_exchange(ecdi, lambda c: documents.payment_order(c.accounts[0].tax_code,
+                                                                           maker or c.accounts[0].user, number))
+    got = gr.read_reply(exchange.reply_text, ecdi.profile)
     if isinstance(got, str) or got.function != "29" or not got.result.payment_order_id:
         ecdi.setup_failed(got if isinstance(got, str) else got.summary(), what)
     return exchange, got.result.payment_order_id
@@ -306,8 +312,7 @@ def approve(ecdi, order_id: str, value: str, by=None):
     """A 702/8 approving ``order_id`` with OTP ``value``, by ``by`` (default the checker) as its checker:
     its exchange."""
     by = by or checker(ecdi)
-    payment(ecdi, lambda c: documents.approval(order_id, by.user, value), type="702", by=by)
-    return ecdi.exchanges()[-1]
+    return payment_exchange(ecdi, lambda c: documents.approval(order_id, by.user, value), type="702", by=by)[1]
 
 
 # ------------------------------------------------------------------------------------------ SIG-10
