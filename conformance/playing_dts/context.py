@@ -12,8 +12,10 @@ the reason, never PASS.
 
 from __future__ import annotations
 
+import atexit
 import base64
 import dataclasses
+import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -185,7 +187,9 @@ def _row_json(exchange) -> dict:
 def _recorded_statement(event: dict):
     """The statement as a replay knows it: its public facts and the signing anchor the run used."""
     facts = event["facts"]
-    anchor = Path(tempfile.mkdtemp(prefix="ecdi-replay-")) / "cgw-sign-anchor.pem"
+    folder = tempfile.mkdtemp(prefix="ecdi-replay-")
+    atexit.register(shutil.rmtree, folder, True)              # the replay leaves nothing behind
+    anchor = Path(folder) / "cgw-sign-anchor.pem"
     anchor.write_text(event["sign_anchor"], encoding="ascii")
     offered = set(facts.get("facilities", ()))
     return SimpleNamespace(
