@@ -108,6 +108,7 @@ class Gateway:
         self.time_scale = config.time_scale
         self.enforce_poll_interval = config.enforce_poll_interval
         self.poll_interval_allowance = config.poll_interval_allowance
+        self.behaviour = config.behaviour
         accepted = AcceptedProfiles(config.profiles)
         self.profiles, self.default_profile = accepted.profiles, accepted.default_profile
         loaded = list(self.profiles.values())
@@ -159,7 +160,8 @@ class Gateway:
     # --- sessions (sessions.py) ---------------------------------------------------------------
     def _new_session(self, session_id: str, user_ids: set[str]) -> Session:
         clock = Clock()
-        session = Session(session_id, user_ids, clock, Replies(self._signer, clock, self._identity, self.describe))
+        session = Session(session_id, user_ids, clock, Replies(self._signer, clock, self._identity, self.describe,
+                                                               self.behaviour.reply_signature))
         self.sessions[session_id] = session
         return session
 
@@ -353,7 +355,8 @@ class Gateway:
         if not faults.wsdl_served(self.case):          # TRN-02: the case's scenario says "wsdl": "absent"
             return await self._respond(request, self._arrive(request), status=404, body=b"404 Not Found",
                                        content_type="text/plain", verdict={"wsdl": "absent"})
-        text = WSDL_TEMPLATE.replace("{cgw_endpoint}", escape(self.endpoint_url, {'"': "&quot;"}))
+        location = self.behaviour.wsdl_location or self.endpoint_url     # TRN-02's seam
+        text = WSDL_TEMPLATE.replace("{cgw_endpoint}", escape(location, {'"': "&quot;"}))
         return await self._respond(request, self._arrive(request), status=200, body=text.encode("utf-8"),
                                    content_type=XML_CONTENT_TYPE)
 

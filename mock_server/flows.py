@@ -145,7 +145,7 @@ def step_approval(gw, ex):
     base = f"{_CONTENT}/PaymentApproval"
     ex.reply_fields = {"payment_order_id": order.order_id}
     refuses = (ex.profile.params.get("MC_required") == "mandatory"
-               or bool(ex.profile.deployment.get("refuses_maker_as_checker")))
+               or bool(ex.profile.deployment.get("refuses_maker_as_checker"))) and not gw.behaviour.maker_may_approve
     if refuses and child.findtext(q(PAY, "checker")) == order.maker:
         return Answer("273", (error(gw, "P0003", f"{base}/checker"),))
     code = gw.payments.check_otp(order, child.findtext(q(PAY, "otp")), ex.now.timestamp(),
@@ -180,7 +180,7 @@ def on_record(gw, ex, function: str) -> dict:
 
 def _issue(gw, ex, order_id: str) -> dict:
     """PAY-04: a new OTP valid T_otp (the message's profile, scaled), e-mailed, never in the reply."""
-    otp = gw.payments.issue_otp(order_id, ex.now.timestamp(), ex.profile.timer("T_otp", gw.time_scale))
+    otp = gw.payments.issue_otp(order_id, ex.now.timestamp(), otp_validity(gw, ex.profile))
     sender = ex.profile.deployment["otp_sender"]
     expires = format_precise(otp.expires_at)
     order = gw.payments.order(order_id)
@@ -191,6 +191,12 @@ def _issue(gw, ex, order_id: str) -> dict:
                          f"Mã OTP: {otp.value}\nCó hiệu lực đến {expires}."),
                    tax_code=tax_code, payment_order_id=order_id, otp=otp.value, expires_at=expires)
     return {"payment_order_id": order_id, "otp_sender": sender, "otp_expires_at": expires}
+
+
+def otp_validity(gw, profile) -> float:
+    """T_otp in seconds on the gateway clock: the profile's, scaled (§2.1), unless its behaviour sets another."""
+    seconds = gw.behaviour.otp_validity_s
+    return profile.timer("T_otp", gw.time_scale) if seconds is None else seconds * gw.time_scale
 
 
 def after_reveal(gw, sub, function: str) -> None:

@@ -249,6 +249,8 @@ def step_credentials(gw, ex: Exchange) -> Outcome | None:
     ex.verdict["credentials"] = {"user_known": account is not None, "password_matches_account": matches}
     ok = matches and account.enabled
     if not ok:
+        if account is None and gw.behaviour.tells_unknown_user:
+            return reject(gw, "U0001", description=f"{gw.describe('U0001')} (UserId không tồn tại)")
         return reject(gw, "U0001")
     ex.account = account
     return None
@@ -270,9 +272,19 @@ def step_replay(gw, ex: Exchange) -> Outcome | None:
         return None
     if not authorised(ex.account, sub.from_identity):
         return reject(gw, "U0002", "/Envelope/Header/From/identity")
-    if sub.request_text != stored_text(gw, ex.text):
+    if sub.request_text != stored_text(gw, ex.text) and gw.behaviour.replay_compares_text:
         return reject(gw, "E0003", "/Envelope/Header/Reference/messageId")
-    return Replay(gw.store.entries(sub.message_id)[0].text)
+    entry1 = gw.store.entries(sub.message_id)[0]
+    if entry1.function == "29" and gw.behaviour.replay_new_reception_number:
+        return Replay(_receipt_again(gw, sub))
+    return Replay(entry1.text)
+
+
+def _receipt_again(gw, sub: Submission) -> bytes:
+    """Entry 1 (a 29) built afresh with the next reception number (the behaviour knob of that name)."""
+    number = f"{gw.store.next_number('reception'):010d}"
+    return gw.replies.build(sub.header, "29", _result([], sequence=1, reception_number=number,
+                                                      declaration_number=sub.declaration_number))
 
 
 def stored_text(gw, text: bytes) -> bytes:
@@ -330,7 +342,7 @@ def step_certification(gw, ex: Exchange) -> Outcome | None:
 def step_signature(gw, ex: Exchange) -> Outcome | None:
     """9. Signature exactly per Table 8-1 (SIG-05); SHA-1 per the profile's ``SHA1`` (SIG-06/07)."""
     try:
-        ex.signature = _verified(ex, ex.profile)
+        ex.signature = _verified(ex, ex.profile, gw.behaviour.sha1_rule)
     except xmlsig.SignatureProblem as problem:
         ex.verdict["signature"] = {"ok": False, "code": problem.code, "reason": problem.reason}
         return reject(gw, problem.code, problem.field)
@@ -345,11 +357,12 @@ def _envelope_issues(ex: Exchange, profile: Profile) -> list:
     return ex.once(("envelope", profile.id), lambda: profile.validate_envelope(ex.root, "request"))
 
 
-def _verified(ex: Exchange, profile: Profile) -> xmlsig.VerifiedSignature:
-    """The signature verified as ``profile`` says (raises ``xmlsig.SignatureProblem``)."""
-    sha1_accepted = profile.params["SHA1"] == "accept-with-warning"
+def _verified(ex: Exchange, profile: Profile, sha1_rule: str | None = None) -> xmlsig.VerifiedSignature:
+    """The signature verified as ``profile`` says, or with ``sha1_rule`` as its ``SHA1`` parameter
+    (raises ``xmlsig.SignatureProblem``)."""
+    sha1_accepted = (sha1_rule or profile.params["SHA1"]) == "accept-with-warning"
     extra_methods, extra_digests = ((xmlsig.RSA_SHA1,), (xmlsig.SHA1,)) if sha1_accepted else ((), ())
-    return ex.once(("signature", profile.id), lambda: xmlsig.verify_envelope(
+    return ex.once(("signature", profile.id, sha1_accepted), lambda: xmlsig.verify_envelope(
         ex.text,
         methods=(xmlsig.RSA_SHA256, xmlsig.ECDSA_SHA256, *extra_methods),
         digests=(xmlsig.SHA256, *extra_digests),
@@ -367,36 +380,47 @@ def step_certificate(gw, ex: Exchange) -> Outcome | None:
         "serial": format(cert.serial_number, "x"), "tax_code": certs.tax_code_of(cert),
     }
 
-    def refuse(code: str, reason: str, path: str = "") -> Answer:
+    def refuse(code: str, reason: str, path: str = "") -> Answer | None:
         verdict.update(ok=False, code=code, reason=reason)
+        if code in gw.behaviour.skipped_certificate_rows:       # a row this gateway does not check
+            verdict.update(ok=True, unchecked=code)
+            return None
         return reject(gw, code, path)
 
     issued = _issue_time(ex)
-    problem = certs.key_problem(cert)
-    if problem:
-        return refuse("G0008", problem)
-    problem = certs.chain_problem(cert, intermediates, gw.trust_anchors, ex.now)
-    if problem:
-        return refuse("G0004", problem)
-    problem = (issued and certs.validity_problem(cert, issued)) or certs.validity_problem(cert, ex.now)
-    if problem:
-        return refuse("G0002", problem)
-    issuer = certs.issuer_of(cert, intermediates + gw.trust_anchors)
-    try:
-        if certs.revoked(cert, gw.crls_for(cert), issuer=issuer, at=ex.now):
-            return refuse("G0003", "listed in the issuing CA's CRL")
-    except certs.NoUsableCRL as exc:                       # SIG-10: neither accept nor refuse
-        verdict.update(ok=False, code="E9001", reason=str(exc))
-        return reject(gw, "E9001")
-    problem = certs.tax_code_problem(cert, from_identity)
-    if problem:
-        return refuse("G0006", problem, "/Envelope/Header/From/identity")
-    if (cert.issuer, cert.serial_number) not in gw.registered.get(from_identity, set()):
-        return refuse("G0005", f"certificate not registered with customs for {from_identity} (SIG-11)")
+    for code, problem in _certificate_rows(gw, ex, cert, intermediates, issued, from_identity):
+        refusal = refuse(code, problem, "/Envelope/Header/From/identity" if code == "G0006" else "")
+        if refusal is not None:
+            return refusal
     verdict["ok"] = True
     if cert.not_valid_after_utc - ex.now < timedelta(days=30):
         ex.warnings.append(error(gw, "W0002"))
     return None
+
+
+def _certificate_rows(gw, ex: Exchange, cert, intermediates, issued, from_identity):
+    """(code, problem) of each failing Table 8-2 row, in its order; computed lazily, so the first refusal
+    ends the evaluation. A CRL that cannot be used (SIG-10: neither accept nor refuse) is the row ``E9001``."""
+    problem = certs.key_problem(cert)
+    if problem:
+        yield "G0008", problem
+    problem = certs.chain_problem(cert, intermediates, gw.trust_anchors, ex.now)
+    if problem:
+        yield "G0004", problem
+    problem = (issued and certs.validity_problem(cert, issued)) or certs.validity_problem(cert, ex.now)
+    if problem:
+        yield "G0002", problem
+    issuer = certs.issuer_of(cert, intermediates + gw.trust_anchors)
+    try:
+        if certs.revoked(cert, gw.crls_for(cert), issuer=issuer, at=ex.now):
+            yield "G0003", "listed in the issuing CA's CRL"
+    except certs.NoUsableCRL as exc:
+        yield "E9001", str(exc)
+    problem = certs.tax_code_problem(cert, from_identity)
+    if problem:
+        yield "G0006", problem
+    if (cert.issuer, cert.serial_number) not in gw.registered.get(from_identity, set()):
+        yield "G0005", f"certificate not registered with customs for {from_identity} (SIG-11)"
 
 
 def step_issue_time(gw, ex: Exchange) -> Outcome | None:
@@ -757,8 +781,7 @@ def evaluate(gw, ex: Exchange) -> Response:
 
 def _run_checks(gw, ex: Exchange) -> Outcome | None:
     passed = ex.verdict.setdefault("steps_passed", [])
-    for step in CHECKS:
-        name = step.__name__.removeprefix("step_")
+    for name, step in checks_run(gw.behaviour):
         try:
             outcome = step(gw, ex)
         except Exception:                      # noqa: BLE001
@@ -768,6 +791,15 @@ def _run_checks(gw, ex: Exchange) -> Outcome | None:
             return outcome
         passed.append(name)
     return None
+
+
+def checks_run(behaviour) -> list[tuple[str, Callable[[Any, Exchange], Outcome | None]]]:
+    """(name, step) in the order this gateway runs them: Table 7-3 unless its behaviour reorders or skips."""
+    steps = [(step.__name__.removeprefix("step_"), step) for step in CHECKS]
+    if behaviour.check_order:
+        by_name = dict(steps)
+        steps = [(name, by_name[name]) for name in behaviour.check_order]
+    return [(name, step) for name, step in steps if name not in behaviour.skipped_checks]
 
 
 def _read_facts(gw, ex: Exchange) -> None:
@@ -801,11 +833,24 @@ def finish(gw, ex: Exchange, outcome: Outcome | None, *, recordable: bool) -> Re
             return _answer_query(gw, ex)
         outcome = Answer("32" if ex.header.get("Subject/type") == "702" and function == "8" else "29")
     if outcome.function == "271":                         # W codes never go in a 271 (§5.3)
+        code = outcome.errors[0].code
+        if gw.behaviour.status_for(code):                 # TRN-06's and TRN-07's seam: how a refusal travels
+            return Response(gw.behaviour.status_for(code), f"{gw.behaviour.status_for(code)} {code}".encode())
+        if code in gw.behaviour.fault_for_codes:
+            return _fault(Fault("soap:Client", outcome.errors[0].description))
+        if code == "E9001" and gw.behaviour.record_transient_refusals and _recordable_text(ex):
+            return _reply(_record(gw, ex, "271", list(outcome.errors)))
         return _reply(gw.replies.build(ex.header.fields, "271", _result(list(outcome.errors), sequence=0)))
     errors = [*outcome.errors, *ex.warnings]
     if recordable and function != "13":                   # RPL-02: a submission's reply is its entry 1
         return _reply(_record(gw, ex, outcome.function, errors))
     return _reply(gw.replies.build(ex.header.fields, outcome.function, _result(errors, sequence=0)))
+
+
+def _recordable_text(ex: Exchange) -> bool:
+    """A request read far enough to be recorded: its call, tree and a messageId not recorded yet."""
+    return (ex.call is not None and ex.root is not None and bool(ex.header.get("Reference/messageId"))
+            and ex.header.get("Subject/function") != "13")
 
 
 def _record(gw, ex: Exchange, function: str, errors: list[ErrorEntry]) -> bytes:
@@ -841,13 +886,16 @@ def _answer_query(gw, ex: Exchange) -> Response:
     (after ``pending_queries`` quiet queries), else a transient 12."""
     sub = ex.queried
     after = int(content_child(ex.root).findtext(q(ENV, "afterSequence")))
+    floor = after + gw.behaviour.query_after_offset          # the seam of RPL-03: 0 is the spec's
     entries = gw.store.entries(sub.message_id)
-    newer = next((e for e in entries if e.sequence > after), None)
+    newer = next((e for e in entries if e.sequence > floor), None)
     if newer is not None:
         return _reply(newer.text)
     if sub.script and after == entries[-1].sequence and gw.store.note_quiet_query(sub.message_id) > sub.pending_queries:
         entry = _reveal(gw, sub)
         for _ in range(min(ex.skip_ahead, len(sub.script) - 1)):   # RPL-03 allows a higher entry first
+            entry = _reveal(gw, gw.store.submission(sub.message_id))
+        while entry.sequence <= floor and gw.store.submission(sub.message_id).script:
             entry = _reveal(gw, gw.store.submission(sub.message_id))
         return _reply(entry.text)
     return _reply(gw.replies.build(ex.header.fields, "12", _result(ex.warnings, sequence=0)))

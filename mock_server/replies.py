@@ -73,10 +73,15 @@ def _choose(value: str | None, allowed: tuple[str, ...]) -> str | None:
     return value if value in allowed else None
 
 
+# How replies are signed (behaviour.reply_signature): SIG-14's RSA-SHA256, or a gateway defect's.
+SIGNATURES = {"rsa-sha256": (xmlsig.RSA_SHA256, xmlsig.SHA256), "rsa-sha1": (xmlsig.RSA_SHA1, xmlsig.SHA1), "none": None}
+
+
 class Replies:
     def __init__(self, signer: xmlsig.Signer, clock: Clock, identity: GatewayIdentity,
-                 describe: Callable[[str], str]):
+                 describe: Callable[[str], str], signature: str = "rsa-sha256"):
         self._signer = signer
+        self._signature = SIGNATURES[signature]
         self._clock = clock
         self.identity = identity
         self.describe = describe                 # result code -> Vietnamese description (RPL-01)
@@ -117,7 +122,10 @@ class Replies:
         if header["Subject/reference"] == "" and function != "271":
             raise ValueError(f"a {function} reply needs a readable request reference (Table 4-3)")
         root = build_envelope(header, result.to_element())
-        return xmlsig.sign_envelope(root, self._signer, signature_method=xmlsig.RSA_SHA256, digest_method=xmlsig.SHA256)
+        if self._signature is None:
+            return xmlsig.XML_DECLARATION + etree.tostring(root, encoding="UTF-8", xml_declaration=False)
+        method, digest = self._signature
+        return xmlsig.sign_envelope(root, self._signer, signature_method=method, digest_method=digest)
 
 
 def reply_summary(text: bytes) -> tuple[str | None, list[str]]:

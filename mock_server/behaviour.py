@@ -1,0 +1,74 @@
+"""How the mock gateway behaves where a real gateway could go wrong: one frozen record of knobs.
+
+Every default is the correct behaviour (the spec's), so ``Behaviour()`` is the conforming gateway. The
+pipeline, flows, replies, WSDL and HTTP answers read a knob at a few named seams (``pipeline._run_checks``,
+``step_replay``, ``step_signature``, ``step_certificate``, ``finish``, ``_answer_query``, ``flows``,
+``Replies.build``, ``Gateway._wsdl``, ``http_answer``); none of them knows which defect, if any, set it.
+A gateway *defect* (``defects.py``) is data: a name, the requirements it breaks, the CGW case that must
+FAIL it and the knob values it sets — the harness's own gateway mutants (issue 16).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    # --- Table 7-3 (RPL-05) ---------------------------------------------------------------------
+    # the check steps (pipeline.CHECKS names, without "step_") in the order they run; () = Table 7-3
+    check_order: tuple[str, ...] = ()
+    skipped_checks: frozenset[str] = frozenset()          # steps not run at all
+    # Table 8-2 rows (their G codes) not checked at step 10 (SIG-08, SIG-09, SIG-11)
+    skipped_certificate_rows: frozenset[str] = frozenset()
+    # step 9: SHA-1 request signatures judged as the message's profile says (None) or as this value of
+    # the profile parameter ``SHA1`` ("accept-with-warning": the 1.0 rule, SIG-07)
+    sha1_rule: str | None = None
+
+    # --- REL-10: a messageId already recorded (step 5) ------------------------------------------
+    replay_compares_text: bool = True                     # another text with that messageId is E0003
+    replay_new_reception_number: bool = False             # a retransmission's 29 gets a new receptionNumber
+
+    # --- TRN-12: one answer for every credential failure -----------------------------------------
+    tells_unknown_user: bool = False                      # an unknown UserId gets its own description
+
+    # --- replies: how a refusal travels (TRN-06, TRN-07, TRN-08) ---------------------------------
+    # result codes of 271 refusals answered with an HTTP status and no SOAP body instead (TRN-06)
+    http_status_for_codes: tuple[tuple[str, int], ...] = ()
+    # result codes of 271 refusals answered with a soap:Client Fault instead (TRN-07)
+    fault_for_codes: frozenset[str] = frozenset()
+    record_transient_refusals: bool = False               # a 271 E9001 is recorded as a submission (TRN-08)
+
+    # --- reply signatures (SIG-14) -----------------------------------------------------------------
+    reply_signature: str = "rsa-sha256"                   # "rsa-sha256" | "rsa-sha1" | "none"
+
+    # --- polling (RPL-03) --------------------------------------------------------------------------
+    # a query answers the lowest visible entry above afterSequence + this (−1 repeats, +1 loses one)
+    query_after_offset: int = 0
+
+    # --- payments (PAY-04, PAY-07) -----------------------------------------------------------------
+    otp_validity_s: float | None = None                   # T_otp in profile seconds (scaled); None: the profile's
+    maker_may_approve: bool = False                       # maker = checker is accepted whatever the profile says
+
+    # --- WSDL (TRN-02) -----------------------------------------------------------------------------
+    wsdl_location: str | None = None                      # soap:address location; None: the gateway's endpoint
+
+    def status_for(self, code: str) -> int | None:
+        return dict(self.http_status_for_codes).get(code)
+
+    def with_knobs(self, knobs: dict[str, Any]) -> "Behaviour":
+        """This behaviour with ``knobs`` set (names checked: a typo is a ValueError, never ignored)."""
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(knobs) - known)
+        if unknown:
+            raise ValueError(f"unknown behaviour knob {unknown[0]!r}")
+        return replace(self, **knobs)
+
+    def changed(self) -> dict[str, Any]:
+        """The knobs that differ from the correct behaviour (for the evidence and the live page)."""
+        correct = Behaviour()
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) != getattr(correct, f.name)}
+
+
+CORRECT = Behaviour()
