@@ -41,10 +41,17 @@ def register(sub) -> None:
     p.add_argument("--jobs", type=int, default=1,
                    help="with --score: mutants scored at once, each in a run of its own (default 1: a timing "
                         "mutant's defect can be smaller than what other runs beside it cost the machine)")
+    p.add_argument("--party", choices=("DTS", "CGW"), default="DTS", type=str.upper,
+                   help="DTS: the reference DTS's mutants (default); CGW: the mock gateway's defects, scored "
+                        "against the CGW cases (`ecdi gateway --defect NAME`, `ecdi run --gateway`)")
     p.set_defaults(func=_mutants)
 
 
 def _mutants(args) -> int:
+    if args.party == "CGW":
+        from ..gateway_mutants import gateway_mutants
+
+        return gateway_mutants(args)
     from ..progress import Progress
     from ..reference_dts.mutants import MUTANTS
     from . import not_a_folder

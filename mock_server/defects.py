@@ -1,0 +1,128 @@
+"""Gateway defects ("gateway mutants"): the mock gateway made wrong in one named way, as data.
+
+Each defect names the requirement(s) it breaks, the CGW case that must FAIL it (``caught_by``, a case id
+of ``conformance/cases/test_cgw_*.py``; only a string here: the gateway never imports cases) and the
+behaviour knobs it sets (``behaviour.py``). ``ecdi gateway --defect NAME`` serves one; ``ecdi mutants
+--score --party CGW`` runs each defect's case against it. ``profile`` names the profile under which a
+defect is a defect (a 1.1 rule a 1.0 gateway would keep), None when it is one under every profile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .behaviour import Behaviour
+from .pipeline import CHECKS
+
+
+@dataclass(frozen=True)
+class GatewayDefect:
+    name: str
+    breaks: tuple[str, ...]
+    caught_by: str
+    knobs: dict[str, Any] = field(default_factory=dict, hash=False)
+    summary: str = ""
+    profile: str | None = None            # the profile its case runs under (default: ecdi-1.1)
+
+    def behaviour(self) -> Behaviour:
+        return Behaviour().with_knobs(self.knobs)
+
+
+def _skip(*steps: str) -> dict:
+    return {"skipped_checks": frozenset(steps)}
+
+
+def _swapped(first: str, second: str) -> dict:
+    """Table 7-3 with two steps' places exchanged."""
+    order = [step.__name__.removeprefix("step_") for step in CHECKS]
+    i, j = order.index(first), order.index(second)
+    order[i], order[j] = order[j], order[i]
+    return {"check_order": tuple(order)}
+
+
+def _rows(*codes: str) -> dict:
+    return {"skipped_certificate_rows": frozenset(codes)}
+
+
+DEFECTS_LIST: tuple[GatewayDefect, ...] = (
+    # --- replies (SIG-14) ----------------------------------------------------------------------------
+    GatewayDefect("unsigned-replies", ("SIG-14",), "cgw-replies.signed-rsa-sha256",
+                  {"reply_signature": "none"}, "replies carry no ds:Signature"),
+    GatewayDefect("sha1-signed-replies", ("SIG-14",), "cgw-replies.signed-rsa-sha256",
+                  {"reply_signature": "rsa-sha1"}, "replies are signed RSA-SHA1 with SHA-1 digests"),
+    # --- Table 7-3 (RPL-05) ----------------------------------------------------------------------------
+    GatewayDefect("xml-before-credentials", ("RPL-05",), "cgw-checks.earlier-step-wins",
+                  _swapped("credentials", "xml"),
+                  "step 4 (XML) runs before step 3 (credentials): a malformed text with a wrong password is X0001"),
+    # --- idempotency (REL-10) --------------------------------------------------------------------------
+    GatewayDefect("new-reception-number-on-retransmission", ("REL-10",), "cgw-idempotency.retransmission",
+                  {"replay_new_reception_number": True},
+                  "a retransmission's 29 is built again with a new receptionNumber, not the stored entry 1"),
+    GatewayDefect("changed-text-accepted", ("REL-10",), "cgw-idempotency.changed-text",
+                  {"replay_compares_text": False},
+                  "another text under a recorded messageId gets the stored entry 1, not E0003"),
+    # --- transport (TRN) -------------------------------------------------------------------------------
+    GatewayDefect("http-401-bad-password", ("TRN-06",), "cgw-transport.credentials-answered-200",
+                  {"http_status_for_codes": (("U0001", 401),)}, "a wrong password is answered HTTP 401, no reply"),
+    GatewayDefect("schema-error-fault", ("TRN-06", "TRN-07"), "cgw-transport.schema-error-answered-271",
+                  {"fault_for_codes": frozenset({"X0002"})},
+                  "a schema error (X0002) is answered HTTP 500 soap:Client instead of a 271"),
+    GatewayDefect("wsdl-wrong-address", ("TRN-02",), "cgw-transport.wsdl",
+                  {"wsdl_location": "http://localhost:8080/ecdi/CISService"},
+                  "the WSDL's soap:address is a development address, not the deployment's cgw_endpoint"),
+    GatewayDefect("e9001-recorded", ("TRN-08",), "cgw-transport.e9001-not-recorded",
+                  {"record_transient_refusals": True},
+                  "a 271 E9001 is recorded as the submission's entry 1: its retransmission gets it again"),
+    GatewayDefect("unknown-user-told", ("TRN-12",), "cgw-checks.step-3",
+                  {"tells_unknown_user": True}, "an unknown UserId's U0001 says so (not the wrong password's text)"),
+    GatewayDefect("no-size-limit", ("TRN-13",), "cgw-checks.step-2", _skip("size"),
+                  "a message text over S_max is evaluated (no E0001)"),
+    # --- certificates (SIG-08..11) ---------------------------------------------------------------------
+    GatewayDefect("revoked-certificate-accepted", ("SIG-08",), "cgw-request-signatures.revoked",
+                  _rows("G0003"), "a revoked signer certificate is accepted (no G0003)"),
+    GatewayDefect("expired-certificate-accepted", ("SIG-08",), "cgw-request-signatures.expired",
+                  _rows("G0002"), "an expired signer certificate is accepted (no G0002)"),
+    GatewayDefect("tax-code-not-checked", ("SIG-09",), "cgw-request-signatures.other-tax-code",
+                  _rows("G0006"), "a certificate of another tax code signs for From/identity (no G0006)"),
+    GatewayDefect("unregistered-certificate-accepted", ("SIG-11",), "cgw-request-signatures.unregistered",
+                  _rows("G0005"), "a certificate not registered with customs is accepted (no G0005)"),
+    GatewayDefect("sha1-accepted-in-1.1", ("SIG-07",), "cgw-request-signatures.sha1-refused",
+                  {"sha1_rule": "accept-with-warning"}, "a SHA-1 request signature under 1.1 gets W0001, not G0007"),
+    # --- one step of Table 7-3 not run -----------------------------------------------------------------
+    GatewayDefect("no-certification-register", ("ENV-08",), "cgw-checks.step-8", _skip("certification"),
+                  "an unknown certificationId is accepted (no X0005)"),
+    GatewayDefect("no-issue-time-window", ("ENV-03",), "cgw-checks.step-11", _skip("issue_time"),
+                  "createMessageIssue outside the window is accepted (no X0004)"),
+    GatewayDefect("no-user-authorisation", ("ENV-09",), "cgw-checks.step-12", _skip("authorisation"),
+                  "a user not registered for From/identity may send for it (no U0002)"),
+    GatewayDefect("no-content-check", ("DOC-01", "TXT-04"), "cgw-checks.step-13", _skip("content"),
+                  "the Content's structure and lexical rules are not checked (no X0002)"),
+    GatewayDefect("no-duplicate-reference", ("REL-11",), "cgw-checks.step-15", _skip("duplicate_reference"),
+                  "a receipted business reference is accepted again (no E0074)"),
+    GatewayDefect("no-field-values", ("DOC-03", "DOC-01"), "cgw-checks.step-16", _skip("field_values"),
+                  "Rule-column checks are not made: a wrong invoice total is accepted (no S0005)"),
+    # --- polling (RPL-03) ------------------------------------------------------------------------------
+    GatewayDefect("polling-repeats-entry", ("RPL-03",), "cgw-polling.next-entry",
+                  {"query_after_offset": -1}, "a query answers the entry at afterSequence again, not the next"),
+    GatewayDefect("polling-loses-entry", ("RPL-03",), "cgw-polling.next-entry",
+                  {"query_after_offset": 1}, "a query skips the lowest entry above afterSequence"),
+    # --- payments (PAY-04, PAY-07) ---------------------------------------------------------------------
+    GatewayDefect("otp-valid-120s", ("PAY-04",), "cgw-payment.otp-validity",
+                  {"otp_validity_s": 120}, "the OTP is valid 120 s (1.0's T_otp) under 1.1 (300 s)"),
+    GatewayDefect("maker-may-approve", ("PAY-07",), "cgw-payment.maker-is-not-checker",
+                  {"maker_may_approve": True}, "the maker may approve their own order under 1.1 (no P0003)"),
+)
+
+DEFECTS: dict[str, GatewayDefect] = {d.name: d for d in DEFECTS_LIST}
+
+
+def behaviour_of(name: str | None) -> Behaviour:
+    """The behaviour of defect ``name`` (None: the correct gateway); KeyError naming the known ones."""
+    if name is None:
+        return Behaviour()
+    try:
+        return DEFECTS[name].behaviour()
+    except KeyError:
+        raise KeyError(f"unknown gateway defect {name!r}; `ecdi mutants --party CGW` lists: "
+                       f"{', '.join(sorted(DEFECTS))}") from None
