@@ -258,7 +258,7 @@ def step_credentials(gw, ex: Exchange) -> Outcome | None:
 
 def step_xml(gw, ex: Exchange) -> Outcome | None:
     """4. XML 1.0, UTF-8, no BOM, no DOCTYPE (TXT-01, TXT-02)."""
-    problem = ex.parse(gw.default_profile.params["S_max"])
+    problem = ex.parse(parse_limit(gw))
     if problem:
         ex.verdict["xml"] = problem.reason
         return reject(gw, problem.code, problem.field)
@@ -285,6 +285,13 @@ def _receipt_again(gw, sub: Submission) -> bytes:
     number = f"{gw.store.next_number('reception'):010d}"
     return gw.replies.build(sub.header, "29", _result([], sequence=1, reception_number=number,
                                                       declaration_number=sub.declaration_number))
+
+
+def parse_limit(gw) -> int:
+    """The largest message text parsed: ``S_max`` (step 2 refused larger ones), or all HTTP reads
+    (4 × ``S_max``, TRN-13) when this gateway's behaviour skips step 2."""
+    s_max = gw.default_profile.params["S_max"]
+    return 4 * s_max if "size" in gw.behaviour.skipped_checks else s_max
 
 
 def stored_text(gw, text: bytes) -> bytes:
@@ -810,7 +817,7 @@ def _read_facts(gw, ex: Exchange) -> None:
             ex.call = ex.read_soap()[0]
         except soap.SoapFault:
             return
-    ex.parse(gw.default_profile.params["S_max"])
+    ex.parse(parse_limit(gw))
     message_id = ex.header.get("Reference/messageId")
     if message_id:
         ex.attempt = gw.store.count_reception(message_id)

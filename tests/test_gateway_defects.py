@@ -1,0 +1,349 @@
+"""Gateway defects seen on the wire from a plain client: each defect's gateway answers a request wrongly in
+the way the defect names, and the correct gateway (``Behaviour()``) answers the same request rightly.
+
+Each test starts the gateway with one defect (``defects.behaviour_of``); the correct answers are those of
+test_gateway.py's shared gateway, asserted here again beside the defect's for the same request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime, timedelta
+
+import pytest
+from lxml import etree
+
+from conformance.codec import safexml, soap, xmlsig
+from conformance.codec.envelope import Header, build_envelope, content_child, new_message_id, read_header
+from conformance.codec.namespaces import DS, q
+from conformance.gateway_control import GatewayControl
+from conformance.profile import load_profile
+from mock_server import Account, GatewayConfig, run_in_thread
+from mock_server.behaviour import Behaviour
+from mock_server.defects import DEFECTS, behaviour_of
+from test_gateway import (  # noqa: F401 — the shared correct gateway and its client
+    OTHER,
+    OTHER_USER,
+    PASSWORD,
+    TIME_SCALE,
+    USER,
+    Client,
+    ask,
+    case,
+    client,
+    control,
+    gateway,
+    parse_reply,
+    pki,
+    submit,
+    verify_reply,
+)
+from test_gateway_flows import CENTRAL, CHECKER, approve, declared, order_content, send
+
+CERTIFICATION_ID = "ECDI-0000-00000"
+
+
+class Client11(Client):
+    """Profile 1.1 requests: the 1.0 request with version 1.1 and the test certificationId, signed again."""
+
+    def message(self, *, signer=None, signature_method=xmlsig.RSA_SHA256, digest_method=xmlsig.SHA256, **kwargs):
+        root = safexml.parse_message_text(super().message(**kwargs))
+        fields = {**read_header(root).fields, "Reference/version": "1.1",
+                  "SendApplication/certificationId": CERTIFICATION_ID}
+        return xmlsig.sign_envelope(build_envelope(Header(fields), content_child(root)),
+                                    signer or self.pki.declarant.signer(),
+                                    signature_method=signature_method, digest_method=digest_method)
+
+
+@contextlib.contextmanager
+def served(pki, tmp_path, defect: str | None, *, version: str = "1.0"):
+    """(client, control) of a gateway with ``defect`` (None: correct) accepting both profiles."""
+    running = run_in_thread(GatewayConfig(
+        profiles=["ecdi-1.0", "ecdi-1.1"], pki_folder=pki.folder, evidence_db=tmp_path / "evidence.sqlite3",
+        time_scale=TIME_SCALE, behaviour=behaviour_of(defect),
+        accounts=[Account(USER, PASSWORD, [pki.tax_code]), Account(CHECKER, PASSWORD, [pki.tax_code]),
+                  Account(OTHER_USER, PASSWORD, [OTHER])],
+        registered_certs={pki.tax_code: [pki.declarant.cert]}))
+    control = GatewayControl(running.control_url, token=running.control_token, ca_pem=pki.tls_ca_pem)
+    control.begin_case("defect", {"name": "default"})
+    try:
+        yield (Client11 if version == "1.1" else Client)(running, pki), control
+    finally:
+        control.close()
+        running.stop()
+
+
+def answer(client, text: bytes, **kwargs):
+    _, reply = client.send(text, **kwargs)
+    return reply, *parse_reply(reply)
+
+
+# ------------------------------------------------------------------------------------------------
+# the registry
+
+
+def test_the_correct_gateway_is_the_default_behaviour():
+    assert Behaviour().changed() == {} and behaviour_of(None) == Behaviour()
+    with pytest.raises(ValueError, match="unknown behaviour knob 'nope'"):
+        Behaviour().with_knobs({"nope": 1})
+    with pytest.raises(KeyError, match="unknown gateway defect 'nope'"):
+        behaviour_of("nope")
+
+
+@pytest.mark.parametrize("name", sorted(DEFECTS))
+def test_each_defect_changes_the_behaviour_and_breaks_cgw_requirements(name):
+    defect = DEFECTS[name]
+    assert defect.behaviour().changed(), "a defect that changes nothing cannot be caught"
+    profile = load_profile(defect.profile or "ecdi-1.1")
+    for requirement in defect.breaks:
+        assert "CGW" in profile.requirements[requirement].binds, requirement
+    assert defect.caught_by.startswith("cgw-")
+
+
+# ------------------------------------------------------------------------------------------------
+# replies (SIG-14)
+
+
+def test_unsigned_replies(pki, tmp_path, client, case):
+    with served(pki, tmp_path, "unsigned-replies") as (bad, _):
+        reply, header, _ = answer(bad, bad.message())
+        assert header.function == "29"
+        assert safexml.parse_message_text(reply).find(q(DS, "Signature")) is None
+    verify_reply(answer(client, client.message())[0], pki)
+
+
+def test_sha1_signed_replies(pki, tmp_path, client, case):
+    with served(pki, tmp_path, "sha1-signed-replies") as (bad, _):
+        reply = answer(bad, bad.message())[0]
+        method = safexml.parse_message_text(reply).find(f"{q(DS, 'Signature')}/{q(DS, 'SignedInfo')}/{q(DS, 'SignatureMethod')}")
+        assert method.get("Algorithm") == xmlsig.RSA_SHA1
+        with pytest.raises(xmlsig.SignatureProblem):
+            verify_reply(reply, pki)
+
+
+# ------------------------------------------------------------------------------------------------
+# Table 7-3 (RPL-05), one step at a time
+
+
+def test_xml_checked_before_credentials(pki, tmp_path, client, case):
+    with served(pki, tmp_path, "xml-before-credentials") as (bad, _):
+        assert answer(bad, b"this is <not xml", password="wrong")[2].result_code == "X0001"
+    assert answer(client, b"this is <not xml", password="wrong")[2].result_code == "U0001"
+
+
+@pytest.mark.parametrize("defect, code, message, sender", [
+    ("no-issue-time-window", "X0004", {"issued": datetime.now().astimezone() + timedelta(days=1)}, {}),
+    ("no-user-authorisation", "U0002", {}, {"user": OTHER_USER}),
+])
+def test_a_skipped_step_accepts_what_it_should_refuse(pki, tmp_path, client, case, defect, code, message, sender):
+    with served(pki, tmp_path, defect) as (bad, _):
+        assert answer(bad, bad.message(**message), **sender)[1].function == "29"
+    assert answer(client, client.message(**message), **sender)[2].result_code == code
+
+
+def test_no_size_limit(pki, tmp_path, client, case):
+    s_max = load_profile("ecdi-1.0").params["S_max"]
+    with served(pki, tmp_path, "no-size-limit") as (bad, _):
+        text = bad.message()
+        assert answer(bad, text + b" " * (s_max + 1 - len(text)))[1].function == "29"
+    text = client.message()
+    assert answer(client, text + b" " * (s_max + 1 - len(text)))[2].result_code == "E0001"
+
+
+def test_no_duplicate_reference(pki, tmp_path, client, case):
+    with served(pki, tmp_path, "no-duplicate-reference") as (bad, _):
+        submit(bad, reference="HD-TWICE-1")
+        assert answer(bad, bad.message(reference="HD-TWICE-1"))[1].function == "29"
+    submit(client, reference="HD-TWICE-2")
+    assert answer(client, client.message(reference="HD-TWICE-2"))[2].result_code == "E0074"
+
+
+def test_no_field_values(pki, tmp_path, client, case):
+    from test_gateway import declaration
+
+    with served(pki, tmp_path, "no-field-values") as (bad, _):
+        assert answer(bad, bad.message(content=declaration(total="1")))[1].function == "29"
+    assert answer(client, client.message(content=declaration(total="1")))[2].result_code == "S0005"
+
+
+def test_no_content_check(pki, tmp_path, client, case):
+    from test_gateway import declaration
+
+    long = declaration()
+    long.find(".//{*}description").text = "Máy tính " * 30
+    with served(pki, tmp_path, "no-content-check") as (bad, _):
+        assert answer(bad, bad.message(content=long))[1].function == "29"
+    assert answer(client, client.message(content=long))[2].result_code == "X0002"
+
+
+def test_no_certification_register(pki, tmp_path):
+    for defect, expected in (("no-certification-register", "29"), (None, "271")):
+        with served(pki, tmp_path / str(defect), defect, version="1.1") as (c, _):
+            root = safexml.parse_message_text(c.message())
+            fields = {**read_header(root).fields, "SendApplication/certificationId": "ECDI-1999-99999"}
+            text = xmlsig.sign_envelope(build_envelope(Header(fields), content_child(root)), pki.declarant.signer())
+            assert answer(c, text)[1].function == expected
+
+
+# ------------------------------------------------------------------------------------------------
+# idempotency (REL-10)
+
+
+def test_new_reception_number_on_retransmission(pki, tmp_path, client, case):
+    with served(pki, tmp_path, "new-reception-number-on-retransmission") as (bad, _):
+        text = bad.message()
+        first, second = answer(bad, text), answer(bad, text)
+        assert first[0] != second[0] and first[2].reception_number != second[2].reception_number
+    text = client.message()
+    assert answer(client, text)[0] == answer(client, text)[0]
+
+
+def test_changed_text_accepted(pki, tmp_path, client, case):
+    with served(pki, tmp_path, "changed-text-accepted") as (bad, _):
+        message_id = new_message_id()
+        _, entry1 = submit(bad, message_id=message_id)
+        assert answer(bad, bad.message(message_id=message_id))[0] == entry1
+    message_id = new_message_id()
+    submit(client, message_id=message_id)
+    assert answer(client, client.message(message_id=message_id))[2].result_code == "E0003"
+
+
+# ------------------------------------------------------------------------------------------------
+# transport (TRN)
+
+
+def test_http_401_bad_password(pki, tmp_path, client, case):
+    with served(pki, tmp_path, "http-401-bad-password") as (bad, _):
+        response = bad.post(soap.send_request_body(bad.message(), USER, "wrong"))
+        assert response.status_code == 401
+    assert answer(client, client.message(), password="wrong")[2].result_code == "U0001"
+
+
+def test_schema_error_fault(pki, tmp_path, client, case):
+    with served(pki, tmp_path, "schema-error-fault") as (bad, _):
+        response = bad.post(soap.send_request_body(bad.message(from_identity="031234567"), USER, PASSWORD))
+        assert response.status_code == 500
+        with pytest.raises(soap.SoapFault) as fault:
+            soap.parse_send_response(response.content)
+        assert fault.value.faultcode == "soap:Client"
+    assert answer(client, client.message(from_identity="031234567"))[2].result_code == "X0002"
+
+
+def test_wsdl_wrong_address(pki, tmp_path, gateway, client):
+    def location(gw, session) -> str:
+        wsdl = etree.fromstring(session.get(gw.wsdl_url, timeout=10).content)
+        return wsdl.find(".//{http://schemas.xmlsoap.org/wsdl/soap/}address").get("location")
+
+    with served(pki, tmp_path, "wsdl-wrong-address") as (bad, _):
+        assert location(bad.gateway, bad.session) == DEFECTS["wsdl-wrong-address"].knobs["wsdl_location"]
+    assert location(gateway, client.session) == gateway.endpoint_url
+
+
+def test_e9001_recorded(pki, tmp_path):
+    """A CRL past its nextUpdate (the gateway clock 31 days on) leaves the certificate unjudgeable: E9001
+    (SIG-10), which must not be recorded (TRN-08): its retransmission is evaluated again."""
+    for defect in ("e9001-recorded", None):
+        with served(pki, tmp_path / str(defect), defect) as (c, control):
+            control.advance_clock(31 * 86400)
+            text = c.message(issued=datetime.now().astimezone() + timedelta(days=31))
+            first, second = answer(c, text), answer(c, text)
+            assert first[2].result_code == second[2].result_code == "E9001"
+            if defect:
+                assert first[0] == second[0] and first[2].sequence == 1
+            else:
+                assert first[0] != second[0] and first[2].sequence == second[2].sequence == 0
+
+
+def test_unknown_user_told(pki, tmp_path, client, case):
+    def descriptions(c):
+        text = c.message()
+        return {answer(c, text, user=u, password=p)[2].errors[0].description
+                for u, p in ((USER, "wrong"), ("nobody", PASSWORD))}
+
+    with served(pki, tmp_path, "unknown-user-told") as (bad, _):
+        assert len(descriptions(bad)) == 2
+    assert len(descriptions(client)) == 1
+
+
+# ------------------------------------------------------------------------------------------------
+# certificates (SIG-07..11)
+
+
+@pytest.mark.parametrize("defect, matrix_entry, code", [
+    ("revoked-certificate-accepted", "revoked", "G0003"),
+    ("expired-certificate-accepted", "expired", "G0002"),
+    ("tax-code-not-checked", "other-tax-code", "G0006"),
+    ("unregistered-certificate-accepted", "unregistered", "G0005"),
+])
+def test_a_negative_certificate_accepted(pki, tmp_path, client, case, defect, matrix_entry, code):
+    from conformance.pki_matrix import BY_NAME, identity
+
+    signer = identity(pki, BY_NAME[matrix_entry]).signer()
+    with served(pki, tmp_path, defect) as (bad, _):
+        result = answer(bad, bad.message(signer=signer))[2]
+        assert code not in [e.code for e in result.errors]
+    assert answer(client, client.message(signer=signer))[2].result_code == code
+
+
+def test_sha1_accepted_in_1_1(pki, tmp_path):
+    for defect, expected in (("sha1-accepted-in-1.1", ("29", "00000")), (None, ("271", "G0007"))):
+        with served(pki, tmp_path / str(defect), defect, version="1.1") as (c, _):
+            _, header, result = answer(c, c.message(signature_method=xmlsig.RSA_SHA1, digest_method=xmlsig.SHA1))
+            assert (header.function, result.result_code) == expected
+
+
+# ------------------------------------------------------------------------------------------------
+# polling (RPL-03)
+
+
+@pytest.mark.parametrize("defect, sequences", [
+    ("polling-repeats-entry", [1, 1, 1]),       # entry 1 again and again: 2 never comes
+    ("polling-loses-entry", [3, 5, 0]),         # 2 and 4 are never answered
+    (None, [2, 3, 4]),
+])
+def test_polling(pki, tmp_path, defect, sequences):
+    """A DTS asking each time after the last sequence it received."""
+    with served(pki, tmp_path, defect) as (c, control):
+        submission_id, _ = submit(c)
+        after, seen = 1, []
+        for _ in range(3):
+            seen.append(ask(c, control, submission_id, after)[2].sequence)
+            after = seen[-1] or after
+        assert seen == sequences
+
+
+# ------------------------------------------------------------------------------------------------
+# payments under 1.1 (PAY-04, PAY-07)
+
+
+def _order(c, control, pki):
+    _, number = declared(c, control)
+    header, result = send(c, type_="701", office=CENTRAL, content=order_content(pki.tax_code, number))
+    assert header.function == "29", result.errors
+    return header, result
+
+
+@pytest.mark.parametrize("defect, t_otp", [("otp-valid-120s", 120), (None, 300)])
+def test_otp_validity(pki, tmp_path, defect, t_otp):
+    with served(pki, tmp_path, defect, version="1.1") as (c, control):
+        order_id = _order(c, control, pki)[1].payment_order_id
+        (mail,) = control.mailbox(payment_order_id=order_id)
+        validity = datetime.fromisoformat(mail["expires_at"]) - datetime.fromisoformat(mail["sent_at"])
+        assert validity.total_seconds() == pytest.approx(t_otp * TIME_SCALE, abs=0.002)
+
+
+@pytest.mark.parametrize("defect, expected", [("maker-may-approve", "32"), (None, "273")])
+def test_maker_may_approve(pki, tmp_path, defect, expected):
+    with served(pki, tmp_path, defect, version="1.1") as (c, control):
+        order_id = _order(c, control, pki)[1].payment_order_id
+        header, _ = approve(c, order_id, control.latest_otp(order_id), checker=USER)
+        assert header.function == expected
+
+
+def test_every_defect_has_a_test_here():
+    """No defect is registered without this module showing it on the wire."""
+    import inspect
+    import sys
+
+    source = inspect.getsource(sys.modules[__name__])
+    assert [name for name in DEFECTS if f'"{name}"' not in source] == []
