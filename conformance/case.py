@@ -22,6 +22,7 @@ from typing import Callable
 import pytest
 
 CASE_MARK = "ecdi_case"
+PARTIES = ("DTS", "CGW")
 
 
 @dataclass(frozen=True)
@@ -31,15 +32,22 @@ class CaseSpec:
     purpose: str
     capability: str | None = None      # Table 13-1 capability the case needs; None = every DTS
     family: str = ""
+    party: str = "DTS"                 # the party under test the case judges: "DTS" or "CGW" (party.py)
 
     @property
     def family_name(self) -> str:
         return self.family or self.id.split(".", 1)[0]
 
 
-def case(case_id: str, *, requirements: list[str], purpose: str, capability: str | None = None) -> Callable:
-    """Declare a conformance case. The family is the part of the id before the first dot."""
-    spec = CaseSpec(case_id, tuple(requirements), purpose, capability)
+def case(case_id: str, *, requirements: list[str], purpose: str, capability: str | None = None,
+         party: str = "DTS") -> Callable:
+    """Declare a conformance case. The family is the part of the id before the first dot; a case judging
+    a gateway says ``party="CGW"`` and its id starts ``cgw-`` (``cgw-transport.wsdl``)."""
+    if party not in PARTIES:
+        raise ValueError(f"case {case_id}: party must be one of {PARTIES}, not {party!r}")
+    if (party == "CGW") != case_id.startswith("cgw-"):
+        raise ValueError(f"case {case_id}: a CGW case id starts 'cgw-', a DTS case id does not")
+    spec = CaseSpec(case_id, tuple(requirements), purpose, capability, party=party)
 
     def wrap(fn):
         fn.ecdi_case = spec

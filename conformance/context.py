@@ -77,8 +77,14 @@ def _run_secrets(harness) -> list[str]:
     return [env.password, env.p12_password, *(a.password for a in env.accounts)]
 
 
-class CaseContext:
-    def __init__(self, spec: CaseSpec, record: CaseRecord, harness, attempt: int = 1):
+class CaseContextBase:
+    """What every case sees, whichever party is under test (``party.py``): its spec and record, the profile,
+    the tape, timers and tolerances, and the verdict calls (check, inconclusive, setup_failed). The two
+    sides add the stimulus and observation of their party: ``CaseContext`` (the DTS, driven through a driver,
+    watched from the harness's gateway) and ``playing_dts.context.GatewayCaseContext`` (the CGW, addressed by
+    the harness's own DTS client)."""
+
+    def __init__(self, spec: CaseSpec, record: CaseRecord, harness, attempt: int = 1, secrets: list[str] = ()):
         self.spec = spec
         self.record = record
         # A case re-run because harness lag disturbed it (conformance/lag.py) runs under its own id at the
@@ -91,14 +97,103 @@ class CaseContext:
         self.sut = harness.sut
         # What the case reads from the world is recorded on its tape (evidence bundle, ``ecdi replay``);
         # the recording wrappers pass every call through unchanged.
-        self.tape = Tape(fingerprint=getattr(harness, "fingerprint", None), secrets=_run_secrets(harness))
+        self.tape = Tape(fingerprint=getattr(harness, "fingerprint", None), secrets=list(secrets))
+        self.scenario: dict | None = None
+
+
+    # --- timings (profile timers and PIXIT values, scaled per §2.1) -------------------------
+    @property
+    def time_scale(self) -> float:
+        return self._harness.time_scale
+
+    def timer(self, name: str) -> float:
+        return self.profile.timer(name, self.time_scale)
+
+    def tolerance(self, seconds: float) -> float:
+        """CAP-06 tolerance of a timing under this run's time scale (``Profile.tolerance``)."""
+        return self.profile.tolerance(seconds, self.time_scale)
+
+    # --- verdicts ---------------------------------------------------------------------------
+    def check(self, result: Check, requirement: str, *, evidence: EvidenceKind = EvidenceKind.WIRE,
+              severity: Verdict = Verdict.FAIL, stop: bool = False, should: bool = False) -> bool:
+        """Record an atomic check's result against ``requirement`` with the severity the case picks.
+        ``should``: the check tests a SHOULD part of a MUST requirement (TRN-05's CDATA, TRN-14's ≤ 4
+        requests at once): failed, it is reported as "SHOULD not met" and leaves the verdict alone."""
+        if requirement not in self.spec.requirements:
+            raise HarnessError(f"case {self.spec.id} cites {requirement}, which it does not declare")
+        if evidence is EvidenceKind.DRIVER:  # what a manual driver reports is an operator's attestation
+            evidence = EvidenceKind(getattr(getattr(self._harness, "driver", None), "evidence_kind",
+                                            EvidenceKind.DRIVER.value))
+        verdict = Verdict.PASS if result.ok else Verdict.INCONCLUSIVE if result.undecided else severity
+        # CAP-02: where the loaded profile makes the requirement a SHOULD (PAY-11 in 1.0), a failed check
+        # is reported as "SHOULD not met" and leaves the case's verdict alone.
+        listed = self.profile.requirements.get(requirement)
+        advisory = not result.ok and (should or (listed is not None and listed.level_for(self.spec.party) == "SHOULD"))
+        message = result.message
+        if verdict is Verdict.FAIL and not advisory:
+            lags = self._lag_explaining(result)
+            if lags is not None:                 # the harness's own lag could explain the miss: not the DTS's
+                verdict, message, self.disturbed = Verdict.INCONCLUSIVE, lag.overloaded_message(lags, message), True
+        self.record.record(Finding(verdict, message, requirement, evidence, result.detail, advisory,
+                                   result.expected, result.observed))
+        if stop and not result.ok and not advisory:
+            raise CaseFailure(result.message)
+        return result.ok
+
+    def _lag_explaining(self, result: Check) -> list[float] | None:
+        """For a failed timing check (its detail names ``windows`` and ``shortfall_s``): the harness's lag per
+        window when it could explain the miss (``lag.explains``), else None. The lag read goes on the tape."""
+        detail = result.detail if isinstance(result.detail, dict) else {}
+        windows, shortfall = detail.get("windows"), detail.get("shortfall_s")
+        if not windows or not shortfall:
+            return None
+        lags = self.harness_lag(windows)
+        return lags if lag.explains(shortfall, lags) else None
+
+    def harness_lag(self, windows: list[list[float]]) -> list[float]:
+        """Per window (epoch seconds), the lateness of the gateway's event loop plus that of this process
+        (see conformance/lag.py); ``ecdi replay`` answers from the tape."""
+        recorded = getattr(self._harness, "recorded_lag", None)
+        if recorded is not None:
+            result = recorded(windows)
+        else:
+            try:
+                gateway = self._harness.gateway_control.lag(windows)
+            except Exception:                    # noqa: BLE001 — an older or remote gateway: its side unknown
+                gateway = [0.0] * len(windows)
+            process = [lag.process_monitor().samples.worst(t0, t1) for t0, t1 in windows]
+            result = {"gateway_s": gateway, "process_s": process}
+        self.tape.add({"op": "lag", "windows": windows, "result": result})
+        return [g + p for g, p in zip(result["gateway_s"], result["process_s"])]
+
+    def inconclusive(self, message: str, requirement: str | None = None) -> None:
+        self.record.record(Finding(Verdict.INCONCLUSIVE, message, requirement))
+
+    # --- set-up: what a case needs before it can judge its own requirements ------------------------
+    def setup_failed(self, cause: str, what: str, detail: str = "") -> None:
+        """The case cannot judge its requirements: ``what`` it needs failed for ``cause`` (e.g. "271
+        G0007"), a reason outside them. INCONCLUSIVE with the cause, which results.json and the run summary
+        group cases by; the case stops."""
+        self.record.setup_failure = self.record.setup_failure or cause
+        message = f"setup failed: {cause} on {what}" + (f" ({detail})" if detail else "")
+        self.record.record(Finding(Verdict.INCONCLUSIVE, message, None, detail={"setup_failure": cause}))
+        raise CaseFailure(message)
+
+
+class CaseContext(CaseContextBase):
+    """The DTS side: the harness plays the CGW (its mock gateway) and drives the DTS through a driver."""
+
+    def __init__(self, spec: CaseSpec, record: CaseRecord, harness, attempt: int = 1):
+        super().__init__(spec, record, harness, attempt, _run_secrets(harness))
         self.gateway = RecordingGateway(harness.gateway_control, self.tape)
         self.driver = RecordingDriver(harness.driver, self.tape)
         self.data = RecordingData(harness.data, self.tape)
-        self.scenario: dict | None = None
         self._environment = None   # the Environment of the last (re)start by the case; None: the plugin's
         # ecdi replay answers settings from the tape; a live run reads the DTS's current Environment
         self.settings = RecordingSettings(getattr(harness, "recorded_settings", None) or _Configured(self), self.tape)
+
+    def pixit_seconds(self, key: str) -> float:
+        return float(self.sut.pixit[key]) * self.time_scale
 
     # --- set-up -----------------------------------------------------------------------------
     def given(self, scenario: dict) -> None:
@@ -373,86 +468,6 @@ class CaseContext:
         (this one included), in arrival order: what ENV-02 is checked over ("the whole test campaign")."""
         return [ex for ex in self.gateway.campaign_exchanges()
                 if ex.path.split("?")[0] == self.profile.deployment["cgw_path"] and ex.method == "POST"]
-
-    # --- timings (profile timers and PIXIT values, scaled per §2.1) -------------------------
-    @property
-    def time_scale(self) -> float:
-        return self._harness.time_scale
-
-    def timer(self, name: str) -> float:
-        return self.profile.timer(name, self.time_scale)
-
-    def pixit_seconds(self, key: str) -> float:
-        return float(self.sut.pixit[key]) * self.time_scale
-
-    def tolerance(self, seconds: float) -> float:
-        """CAP-06 tolerance of a timing under this run's time scale (``Profile.tolerance``)."""
-        return self.profile.tolerance(seconds, self.time_scale)
-
-    # --- verdicts ---------------------------------------------------------------------------
-    def check(self, result: Check, requirement: str, *, evidence: EvidenceKind = EvidenceKind.WIRE,
-              severity: Verdict = Verdict.FAIL, stop: bool = False, should: bool = False) -> bool:
-        """Record an atomic check's result against ``requirement`` with the severity the case picks.
-        ``should``: the check tests a SHOULD part of a MUST requirement (TRN-05's CDATA, TRN-14's ≤ 4
-        requests at once): failed, it is reported as "SHOULD not met" and leaves the verdict alone."""
-        if requirement not in self.spec.requirements:
-            raise HarnessError(f"case {self.spec.id} cites {requirement}, which it does not declare")
-        if evidence is EvidenceKind.DRIVER:  # what a manual driver reports is an operator's attestation
-            evidence = EvidenceKind(getattr(self._harness.driver, "evidence_kind", EvidenceKind.DRIVER.value))
-        verdict = Verdict.PASS if result.ok else Verdict.INCONCLUSIVE if result.undecided else severity
-        # CAP-02: where the loaded profile makes the requirement a SHOULD (PAY-11 in 1.0), a failed check
-        # is reported as "SHOULD not met" and leaves the case's verdict alone.
-        listed = self.profile.requirements.get(requirement)
-        advisory = not result.ok and (should or (listed is not None and listed.level == "SHOULD"))
-        message = result.message
-        if verdict is Verdict.FAIL and not advisory:
-            lags = self._lag_explaining(result)
-            if lags is not None:                 # the harness's own lag could explain the miss: not the DTS's
-                verdict, message, self.disturbed = Verdict.INCONCLUSIVE, lag.overloaded_message(lags, message), True
-        self.record.record(Finding(verdict, message, requirement, evidence, result.detail, advisory,
-                                   result.expected, result.observed))
-        if stop and not result.ok and not advisory:
-            raise CaseFailure(result.message)
-        return result.ok
-
-    def _lag_explaining(self, result: Check) -> list[float] | None:
-        """For a failed timing check (its detail names ``windows`` and ``shortfall_s``): the harness's lag per
-        window when it could explain the miss (``lag.explains``), else None. The lag read goes on the tape."""
-        detail = result.detail if isinstance(result.detail, dict) else {}
-        windows, shortfall = detail.get("windows"), detail.get("shortfall_s")
-        if not windows or not shortfall:
-            return None
-        lags = self.harness_lag(windows)
-        return lags if lag.explains(shortfall, lags) else None
-
-    def harness_lag(self, windows: list[list[float]]) -> list[float]:
-        """Per window (epoch seconds), the lateness of the gateway's event loop plus that of this process
-        (see conformance/lag.py); ``ecdi replay`` answers from the tape."""
-        recorded = getattr(self._harness, "recorded_lag", None)
-        if recorded is not None:
-            result = recorded(windows)
-        else:
-            try:
-                gateway = self._harness.gateway_control.lag(windows)
-            except Exception:                    # noqa: BLE001 — an older or remote gateway: its side unknown
-                gateway = [0.0] * len(windows)
-            process = [lag.process_monitor().samples.worst(t0, t1) for t0, t1 in windows]
-            result = {"gateway_s": gateway, "process_s": process}
-        self.tape.add({"op": "lag", "windows": windows, "result": result})
-        return [g + p for g, p in zip(result["gateway_s"], result["process_s"])]
-
-    def inconclusive(self, message: str, requirement: str | None = None) -> None:
-        self.record.record(Finding(Verdict.INCONCLUSIVE, message, requirement))
-
-    # --- set-up: what a case needs before it can judge its own requirements ------------------------
-    def setup_failed(self, cause: str, what: str, detail: str = "") -> None:
-        """The case cannot judge its requirements: ``what`` it needs failed for ``cause`` (e.g. "271
-        G0007"), a reason outside them. INCONCLUSIVE with the cause, which results.json and the run summary
-        group cases by; the case stops."""
-        self.record.setup_failure = self.record.setup_failure or cause
-        message = f"setup failed: {cause} on {what}" + (f" ({detail})" if detail else "")
-        self.record.record(Finding(Verdict.INCONCLUSIVE, message, None, detail={"setup_failure": cause}))
-        raise CaseFailure(message)
 
     def needs_readable(self, requests: list, what: str = "the requests this case reads") -> None:
         """Set-up of a case that reads headers or puts faults on requests: the gateway could read each of

@@ -1,4 +1,8 @@
-"""Requirements coverage: which cases cover each requirement of a profile that binds the DTS.
+"""Requirements coverage: which cases of a party cover each requirement of a profile binding that party.
+
+Both parties are counted the same way (``party`` "DTS", the default, or "CGW"): a requirement binding
+both (TRN-01) is covered for the CGW only by a CGW case, whatever the DTS cases check, and its level
+is the keyword binding that party (``Requirement.level_for``).
 
 A case covers the requirements it declares; the self-tests make sure every declared requirement is
 actually checked in a run (a declaration alone covers nothing).
@@ -35,12 +39,14 @@ HARNESS_VERIFIED = {
     "CAP-02": "harness: overall verdict (verdict.overall; SHOULD findings advisory; unclaimed capability "
               "NOT-APPLICABLE)",
 }
+HARNESS_VERIFIED_BY_PARTY = {"DTS": HARNESS_VERIFIED, "CGW": {}}
 
 
 @dataclass(frozen=True)
 class Coverage:
     profile_id: str
     rows: tuple[CoverageRow, ...]
+    party: str = "DTS"
 
     def level_figures(self, level: str) -> tuple[int, int]:
         rows = [r for r in self.rows if r.level == level]
@@ -55,12 +61,13 @@ class Coverage:
         return [r.requirement for r in self.rows if r.level == level and not r.covered]
 
 
-def coverage(profile, specs: list[CaseSpec]) -> Coverage:
+def coverage(profile, specs: list[CaseSpec], party: str = "DTS") -> Coverage:
+    """The requirements binding ``party`` × that party's cases among ``specs``."""
+    own = [s for s in specs if s.party == party]
+    harness = HARNESS_VERIFIED_BY_PARTY[party]
     rows = []
-    for req in profile.requirements.values():
-        if "DTS" not in req.binds:
-            continue
-        cases = tuple(sorted(s.id for s in specs if req.id in s.requirements))
-        rows.append(CoverageRow(req.id, req.level, req.capability, req.summary, cases,
-                                HARNESS_VERIFIED.get(req.id, "")))
-    return Coverage(profile.id, tuple(rows))
+    for req in profile.requirements_binding(party):
+        cases = tuple(sorted(s.id for s in own if req.id in s.requirements))
+        rows.append(CoverageRow(req.id, req.level_for(party), req.capability, req.summary, cases,
+                                harness.get(req.id, "")))
+    return Coverage(profile.id, tuple(rows), party)

@@ -54,6 +54,7 @@ class HarnessOptions:
     seed: int | None = None
     pki_dir: Path | None = None          # reuse a generated PKI (tests); default: <out>/work/pki
     jobs: int | None = None              # cases at once (lanes.py); None: lanes.DEFAULT_JOBS
+    gateway: Path | None = None          # a gateway statement: certify that CGW (party.py), not a DTS
 
 
 @dataclass
@@ -259,6 +260,7 @@ class Harness:
             return {}
         return {
             "harness": {"name": "ecdi-conformance", "version": __version__},
+            "party": "DTS",
             "profile": {"id": self.profile.id, "version": self.profile.version, "hash": self.profile.content_hash()},
             "sut": {
                 "driver": self.options.sut,

@@ -17,15 +17,15 @@ import pytest
 from . import lag
 from .case import CASE_MARK, CaseFailure, CaseSpec
 from .claims import compare_claims
-from .context import CaseContext, HarnessError
-from .harness import Harness, HarnessOptions, SetupError
+from .context import CaseContextBase, HarnessError
+from .harness import HarnessOptions, SetupError
 from .issuer import ENV_KEY, ENV_ROLE, ROLES, IssuerError, resolve_issuer
 from .lanes import Campaign
 from .parallel import Execution, Scheduler
+from .party import party_of
 from .report import evidence_excerpt, finish_outputs, report_filters, write_case_bundle, write_outputs
 from .report.run_header import run_header
 from .report.outputs import atomic_write
-from .scenarios import accept
 from .drivers.base import DriverError, DriverInconclusive
 from .verdict import CaseRecord, EvidenceKind, Finding, Status, Verdict
 
@@ -46,11 +46,14 @@ class RunState:
         self.results: dict | None = None     # written at session finish, certified at unconfigure
         self.executions: dict = {}           # node id -> what its lane did (parallel.Execution)
         self.scheduler: Scheduler | None = None
+        self.party = party_of(options)       # the party under test (party.py): its harness, context, cases
 
 
 def pytest_addoption(parser):
     g = parser.getgroup("ecdi", "ECDI conformance")
     g.addoption("--ecdi-sut", default="reference", help="system under test (default: the reference DTS)")
+    g.addoption("--ecdi-gateway", default=None,
+                help="certify the gateway of this gateway statement (gateway.toml): the harness plays the DTS")
     g.addoption("--ecdi-mutant", default=None, help="run the reference DTS with this named defect")
     g.addoption("--ecdi-profile", default="ecdi-1.0", help="profile id (default ecdi-1.0)")
     g.addoption("--ecdi-time-scale", type=float, default=1.0, help="timer scale s, 0 < s <= 1 (spec §2.1)")
@@ -79,6 +82,7 @@ def pytest_configure(config):
         seed=opt("--ecdi-seed"),
         pki_dir=Path(opt("--ecdi-pki-dir")) if opt("--ecdi-pki-dir") else None,
         jobs=opt("--ecdi-jobs"),
+        gateway=Path(opt("--ecdi-gateway")) if opt("--ecdi-gateway") else None,
     )
     state = RunState(options)
     try:  # a customs key that cannot be used is a usage error before anything runs, never a late surprise
@@ -100,13 +104,18 @@ def pytest_collection_modifyitems(session, config, items):
     """``--ecdi-case`` selects cases by their ECDI case id; an unknown id is a usage error. Cases marked
     ``runs_last`` (they judge the whole campaign, ENV-02) run after every other case."""
     items.sort(key=lambda i: bool(getattr(getattr(i, "function", None), "ecdi_runs_last", False)))  # stable
+    party = config.stash[_STATE].party.name          # a run collects only the cases of its party under test
+    other = [i for i in items if _spec(i) and _spec(i).party != party]
+    if other:
+        config.hook.pytest_deselected(items=other)
+        items[:] = [i for i in items if i not in other]
     wanted = set(config.getoption("--ecdi-case"))
     if not wanted:
         return
     known = {_spec(i).id for i in items if _spec(i)}
     unknown = wanted - known
     if unknown:
-        raise pytest.UsageError(f"unknown case id(s): {', '.join(sorted(unknown))}; see `ecdi cases`")
+        raise pytest.UsageError(f"unknown case id(s) for a {party} run: {', '.join(sorted(unknown))}; see `ecdi cases`")
     keep = [i for i in items if _spec(i) and _spec(i).id in wanted]
     config.hook.pytest_deselected(items=[i for i in items if i not in keep])
     items[:] = keep
@@ -125,7 +134,7 @@ def pytest_collection_finish(session):
 
 def pytest_sessionstart(session):
     state = session.config.stash[_STATE]
-    harness = Harness(state.options)
+    harness = state.party.harness(state.options)
     try:
         harness.start()
     except SetupError as exc:
@@ -217,9 +226,9 @@ def _execute(state, item, lane) -> Execution:
     lag.process_monitor()        # running before any timing window a case may judge
     record.status = Status.RUNNING
     lane.case_id = spec.id       # whose campaign the lane's gateway client reads (lanes.Campaign)
-    ctx = CaseContext(spec, record, lane)
+    ctx = state.party.context(spec, record, lane)
     try:
-        _start_dts(ctx, lane)
+        state.party.start_case(ctx, lane)
     except Exception as exc:  # noqa: BLE001 - the case's set-up failed: ERROR with its cause
         return Execution(ctx=ctx, setup_error=exc)
     done = _attempts(state, item, lane, ctx)
@@ -251,19 +260,19 @@ def _attempts(state, item, lane, ctx: CaseContext) -> Execution:
                 ctx.record.attempts = set_aside
                 return Execution(ctx=ctx, raised=stopped)
             set_aside.append({"attempt": ctx.attempt, "gateway_case_id": ctx.run_id, "reason": ctx.record.reason})
-            lane.driver.stop()
+            state.party.end_case(lane)
             if state.scheduler is not None and not alone:
                 quiet.enter_context(state.scheduler.alone())
                 alone = True
             record = CaseRecord(spec.id, spec.family_name, spec.purpose, list(spec.requirements), status=Status.RUNNING)
             state.records[item.nodeid] = record
-            ctx = CaseContext(spec, record, lane, attempt=ctx.attempt + 1)
+            ctx = state.party.context(spec, record, lane, attempt=ctx.attempt + 1)
             try:
-                _start_dts(ctx, lane)
+                state.party.start_case(ctx, lane)
             except Exception as exc:  # noqa: BLE001 - as a fault of the case's call
                 return Execution(ctx=ctx, raised=exc)
     finally:
-        lane.driver.stop()
+        state.party.end_case(lane)
         quiet.close()
 
 
@@ -283,12 +292,6 @@ def _conclude(state, done: Execution) -> None:
     ctx.excerpt = evidence_excerpt(record, ctx)
 
 
-def _start_dts(ctx: CaseContext, lane) -> None:
-    """The gateway in the default scenario, then a fresh DTS state for the case."""
-    ctx.given(accept())
-    lane.driver.start(lane.case_environment(ctx.run_id))
-
-
 @pytest.fixture
 def ecdi(request):
     """The case context as its lane left it; a case decided before it ran is skipped with its verdict's reason."""
@@ -305,7 +308,7 @@ def ecdi(request):
 def pytest_pyfunc_call(pyfuncitem):
     """The case body already ran on its lane: what it raised is raised here, for the report."""
     ctx = pyfuncitem.funcargs.get("ecdi")
-    if not isinstance(ctx, CaseContext):
+    if not isinstance(ctx, CaseContextBase):
         return None
     raised = pyfuncitem.config.stash[_STATE].executions[pyfuncitem.nodeid].raised
     if raised is not None:
@@ -396,7 +399,7 @@ def pytest_unconfigure(config):
 def _claims(state) -> dict | None:
     """Capabilities claimed but never exhibited on the wire, and exhibited but not claimed (CAP-04)."""
     harness = state.harness
-    if harness is None or not getattr(harness, "prepared", False):
+    if harness is None or not getattr(harness, "prepared", False) or not state.party.compares_claims:
         return None
     report = compare_claims(state.exchanges, harness.sut.capabilities, harness.profile).as_dict()
     if state.claims_gap:

@@ -81,6 +81,11 @@ class Requirement:
     since: str               # first profile in which it applies
     capability: str | None   # Table 13-1 capability a DTS must claim for it to apply; None = every DTS
     note: str = ""
+    cgw_level: str = ""      # strongest keyword binding the CGW: MUST | SHOULD | MAY | "" (DTS only)
+
+    def level_for(self, party: str) -> str:
+        """The requirement's strength for ``party`` ("DTS" or "CGW"); "" when it does not bind it."""
+        return self.level if party == "DTS" else self.cgw_level
 
 
 @dataclass(frozen=True)
@@ -408,7 +413,7 @@ class Profile:
     def _load_requirements(self, t: _Toml) -> dict[str, Requirement]:
         out = {}
         for rid, entry in t.tables():
-            entry.reject_unknown({"binds", "level", "summary", "since", "capability", "note"})
+            entry.reject_unknown({"binds", "level", "cgw_level", "summary", "since", "capability", "note"})
             if not re.fullmatch(r"[A-Z]{3}-[0-9]{2}", rid):
                 raise t.error(rid, "not a requirement ID")
             binds = frozenset(entry.get("binds", list))
@@ -417,11 +422,14 @@ class Profile:
             level = entry.get("level", str)
             if level not in _LEVELS or (level == "") != ("DTS" not in binds):
                 raise entry.error("level", f"{level!r}: MUST, SHOULD or MAY when it binds the DTS, else ''")
+            cgw_level = entry.get("cgw_level", str, "")
+            if cgw_level not in _LEVELS or (cgw_level == "") != ("CGW" not in binds):
+                raise entry.error("cgw_level", f"{cgw_level!r}: MUST, SHOULD or MAY when it binds the CGW, else absent")
             capability = entry.get("capability", str, None)
             if capability is not None and capability not in self.capabilities:
                 raise entry.error("capability", f"{capability!r} is not a capability of profile.toml")
             out[rid] = Requirement(rid, binds, level, entry.get("summary", str), entry.get("since", str),
-                                   capability, entry.get("note", str, ""))
+                                   capability, entry.get("note", str, ""), cgw_level)
         return out
 
     # --- timers and PIXIT (§2.1, Table 13-2) ---------------------------------------------------

@@ -44,3 +44,14 @@ def test_forbidden_imports(folder, forbidden):
         if any(mod == f or mod.startswith(f + ".") for f in forbidden)
     ]
     assert not offences, "\n".join(offences)
+
+
+def test_the_harness_playing_the_dts_reuses_only_the_evidence_format_of_the_mock_gateway():
+    """Issue 16: the gateway under test may be any CGW; the client shares the evidence file format (and its
+    redaction), never the mock gateway's pipeline, and drives no DTS."""
+    allowed = {"mock_server.evidence", "mock_server.redaction"}
+    offences = [f"{path} imports {mod}" for path, mods in imports_of(ROOT / "conformance/playing_dts").items()
+                for mod in mods
+                if (mod.startswith("mock_server") and not any(mod == a or mod.startswith(a + ".") for a in allowed))
+                or mod.startswith(("conformance.drivers", "conformance.plugin"))]
+    assert not offences, "\n".join(offences)

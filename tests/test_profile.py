@@ -149,6 +149,14 @@ def test_level_is_the_strongest_keyword_binding_the_dts(profile):
     assert not any(r.level == "MAY" for r in reqs.values())
 
 
+def test_cgw_level_is_the_strongest_keyword_binding_the_cgw(profile):
+    """Issue 16: every requirement binding the CGW has its CGW level (all MUST, see requirements.toml)."""
+    for req in profile.requirements.values():
+        assert (req.cgw_level == "") == ("CGW" not in req.binds), req.id
+        assert req.level_for("CGW") == req.cgw_level and req.level_for("DTS") == req.level
+    assert profile.requirements["TRN-13"].cgw_level == "MUST" and profile.requirements["TRN-14"].cgw_level == ""
+
+
 def test_capabilities_restrict_payment_and_ecdsa_requirements_only(profile):
     by_capability = {(r.id, r.capability) for r in profile.requirements.values() if r.capability}
     assert by_capability == {(f"PAY-{n:02d}", "payment") for n in range(1, 12)} | {("SIG-03", "ecdsa")}
@@ -630,6 +638,10 @@ def edit(file: Path, old: str, new: str) -> None:
     ("codes.toml", 'content = "pay:OtpRequest"', 'content = "pay:OtpReq"', r"codes\.toml: permitted_request\[6\]\.content"),
     ("requirements.toml", '[TRN-06]\nbinds = ["CGW"]\nlevel = ""', '[TRN-06]\nbinds = ["CGW"]\nlevel = "MUST"',
      r"requirements\.toml: TRN-06\.level"),
+    ("requirements.toml", '[TRN-06]\nbinds = ["CGW"]\nlevel = ""\ncgw_level = "MUST"',
+     '[TRN-06]\nbinds = ["CGW"]\nlevel = ""\ncgw_level = "OUGHT"', r"requirements\.toml: TRN-06\.cgw_level"),
+    ("requirements.toml", '[TRN-06]\nbinds = ["CGW"]\nlevel = ""\ncgw_level = "MUST"\n', '[TRN-06]\nbinds = ["CGW"]\nlevel = ""\n',
+     r"requirements\.toml: TRN-06\.cgw_level"),
     ("requirements.toml", 'capability = "ecdsa"', 'capability = "rsa"', r"requirements\.toml: SIG-03\.capability"),
     ("requirements.toml", "[TRN-01]\n", "[TRN-01]\nbind = 1\n", r"requirements\.toml: TRN-01\.bind: unknown key"),
 ])

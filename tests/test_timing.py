@@ -16,6 +16,7 @@ from conformance import checks, lag
 from conformance.case import CaseFailure, CaseSpec, Check
 from conformance.commands.run import EXIT_CODES
 from conformance.context import CaseContext
+from conformance.party import PARTIES
 from conformance.plugin import _attempts
 from conformance.profile import load_profile
 from conformance.verdict import CaseRecord, Verdict
@@ -139,7 +140,7 @@ def test_a_pass_never_asks_for_the_lag():
 def run_item(lags, body):
     """A case whose body is ``body`` run as its lane runs it (``plugin._attempts``); returns the final context."""
     ctx = context(lags)
-    state = SimpleNamespace(records={"n": ctx.record}, scheduler=None)   # one case: no other lanes
+    state = SimpleNamespace(records={"n": ctx.record}, scheduler=None, party=PARTIES["DTS"])   # one case: no other lanes
     item = SimpleNamespace(obj=body, nodeid="n")
     done = _attempts(state, item, ctx._harness, ctx)
     assert done.raised is None or isinstance(done.raised, CaseFailure)

@@ -19,6 +19,7 @@ import threading
 from pathlib import Path
 
 DEFAULT_USER = "nguoikhai"
+CHECKER_USER = "nguoiduyet"   # a second user of the same tax code (maker ≠ checker, PAY-07), with --statement
 
 
 def register(sub) -> None:
@@ -32,6 +33,10 @@ def register(sub) -> None:
     gw.add_argument("--time-scale", type=float, default=1.0, help="timer scale 0 < s <= 1 (§2.1)")
     gw.add_argument("--user", default=DEFAULT_USER, help=f"account UserId (default {DEFAULT_USER})")
     gw.add_argument("--password", help="account password (default: generated and printed)")
+    gw.add_argument("--statement", nargs="?", const="", metavar="PATH",
+                    help="write a gateway statement describing this gateway (endpoint, anchors, accounts and their "
+                         "declarant keys, its control API as test clock and OTP mailbox) for `ecdi run --gateway`; "
+                         "it holds secrets: written 0600, by default <dir>/gateway.toml")
     gw.add_argument("--defect", metavar="NAME",
                     help="serve a gateway with this defect (`ecdi mutants --party CGW` lists them; for "
                          "certifying the harness's CGW cases, never a real deployment)")
@@ -72,11 +77,14 @@ def _gateway(args) -> int:
         print(f"ecdi: cannot prepare {exc.filename or folder}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     password = args.password or secrets.token_urlsafe(12)
+    accounts = [Account(args.user, password, [pki.tax_code])]
+    if args.statement is not None:
+        accounts.append(Account(CHECKER_USER, secrets.token_urlsafe(12), [pki.tax_code]))
     try:
         running = run_in_thread(GatewayConfig(
             profiles=profiles, pki_folder=pki.folder, host=args.host, port=args.port,
             evidence_db=folder / "evidence.sqlite3", time_scale=args.time_scale,
-            accounts=[Account(args.user, password, [pki.tax_code])],
+            accounts=accounts,
             registered_certs={pki.tax_code: [pki.declarant.cert]}, behaviour=behaviour))
     except (RuntimeError, OSError) as exc:
         print(f"ecdi: {exc}", file=sys.stderr)
@@ -105,8 +113,20 @@ def _gateway(args) -> int:
         f"  data folder (private: test PKI keys, state): {folder}",
         f"  evidence log (shareable): {running.evidence_db}   (check: ecdi evidence verify {running.evidence_db})",
         f"  control API: {running.control_url}  token: {running.control_token}",
-        "ready — Ctrl-C stops the gateway",
     ]
+    if args.statement is not None:
+        from ..gateway_statement import write_mock_statement
+
+        target = Path(args.statement).resolve() if args.statement else folder / "gateway.toml"
+        try:
+            write_mock_statement(target, running, pki, [load_profile(p) for p in profiles], accounts,
+                                 args.time_scale)
+        except OSError as exc:
+            running.stop()
+            print(f"ecdi: --statement {target}: cannot be written: {exc.strerror or exc}", file=sys.stderr)
+            return 2
+        lines.append(f"  gateway statement (private, for ecdi run --gateway): {target}")
+    lines.append("ready — Ctrl-C stops the gateway")
     _stop_on_ctrl_c_and_term()
     try:                        # "ready" is printed inside: a Ctrl-C right after it still stops cleanly
         print("\n".join(lines), flush=True)

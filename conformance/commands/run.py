@@ -16,6 +16,9 @@ from pathlib import Path
 def register(sub) -> None:
     run = sub.add_parser("run", help="run a conformance session")
     run.add_argument("--sut", default="reference", help="system under test: 'reference' (the built-in reference DTS, default) or the path of a sut.toml (docs/drivers.md)")
+    run.add_argument("--gateway", metavar="GATEWAY_TOML",
+                     help="certify a customs gateway instead of a DTS: the path of its gateway statement "
+                          "(docs/gateway-certification.md); the harness plays the DTS and runs the cgw-* cases")
     run.add_argument("--out", required=True, help="output folder (report.html, results.json, junit.xml, certificate.html)")
     run.add_argument("--profile", default="ecdi-1.0", help="ECDI profile (version) to test against: "
                                                          "ecdi-1.0 or ecdi-1.1 (fixtures/profiles/)")
@@ -45,8 +48,9 @@ def register(sub) -> None:
 def _run(args) -> int:
     import pytest
 
-    from ..catalogue import CASES_DIR, case_ids
-    from ..harness import Harness, HarnessOptions, SetupError
+    from ..catalogue import CASES_DIR, all_cases
+    from ..harness import HarnessOptions, SetupError
+    from ..party import party_of
     from ..progress import PytestProgress
     from ..report import outputs
     from ..report.certificate import overall_text
@@ -56,8 +60,15 @@ def _run(args) -> int:
 
     if looks_like_sut_file(args.sut):  # the pytest run must find the same file whatever its folder
         args.sut = str(Path(args.sut).resolve())
-    harness = Harness(HarnessOptions(sut=args.sut, mutant=args.mutant, profile_id=args.profile,
-                                     time_scale=args.time_scale, jobs=args.jobs))
+    if args.gateway and (args.mutant or args.sut != "reference"):
+        print("ecdi: --gateway certifies a gateway; --sut and --mutant name a DTS: give one or the other",
+              file=sys.stderr)
+        return 2
+    gateway = Path(args.gateway).resolve() if args.gateway else None
+    options = HarnessOptions(sut=args.sut, mutant=args.mutant, profile_id=args.profile,
+                             time_scale=args.time_scale, jobs=args.jobs, gateway=gateway)
+    party = party_of(options)
+    harness = party.harness(options)
     try:
         harness.prepare()
     except SetupError as exc:
@@ -71,9 +82,10 @@ def _run(args) -> int:
         except IssuerError as exc:
             print(f"ecdi: {exc}", file=sys.stderr)
             return 2
-    unknown = sorted(set(args.case or []) - case_ids())
+    unknown = sorted(set(args.case or []) - {c.id for c in all_cases() if c.party == party.name})
     if unknown:
-        print(f"ecdi: unknown case id(s): {', '.join(unknown)}; see `ecdi cases`", file=sys.stderr)
+        print(f"ecdi: unknown case id(s) for a {party.name} run: {', '.join(unknown)}; see `ecdi cases`",
+              file=sys.stderr)
         return 2
     if not_a_folder(out=args.out, pki_dir=args.pki_dir):
         return 2
@@ -105,13 +117,15 @@ def _run(args) -> int:
     ]
     plugins = []
     mode = args.progress
-    if mode == "auto" and getattr(harness.sut_file, "driver_kind", None) == "manual":
+    if mode == "auto" and getattr(getattr(harness, "sut_file", None), "driver_kind", None) == "manual":
         mode = "plain"   # the operator's prompts share the terminal: no panel redrawn over them
     if mode != "off":    # the progress says it all: no pytest dots or progress column either
         argv += ["-o", "console_output_style=classic"]
         plugins.append(PytestProgress(mode))
     if args.mutant:
         argv.append(f"--ecdi-mutant={args.mutant}")
+    if gateway is not None:
+        argv.append(f"--ecdi-gateway={gateway}")
     if args.seed is not None:
         argv.append(f"--ecdi-seed={args.seed}")
     if args.pki_dir:

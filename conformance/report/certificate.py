@@ -64,9 +64,10 @@ def run_coverage(results: dict) -> dict:
     except (ImportError, ProfileError):  # no coverage measure or profile: say so rather than guess
         return dict(COVERAGE_PLACEHOLDER)
     ran = {c["id"] for c in results["cases"]}
-    cov = coverage(profile, [s for s in all_cases() if s.id in ran])
+    party = results.get("party", "DTS")
+    cov = coverage(profile, [s for s in all_cases() if s.id in ran], party)
     figures = {level: list(cov.level_figures(level)) for level in ("MUST", "SHOULD")}
-    status = ", ".join(f"{level} {c}/{t}" for level, (c, t) in figures.items()) + " requirements binding the DTS"
+    status = ", ".join(f"{level} {c}/{t}" for level, (c, t) in figures.items()) + f" requirements binding the {party}"
     return {"status": status, "kind": "requirements", **figures, "uncovered_must": cov.uncovered("MUST"),
             "not_met": not_met(results["cases"])}
 

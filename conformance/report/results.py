@@ -30,17 +30,17 @@ CONFORMANT, NOT_CONFORMANT, INCOMPLETE, INTERRUPTED = "CONFORMANT", "NOT CONFORM
 NO_OWN_FINDING = "no finding of its own: the case's verdict"
 
 
-def applicable_cases(capabilities) -> set[str]:
-    """The catalogue's cases that apply to a product claiming ``capabilities`` (Table 13-1)."""
+def applicable_cases(capabilities, party: str = "DTS") -> set[str]:
+    """The catalogue's cases of ``party`` that apply to a product claiming ``capabilities`` (Table 13-1)."""
     from ..catalogue import all_cases
 
     claimed = set(capabilities or [])
-    return {s.id for s in all_cases() if not s.capability or s.capability in claimed}
+    return {s.id for s in all_cases() if s.party == party and (not s.capability or s.capability in claimed)}
 
 
 def run_scope(results: dict) -> dict:
-    """How many of the applicable catalogue cases ran, and which did not."""
-    applicable = applicable_cases((results.get("sut") or {}).get("capabilities"))
+    """How many of the applicable catalogue cases of the party under test ran, and which did not."""
+    applicable = applicable_cases((results.get("sut") or {}).get("capabilities"), results.get("party", "DTS"))
     ran = {c["id"] for c in results["cases"]}
     return {"executed": len(ran), "applicable": len(applicable | ran),
             "missing": sorted(applicable - ran)}
