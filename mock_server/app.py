@@ -161,7 +161,8 @@ class Gateway:
     def _new_session(self, session_id: str, user_ids: set[str]) -> Session:
         clock = Clock()
         session = Session(session_id, user_ids, clock, Replies(self._signer, clock, self._identity, self.describe,
-                                                               self.behaviour.reply_signature))
+                                                               self.behaviour.reply_signature,
+                                                               self.behaviour.reply_header_values))
         self.sessions[session_id] = session
         return session
 
@@ -196,7 +197,7 @@ class Gateway:
 
     @property
     def endpoint_url(self) -> str:
-        return self.base_url + soap.ENDPOINT_PATH
+        return self.base_url + self.behaviour.endpoint_path
 
     def close(self) -> None:
         self._cpu.close()
@@ -235,8 +236,8 @@ class Gateway:
         s_max = self.default_profile.params["S_max"]
         app = web.Application(client_max_size=4 * s_max,        # TRN-13: read bodies up to 4 × S_max
                               middlewares=[self._ends_in_a_row])
-        app.router.add_post(soap.ENDPOINT_PATH, self._service)
-        app.router.add_get(soap.ENDPOINT_PATH, self._wsdl)
+        app.router.add_post(self.behaviour.endpoint_path, self._service)     # TRN-01's seam
+        app.router.add_get(self.behaviour.endpoint_path, self._wsdl)
         app.router.add_get("/crl/{name}", self._crl)
         app.router.add_get("/live", self._live_page)
         control = web.Application(middlewares=[self._control_guard])
@@ -373,7 +374,7 @@ class Gateway:
         body = await self._read(request, arrival)
         if body is None:
             return _Gone()
-        on_endpoint = request.path == soap.ENDPOINT_PATH
+        on_endpoint = request.path == self.behaviour.endpoint_path
         return await self._respond(request, arrival, status=405 if on_endpoint else 404,
                                    body=b"405 Method Not Allowed" if on_endpoint else b"404 Not Found",
                                    content_type="text/plain", request_body=body,

@@ -22,6 +22,9 @@ class Behaviour:
     skipped_checks: frozenset[str] = frozenset()          # steps not run at all
     # Table 8-2 rows (their G codes) not checked at step 10 (SIG-08, SIG-09, SIG-11)
     skipped_certificate_rows: frozenset[str] = frozenset()
+    # refusals answered with another code (a code → the code given instead), e.g. X0001 → X0002
+    code_substitutions: tuple[tuple[str, str], ...] = ()
+    lexical_rules: bool = True                            # comments/PIs, NFC, control characters (steps 7, 13)
     # step 9: SHA-1 request signatures judged as the message's profile says (None) or as this value of
     # the profile parameter ``SHA1`` ("accept-with-warning": the 1.0 rule, SIG-07)
     sha1_rule: str | None = None
@@ -38,14 +41,18 @@ class Behaviour:
     http_status_for_codes: tuple[tuple[str, int], ...] = ()
     # result codes of 271 refusals answered with a soap:Client Fault instead (TRN-07)
     fault_for_codes: frozenset[str] = frozenset()
-    record_transient_refusals: bool = False               # a 271 E9001 is recorded as a submission (TRN-08)
+    # 271 refusals with these codes recorded as the submission's entry 1 (never: TRN-08, REL-10)
+    recorded_refusals: frozenset[str] = frozenset()
 
     # --- reply signatures (SIG-14) -----------------------------------------------------------------
     reply_signature: str = "rsa-sha256"                   # "rsa-sha256" | "rsa-sha1" | "none"
+    # reply header fields (Table 4-3 paths) written with these values whatever the request (ENV-10)
+    reply_header_values: tuple[tuple[str, str], ...] = ()
 
     # --- polling (RPL-03) --------------------------------------------------------------------------
     # a query answers the lowest visible entry above afterSequence + this (−1 repeats, +1 loses one)
     query_after_offset: int = 0
+    forgets_entry1: bool = False                          # queries no longer see entry 1 (REL-12)
 
     # --- payments (PAY-04, PAY-07) -----------------------------------------------------------------
     otp_validity_s: float | None = None                   # T_otp in profile seconds (scaled); None: the profile's
@@ -53,6 +60,10 @@ class Behaviour:
 
     # --- WSDL (TRN-02) -----------------------------------------------------------------------------
     wsdl_location: str | None = None                      # soap:address location; None: the gateway's endpoint
+    endpoint_path: str = "/ecdi/CISService"               # where Send and the WSDL are served (TRN-01)
+
+    def code_for(self, code: str) -> str:
+        return dict(self.code_substitutions).get(code, code)
 
     def status_for(self, code: str) -> int | None:
         return dict(self.http_status_for_codes).get(code)

@@ -202,8 +202,8 @@ def error(gw, code: str, path: str = "", description: str | None = None) -> Erro
 
 
 def reject(gw, code: str, path: str = "", description: str | None = None) -> Answer:
-    """A 271 (message-level rejection, never recorded)."""
-    return Answer("271", (error(gw, code, path, description),))
+    """A 271 (message-level rejection, never recorded) — with the code this gateway's behaviour gives."""
+    return Answer("271", (error(gw, gw.behaviour.code_for(code), path, description),))
 
 
 # ------------------------------------------------------------------------------------------
@@ -324,6 +324,8 @@ def step_envelope(gw, ex: Exchange) -> Outcome | None:
     after this step, the signature first, can be judged on a document read in part (decisions.md)."""
     issues = list(_envelope_issues(ex, ex.profile))
     ex.lexical = ex.once(("lexical", ex.profile.id), lambda: lexical.lexical_problem(ex.root, ex.profile.repeatable))
+    if not gw.behaviour.lexical_rules:
+        ex.lexical = None
     if ex.lexical is not None and not _in_content(ex, ex.lexical.path):
         issues.append(ex.lexical)
     issues = issues or _table_4_2_issues(ex)
@@ -456,7 +458,7 @@ def step_content(gw, ex: Exchange) -> Outcome | None:
         order_id = content_child(ex.root).findtext(q(PAY, "paymentOrderId"))
         if order_id != ex.header["Subject/reference"]:
             issues.append(_Issue("/Envelope/Header/Subject/reference", "differs from OtpRequest/paymentOrderId"))
-    ex.verdict["schema"] += [{"step": 13, "path": i.path, "reason": i.reason} for i in issues]
+    ex.verdict.setdefault("schema", []).extend({"step": 13, "path": i.path, "reason": i.reason} for i in issues)
     if issues:
         return reject(gw, "X0002", issues[0].path)
     return None
@@ -845,7 +847,7 @@ def finish(gw, ex: Exchange, outcome: Outcome | None, *, recordable: bool) -> Re
             return Response(gw.behaviour.status_for(code), f"{gw.behaviour.status_for(code)} {code}".encode())
         if code in gw.behaviour.fault_for_codes:
             return _fault(Fault("soap:Client", outcome.errors[0].description))
-        if code == "E9001" and gw.behaviour.record_transient_refusals and _recordable_text(ex):
+        if code in gw.behaviour.recorded_refusals and _recordable_text(ex):
             return _reply(_record(gw, ex, "271", list(outcome.errors)))
         return _reply(gw.replies.build(ex.header.fields, "271", _result(list(outcome.errors), sequence=0)))
     errors = [*outcome.errors, *ex.warnings]
@@ -895,7 +897,8 @@ def _answer_query(gw, ex: Exchange) -> Response:
     after = int(content_child(ex.root).findtext(q(ENV, "afterSequence")))
     floor = after + gw.behaviour.query_after_offset          # the seam of RPL-03: 0 is the spec's
     entries = gw.store.entries(sub.message_id)
-    newer = next((e for e in entries if e.sequence > floor), None)
+    visible = [e for e in entries if e.sequence > 1 or not gw.behaviour.forgets_entry1]
+    newer = next((e for e in visible if e.sequence > floor), None)
     if newer is not None:
         return _reply(newer.text)
     if sub.script and after == entries[-1].sequence and gw.store.note_quiet_query(sub.message_id) > sub.pending_queries:

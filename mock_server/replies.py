@@ -79,8 +79,10 @@ SIGNATURES = {"rsa-sha256": (xmlsig.RSA_SHA256, xmlsig.SHA256), "rsa-sha1": (xml
 
 class Replies:
     def __init__(self, signer: xmlsig.Signer, clock: Clock, identity: GatewayIdentity,
-                 describe: Callable[[str], str], signature: str = "rsa-sha256"):
+                 describe: Callable[[str], str], signature: str = "rsa-sha256",
+                 fixed_fields: tuple[tuple[str, str], ...] = ()):
         self._signer = signer
+        self._fixed = dict(fixed_fields)             # header values written whatever the request (a defect's)
         self._signature = SIGNATURES[signature]
         self._clock = clock
         self.identity = identity
@@ -114,6 +116,7 @@ class Replies:
             "Subject/reference": _match(_GUID, reference) or "",
             "Subject/sendApplication": "CGW",
             "Subject/receiveApplication": _match(_APP_ID, request.get("Subject/sendApplication")) or "-",
+            **self._fixed,
         })
 
     def build(self, request: Mapping[str, str], function: str, result: Result) -> bytes:

@@ -15,7 +15,7 @@ from lxml import etree
 
 from conformance.codec import safexml, soap, xmlsig
 from conformance.codec.envelope import Header, build_envelope, content_child, new_message_id, read_header
-from conformance.codec.namespaces import DS, q
+from conformance.codec.namespaces import DS, ENV, q
 from conformance.gateway_control import GatewayControl
 from conformance.profile import load_profile
 from mock_server import Account, GatewayConfig, run_in_thread
@@ -43,16 +43,20 @@ from test_gateway_flows import CENTRAL, CHECKER, approve, declared, order_conten
 CERTIFICATION_ID = "ECDI-0000-00000"
 
 
+def resigned(text: bytes, signer, fields: dict, **methods) -> bytes:
+    """``text`` with these header fields, signed again."""
+    root = safexml.parse_message_text(text)
+    header = Header({**read_header(root).fields, **fields})
+    return xmlsig.sign_envelope(build_envelope(header, content_child(root)), signer, **methods)
+
+
 class Client11(Client):
     """Profile 1.1 requests: the 1.0 request with version 1.1 and the test certificationId, signed again."""
 
     def message(self, *, signer=None, signature_method=xmlsig.RSA_SHA256, digest_method=xmlsig.SHA256, **kwargs):
-        root = safexml.parse_message_text(super().message(**kwargs))
-        fields = {**read_header(root).fields, "Reference/version": "1.1",
-                  "SendApplication/certificationId": CERTIFICATION_ID}
-        return xmlsig.sign_envelope(build_envelope(Header(fields), content_child(root)),
-                                    signer or self.pki.declarant.signer(),
-                                    signature_method=signature_method, digest_method=digest_method)
+        return resigned(super().message(**kwargs), signer or self.pki.declarant.signer(),
+                        {"Reference/version": "1.1", "SendApplication/certificationId": CERTIFICATION_ID},
+                        signature_method=signature_method, digest_method=digest_method)
 
 
 @contextlib.contextmanager
@@ -179,9 +183,7 @@ def test_no_content_check(pki, tmp_path, client, case):
 def test_no_certification_register(pki, tmp_path):
     for defect, expected in (("no-certification-register", "29"), (None, "271")):
         with served(pki, tmp_path / str(defect), defect, version="1.1") as (c, _):
-            root = safexml.parse_message_text(c.message())
-            fields = {**read_header(root).fields, "SendApplication/certificationId": "ECDI-1999-99999"}
-            text = xmlsig.sign_envelope(build_envelope(Header(fields), content_child(root)), pki.declarant.signer())
+            text = resigned(c.message(), pki.declarant.signer(), {"SendApplication/certificationId": "ECDI-1999-99999"})
             assert answer(c, text)[1].function == expected
 
 
@@ -347,3 +349,74 @@ def test_every_defect_has_a_test_here():
 
     source = inspect.getsource(sys.modules[__name__])
     assert [name for name in DEFECTS if f'"{name}"' not in source] == []
+
+
+def test_u0001_recorded(pki, tmp_path):
+    for defect, expected in (("u0001-recorded", "U0001"), (None, "00000")):
+        with served(pki, tmp_path / str(defect), defect) as (c, _):
+            text = c.message()
+            assert answer(c, text, password="wrong")[2].result_code == "U0001"
+            assert answer(c, text)[2].result_code == expected
+
+
+def test_entry1_not_kept(pki, tmp_path):
+    for defect, expected in (("entry1-not-kept", "12"), (None, "29")):
+        with served(pki, tmp_path / str(defect), defect) as (c, control):
+            submission_id, _ = submit(c)
+            assert ask(c, control, submission_id, 0)[1].function == expected
+
+
+def _with_comment_in_header(text: bytes, signer) -> bytes:
+    root = safexml.parse_message_text(text)
+    root.find(q(ENV, "Header")).insert(0, etree.Comment(" ECDI forbids comments "))
+    root.remove(root.find(q(DS, "Signature")))
+    return xmlsig.sign_envelope(root, signer)
+
+
+@pytest.mark.parametrize("defect", ["no-envelope-check", "no-lexical-rules"])
+def test_comment_in_header_accepted(pki, tmp_path, client, case, defect):
+    with served(pki, tmp_path, defect) as (bad, _):
+        assert answer(bad, _with_comment_in_header(bad.message(), pki.declarant.signer()))[1].function == "29"
+    assert answer(client, _with_comment_in_header(client.message(), pki.declarant.signer()))[2].result_code == "X0002"
+
+
+def test_non_nfc_text_accepted_without_lexical_rules(pki, tmp_path, client, case):
+    import unicodedata
+    from test_gateway import declaration
+
+    decomposed = declaration()
+    decomposed.find(".//{*}description").text = unicodedata.normalize("NFD", "Máy tính xách tay")
+    with served(pki, tmp_path, "no-lexical-rules") as (bad, _):
+        assert answer(bad, bad.message(content=decomposed))[1].function == "29"
+    assert answer(client, client.message(content=decomposed))[2].result_code == "X0002"
+
+
+@pytest.mark.parametrize("defect, expected, make", [
+    ("xml-errors-as-x0002", "X0001", lambda c: b"this is <not xml"),
+    ("unknown-version-as-x0002", "X0003",
+     lambda c: resigned(c.message(), c.pki.declarant.signer(), {"Reference/version": "0.9"})),
+    ("broken-signature-as-g0004", "G0001",
+     lambda c: c.message().replace("Máy tính".encode(), "Máy tinh".encode(), 1)),
+])
+def test_another_code_for_a_refusal(pki, tmp_path, client, case, defect, expected, make):
+    given = dict(DEFECTS[defect].knobs["code_substitutions"])[expected]
+    with served(pki, tmp_path, defect) as (bad, _):
+        assert answer(bad, make(bad))[2].result_code == given
+    assert answer(client, make(client))[2].result_code == expected
+
+
+def test_reply_names_itself(pki, tmp_path, client, case):
+    with served(pki, tmp_path, "reply-names-itself") as (bad, _):
+        assert answer(bad, bad.message())[1]["Subject/sendApplication"] == "ECDI-CGW"
+    assert answer(client, client.message())[1]["Subject/sendApplication"] == "CGW"
+
+
+def test_endpoint_elsewhere(pki, tmp_path, gateway):
+    with served(pki, tmp_path, "endpoint-elsewhere") as (bad, _):
+        assert bad.gateway.endpoint_url.endswith("/ecdi/CISService.svc")
+        assert answer(bad, bad.message())[1].function == "29"
+        standard = bad.gateway.endpoint_url.removesuffix(".svc")
+        body = soap.send_request_body(bad.message(), USER, PASSWORD)
+        headers = {"Content-Type": soap.CONTENT_TYPE, "SOAPAction": soap.SOAP_ACTION}
+        assert bad.session.post(standard, data=body, headers=headers, timeout=10).status_code == 404
+    assert gateway.endpoint_url.endswith(soap.ENDPOINT_PATH)
