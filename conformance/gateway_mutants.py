@@ -62,7 +62,7 @@ def gateway_mutants(args) -> int:
     with tempfile.TemporaryDirectory(prefix="ecdi-cgw-mutants-") as tmp:
         out = Path(args.out) if args.out else Path(tmp)
         pki = Path(args.pki_dir).resolve() if args.pki_dir else (out / "pki").resolve()
-        from ..pki import TestPKI
+        from .pki import TestPKI
 
         TestPKI.ensure(pki)                # once, before gateways share it
         correct = correct_gateway_passes(chosen, out / "correct-gateway", pki, time_scale=args.time_scale)
