@@ -76,6 +76,10 @@ class GatewayStatement:
     parameters: dict
     accounts: tuple[GatewayAccount, ...]
     facilities: dict[str, Facility]
+    # [certificates.<name>]: further declarant pairs customs registered for the first account's tax code (or
+    # deliberately not), named as the entries of ``pki_matrix`` (expired, revoked, ...): the request-signatures
+    # cases sign with them; one not stated makes its check NOT-APPLICABLE.
+    certificates: dict[str, GatewayAccount] = field(default_factory=dict)
 
     @property
     def base_url(self) -> str:
@@ -151,7 +155,7 @@ class _Reader:
     def statement(self, data: dict) -> GatewayStatement:
         from .profile import list_profiles
 
-        self.unknown(data, {"gateway", "parameters", "accounts", "facilities"}, "")
+        self.unknown(data, {"gateway", "parameters", "accounts", "facilities", "certificates"}, "")
         gw = self.table(data, "gateway")
         self.unknown(gw, _GATEWAY_KEYS, "gateway")
         values = {k: self.typed(gw, k, "gateway", kind) for k, kind in _GATEWAY_KEYS.items()}
@@ -174,7 +178,8 @@ class _Reader:
             self.file, values["name"], values["vendor"], values["build"], values["endpoint"],
             tuple(values["profiles"]), self.path(values["tls_anchor"], "gateway.tls_anchor"),
             self.path(values["cgw_sign_anchor"], "gateway.cgw_sign_anchor"), parameters,
-            self.accounts(data.get("accounts")), self.facilities(self.table(data, "facilities", required=False)))
+            self.accounts(data.get("accounts")), self.facilities(self.table(data, "facilities", required=False)),
+            self.certificates(self.table(data, "certificates", required=False)))
 
     def accounts(self, entries) -> tuple[GatewayAccount, ...]:
         if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
@@ -203,6 +208,22 @@ class _Reader:
                                       self.path(self.typed(entry, "key", where, str), f"{where}.key")))
         return tuple(out)
 
+    def certificates(self, table: dict) -> dict[str, GatewayAccount]:
+        from .pki_matrix import BY_NAME
+
+        out = {}
+        for name, entry in table.items():
+            where = f"certificates.{name}"
+            if name not in BY_NAME:
+                self.fail(where, f"not a certificate of the matrix ({', '.join(BY_NAME)})")
+            if not isinstance(entry, dict):
+                self.fail(where, f"expected a table with certificate and key, found {entry!r}")
+            self.unknown(entry, {"certificate", "key"}, where)
+            out[name] = GatewayAccount(name, "", "", self.path(self.typed(entry, "certificate", where, str),
+                                                               f"{where}.certificate"),
+                                       self.path(self.typed(entry, "key", where, str), f"{where}.key"))
+        return out
+
     def facilities(self, table: dict) -> dict[str, Facility]:
         self.unknown(table, FACILITIES, "facilities")
         out = {}
@@ -228,10 +249,13 @@ def write_private(path: Path, text: str) -> None:
     os.chmod(path, 0o600)
 
 
-def write_mock_statement(target: Path, running, pki, profiles: list, accounts: list, running_scale: float) -> None:
+def write_mock_statement(target: Path, running, pki, profiles: list, accounts: list, running_scale: float,
+                         identities: dict | None = None, certificates: dict | None = None) -> None:
     """The statement of the project's own mock gateway (``ecdi gateway --statement``): its endpoint, its test
     PKI's anchors, its accounts with the declarant pair registered for their tax code (the key taken out of
-    the PKCS#12 into the statement's private folder), and its control API as test clock and OTP mailbox."""
+    the PKCS#12 into the statement's private folder), and its control API as test clock and OTP mailbox.
+    ``identities``: an account's own pair by UserId (default the declarant's); ``certificates``: the matrix
+    certificates by entry name ([certificates.<name>])."""
     from cryptography.hazmat.primitives import serialization
 
     from . import __version__
@@ -272,10 +296,24 @@ def write_mock_statement(target: Path, running, pki, profiles: list, accounts: l
         f"otp_sender = {q(first.deployment['otp_sender'])}",
         f"time_scale = {float(running_scale)}",
     ]
+    def pair(name: str, identity) -> tuple[Path, Path]:
+        """The identity's chain and its key, written unencrypted into the statement's private folder."""
+        key = identity.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                         serialization.NoEncryption())
+        write_private(folder / f"{name}.key.pem", key.decode("ascii"))
+        chain = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in [identity.cert, *identity.chain])
+        write_private(folder / f"{name}.chain.pem", chain.decode("ascii"))
+        return folder / f"{name}.chain.pem", folder / f"{name}.key.pem"
+
     for account in accounts:
+        own = (identities or {}).get(account.user_id)
+        cert, key = pair(f"account-{account.user_id}", own) if own else (pki.declarant.chain_pem,
+                                                                          folder / "declarant.key.pem")
         lines += ["", "[[accounts]]", f"user = {q(account.user_id)}", f"password = {q(account.password)}",
-                  f"tax_code = {q(account.tax_codes[0])}", f"certificate = {q(pki.declarant.chain_pem)}",
-                  f"key = {q(folder / 'declarant.key.pem')}"]
+                  f"tax_code = {q(account.tax_codes[0])}", f"certificate = {q(cert)}", f"key = {q(key)}"]
+    for name, identity in (certificates or {}).items():
+        cert, key = pair(f"matrix-{name}", identity)
+        lines += ["", f"[certificates.{name}]", f"certificate = {q(cert)}", f"key = {q(key)}"]
     for facility in FACILITIES:
         lines += ["", f"[facilities.{facility}]", f"url = {q(running.control_url)}",
                   f"token_file = {q(folder / 'control-token')}"]

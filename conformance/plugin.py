@@ -148,11 +148,20 @@ def pytest_sessionstart(session):
 def pre_run_finding(spec: CaseSpec, profile, sut) -> Finding | None:
     """The verdict of a case decided before it runs (shared with ``ecdi replay``), or None."""
     unknown = [r for r in spec.requirements if r not in profile.requirements]
+    if unknown and len(unknown) == len(spec.requirements) and all(_in_another_profile(r) for r in unknown):
+        # a case of one profile's requirement only (SIG-06 in 1.0, SIG-07 in 1.1): nothing to judge here
+        return Finding(Verdict.NOT_APPLICABLE, f"{', '.join(unknown)} is not a requirement of {profile.id}")
     if unknown:
         return Finding(Verdict.ERROR, f"case cites requirements not in {profile.id}: {unknown}")
     if spec.capability and spec.capability not in sut.capabilities:
         return Finding(Verdict.NOT_APPLICABLE, f"capability {spec.capability!r} is not claimed")
     return None
+
+
+def _in_another_profile(requirement: str) -> bool:
+    from .profile import list_profiles, load_profile
+
+    return any(requirement in load_profile(p).requirements for p in list_profiles())
 
 
 def unexpected_finding(exc: BaseException) -> Finding:

@@ -8,12 +8,12 @@ without a new test. Requests are built and signed by the plain wire client of ``
 
 from __future__ import annotations
 
-import copy
 
 import pytest
 from lxml import etree
 
 from conformance import pki_matrix
+from conformance.evaluation_order import WRAPPINGS
 from conformance.codec import safexml, xmlsig
 from conformance.codec.envelope import Header, build_envelope, content_child, read_header
 from conformance.codec.namespaces import DS, q
@@ -121,58 +121,15 @@ def test_sha256_in_1_1_is_accepted(client, case):
 
 # ------------------------------------------------------------------------------------------
 # Signature wrapping (SIG-05): the signed bytes must be the bytes acted on. Each attempt keeps the
-# envelope itself valid (Table 7-3 step 7), so only the signature step can refuse it.
+# envelope itself valid (Table 7-3 step 7), so only the signature step can refuse it. The attempts are
+# the CGW cases' own (``evaluation_order.WRAPPINGS``).
 
 
-def _serialise(root: etree._Element) -> bytes:
-    return xmlsig.XML_DECLARATION + etree.tostring(root, encoding="UTF-8")
-
-
-def _other_content(root: etree._Element) -> None:
-    """The attacker's change: another goods value and total (still schema-valid)."""
-    for path in (".//{*}GoodsItem/{*}value", ".//{*}Invoice/{*}totalValue"):
-        el = root.find(path)
-        el.text = str(int(el.text) + 1000)
-
-
-def wrap_copied_signature(text: bytes) -> bytes:
-    """Altered content carrying the genuine signature of the original (a copied signature)."""
-    root = safexml.parse_message_text(text)
-    _other_content(root)
-    return _serialise(root)
-
-
-def wrap_second_signature(text: bytes) -> bytes:
-    """The genuine signature twice: "exactly one ds:Signature"."""
-    root = safexml.parse_message_text(text)
-    root.append(copy.deepcopy(root.find(q(DS, "Signature"))))
-    return _serialise(root)
-
-
-def wrap_original_in_object(text: bytes) -> bytes:
-    """Classic XSW: the original signed envelope tucked into a ds:Object, the visible content altered."""
-    root = safexml.parse_message_text(text)
-    original = copy.deepcopy(root)
-    original.remove(original.find(q(DS, "Signature")))
-    _other_content(root)
-    obj = etree.SubElement(root.find(q(DS, "Signature")), q(DS, "Object"))
-    obj.append(original)
-    return _serialise(root)
-
-
-def wrap_signature_first(text: bytes) -> bytes:
-    """The signature moved before the Header: not the last child of Envelope."""
-    root = safexml.parse_message_text(text)
-    root.insert(0, root.find(q(DS, "Signature")))
-    return _serialise(root)
-
-
-@pytest.mark.parametrize("attack", [wrap_copied_signature, wrap_second_signature, wrap_original_in_object,
-                                    wrap_signature_first], ids=lambda f: f.__name__)
+@pytest.mark.parametrize("attack", WRAPPINGS, ids=lambda w: w.make.__name__)
 def test_signature_wrapping_is_G0001(client, case, attack):
     genuine = client.message()
     assert outcome(client, client.message())[:2] == ("29", "00000")   # the client's requests are sound
-    assert outcome(client, attack(genuine))[:2] == ("271", "G0001")
+    assert outcome(client, attack.make(genuine))[:2] == ("271", "G0001")
 
 
 def test_without_a_current_crl_the_answer_is_E9001(client, control, case):

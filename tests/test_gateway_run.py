@@ -59,7 +59,7 @@ def run_gateway(statement: Path, out: Path, *extra: str) -> tuple[subprocess.Com
 def test_the_statement_describes_the_running_gateway_and_is_private(mock_gateway):
     statement = load_gateway_statement(mock_gateway)
     assert statement.endpoint.startswith("https://127.0.0.1:") and statement.endpoint.endswith("/ecdi/CISService")
-    assert statement.profiles == ("ecdi-1.0", "ecdi-1.1") and len(statement.accounts) == 2
+    assert statement.profiles == ("ecdi-1.0", "ecdi-1.1") and len(statement.accounts) == 3
     assert statement.parameters["time_scale"] == float(TIME_SCALE)
     assert set(statement.facilities) == {"test_clock", "otp_mailbox"}
     assert mock_gateway.stat().st_mode & 0o777 == 0o600

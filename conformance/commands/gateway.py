@@ -19,6 +19,7 @@ import threading
 from pathlib import Path
 
 DEFAULT_USER = "nguoikhai"
+OTHER_USER = "doanhnghiepkhac"  # a user of another tax code only (ENV-09, U0002), with --statement
 CHECKER_USER = "nguoiduyet"   # a second user of the same tax code (maker ≠ checker, PAY-07), with --statement
 
 
@@ -78,14 +79,25 @@ def _gateway(args) -> int:
         return 2
     password = args.password or secrets.token_urlsafe(12)
     accounts = [Account(args.user, password, [pki.tax_code])]
+    registered = {pki.tax_code: [pki.declarant.cert]}
+    identities, matrix = {}, {}
     if args.statement is not None:
+        from .. import pki_matrix
+
         accounts.append(Account(CHECKER_USER, secrets.token_urlsafe(12), [pki.tax_code]))
+        # ENV-09: a user of another enterprise only (U0002), with a pair of its own
+        accounts.append(Account(OTHER_USER, secrets.token_urlsafe(12), [pki_matrix.OTHER_TAX_CODE]))
+        identities[OTHER_USER] = pki.issue_declarant("statement-other-user", pki_matrix.OTHER_TAX_CODE)
+        registered[pki_matrix.OTHER_TAX_CODE] = [identities[OTHER_USER].cert]
+        # the request-signature matrix, registered as customs would (all but "unregistered", SIG-11)
+        matrix = {e.name: pki_matrix.identity(pki, e) for e in pki_matrix.MATRIX if e.p12_password is None}
+        registered[pki.tax_code] += [matrix[e.name].cert for e in pki_matrix.MATRIX if e.name in matrix and e.registered]
     try:
         running = run_in_thread(GatewayConfig(
             profiles=profiles, pki_folder=pki.folder, host=args.host, port=args.port,
             evidence_db=folder / "evidence.sqlite3", time_scale=args.time_scale,
             accounts=accounts,
-            registered_certs={pki.tax_code: [pki.declarant.cert]}, behaviour=behaviour))
+            registered_certs=registered, behaviour=behaviour))
     except (RuntimeError, OSError) as exc:
         print(f"ecdi: {exc}", file=sys.stderr)
         return 2
@@ -120,7 +132,7 @@ def _gateway(args) -> int:
         target = Path(args.statement).resolve() if args.statement else folder / "gateway.toml"
         try:
             write_mock_statement(target, running, pki, [load_profile(p) for p in profiles], accounts,
-                                 args.time_scale)
+                                 args.time_scale, identities, matrix)
         except OSError as exc:
             running.stop()
             print(f"ecdi: --statement {target}: cannot be written: {exc.strerror or exc}", file=sys.stderr)
