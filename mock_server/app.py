@@ -162,7 +162,8 @@ class Gateway:
         clock = Clock()
         session = Session(session_id, user_ids, clock, Replies(self._signer, clock, self._identity, self.describe,
                                                                self.behaviour.reply_signature,
-                                                               self.behaviour.reply_header_values))
+                                                               self.behaviour.reply_header_values,
+                                                               self.behaviour.result_code_always))
         self.sessions[session_id] = session
         return session
 

@@ -28,6 +28,7 @@ class Behaviour:
     # step 9: SHA-1 request signatures judged as the message's profile says (None) or as this value of
     # the profile parameter ``SHA1`` ("accept-with-warning": the 1.0 rule, SIG-07)
     sha1_rule: str | None = None
+    refused_signature_methods: frozenset[str] = frozenset()   # SignatureMethod URIs answered G0001 (SIG-03)
 
     # --- REL-10: a messageId already recorded (step 5) ------------------------------------------
     replay_compares_text: bool = True                     # another text with that messageId is E0003
@@ -48,11 +49,14 @@ class Behaviour:
     reply_signature: str = "rsa-sha256"                   # "rsa-sha256" | "rsa-sha1" | "none"
     # reply header fields (Table 4-3 paths) written with these values whatever the request (ENV-10)
     reply_header_values: tuple[tuple[str, str], ...] = ()
+    result_code_always: str | None = None                 # resultCode written whatever the errors (RPL-01)
 
     # --- polling (RPL-03) --------------------------------------------------------------------------
     # a query answers the lowest visible entry above afterSequence + this (−1 repeats, +1 loses one)
     query_after_offset: int = 0
     forgets_entry1: bool = False                          # queries no longer see entry 1 (REL-12)
+    poll_min_factor: float = 1.0                          # E9002 below this × T_poll_min (REL-15)
+    cancellation_closes_history: bool = True              # an accepted cancellation is final for the declaration (RPL-04)
 
     # --- payments (PAY-04, PAY-07) -----------------------------------------------------------------
     otp_validity_s: float | None = None                   # T_otp in profile seconds (scaled); None: the profile's

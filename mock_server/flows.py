@@ -201,7 +201,7 @@ def otp_validity(gw, profile) -> float:
 
 def after_reveal(gw, sub, function: str) -> None:
     """RPL-04: a 32 to a cancellation is final for the cancelled declaration's history too."""
-    if sub.function == "1" and function == "32" and sub.declaration_number:
+    if sub.function == "1" and function == "32" and sub.declaration_number and gw.behaviour.cancellation_closes_history:
         declaration = gw.store.declaration(sub.declaration_number)
         if declaration is not None:
             gw.store.close_history(declaration.message_id)

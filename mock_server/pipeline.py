@@ -356,6 +356,9 @@ def step_signature(gw, ex: Exchange) -> Outcome | None:
         ex.verdict["signature"] = {"ok": False, "code": problem.code, "reason": problem.reason}
         return reject(gw, problem.code, problem.field)
     sig = ex.signature
+    if sig.signature_method in gw.behaviour.refused_signature_methods:
+        ex.verdict["signature"] = {"ok": False, "code": "G0001", "reason": f"{sig.signature_method} not verified"}
+        return reject(gw, "G0001")
     ex.verdict["signature"] = {"ok": True, "method": sig.signature_method, "digest": sig.digest_method}
     if sig.uses_sha1:
         ex.warnings.append(error(gw, "W0001"))
@@ -472,7 +475,7 @@ def step_query_target(gw, ex: Exchange) -> Outcome | None:
     started = ex.now.timestamp() - ex.started_before           # REL-15 counts from starts (REL-01)
     previous = gw.store.note_query_start(reference, started)
     if gw.enforce_poll_interval and previous is not None:
-        poll_min = ex.profile.timer("T_poll_min", gw.time_scale)
+        poll_min = ex.profile.timer("T_poll_min", gw.time_scale) * gw.behaviour.poll_min_factor
         if started - previous < poll_min * (1 - gw.poll_interval_allowance):
             return reject(gw, "E9002")
     sub = gw.store.submission(reference)

@@ -11,6 +11,7 @@ placeholders (SEC-04), so a wrong guess here would be the gateway's bug, not the
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -80,9 +81,10 @@ SIGNATURES = {"rsa-sha256": (xmlsig.RSA_SHA256, xmlsig.SHA256), "rsa-sha1": (xml
 class Replies:
     def __init__(self, signer: xmlsig.Signer, clock: Clock, identity: GatewayIdentity,
                  describe: Callable[[str], str], signature: str = "rsa-sha256",
-                 fixed_fields: tuple[tuple[str, str], ...] = ()):
+                 fixed_fields: tuple[tuple[str, str], ...] = (), result_code: str | None = None):
         self._signer = signer
         self._fixed = dict(fixed_fields)             # header values written whatever the request (a defect's)
+        self._result_code = result_code              # resultCode written whatever the errors (a defect's)
         self._signature = SIGNATURES[signature]
         self._clock = clock
         self.identity = identity
@@ -124,6 +126,8 @@ class Replies:
         header = self.header(request, function)
         if header["Subject/reference"] == "" and function != "271":
             raise ValueError(f"a {function} reply needs a readable request reference (Table 4-3)")
+        if self._result_code is not None:
+            result = dataclasses.replace(result, result_code=self._result_code)
         root = build_envelope(header, result.to_element())
         if self._signature is None:
             return xmlsig.XML_DECLARATION + etree.tostring(root, encoding="UTF-8", xml_declaration=False)
