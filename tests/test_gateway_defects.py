@@ -38,7 +38,7 @@ from test_gateway import (  # noqa: F401 — the shared correct gateway and its 
     submit,
     verify_reply,
 )
-from test_gateway_flows import CENTRAL, CHECKER, approve, declared, order_content, send
+from test_gateway_flows import CENTRAL, CHECKER, amendment, approve, cancellation, declared, order_content, send
 
 CERTIFICATION_ID = "ECDI-0000-00000"
 
@@ -60,14 +60,14 @@ class Client11(Client):
 
 
 @contextlib.contextmanager
-def served(pki, tmp_path, defect: str | None, *, version: str = "1.0"):
+def served(pki, tmp_path, defect: str | None, *, version: str = "1.0", registered=(), time_scale=TIME_SCALE):
     """(client, control) of a gateway with ``defect`` (None: correct) accepting both profiles."""
     running = run_in_thread(GatewayConfig(
         profiles=["ecdi-1.0", "ecdi-1.1"], pki_folder=pki.folder, evidence_db=tmp_path / "evidence.sqlite3",
-        time_scale=TIME_SCALE, behaviour=behaviour_of(defect),
+        time_scale=time_scale, behaviour=behaviour_of(defect),
         accounts=[Account(USER, PASSWORD, [pki.tax_code]), Account(CHECKER, PASSWORD, [pki.tax_code]),
                   Account(OTHER_USER, PASSWORD, [OTHER])],
-        registered_certs={pki.tax_code: [pki.declarant.cert]}))
+        registered_certs={pki.tax_code: [pki.declarant.cert, *registered]}))
     control = GatewayControl(running.control_url, token=running.control_token, ca_pem=pki.tls_ca_pem)
     control.begin_case("defect", {"name": "default"})
     try:
@@ -420,3 +420,62 @@ def test_endpoint_elsewhere(pki, tmp_path, gateway):
         headers = {"Content-Type": soap.CONTENT_TYPE, "SOAPAction": soap.SOAP_ACTION}
         assert bad.session.post(standard, data=body, headers=headers, timeout=10).status_code == 404
     assert gateway.endpoint_url.endswith(soap.ENDPOINT_PATH)
+
+
+def test_wrong_password_as_u0002(pki, tmp_path, client, case):
+    with served(pki, tmp_path, "wrong-password-as-u0002") as (bad, _):
+        assert answer(bad, bad.message(), password="wrong")[2].result_code == "U0002"
+    assert answer(client, client.message(), password="wrong")[2].result_code == "U0001"
+
+
+def test_result_code_zero(pki, tmp_path, client, case):
+    with served(pki, tmp_path, "result-code-zero") as (bad, _):
+        _, header, result = answer(bad, bad.message(), password="wrong")
+        assert (header.function, result.result_code, result.errors[0].code) == ("271", "00000", "U0001")
+    assert answer(client, client.message(), password="wrong")[2].result_code == "U0001"
+
+
+def test_sha1_refused_in_1_0(pki, tmp_path, client, case):
+    sha1 = {"signature_method": xmlsig.RSA_SHA1, "digest_method": xmlsig.SHA1}
+    with served(pki, tmp_path, "sha1-refused-in-1.0") as (bad, _):
+        assert answer(bad, bad.message(**sha1))[2].result_code == "G0007"
+    assert [e.code for e in answer(client, client.message(**sha1))[2].errors] == ["W0001"]
+
+
+def test_ecdsa_refused(pki, tmp_path):
+    from conformance.pki_matrix import BY_NAME, identity
+
+    ecdsa = identity(pki, BY_NAME["ecdsa-p256"])
+    for defect, expected in (("ecdsa-refused", "G0001"), (None, "00000")):
+        with served(pki, tmp_path / str(defect), defect, registered=[ecdsa.cert]) as (c, _):
+            text = c.message(signer=ecdsa.signer(), signature_method=xmlsig.ECDSA_SHA256)
+            assert answer(c, text)[2].result_code == expected
+
+
+def test_poll_interval_too_strict(pki, tmp_path):
+    """Two queries 0.5 s apart on the gateway clock at T_poll_min 0.4 s (scale 0.1): fine, unless E9002 comes
+    below 3 × T_poll_min (less the jitter allowance: 0.9 s, a margin of 0.4 s for the machine's load)."""
+    for defect, expected in (("poll-interval-too-strict", "E9002"), (None, "00000")):
+        with served(pki, tmp_path / str(defect), defect, time_scale=0.1) as (c, control):
+            submission_id, _ = submit(c)
+            c.send(c.query(submission_id, 1))
+            control.advance_clock(0.5)
+            assert parse_reply(c.send(c.query(submission_id, 1))[1])[1].result_code == expected
+
+
+def test_no_state_check(pki, tmp_path):
+    for defect, expected in (("no-state-check", "29"), (None, "272")):
+        with served(pki, tmp_path / str(defect), defect) as (c, control):
+            declaration_id, number = declared(c, control)
+            for after in (2, 3, 4):
+                ask(c, control, declaration_id, after)                    # 10, 32, 35: cleared
+            assert send(c, function="5", content=amendment(number))[0].function == expected
+
+
+def test_cancellation_not_final(pki, tmp_path):
+    for defect, expected in (("cancellation-not-final", "10"), (None, "12")):
+        with served(pki, tmp_path / str(defect), defect) as (c, control):
+            declaration_id, number = declared(c, control)
+            header, _ = send(c, function="1", content=cancellation(number))
+            assert ask(c, control, header["Subject/reference"], 1)[1].function == "32"
+            assert ask(c, control, declaration_id, 2)[1].function == expected
