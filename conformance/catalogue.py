@@ -25,8 +25,9 @@ def all_cases() -> list[CaseSpec]:
     return specs
 
 
-def case_ids() -> set[str]:
-    return {c.id for c in all_cases()}
+def case_ids(party: str | None = None) -> set[str]:
+    """Every case id, or those of the cases judging ``party`` ("DTS", "CGW": ``CaseSpec.party``)."""
+    return {c.id for c in all_cases() if party is None or c.party == party}
 
 
 def case_ids_by_test() -> dict[str, str]:

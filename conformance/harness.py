@@ -259,9 +259,7 @@ class Harness:
         if not self.prepared:
             return {}
         return {
-            "harness": {"name": "ecdi-conformance", "version": __version__},
-            "party": "DTS",
-            "profile": {"id": self.profile.id, "version": self.profile.version, "hash": self.profile.content_hash()},
+            **session_facts(self, "DTS"),
             "sut": {
                 "driver": self.options.sut,
                 "vendor": self.sut.vendor,
@@ -272,8 +270,13 @@ class Harness:
                 "mutant": self.sut.mutant,
                 "build_hash": self.sut.build_hash,
             },
-            "time_scale": self.time_scale,
-            "seed": self.seed,
             "declarant_tax_code": self.data.tax_code,       # drawn from the seed (anti-gaming)
-            "started_at": self.started_at,
         }
+
+
+def session_facts(session, party: str) -> dict:
+    """What results.json and the certificate state of any session, whichever party it tested (``party.py``)."""
+    profile = session.profile
+    return {"harness": {"name": "ecdi-conformance", "version": __version__}, "party": party,
+            "profile": {"id": profile.id, "version": profile.version, "hash": profile.content_hash()},
+            "time_scale": session.time_scale, "seed": session.seed, "started_at": session.started_at}

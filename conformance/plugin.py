@@ -115,7 +115,8 @@ def pytest_collection_modifyitems(session, config, items):
     known = {_spec(i).id for i in items if _spec(i)}
     unknown = wanted - known
     if unknown:
-        raise pytest.UsageError(f"unknown case id(s) for a {party} run: {', '.join(sorted(unknown))}; see `ecdi cases`")
+        raise pytest.UsageError(f"unknown case id(s): {', '.join(sorted(unknown))} (not cases of a {party} run); "
+                                "see `ecdi cases`")
     keep = [i for i in items if _spec(i) and _spec(i).id in wanted]
     config.hook.pytest_deselected(items=[i for i in items if i not in keep])
     items[:] = keep

@@ -504,6 +504,10 @@ class Profile:
                                     f" … {_bound_text(key.max, high)} (Table 13-2)")
         return problems
 
+    def wsdl(self, endpoint: str) -> bytes:
+        """Annex D (``wsdl.xml``) with ``{cgw_endpoint}`` replaced by ``endpoint``: what TRN-02 has a CGW serve."""
+        return (self.directory / "wsdl.xml").read_text(encoding="utf-8").replace("{cgw_endpoint}", endpoint).encode()
+
     # --- requirements and codes ----------------------------------------------------------------
     def requirements_binding(self, party: str) -> list[Requirement]:
         """The requirements that bind ``party`` ("DTS" or "CGW"), in Annex C order."""

@@ -84,7 +84,7 @@ def _run(args) -> int:
             return 2
     unknown = sorted(set(args.case or []) - {c.id for c in all_cases() if c.party == party.name})
     if unknown:
-        print(f"ecdi: unknown case id(s) for a {party.name} run: {', '.join(unknown)}; see `ecdi cases`",
+        print(f"ecdi: unknown case id(s): {', '.join(unknown)} (not cases of a {party.name} run); see `ecdi cases`",
               file=sys.stderr)
         return 2
     if not_a_folder(out=args.out, pki_dir=args.pki_dir):

@@ -12,10 +12,13 @@ test may be any CGW.
 
 from __future__ import annotations
 
+import socket
+import ssl
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 from cryptography import x509
@@ -24,7 +27,7 @@ from lxml import etree
 
 from ..codec import soap, xmlsig
 from ..codec.envelope import Header, build_envelope, format_datetime, new_message_id, read_header
-from ..codec.namespaces import ENV, q
+from ..codec.namespaces import ENV, SOAP, q
 from ..codec.safexml import hardened_parser
 from ..gateway_control import Exchange
 
@@ -49,8 +52,9 @@ def signer_of(account) -> xmlsig.Signer:
 class DtsClient:
     """The harness playing the DTS against the gateway of ``statement`` for one lane's cases."""
 
-    def __init__(self, statement, profile, evidence, *, timeout: float = 30.0):
+    def __init__(self, statement, profile, evidence, *, timeout: float = 30.0, clock_offset=lambda: 0.0):
         self.statement = statement
+        self.clock_offset = clock_offset     # the gateway's test clock less real time: messages are stamped by it
         self.profile = profile
         self.evidence = evidence
         self.timeout = timeout
@@ -83,7 +87,7 @@ class DtsClient:
             "procedureType": self.profile.permitted_requests[(type, function)].procedure_type,   # ENV-04
             "Reference/version": self.profile.version, "Reference/messageId": message_id or new_message_id(),
             **SEND_APPLICATION,
-            "SendApplication/createMessageIssue": format_datetime(issued or datetime.now(timezone.utc)),
+            "SendApplication/createMessageIssue": format_datetime(issued or self.now()),
             "From/name": "Doanh nghiệp thử nghiệm", "From/identity": from_identity or account.tax_code,
             "To/name": self.profile.offices.get(to, to), "To/identity": to,
             "Subject/type": type, "Subject/function": function,
@@ -93,6 +97,10 @@ class DtsClient:
         if self.profile.version != "1.0":
             fields["SendApplication/certificationId"] = UNCERTIFIED
         return fields
+
+    def now(self) -> datetime:
+        """The time by the gateway's clock (its test clock's offset applied, §2.1): ENV-03 is judged by it."""
+        return datetime.now(timezone.utc) + timedelta(seconds=self.clock_offset())
 
     def default_office(self) -> str:
         offices = [o for o in self.statement.parameters["offices"] if o != self.statement.parameters["central_office"]]
@@ -111,6 +119,21 @@ class DtsClient:
         query = etree.Element(q(ENV, "Query"), nsmap={None: ENV})
         etree.SubElement(query, q(ENV, "afterSequence")).text = str(after)
         return self.message(query, type=type, function="13", reference=submission_id, account=account)
+
+    def send_body(self, text: bytes, account=None) -> bytes:
+        """The SOAP body of a well-framed ``Send`` of ``text`` (TRN-04) with the account's credentials."""
+        account = account or self.accounts[0]
+        return soap.send_request_body(text, account.user, account.password)
+
+    def cdata_body(self, text: bytes, account=None) -> bytes:
+        """A ``Send`` whose MessageXML holds ``text`` as one CDATA section (TRN-05: the CGW MUST accept it)."""
+        from xml.sax.saxutils import escape
+
+        account = account or self.accounts[0]
+        return (b'<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="' + SOAP.encode()
+                + b'"><soap:Body><svc:Send xmlns:svc="urn:ecdi:service:1"><svc:MessageXML><![CDATA[' + text
+                + b"]]></svc:MessageXML><svc:UserId>" + escape(account.user).encode() + b"</svc:UserId><svc:Password>"
+                + escape(account.password).encode() + b"</svc:Password></svc:Send></soap:Body></soap:Envelope>")
 
     # --- the wire ----------------------------------------------------------------------------
     def send(self, case_id: str, text: bytes, *, account=None, user: str | None = None,
@@ -133,6 +156,42 @@ class DtsClient:
     def get(self, case_id: str, path: str) -> Exchange:
         """GET ``path`` (e.g. ``/ecdi/CISService?wsdl``) on the endpoint's host; recorded."""
         return self._exchange(case_id, "GET", path, {}, b"", None, None, ())
+
+    # --- TLS (TRN-09) -------------------------------------------------------------------------
+    def tls_offer(self, case_id: str, what: str, version: int, suites: list[int]) -> dict:
+        """Offer only ``version`` and ``suites`` in a hand-written ClientHello (``tls_hello``); recorded."""
+        from . import tls_hello
+
+        parts = urlsplit(self.statement.endpoint)
+        hello = tls_hello.client_hello(version, suites, parts.hostname)
+        started = time.time()
+        result, received = tls_hello.offer(parts.hostname, parts.port or 443, hello, timeout=self.timeout)
+        self._tls_row(case_id, started, what, hello, received, result)
+        return result
+
+    def tls_session(self, case_id: str, suite: str) -> dict:
+        """A TLS 1.2 handshake offering only the OpenSSL suite ``suite``, verifying the statement's anchor."""
+        parts = urlsplit(self.statement.endpoint)
+        context = ssl.create_default_context(cafile=str(self.statement.tls_anchor))
+        context.minimum_version = context.maximum_version = ssl.TLSVersion.TLSv1_2
+        started = time.time()
+        try:
+            context.set_ciphers(suite)
+            with socket.create_connection((parts.hostname, parts.port or 443), timeout=self.timeout) as raw:
+                with context.wrap_socket(raw, server_hostname=parts.hostname) as tls:
+                    result = {"established": True, "version": tls.version(), "cipher": tls.cipher()[0]}
+        except ssl.SSLError as exc:
+            result = {"established": False, "error": f"{exc.reason or exc}"}
+        except OSError as exc:
+            result = {"established": False, "error": f"{type(exc).__name__}: {exc}"}
+        self._tls_row(case_id, started, f"TLS 1.2 with {suite} only", b"", b"", result)
+        return result
+
+    def _tls_row(self, case_id, started, what, sent, received, result) -> None:
+        self.evidence.record(dict(case_id=case_id, received_at=started, responded_at=time.time(),
+                                  client="harness (playing the DTS)", method="TLS", path=what,
+                                  request_headers={}, request_body=sent, response_body=received, attempt=0,
+                                  gateway_verdict={"observer": "harness", "tls": result}, clock_offset=0.0))
 
     def _exchange(self, case_id, method, path, headers, body, message_text, user_id, secrets) -> Exchange:
         url = self.statement.endpoint if path is None else self.statement.base_url + path

@@ -11,9 +11,10 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from .. import __version__
 from ..codec.fingerprint import Fingerprinter, new_key
+from ..gateway_control import ControlError, GatewayControl
 from ..gateway_statement import GatewayStatementError, load_gateway_statement
+from ..harness import SetupError, session_facts
 from ..lanes import DEFAULT_JOBS
 from ..profile import ProfileError, load_profile
 from ..testdata import TestData
@@ -47,7 +48,23 @@ class GatewayLane:
         self._harness = harness
         self.index = index
         self.case_id: str | None = None
-        self.client = DtsClient(harness.statement, harness.profile, harness.evidence)
+        self.client = DtsClient(harness.statement, harness.profile, harness.evidence,
+                                clock_offset=lambda: harness.clock_offset)
+        self.clock_moved = 0.0                # by this lane's case (``advance_clock``): moved back at its end
+
+    def advance_clock(self, control, seconds: float) -> None:
+        """The gateway's test clock ``seconds`` forward (through the case's recording ``control``); the
+        harness's messages are stamped by it from now on."""
+        control.advance_clock(seconds)
+        self.clock_moved += seconds
+        self._harness.clock_offset += seconds
+
+    def restore_clock(self) -> None:
+        """At the case's end: the test clock back where the case found it (not on the case's tape)."""
+        if self.clock_moved:
+            moved, self.clock_moved = self.clock_moved, 0.0
+            self._harness.control("test_clock").advance_clock(-moved)
+            self._harness.clock_offset -= moved
 
     def stop(self) -> None:
         self.client.close()
@@ -63,8 +80,6 @@ class GatewayHarness:
 
     def prepare(self) -> None:
         """Load and check the statement and profile; starts nothing. Every failure is a SetupError."""
-        from ..harness import SetupError
-
         o = self.options
         if o.jobs is not None and o.jobs < 1:
             raise SetupError(f"--jobs must be at least 1, got {o.jobs}")
@@ -81,8 +96,9 @@ class GatewayHarness:
             raise SetupError(f"--time-scale {o.time_scale} differs from the gateway's parameters.time_scale {scale} "
                              f"({self.statement.file}): the gateway applies its own (§2.1)")
         self.time_scale = scale
-        self.sut = GatewayUnderTest(self.statement.vendor, self.statement.name, self.statement.build,
-                                    sorted(self.profile.capabilities), self.statement.describe())
+        capabilities = sorted(self.profile.capabilities)     # CAP-03: a CGW supports every capability
+        self.sut = GatewayUnderTest(self.statement.vendor, self.statement.name, self.statement.build, capabilities,
+                                    {**self.statement.describe(), "capabilities": capabilities})
         self.jobs = o.jobs or DEFAULT_JOBS
         self.seed = o.seed if o.seed is not None else secrets.randbelow(2**31)
         self.data = TestData(self.seed)
@@ -98,6 +114,23 @@ class GatewayHarness:
         evidence_dir.mkdir(parents=True, exist_ok=True)
         self.evidence = HarnessEvidence(evidence_dir / "evidence.sqlite3", self.fingerprint,
                                         [a.password for a in self.statement.accounts])
+        self._controls: dict[str, GatewayControl] = {}
+        self.clock_offset = 0.0               # the gateway's test clock less real time (§2.1), if it has one
+        clock = self.control("test_clock")
+        if clock is not None:
+            try:
+                self.clock_offset = float(clock.clock()["offset"])
+            except (ControlError, KeyError, TypeError, ValueError) as exc:
+                raise SetupError(f"{self.statement.file}: facilities.test_clock: {exc}") from None
+
+    def control(self, facility: str) -> GatewayControl | None:
+        """The control API client of the statement's ``facility`` (test clock, OTP mailbox), or None."""
+        offered = self.statement.facility(facility)
+        if offered is None:
+            return None
+        if facility not in self._controls:
+            self._controls[facility] = GatewayControl(offered.url, token=offered.token, ca_pem=self.statement.tls_anchor)
+        return self._controls[facility]
 
     def open_lanes(self, cases: int) -> list[GatewayLane]:
         self.lanes = [GatewayLane(self, i) for i in range(max(1, min(self.jobs, cases)))]
@@ -109,6 +142,8 @@ class GatewayHarness:
         evidence = getattr(self, "evidence", None)
         if evidence is not None:
             evidence.close()
+        for control in getattr(self, "_controls", {}).values():
+            control.close()
 
     @property
     def prepared(self) -> bool:
@@ -120,13 +155,8 @@ class GatewayHarness:
             return {}
         s = self.statement
         return {
-            "harness": {"name": "ecdi-conformance", "version": __version__},
-            "party": "CGW",
-            "profile": {"id": self.profile.id, "version": self.profile.version, "hash": self.profile.content_hash()},
+            **session_facts(self, "CGW"),
             "sut": {"driver": "gateway", "vendor": s.vendor, "vendor_tax_code": None, "product": s.name,
                     "version": s.build, "capabilities": self.sut.capabilities, "mutant": None, "build_hash": None},
             "gateway": s.describe(),
-            "time_scale": self.time_scale,
-            "seed": self.seed,
-            "started_at": self.started_at,
         }

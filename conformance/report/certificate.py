@@ -114,6 +114,9 @@ def build_claim(results: dict, issuer: Issuer, *, evidence: dict | None, interru
         "harness": results["harness"],
         "profile": results["profile"],
         "sut": results["sut"],
+        **({"party": results["party"]} if results.get("party") else {}),   # issue 16: which party was tested
+        **({"gateway": {k: results["gateway"][k] for k in ("name", "vendor", "build", "endpoint")}}
+           if results.get("gateway") else {}),
         "time_scale": results["time_scale"],
         "seed": results["seed"],
         "date": results["finished_at"],
@@ -161,6 +164,10 @@ def coverage_text(coverage: dict) -> str:
     return f"đã kiểm thử / tested: {figures} (phạm vi, không phải kết quả / scope, not a result); {met}"
 
 
+PARTY_TEXT = {"DTS": "DTS — phần mềm khai báo / declarant terminal software",
+              "CGW": "CGW — cổng thông tin hải quan / customs gateway"}
+
+
 def visible(claim: dict, signature: bytes) -> dict[str, str]:
     """Every fact the page shows, keyed by the ``data-claim`` name it is shown under."""
     sut, profile, evidence = claim["sut"], claim["profile"], claim["evidence"]
@@ -185,6 +192,10 @@ def visible(claim: dict, signature: bytes) -> dict[str, str]:
         "issuer.key_id": claim["issuer"]["key_id"],
         "verification_code": verification_code(signature),
     }
+    if "party" in claim:  # claims written before issue 16 name no party: they are all DTS certificates
+        v["party"] = PARTY_TEXT[claim["party"]] + (f" — {claim['gateway']['endpoint']}" if claim.get("gateway") else "")
+        if claim["party"] == "CGW" and not sut.get("vendor_tax_code"):
+            v["sut.vendor"] = str(sut.get("vendor"))
     for verdict, n in (claim.get("counts") or {}).items():  # claims written before issue 15 have no counts
         v[f"counts.{verdict}"] = str(n)
     if "signature_algorithms" in claim:  # claims written before issue 4 have neither field

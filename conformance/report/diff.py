@@ -39,10 +39,16 @@ class Run:
     profile: object | None
 
     @property
+    def party(self) -> str:
+        """The party under test (results before issue 16 are all DTS runs)."""
+        return self.results.get("party", "DTS")
+
+    @property
     def label(self) -> str:
         s = self.results["sut"]
         mutant = f" [{s['mutant']}]" if s.get("mutant") else ""
-        return f"{s.get('product')} {s.get('version')}{mutant} on {self.results['profile']['id']}"
+        party = f"{self.party} " if self.party != "DTS" else ""
+        return f"{party}{s.get('product')} {s.get('version')}{mutant} on {self.results['profile']['id']}"
 
     @property
     def overall(self) -> str:
@@ -116,7 +122,8 @@ def _cell(run: Run, status: dict[str, str], rid: str) -> str:
 
 def _level(run: Run, rid: str) -> str:
     req = run.profile.requirements.get(rid) if run.profile is not None else None
-    return (req.level or "CGW only") if req is not None else "—"
+    other = "CGW" if run.party == "DTS" else "DTS"
+    return (req.level_for(run.party) or f"{other} only") if req is not None else "—"
 
 
 def _annex_causes(runs: list[Run], key: str, kind: str, changes: list[dict]) -> list[str]:
@@ -148,13 +155,17 @@ def _product_cause(runs: list[Run]) -> list[str]:
 
 def compare(runs: list[Run], changes: list[dict] | None = None) -> Comparison:
     changes = annex_changes() if changes is None else changes
+    if len({r.party for r in runs}) > 1:
+        raise DiffError("the runs tested different parties (" + ", ".join(f"{r.path}: {r.party}" for r in runs)
+                        + "): compare DTS runs with DTS runs and CGW runs with CGW runs")
     statuses = [_status(r) for r in runs]
     rids = set().union(*statuses)
     for run in runs:  # a requirement a profile adds, withdraws or re-levels is a change even if untested
         if run.profile is not None:
             rids |= {rid for rid in run.profile.requirements
                      if any(o.profile is not None and (rid not in o.profile.requirements or
-                            o.profile.requirements[rid].level != run.profile.requirements[rid].level) for o in runs)}
+                            o.profile.requirements[rid].level_for(run.party)
+                            != run.profile.requirements[rid].level_for(run.party)) for o in runs)}
     rows = []
     for rid in sorted(rids):
         row = Row(rid, [_cell(r, s, rid) for r, s in zip(runs, statuses)], [_level(r, rid) for r in runs])

@@ -116,7 +116,8 @@ def layout(claim: dict, v: dict[str, str], overall_vi: str, overall_class: str, 
         story.append(_p("<b>Đây là kết quả tự kiểm tra, không phải chứng nhận.</b> This is a self-test, not a "
                         "certification. Lý do / Reasons:", s["base"]))
         story += [_p(f"• {e(v[f'reasons.{i}'])}", s["small"]) for i in range(len(reasons))]
-    facts = [("Nhà cung cấp / Vendor", v["sut.vendor"], "base"),
+    facts = [*([("Bên được kiểm thử / Party tested", v["party"], "base")] if "party" in v else []),
+             ("Nhà cung cấp / Vendor", v["sut.vendor"], "base"),
              ("Sản phẩm, phiên bản / Product, version", v["sut.product"], "base"),
              ("Mã băm bản dựng / Build hash", v["sut.build_hash"], "mono"),
              ("Hồ sơ chuẩn / Profile", v["profile.id"], "base"),

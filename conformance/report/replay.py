@@ -13,10 +13,11 @@ import json
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from types import SimpleNamespace
 
 from ..case import CaseFailure, CaseSpec
 from ..catalogue import all_cases
-from ..context import CaseContext
+from ..party import PARTIES
 from ..drivers.base import Outcome, ReportedError, ShownNotification, SutInfo
 from ..gateway_control import Exchange
 from ..profile import ProfileError, load_profile
@@ -62,6 +63,10 @@ class _ReplayGateway:
             extra = {k: v for k, v in rows[seq].items() if k not in _EXCHANGE_FIELDS and k not in _CHAIN_COLUMNS}
             out.append(Exchange(**row, extra=extra))
         return out
+
+    def row(self, seq: int) -> Exchange:
+        """One recorded exchange by its ``seq`` (what a CGW case's send returned)."""
+        return self._rows({"seqs": [seq]}, None)[0]
 
     def advance_clock(self, seconds: float) -> None:
         self._tape.take("advance_clock", seconds=seconds)
@@ -237,10 +242,11 @@ def _run_case(fn, spec: CaseSpec, harness: _ReplayHarness, tape: Tape,
         record.finish()
         return record, None
     record.status = Status.RUNNING
-    ctx = CaseContext(spec, record, harness, attempt=attempt)
     diverged = None
     try:
-        ctx.given(accept())
+        ctx = PARTIES[spec.party].context(spec, record, harness, attempt=attempt)   # a CGW case reads its statement
+        if spec.party == "DTS":
+            ctx.given(accept())
         fn(ctx)
     except CaseFailure:
         pass
@@ -257,9 +263,14 @@ def _run_case(fn, spec: CaseSpec, harness: _ReplayHarness, tape: Tape,
 def _replay_one(bundle: Path, db: Path, recorded: dict, spec: CaseSpec, fn, base: dict) -> CaseReplay:
     path = case_file(bundle, spec.id)
     tape = Tape(_load_json(path, f"tape of {spec.id}")["tape"]) if path.is_file() else Tape()
-    harness = _ReplayHarness(gateway_control=_ReplayGateway(tape, db, spec.id), driver=_ReplayDriver(tape),
-                             data=_ReplayData(tape), recorded_settings=_ReplaySettings(tape),
-                             recorded_probes=_ReplayProbes(tape), recorded_lag=_recorded_lag(tape), **base)
+    if spec.party == "CGW":       # the harness played the DTS: its client's exchanges are the bundle's rows
+        gateway = _ReplayGateway(tape, db, spec.id)
+        harness = SimpleNamespace(statement=None, client=None, evidence=gateway, data=_ReplayData(tape), recording=tape,
+                                  exchange=lambda seq: gateway.row(seq), recorded_lag=_recorded_lag(tape), **base)
+    else:
+        harness = _ReplayHarness(gateway_control=_ReplayGateway(tape, db, spec.id), driver=_ReplayDriver(tape),
+                                 data=_ReplayData(tape), recorded_settings=_ReplaySettings(tape),
+                                 recorded_probes=_ReplayProbes(tape), recorded_lag=_recorded_lag(tape), **base)
     # a case re-run for harness lag is replayed as its last attempt, under that attempt's gateway case id
     record, diverged = _run_case(fn, spec, harness, tape, attempt=1 + len(recorded.get("disturbed_attempts", [])))
     record.attempts = list(recorded.get("disturbed_attempts", []))

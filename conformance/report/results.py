@@ -155,5 +155,5 @@ def finish_outputs(out_dir: Path, results: dict | None, *, issuer=None, interrup
                       (" (interrupted)" if interrupted else ""))
     elif certifiable(results):
         write_certificate(out_dir, results, issuer=issuer, evidence=results.get("evidence"),
-                          interrupted=interrupted, catalogue=case_ids())
+                          interrupted=interrupted, catalogue=case_ids(results.get("party", "DTS")))
     end(out_dir)

@@ -41,7 +41,13 @@ def facts(results: dict) -> list[tuple[str, str]]:
     product = " ".join(str(x) for x in (sut.get("product"), sut.get("version")) if x) or "not known"
     if sut.get("mutant"):
         product += f" (reference DTS with the defect “{sut['mutant']}”)"
+    party = results.get("party", "DTS")
+    tested = ("CGW (customs gateway, the harness played the DTS)" if party == "CGW"
+              else "DTS (declarant terminal software, the harness played the CGW)")
+    if results.get("gateway"):
+        tested += f" at {results['gateway'].get('endpoint')}"
     return [
+        ("Party tested", tested),
         ("Product", product),
         ("Vendor", f"{sut.get('vendor') or 'not known'}" +
          (f", tax code {sut['vendor_tax_code']}" if sut.get("vendor_tax_code") else "")),

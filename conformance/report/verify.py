@@ -35,7 +35,8 @@ class Verified:
     def summary(self) -> str:
         c = self.claim
         heading = "CERTIFIED" if self.certified else "SELF-ASSESSMENT"
-        return (f"{heading}: {c['sut'].get('product')} {c['sut'].get('version')} on {c['profile']['id']}, "
+        party = f"{c['party']} " if c.get("party") else ""     # claims before issue 16 name no party
+        return (f"{heading}: {party}{c['sut'].get('product')} {c['sut'].get('version')} on {c['profile']['id']}, "
                 f"{overall_text(c)}, {c['date']}")
 
 
