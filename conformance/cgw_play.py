@@ -175,3 +175,95 @@ def stated_signer(ecdi, name: str):
 
     pair = ecdi.statement.certificates.get(name)
     return signer_of(pair) if pair is not None else None
+
+
+# ------------------------------------------------------------------------------------------ payments
+
+
+def control(ecdi, facility: str):
+    """A client of the statement's facility (``test_clock`` or ``otp_mailbox``: the control protocol of
+    docs/contracts.md); the case ends NOT-APPLICABLE when the statement offers none."""
+    from .gateway_control import GatewayControl
+
+    offered = ecdi.facility(facility)
+    return GatewayControl(offered.url, token=offered.token, ca_pem=ecdi.statement.tls_anchor)
+
+
+def checker(ecdi):
+    """A second user of the first account's tax code (maker ≠ checker), or set-up failure."""
+    first = account(ecdi)
+    other = next((a for a in ecdi.statement.accounts[1:] if a.tax_code == first.tax_code), None)
+    if other is None:
+        ecdi.setup_failed("one user of the tax code", "a checker other than the maker",
+                          "the gateway statement lists no second account of the first account's tax code")
+    return other
+
+
+def payment(ecdi, content, *, type: str = "701", function: str = "8", by=None, reference: str | None = None):
+    """Send a payment document (to central_office, ENV-06) signed and sent by ``by`` (default the maker)."""
+    text = ecdi.client.message(content, type=type, function=function, account=by,
+                               **({"reference": reference} if reference else {}))
+    return text, (ecdi.send(text, account=by).reply_text if by else send(ecdi, text))
+
+
+def ordered(ecdi, number: str | None = None, what: str = "a payment order awaiting approval"):
+    """A payment order recorded (29): (its reply, paymentOrderId); ``number``: the declaration it pays."""
+    from . import cgw_documents as documents
+
+    if number is None:
+        _, _, number = declared(ecdi, "the declaration the order pays")
+    _, reply = payment(ecdi, documents.payment_order(account(ecdi).tax_code, account(ecdi).user, number))
+    got = gr.read_reply(reply, ecdi.profile)
+    if isinstance(got, str) or got.function != "29" or not got.result.payment_order_id:
+        ecdi.setup_failed(got if isinstance(got, str) else got.summary(), what)
+    return reply, got.result.payment_order_id
+
+
+def approve(ecdi, order_id: str, otp: str, by=None) -> bytes | None:
+    """A 702/8 approving ``order_id`` with ``otp``, by ``by`` (default the checker) as its checker."""
+    from . import cgw_documents as documents
+
+    by = by or checker(ecdi)
+    return payment(ecdi, documents.approval(order_id, by.user, otp), type="702", by=by)[1]
+
+
+def crl_next_update(cert):
+    """The nextUpdate of the CRL at ``cert``'s distribution point (SIG-10), or why it cannot be read."""
+    import requests
+    from cryptography import x509
+
+    from .codec import certs
+
+    urls = certs.crl_urls(cert)
+    if not urls:
+        return "the account's certificate names no CRL distribution point"
+    try:
+        response = requests.get(urls[0], timeout=30)
+        response.raise_for_status()
+        crl = x509.load_der_x509_crl(response.content)
+    except (requests.RequestException, ValueError) as exc:
+        return f"the CRL at {urls[0]} cannot be read: {exc}"
+    return crl.next_update_utc or "the CRL has no nextUpdate"
+
+
+def credentials_elsewhere(user: str, password: str) -> dict:
+    """Credentials where ECDI forbids them (TRN-11): an Authorization header, a cookie, the URL's query."""
+    import base64
+    from urllib.parse import urlencode
+
+    basic = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return {"Authorization": f"Basic {basic}", "Cookie": f"UserId={user}; Password={password}",
+            "query": urlencode({"UserId": user, "Password": password})}
+
+
+def post_send(ecdi, text: bytes, user: str, password: str, elsewhere: dict) -> bytes | None:
+    """A well-framed Send of ``text`` with ``user``/``password`` in its body and ``elsewhere``'s credentials
+    in the header, cookie and query; the reply message text."""
+    from urllib.parse import urlsplit
+
+    from .codec import soap
+
+    headers = {"Content-Type": soap.CONTENT_TYPE, "SOAPAction": soap.SOAP_ACTION,
+               **{k: v for k, v in elsewhere.items() if k != "query"}}
+    path = urlsplit(ecdi.statement.endpoint).path + (f"?{elsewhere['query']}" if elsewhere.get("query") else "")
+    return ecdi.post(soap.send_request_body(text, user, password), headers=headers, path=path).reply_text

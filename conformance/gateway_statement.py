@@ -17,6 +17,7 @@ Relative file paths are read from the statement's folder. It holds passwords: ke
     [[accounts]]                                 # user, password | password_file, tax_code, certificate, key
     [facilities.test_clock]                      # optional: url, token_file (the control API)
     [facilities.otp_mailbox]                     # optional: url, token_file
+    [facilities.processing_history]              # optional: url, token_file (SEC-07's record, read-only)
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ _PARAMETER_KEYS = {"accepted_versions": list, "mc_required": bool, "central_offi
                    "s_max": int, "otp_sender": str, "time_scale": float}
 _OPTIONAL_PARAMETERS = {"time_scale": 1.0}      # §2.1: the s the gateway applies to its timers
 _ACCOUNT_KEYS = {"user", "password", "password_file", "tax_code", "certificate", "key"}
-FACILITIES = ("test_clock", "otp_mailbox")
+# processing_history: the gateway's own record of each request (SEC-07), read as the control API's
+# GET /exchanges?all=1 rows (docs/decisions.md, "CGW cases beyond transport")
+FACILITIES = ("test_clock", "otp_mailbox", "processing_history")
 
 
 class GatewayStatementError(Exception):

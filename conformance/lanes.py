@@ -82,11 +82,17 @@ class Campaign:
         self._ended = dict(zip(order, ended))
         self._stopped = stopped             # the run stops: no case still to start will end
 
-    def exchanges(self, case_id: str, lanes: list[Lane]) -> list:
+    def wait_for_earlier(self, case_id: str) -> int:
+        """Return once every case before ``case_id`` in the catalogue's order has ended (or the run stops);
+        the case's position."""
         at = self.order.index(case_id) if case_id in self.order else len(self.order)
         for earlier in self.order[:at]:
             while not self._ended[earlier].wait(0.2) and not self._stopped.is_set():
                 pass
+        return at
+
+    def exchanges(self, case_id: str, lanes: list[Lane]) -> list:
+        at = self.wait_for_earlier(case_id)
         later = set(self.order[at + 1:])
         found = [ex for lane in lanes for ex in lane.gateway_control.own.campaign_exchanges()]
         return sorted((ex for ex in found if (ex.case_id or "").split("@")[0] not in later), key=lambda ex: ex.seq)

@@ -230,3 +230,36 @@ def test_an_E9002_to_queries_far_enough_apart_fails_rel_15(client, control, case
     check = gh.no_busy_queries(busy, profile, 4.0)
     assert not check.ok and "10.0 s after" in check.message
     assert "only" not in check.message
+
+
+def test_answered_within_names_the_slow_exchanges_for_the_lag_rule():
+    from types import SimpleNamespace as Ex
+
+    quick, slow = Ex(seq=1, received_at=10.0, responded_at=10.2), Ex(seq=2, received_at=20.0, responded_at=22.0)
+    assert gr.answered_within([quick], 1.0, 0.1).ok
+    check = gr.answered_within([quick, slow], 1.0, 0.1)
+    assert not check.ok and "#2" in check.message
+    assert check.detail["windows"] == [[20.0, 22.0]] and abs(check.detail["shortfall_s"] - 0.9) < 1e-9
+    assert gr.answered_within([], 1.0, 0.1).undecided
+
+
+def test_processing_history_finds_each_request_and_what_it_lacks(client, control, case):
+    import dataclasses
+    import time
+    from types import SimpleNamespace
+
+    from conformance.checks import gateway_records
+
+    text = request(client, "1.0")
+    started = time.time()
+    reply = send(client, text)
+    sent = SimpleNamespace(seq=1, message_text=text, reply_text=reply, user_id=USER, received_at=started,
+                           responded_at=time.time(), reply_function="29", reply_codes=[])
+    rows = control.exchanges(case)
+    assert gateway_records.processing_history([sent], rows).ok
+    assert not gateway_records.processing_history([sent], []).ok
+    other_user = [dataclasses.replace(r, user_id="someone") for r in rows]
+    check = gateway_records.processing_history([sent], other_user)
+    assert not check.ok and "UserId" in check.message
+    unsigned = [dataclasses.replace(r, gateway_verdict={}) for r in rows]
+    assert "signer" in gateway_records.processing_history([sent], unsigned).message

@@ -64,7 +64,7 @@ def test_the_statement_describes_the_running_gateway_and_is_private(mock_gateway
     assert statement.endpoint.startswith("https://127.0.0.1:") and statement.endpoint.endswith("/ecdi/CISService")
     assert statement.profiles == ("ecdi-1.0", "ecdi-1.1") and len(statement.accounts) == 3
     assert statement.parameters["time_scale"] == float(TIME_SCALE)
-    assert set(statement.facilities) == {"test_clock", "otp_mailbox"}
+    assert set(statement.facilities) == {"test_clock", "otp_mailbox", "processing_history"}
     assert mock_gateway.stat().st_mode & 0o777 == 0o600
     assert statement.accounts[0].key.stat().st_mode & 0o777 == 0o600
 

@@ -89,3 +89,25 @@ def test_not_ecdi(ecdi):
     ecdi.check(gr.answered(reply, ecdi.profile, "271", "X0002", why="no ECDI envelope (step 7)"), "ENV-01")
     ecdi.check(gr.reply_header(None, reply, ecdi.profile, play.deployment(ecdi), readable=False), "ENV-10")
     ecdi.check(gr.reply_signature(reply, ecdi.statement.cgw_sign_anchor), "SIG-14")
+
+
+@case(
+    "cgw-checks.credentials-in-body-only", party="CGW", requirements=["TRN-11", "TRN-12"],
+    purpose="The gateway takes credentials from the SOAP body only: the right ones in the body are receipted "
+            "whatever an Authorization header, a cookie or the URL carry; a wrong password in the body is 271 "
+            "U0001 even with the right credentials in all three, with the same description as an unknown user. "
+            "A gateway that authenticates from a header, cookie or URL FAILs.",
+)
+def test_credentials_in_body_only(ecdi):
+    account = play.account(ecdi)
+    elsewhere = play.credentials_elsewhere(account.user, account.password)
+    wrong = play.credentials_elsewhere("khong.ton.tai", "sai-mat-khau")
+    right = play.post_send(ecdi, ecdi.message(), account.user, account.password, wrong)
+    ecdi.check(gr.accepted(right, ecdi.profile, why="the right credentials in the body, wrong ones elsewhere"),
+               "TRN-11")
+    refused = play.post_send(ecdi, ecdi.message(), account.user, account.password + "-sai", elsewhere)
+    ecdi.check(gr.answered(refused, ecdi.profile, "271", "U0001", field="",
+                           why="a wrong password in the body, the right credentials elsewhere"), "TRN-11")
+    unknown = play.post_send(ecdi, ecdi.message(), "khong.ton.tai", account.password, {})
+    ecdi.check(gr.same_description(refused, unknown, ecdi.profile, "a wrong password", "an unknown UserId"),
+               "TRN-12")

@@ -1,4 +1,4 @@
-"""CGW replies family (SIG-14, ENV-10, RPL-01): every reply, whatever it answers, is signed, addressed and
+"""CGW replies family (SIG-14, ENV-10, RPL-01, REL-02, SEC-07): every reply, whatever it answers, is signed, addressed and
 built as ECDI says.
 
 One varied set of replies (``cgw_play.varied_replies``: a receipt and its history, a 272, 271s of several
@@ -9,6 +9,7 @@ Table 7-1.
 
 from conformance import cgw_play as play
 from conformance.case import case
+from conformance.checks import gateway_records as records
 from conformance.checks import gateway_replies as gr
 
 
@@ -63,3 +64,30 @@ def test_results(ecdi):
         function = asked.get("Subject/function", "") if asked else ""
         ecdi.check(labelled(what, gr.result_rules(reply, ecdi.profile, request_type=kind, request_function=function)),
                    "RPL-01")
+
+
+@case(
+    "cgw-replies.timely", party="CGW", requirements=["REL-02"],
+    purpose="Every synchronous reply of a varied set arrives within T_cgw (scaled) of the request. A gateway "
+            "that holds a request past T_cgw instead of answering E9001 FAILs (a delay the harness's own lag "
+            "could explain is INCONCLUSIVE).",
+)
+def test_timely(ecdi):
+    replies(ecdi)
+    t_cgw = ecdi.timer("T_cgw")
+    ecdi.check(gr.answered_within(ecdi.exchanges(), t_cgw, ecdi.tolerance(t_cgw)), "REL-02")
+
+
+@case(
+    "cgw-replies.processing-history", party="CGW", requirements=["SEC-07"],
+    purpose="Every request the harness sent — receipted, refused at several steps, queries — is in the gateway's "
+            "processing history (the statement's processing_history facility) with its reception time, UserId, "
+            "From/identity, messageId, type, function, reply messageId, function and codes, signer and client "
+            "address. A gateway that keeps no record of refused requests FAILs; without the facility the case "
+            "is NOT-APPLICABLE.",
+)
+def test_processing_history(ecdi):
+    history = play.control(ecdi, "processing_history")
+    replies(ecdi)
+    sent = [ex for ex in ecdi.exchanges() if ex.message_text]
+    ecdi.check(records.processing_history(sent, history.campaign_exchanges()), "SEC-07")

@@ -10,9 +10,12 @@ untrusted issuer needs no statement: the harness signs with a CA of its own maki
 from conformance import cgw_play as play
 from conformance import evaluation_order as order
 from conformance import pki_matrix
-from conformance.case import case
+from datetime import datetime, timedelta, timezone
+
+from conformance.case import case, runs_last
 from conformance.checks import gateway_replies as gr
 from conformance.codec import xmlsig
+from conformance.codec.envelope import parse_datetime
 
 ROW_REQUIREMENT = {"G0005": "SIG-11", "G0006": "SIG-09"}     # the other rows of Table 8-2: SIG-08
 
@@ -96,3 +99,34 @@ def test_sha1_refused(ecdi):
                                  (xmlsig.RSA_SHA1, xmlsig.SHA256, "rsa-sha1")):
         text = play.signed_by(ecdi, play.signer(ecdi), signature_method=method, digest_method=digest)
         ecdi.check(gr.answered(play.send(ecdi, text), ecdi.profile, "271", "G0007", why=what), "SIG-07")
+
+
+@runs_last      # it moves the gateway's clock a month ahead: alone, after every other case
+@case(
+    "cgw-request-signatures.no-current-crl", party="CGW", requirements=["SIG-10"],
+    purpose="With its clock past the nextUpdate of the signer's CRL (through the statement's test clock), the "
+            "gateway has no usable CRL and answers 271 E9001 — neither accepting nor refusing the certificate; "
+            "with its clock back, the same kind of request is receipted. A gateway that accepts on a stale CRL, "
+            "or refuses with G0003, FAILs; without a test clock the case is NOT-APPLICABLE.",
+)
+def test_no_current_crl(ecdi):
+    clock = play.control(ecdi, "test_clock")
+    ecdi.alone()
+    cert = play.signer(ecdi).chain[0]
+    next_update = play.crl_next_update(cert)
+    if isinstance(next_update, str):
+        ecdi.setup_failed(next_update, "the signer's CRL")
+    now = parse_datetime(clock.clock()["now"])
+    ahead = (next_update - now).total_seconds() + timedelta(days=1).total_seconds()
+    if cert.not_valid_after_utc <= now + timedelta(seconds=ahead):
+        ecdi.setup_failed("the certificate expires before its CRL", "a valid certificate past its CRL's nextUpdate")
+    clock.advance_clock(ahead)
+    try:
+        text = ecdi.message(issued=datetime.now(timezone.utc) + timedelta(seconds=ahead))
+        ecdi.check(gr.answered(play.send(ecdi, text), ecdi.profile, "271", "E9001",
+                               why=f"the gateway clock {ahead / 86400:.1f} days ahead, past the CRL's nextUpdate"),
+                   "SIG-10")
+    finally:
+        clock.advance_clock(-ahead)
+    ecdi.check(gr.accepted(play.send(ecdi, ecdi.message()), ecdi.profile, why="the clock back: a current CRL"),
+               "SIG-10")

@@ -115,6 +115,18 @@ def warned(text: bytes | None, profile, code: str) -> Check:
     return Check(False, f"the {reply.summary()} reply carries no {code} (codes: {' '.join(reply.codes) or 'none'})")
 
 
+def same_description(first: bytes | None, second: bytes | None, profile, what: str, other: str) -> Check:
+    """TRN-12: two refusals that must not tell their causes apart carry the same code and description."""
+    a, b = read_reply(first, profile), read_reply(second, profile)
+    if isinstance(a, str) or isinstance(b, str):
+        return Check(False, a if isinstance(a, str) else b)
+    ea, eb = a.first_error, b.first_error
+    said = [(e.code, e.description) if e else (r.function, "") for r, e in ((a, ea), (b, eb))]
+    if said[0] == said[1]:
+        return Check(True, f"{what} and {other} are answered alike: {said[0][0]} {said[0][1]!r}")
+    return Check(False, f"{what} is answered {said[0]}, {other} {said[1]}: the difference tells them apart")
+
+
 def accepted(text: bytes | None, profile, function: str = "29", why: str = "") -> Check:
     """The request was recorded: ``function`` (29, or 32 to a 702/8) with resultCode 00000."""
     return answered(text, profile, function, "00000", why=why) if function else _unreadable("no function")
@@ -353,3 +365,25 @@ def _signing_time(text: bytes) -> str:
         from datetime import datetime
         moment = datetime.now(timezone.utc)
     return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+# ------------------------------------------------------------------------------------------
+# REL-02: the synchronous reply within T_cgw
+
+
+def answered_within(exchanges, limit_s: float, tolerance_s: float) -> Check:
+    """REL-02: each exchange's response ended within ``limit_s`` (T_cgw, scaled) of the request's sending,
+    plus the tolerance (the harness times from before its request leaves to after the response arrives: the
+    gateway's own span is shorter). Slow exchanges name their windows, so harness lag can explain a miss."""
+    timed = [ex for ex in exchanges if ex.received_at and ex.responded_at]
+    slow = [ex for ex in timed if ex.responded_at - ex.received_at > limit_s + tolerance_s]
+    if not timed:
+        return Check(False, "no timed exchange to judge", undecided=True)
+    worst = max(timed, key=lambda ex: ex.responded_at - ex.received_at)
+    took = worst.responded_at - worst.received_at
+    if not slow:
+        return Check(True, f"{len(timed)} replies, the slowest in {took:.3f} s (T_cgw {limit_s:g} s)")
+    return Check(False, f"{len(slow)} of {len(timed)} replies took longer than T_cgw {limit_s:g} s "
+                        f"(+{tolerance_s:g} s), the slowest {took:.3f} s (exchange #{worst.seq})",
+                 {"windows": [[ex.received_at, ex.responded_at] for ex in slow],
+                  "shortfall_s": took - limit_s - tolerance_s})

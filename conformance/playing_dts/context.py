@@ -124,6 +124,13 @@ class GatewayCaseContext(CaseContextBase):
         """Every exchange the harness made for this case, in order."""
         return self.gateway.exchanges(self.run_id)
 
+    def alone(self) -> None:
+        """Wait until every case before this one has ended: a ``runs_last`` case that moves the gateway's
+        clock (its test clock, §2.1) must not disturb the cases running beside it."""
+        campaign = getattr(self._harness, "campaign", None)
+        if campaign is not None:
+            campaign.wait_for_earlier(self.spec.id)
+
     def facility(self, name: str):
         """The statement's facility ``name`` ("test_clock", "otp_mailbox"); when not offered the case ends
         NOT-APPLICABLE, saying so (a case needing it cannot judge the gateway, and must not pass it)."""
