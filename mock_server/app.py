@@ -318,6 +318,9 @@ class Gateway:
         if arrival.get("connection_request") == 1:   # a new connection: the attempt started at its accept
             ex.started_before = max(0.0, arrival["received_at"] - arrival["connection_accepted_at"])
         response = pipeline.evaluate(view, ex) if in_time else pipeline.abandoned(view, ex)
+        if self.behaviour.reply_delay_t_cgw:            # REL-02's seam: a reply held past T_cgw
+            t_cgw = self.default_profile.timer("T_cgw", self.time_scale)
+            await asyncio.sleep(self.behaviour.reply_delay_t_cgw * t_cgw)
         ex.verdict["timings"] = {"evaluation_ms": round((time.perf_counter() - started) * 1000, 3)}
         content_type = XML_CONTENT_TYPE if response.status in (200, 500) else "text/plain"
         return await self._respond(request, arrival, status=response.status, body=response.body,
@@ -545,7 +548,8 @@ class Gateway:
         rows = [r for r in self._listing(None if every_case else case_id)
                 if r["seq"] > self._campaign_after or not every_case]
         rows = [r for r in rows if (r["gateway_verdict"] or {}).get("session", DEFAULT_SESSION) == session.session_id
-                and not _is_operator_row(r)]
+                and not _is_operator_row(r)
+                and not (self.behaviour.history_omits_refusals and r.get("reply_function") == "271")]
         return web.json_response({"case_id": case_id, "exchanges": [_row_json(r) for r in rows]})
 
     async def _control_lag(self, request: web.Request) -> web.Response:
@@ -861,11 +865,12 @@ async def _json_body(request: web.Request):
         raise web.HTTPBadRequest(text=json.dumps({"error": "body is not JSON"}), content_type="application/json")
 
 
-def _tls_context(pki: TestPKI) -> ssl.SSLContext:
-    """TLS 1.2+ only; for 1.2 only ECDHE with AEAD ciphers (TRN-09: one of the mandatory suites)."""
+def _tls_context(pki: TestPKI, ciphers: str) -> ssl.SSLContext:
+    """TLS 1.2+ only; for 1.2 ``ciphers`` (by default only ECDHE with AEAD ciphers: TRN-09, one of the
+    mandatory suites)."""
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.set_ciphers("ECDHE+AESGCM:ECDHE+CHACHA20")
+    ctx.set_ciphers(ciphers)
     ctx.load_cert_chain(pki.tls_server.cert_pem, pki.tls_server.key_pem)
     return ctx
 
@@ -935,7 +940,7 @@ def run_in_thread(config: GatewayConfig) -> RunningGateway:
             gateway.start_workers()
             loop.run_until_complete(runner.setup())
             site = _TrackedSite(runner, config.host, config.port, limits=config,
-                                ssl_context=watch_handshakes(_tls_context(gateway.pki)))
+                                ssl_context=watch_handshakes(_tls_context(gateway.pki, gateway.behaviour.tls12_ciphers)))
             loop.run_until_complete(site.start())
             monitor.append(loop.create_task(watch_loop(gateway.lag)))
         except BaseException as exc:                       # noqa: BLE001 — reported to the caller

@@ -19,7 +19,9 @@ class Behaviour:
     # --- Table 7-3 (RPL-05) ---------------------------------------------------------------------
     # the check steps (pipeline.CHECKS names, without "step_") in the order they run; () = Table 7-3
     check_order: tuple[str, ...] = ()
-    skipped_checks: frozenset[str] = frozenset()          # steps not run at all
+    # steps not run at all, or these named rules within one: "otp_request_reference" (13, ENV-05),
+    # "maker_is_user" and "payment_description" (16, PAY-02, PAY-01)
+    skipped_checks: frozenset[str] = frozenset()
     # Table 8-2 rows (their G codes) not checked at step 10 (SIG-08, SIG-09, SIG-11)
     skipped_certificate_rows: frozenset[str] = frozenset()
     # refusals answered with another code (a code → the code given instead), e.g. X0001 → X0002
@@ -34,8 +36,15 @@ class Behaviour:
     replay_compares_text: bool = True                     # another text with that messageId is E0003
     replay_new_reception_number: bool = False             # a retransmission's 29 gets a new receptionNumber
 
-    # --- TRN-12: one answer for every credential failure -----------------------------------------
+    # --- credentials (TRN-11, TRN-12) --------------------------------------------------------------
     tells_unknown_user: bool = False                      # an unknown UserId gets its own description
+    reads_http_credentials: bool = False                  # an Authorization: Basic header overrides the body's
+
+    # --- transport (TRN-05, TRN-09, REL-02) ---------------------------------------------------------
+    accepts_cdata: bool = True                            # MessageXML as one CDATA section (else soap:Client)
+    tls12_ciphers: str = "ECDHE+AESGCM:ECDHE+CHACHA20"    # OpenSSL cipher list for TLS 1.2
+    reply_delay_t_cgw: float = 0.0                        # each reply held this many × T_cgw (scaled)
+    history_omits_refusals: bool = False                  # the processing history (control API) lists no 271 (SEC-07)
 
     # --- replies: how a refusal travels (TRN-06, TRN-07, TRN-08) ---------------------------------
     # result codes of 271 refusals answered with an HTTP status and no SOAP body instead (TRN-06)
@@ -61,6 +70,9 @@ class Behaviour:
     # --- payments (PAY-04, PAY-07) -----------------------------------------------------------------
     otp_validity_s: float | None = None                   # T_otp in profile seconds (scaled); None: the profile's
     maker_may_approve: bool = False                       # maker = checker is accepted whatever the profile says
+    otp_attempt_limit: int | None = None                  # wrong OTPs before it is invalidated; None: N_otp_attempts
+    otp_data_in_reply: bool = True                        # otpSender/otpExpiresAt in the 29 to 701 and 702/16 (PAY-03)
+    issues_new_otp: bool = True                           # a 702/16 issues and mails a new OTP (PAY-05)
 
     # --- WSDL (TRN-02) -----------------------------------------------------------------------------
     wsdl_location: str | None = None                      # soap:address location; None: the gateway's endpoint

@@ -27,6 +27,7 @@ still find.
 
 from __future__ import annotations
 
+import base64
 import hmac
 import pickle
 import re
@@ -223,6 +224,8 @@ def step_soap(gw, ex: Exchange) -> Outcome | None:
         ex.call, has_soap_header = ex.read_soap()
     except soap.SoapFault as fault:
         return Fault(fault.faultcode, fault.faultstring)
+    if not gw.behaviour.accepts_cdata and b"<![CDATA[" in ex.request.body:
+        return Fault("soap:Client", "MessageXML must be escaped character data")
     # TRN-03 and TRN-11 bind the DTS; the gateway ignores the deviations and records them.
     ex.verdict["transport"] = {
         "soap_header": has_soap_header,
@@ -242,9 +245,9 @@ def step_size(gw, ex: Exchange) -> Outcome | None:
 
 def step_credentials(gw, ex: Exchange) -> Outcome | None:
     """3. Known, enabled user with the right password; one answer for all three failures (TRN-12)."""
-    account = gw.accounts.get(ex.call.user_id)
-    matches = account is not None and hmac.compare_digest(account.password.encode("utf-8"),
-                                                          ex.call.password.encode("utf-8"))
+    user_id, password = _credentials(gw, ex)
+    account = gw.accounts.get(user_id)
+    matches = account is not None and hmac.compare_digest(account.password.encode("utf-8"), password.encode("utf-8"))
     # the evidence keeps only the password's fingerprint (redaction.py): whether it was the account's is this fact
     ex.verdict["credentials"] = {"user_known": account is not None, "password_matches_account": matches}
     ok = matches and account.enabled
@@ -254,6 +257,19 @@ def step_credentials(gw, ex: Exchange) -> Outcome | None:
         return reject(gw, "U0001")
     ex.account = account
     return None
+
+
+def _credentials(gw, ex: Exchange) -> tuple[str, str]:
+    """UserId and Password: the SOAP body's (TRN-11), or an ``Authorization: Basic`` header's when this
+    gateway's behaviour reads one."""
+    header = {k.lower(): v for k, v in ex.request.headers.items()}.get("authorization", "")
+    if gw.behaviour.reads_http_credentials and header.lower().startswith("basic "):
+        try:
+            user_id, _, password = base64.b64decode(header[6:]).decode("utf-8").partition(":")
+            return user_id, password
+        except ValueError:
+            pass
+    return ex.call.user_id, ex.call.password
 
 
 def step_xml(gw, ex: Exchange) -> Outcome | None:
@@ -457,7 +473,7 @@ def step_authorisation(gw, ex: Exchange) -> Outcome | None:
 def step_content(gw, ex: Exchange) -> Outcome | None:
     """13. Content structure and lexical rules (DOC-01, TXT-03..05); ENV-05 for function 16."""
     issues = _content_issues(ex)
-    if not issues and ex.header["Subject/function"] == "16":
+    if not issues and ex.header["Subject/function"] == "16" and "otp_request_reference" not in gw.behaviour.skipped_checks:
         order_id = content_child(ex.root).findtext(q(PAY, "paymentOrderId"))
         if order_id != ex.header["Subject/reference"]:
             issues.append(_Issue("/Envelope/Header/Subject/reference", "differs from OtpRequest/paymentOrderId"))

@@ -38,7 +38,18 @@ from test_gateway import (  # noqa: F401 — the shared correct gateway and its 
     submit,
     verify_reply,
 )
-from test_gateway_flows import CENTRAL, CHECKER, amendment, approve, cancellation, declared, order_content, send
+from test_gateway_flows import (
+    CENTRAL,
+    CHECKER,
+    amendment,
+    approve,
+    cancellation,
+    declared,
+    new_otp,
+    order_content,
+    ordered,
+    send,
+)
 
 CERTIFICATION_ID = "ECDI-0000-00000"
 
@@ -176,7 +187,7 @@ def test_no_content_check(pki, tmp_path, client, case):
     long = declaration()
     long.find(".//{*}description").text = "Máy tính " * 30
     with served(pki, tmp_path, "no-content-check") as (bad, _):
-        assert answer(bad, bad.message(content=long))[1].function == "29"
+        assert answer(bad, bad.message(content=long))[2].errors == []
     assert answer(client, client.message(content=long))[2].result_code == "X0002"
 
 
@@ -479,3 +490,122 @@ def test_cancellation_not_final(pki, tmp_path):
             header, _ = send(c, function="1", content=cancellation(number))
             assert ask(c, control, header["Subject/reference"], 1)[1].function == "32"
             assert ask(c, control, declaration_id, 2)[1].function == expected
+
+
+def test_http_credentials_read(pki, tmp_path):
+    """The body's password is wrong, a Basic header's right: only a gateway reading the header accepts."""
+    import base64
+
+    basic = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    for defect, expected in (("http-credentials-read", "00000"), (None, "U0001")):
+        with served(pki, tmp_path / str(defect), defect) as (c, _):
+            body = soap.send_request_body(c.message(), USER, "wrong")
+            response = c.session.post(c.gateway.endpoint_url, data=body, timeout=10, headers={
+                "Content-Type": soap.CONTENT_TYPE, "SOAPAction": soap.SOAP_ACTION, "Authorization": basic})
+            assert parse_reply(soap.parse_send_response(response.content))[1].result_code == expected
+
+
+def test_cdata_refused(pki, tmp_path):
+    for defect, expected in (("cdata-refused", 500), (None, 200)):
+        with served(pki, tmp_path / str(defect), defect) as (c, _):
+            text = c.message().decode("utf-8")
+            body = soap.send_request_body(b"PLACEHOLDER", USER, PASSWORD).replace(
+                b"PLACEHOLDER", b"<![CDATA[" + text.encode("utf-8") + b"]]>")
+            assert c.post(body).status_code == expected
+
+
+def test_no_mandatory_tls_suite(pki, tmp_path):
+    import socket
+    import ssl
+    from urllib.parse import urlsplit
+
+    for defect, handshake in (("no-mandatory-tls-suite", False), (None, True)):
+        with served(pki, tmp_path / str(defect), defect) as (c, _):
+            url = urlsplit(c.gateway.endpoint_url)
+            ctx = ssl.create_default_context(cafile=str(pki.tls_ca_pem))
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+            ctx.set_ciphers("ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES128-GCM-SHA256")
+            try:
+                with socket.create_connection((url.hostname, url.port), timeout=10) as raw, \
+                        ctx.wrap_socket(raw, server_hostname=url.hostname):
+                    established = True
+            except ssl.SSLError:
+                established = False
+            assert established is handshake
+
+
+def test_slow_replies(pki, tmp_path):
+    import time
+
+    t_cgw = load_profile("ecdi-1.0").timer("T_cgw", TIME_SCALE)
+    for defect in ("slow-replies", None):
+        with served(pki, tmp_path / str(defect), defect) as (c, _):
+            text = c.message()
+            started = time.monotonic()
+            answer(c, text)
+            took = time.monotonic() - started
+            assert (took > 1.5 * t_cgw) is (defect is not None)
+
+
+def test_history_without_refusals(pki, tmp_path):
+    for defect, rows in (("history-without-refusals", 1), (None, 2)):
+        with served(pki, tmp_path / str(defect), defect) as (c, control):
+            answer(c, c.message(), password="wrong")
+            answer(c, c.message())
+            assert len(control.exchanges("defect")) == rows
+
+
+def test_stale_crl_accepted(pki, tmp_path):
+    for defect, expected in (("stale-crl-accepted", "00000"), (None, "E9001")):
+        with served(pki, tmp_path / str(defect), defect) as (c, control):
+            control.advance_clock(31 * 86400)
+            text = c.message(issued=datetime.now().astimezone() + timedelta(days=31))
+            assert answer(c, text)[2].result_code == expected
+
+
+@pytest.mark.parametrize("defect, order", [
+    ("maker-not-checked", {"maker": CHECKER}),
+    ("description-not-checked", {"description": "ECDI+MST:0312345678"}),
+])
+def test_order_rule_not_checked(pki, tmp_path, defect, order):
+    for served_defect, expected in ((defect, "29"), (None, "272")):
+        with served(pki, tmp_path / str(served_defect), served_defect) as (c, control):
+            _, number = declared(c, control)
+            header, _ = send(c, type_="701", office=CENTRAL, content=order_content(pki.tax_code, number, **order))
+            assert header.function == expected
+
+
+def test_otp_data_missing(pki, tmp_path):
+    for defect, present in (("otp-data-missing", False), (None, True)):
+        with served(pki, tmp_path / str(defect), defect) as (c, control):
+            _, number = declared(c, control)
+            _, result = send(c, type_="701", office=CENTRAL, content=order_content(pki.tax_code, number))
+            assert bool(result.otp_expires_at and result.otp_sender) is present
+
+
+def test_no_new_otp(pki, tmp_path):
+    for defect, mails in (("no-new-otp", 1), (None, 2)):
+        with served(pki, tmp_path / str(defect), defect) as (c, control):
+            order_id = ordered(c, control, pki)
+            header, _ = send(c, type_="702", function="16", reference=order_id, office=CENTRAL,
+                             content=new_otp(order_id))
+            assert header.function == "29" and len(control.mailbox(payment_order_id=order_id)) == mails
+
+
+def test_otp_request_reference_not_checked(pki, tmp_path):
+    for defect, expected in (("otp-request-reference-not-checked", "29"), (None, "271")):
+        with served(pki, tmp_path / str(defect), defect) as (c, control):
+            order_id = ordered(c, control, pki)
+            other = "PO" + "9" * 14
+            header, _ = send(c, type_="702", function="16", reference=other, office=CENTRAL, content=new_otp(order_id))
+            assert header.function == expected
+
+
+def test_otp_attempts_unlimited(pki, tmp_path):
+    for defect, expected in (("otp-attempts-unlimited", "32"), (None, "273")):
+        with served(pki, tmp_path / str(defect), defect) as (c, control):
+            order_id = ordered(c, control, pki)
+            otp = control.latest_otp(order_id)
+            for _ in range(5):
+                approve(c, order_id, f"{(int(otp) + 1) % 1_000_000:06d}")
+            assert approve(c, order_id, otp)[0].function == expected
