@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from .commands.mutants import Score, judge
+from .commands.mutants import Score, judge, printed_in_order
 
 DEFAULT_PROFILE = "ecdi-1.1"
 READY_TIMEOUT = 120.0          # a gateway's start (test PKI, worker processes) on a loaded machine
@@ -69,13 +69,8 @@ def gateway_mutants(args) -> int:
         for line in correct.lines:
             print(line, flush=True)
         with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-            runs = [pool.submit(score_defect, d, out / d.name, pki, time_scale=args.time_scale) for d in chosen]
-            scores = []
-            for d, run in zip(chosen, runs):
-                score = run.result()
-                scores.append(score)
-                print(f"{'caught' if score.caught else 'MISSED':<7} {d.name:<40} by {d.caught_by:<44} "
-                      f"({score.seconds:.1f} s) {score.reason}", flush=True)
+            scores = printed_in_order(chosen, [pool.submit(score_defect, d, out / d.name, pki,
+                                                           time_scale=args.time_scale) for d in chosen])
     caught = sum(s.caught for s in scores)
     print(f"gateway defect score: {caught}/{len(scores)} caught ({100 * caught / len(scores):.0f} %); "
           f"correct gateway: {correct.passed}/{correct.total} cases PASS")

@@ -92,7 +92,6 @@ def _mutants(args) -> int:
     with tempfile.TemporaryDirectory(prefix="ecdi-mutants-") as tmp:
         out = Path(args.out) if args.out else Path(tmp)
         pki = Path(args.pki_dir) if args.pki_dir else out / "pki"
-        scores = []
         catalogue = (args.case or []) if args.whole_catalogue else None
         with Progress(len(chosen), noun="mutants", echo=False) as progress, \
                 ThreadPoolExecutor(max_workers=args.jobs) as pool:   # printed in order, as each is known
@@ -104,15 +103,21 @@ def _mutants(args) -> int:
                 progress.finished(m.name, "caught" if score.caught else "MISSED")
                 return score
 
-            runs = [pool.submit(scored, m) for m in chosen]
-            for m, run in zip(chosen, runs):
-                score = run.result()
-                scores.append(score)
-                print(f"{'caught' if score.caught else 'MISSED':<7} {m.name:<32} by {m.caught_by:<42} "
-                      f"({score.seconds:.1f} s) {score.reason}", flush=True)
+            scores = printed_in_order(chosen, [pool.submit(scored, m) for m in chosen])
     caught = sum(s.caught for s in scores)
     print(f"mutant score: {caught}/{len(scores)} caught ({100 * caught / len(scores):.0f} %)")
     return 0 if caught == len(scores) else 1
+
+
+def printed_in_order(chosen, runs) -> list:
+    """Each run's ``Score``, printed in the list's order as each is known (mutants of either party)."""
+    scores = []
+    for m, run in zip(chosen, runs):
+        score = run.result()
+        scores.append(score)
+        print(f"{'caught' if score.caught else 'MISSED':<7} {m.name:<32} by {m.caught_by:<42} "
+              f"({score.seconds:.1f} s) {score.reason}", flush=True)
+    return scores
 
 
 @dataclass(frozen=True)
