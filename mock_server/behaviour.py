@@ -1,11 +1,12 @@
 """How the mock gateway behaves where a real gateway could go wrong: one frozen record of knobs.
 
 Every default is the correct behaviour (the spec's), so ``Behaviour()`` is the conforming gateway. The
-pipeline, flows, replies, WSDL and HTTP answers read a knob at a few named seams (``pipeline._run_checks``,
-``step_replay``, ``step_signature``, ``step_certificate``, ``finish``, ``_answer_query``, ``flows``,
-``Replies.build``, ``Gateway._wsdl``, ``http_answer``); none of them knows which defect, if any, set it.
-A gateway *defect* (``defects.py``) is data: a name, the requirements it breaks, the CGW case that must
-FAIL it and the knob values it sets — the harness's own gateway mutants (issue 16).
+pipeline (``checks_run``, ``reject``, steps 1, 3, 5, 7, 9, 10, 13, 14, ``finish``, ``_answer_query``), flows and
+payments, reply building and signing (``Replies``) and the HTTP side (endpoint, WSDL, TLS suites, reply
+timing, the control API's history) read a knob at a few named seams — ``gw.behaviour.<knob>`` — and none of
+them knows which defect, if any, set it. A gateway *defect* (``defects.py``) is data: a name, the
+requirements it breaks, the CGW case that must FAIL it and the knob values it sets — the harness's own
+gateway mutants (issue 16).
 """
 
 from __future__ import annotations
