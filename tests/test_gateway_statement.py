@@ -117,3 +117,12 @@ def test_ecdi_run_gateway_refuses_a_profile_the_gateway_does_not_serve(folder, t
     proc = subprocess.run([sys.executable, "-m", "conformance.cli", "run", "--gateway", str(folder / "gateway.toml"),
                            "--mutant", "x", "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "give one or the other" in proc.stderr
+
+
+def test_a_gateway_that_cannot_be_reached_stops_the_session(folder, tmp_path):
+    """Nothing listens at 127.0.0.1:9: a set-up error (exit 2), not eight TRN failures of the gateway."""
+    (folder / "gateway.toml").write_text(VALID.replace("127.0.0.1:8443/ecdi", "127.0.0.1:9/ecdi"), encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "conformance.cli", "run", "--gateway", str(folder / "gateway.toml"),
+                           "--out", str(tmp_path / "out"), "--progress", "off"], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2 and "cannot be reached" in proc.stderr and "Traceback" not in proc.stderr

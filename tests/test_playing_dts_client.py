@@ -77,3 +77,48 @@ def test_an_unreachable_endpoint_is_an_exchange_without_answer(client, monkeypat
     ex = client.post("c4", b"<x/>")
     assert ex.response_status is None and "transport_error" in ex.gateway_verdict
     assert not wire.answered(ex).ok
+
+
+def case_context(statement, tmp_path):
+    """A CGW case context on a one-lane gateway session for ``statement``."""
+    from conformance.case import CaseSpec
+    from conformance.harness import HarnessOptions
+    from conformance.playing_dts.context import GatewayCaseContext
+    from conformance.playing_dts.harness import GatewayHarness
+    from conformance.verdict import CaseRecord
+
+    harness = GatewayHarness(HarnessOptions(profile_id="ecdi-1.1", out_dir=tmp_path, gateway=statement.file, jobs=1))
+    harness.start()
+    harness.statement = statement                                  # as the test gives it (facilities removed)
+    lane = harness.open_lanes(1)[0]
+    spec = CaseSpec("cgw-x.clock", ("ENV-03",), "purpose", party="CGW")
+    return harness, lane, GatewayCaseContext(spec, CaseRecord(spec.id, "cgw-x", "purpose", ["ENV-03"]), lane)
+
+
+def test_a_facility_the_statement_does_not_offer_makes_the_case_not_applicable(statement, tmp_path):
+    from dataclasses import replace
+
+    from conformance.case import CaseFailure
+    from conformance.verdict import Verdict
+
+    harness, _, ctx = case_context(replace(statement, facilities={}), tmp_path)
+    with pytest.raises(CaseFailure):
+        ctx.advance_clock(60)
+    assert ctx.record.verdict is Verdict.NOT_APPLICABLE and "no test clock" in ctx.record.reason
+    harness.stop()
+
+
+def test_a_moved_test_clock_stamps_the_messages_and_goes_back_at_the_case_end(statement, tmp_path):
+    from conformance.codec.envelope import parse_datetime, read_header
+    from conformance.party import PARTIES
+
+    harness, lane, ctx = case_context(statement, tmp_path)
+    ctx.advance_clock(3600)
+    text = ctx.message()
+    issued = parse_datetime(read_header(__import__("lxml.etree").etree.fromstring(text))["SendApplication/createMessageIssue"])
+    assert abs((issued - lane.client.now()).total_seconds()) < 60 and harness.clock_offset == 3600
+    assert ctx.send(text).reply_function == "29"                  # ENV-03 judged by the gateway's clock: no X0004
+    PARTIES["CGW"].end_case(lane)
+    assert harness.control("test_clock").clock()["offset"] == 0.0 and harness.clock_offset == 0.0
+    assert [e["op"] for e in ctx.tape.events][:2] == ["statement", "advance_clock"]
+    harness.stop()

@@ -12,6 +12,8 @@ the reason, never PASS.
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -52,6 +54,11 @@ class GatewayCaseContext(CaseContextBase):
     def query(self, submission_id: str, after: int = 0, *, type: str = "929") -> bytes:
         """A signed query (function 13) for ``submission_id`` after sequence ``after``."""
         return self._recorded("message", lambda: self.client.query(submission_id, after, type=type))
+
+    def build(self, make) -> bytes:
+        """Octets ``make(client)`` builds with the client's keys (a request with defects inflicted, signed by
+        ``client.signer()``), noted on the tape: use it rather than ``ecdi.client`` so the case replays."""
+        return self._recorded("message", lambda: make(self.client))
 
     # --- the wire --------------------------------------------------------------------------------
     def send(self, text: bytes, *, cdata: bool = False, **options):
@@ -157,7 +164,9 @@ class GatewayCaseContext(CaseContextBase):
 def _recorded_statement(event: dict):
     """The statement as a replay knows it: its public facts and the signing anchor the run used."""
     facts = event["facts"]
-    anchor = Path(tempfile.mkdtemp(prefix="ecdi-replay-")) / "cgw-sign-anchor.pem"
+    folder = tempfile.mkdtemp(prefix="ecdi-replay-")
+    atexit.register(shutil.rmtree, folder, True)              # the replay leaves nothing behind
+    anchor = Path(folder) / "cgw-sign-anchor.pem"
     anchor.write_text(event["sign_anchor"], encoding="ascii")
     offered = set(facts.get("facilities", ()))
     return SimpleNamespace(

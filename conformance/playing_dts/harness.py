@@ -8,8 +8,10 @@ separate process with ``ecdi gateway --statement``). Cases see ``GatewayCaseCont
 from __future__ import annotations
 
 import secrets
+import socket
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from urllib.parse import urlsplit
 
 from ..codec.fingerprint import Fingerprinter, new_key
 from ..gateway_control import ControlError, GatewayControl
@@ -105,6 +107,7 @@ class GatewayHarness:
 
     def start(self) -> None:
         self.prepare()
+        self._reachable()
         o = self.options
         self.work_dir = o.out_dir / "work"
         self.work_dir.mkdir(parents=True, exist_ok=True)
@@ -122,6 +125,16 @@ class GatewayHarness:
                 self.clock_offset = float(clock.clock()["offset"])
             except (ControlError, KeyError, TypeError, ValueError) as exc:
                 raise SetupError(f"{self.statement.file}: facilities.test_clock: {exc}") from None
+
+    def _reachable(self) -> None:
+        """A gateway that cannot be reached at all is a wrong statement or a stopped gateway: the session does
+        not start (exit 2), rather than every case failing TRN-01."""
+        parts = urlsplit(self.statement.endpoint)
+        try:
+            socket.create_connection((parts.hostname, parts.port or 443), timeout=10).close()
+        except OSError as exc:
+            raise SetupError(f"the gateway at {self.statement.endpoint} ({self.statement.file}) cannot be reached: "
+                             f"{exc.strerror or exc}") from None
 
     def control(self, facility: str) -> GatewayControl | None:
         """The control API client of the statement's ``facility`` (test clock, OTP mailbox), or None."""
