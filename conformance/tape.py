@@ -47,6 +47,15 @@ class Tape:
         if value:
             self._secrets.add(value)
 
+    def octets(self, data: bytes) -> bytes:
+        """``data`` as the tape may hold it: the text of its Password and otp elements, and any secret kept,
+        as fingerprints (a CGW case's built requests carry the OTPs it approves with)."""
+        fp = self._fingerprint
+        if fp is None or not data:
+            return data
+        cleaned, found = fp.elements(data)
+        return fp.octets(cleaned, [*found, *self._secrets])
+
     def add(self, event: dict) -> None:
         if not self.closed:
             self.events.append(self._scrubbed(event))

@@ -78,8 +78,6 @@ def test_coverage_command_reports_the_cgw_side():
     assert "MUST requirements binding the CGW covered by a case:" in out and "CGW MUST coverage:" in out
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: the CGW case families (cgwcases branch) are not all written "
-                                       "yet; remove this mark when they are and the gate holds")
 @pytest.mark.parametrize("profile_id", ["ecdi-1.0", "ecdi-1.1"])
 def test_every_must_binding_the_cgw_is_covered(profile_id):
     """Issue 16's gate, as issue 6's for the DTS: every CGW MUST has a CGW case, in every profile."""

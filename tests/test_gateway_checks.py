@@ -164,7 +164,6 @@ def test_inflict_refuses_what_it_cannot_make(client, pki):
         order.inflict(base, [order.BY_NAME["duplicate-reference"]], signer=pki.declarant.signer(), s_max=10)
     with pytest.raises(ValueError, match="rogue"):
         order.inflict(base, [order.BY_NAME["untrusted-signer"]], signer=pki.declarant.signer(), s_max=10)
-    assert declaration is not None
 
 
 # ------------------------------------------------------------------------------------------ histories
@@ -238,7 +237,8 @@ def test_answered_within_names_the_slow_exchanges_for_the_lag_rule():
     quick, slow = Ex(seq=1, received_at=10.0, responded_at=10.2), Ex(seq=2, received_at=20.0, responded_at=22.0)
     assert gr.answered_within([quick], 1.0, 0.1).ok
     check = gr.answered_within([quick, slow], 1.0, 0.1)
-    assert not check.ok and "#2" in check.message
+    assert not check.ok and check.undecided and "#2" in check.message        # one of two: the load, perhaps
+    assert not gr.answered_within([slow, slow, quick], 1.0, 0.1).undecided   # most of them: the gateway
     assert check.detail["windows"] == [[20.0, 22.0]] and abs(check.detail["shortfall_s"] - 0.9) < 1e-9
     assert gr.answered_within([], 1.0, 0.1).undecided
 
@@ -263,3 +263,39 @@ def test_processing_history_finds_each_request_and_what_it_lacks(client, control
     assert not check.ok and "UserId" in check.message
     unsigned = [dataclasses.replace(r, gateway_verdict={}) for r in rows]
     assert "signer" in gateway_records.processing_history([sent], unsigned).message
+
+
+def test_the_documents_follow_tables_6_2_to_6_4_and_the_description_is_the_spec_example():
+    from conformance import cgw_documents as documents
+
+    lines = [("105123456789", tax, amount) for tax, amount in documents.TAX_LINES]
+    assert documents.description("0312345678", lines) == (
+        "ECDI+MST:0312345678+TK:105123456789/XNK/12500000+TK:105123456789/VAT/27500000+GC:Nộp thuế tờ khai tháng 3")
+    profile = PROFILES["1.1"]
+    for content in (documents.payment_order("0312345678", USER, "105123456789"),
+                    documents.approval("PO00000000000001", USER, "123456"), documents.otp_request("PO00000000000001"),
+                    documents.cancellation("105123456789"), documents.query(3),
+                    documents.amendment("105123456789", declaration())):
+        assert profile.validate_content(content) == [], content.tag
+
+
+def test_payment_checks_read_the_29_to_an_order(client, control, case, pki):
+    from conformance import cgw_documents as documents
+    from conformance.checks import gateway_payments as pay
+
+    profile = PROFILES["1.0"]
+    deliveries = walk(client, profile, request(client, "1.0"))
+    number = next(gr.read_reply(d.text, profile).result.declaration_number for d in deliveries
+                  if gr.read_reply(d.text, profile).result.declaration_number)
+    order = client.message(type_="701", office="00HQ", content=documents.payment_order(pki.tax_code, USER, number))
+    reply = send(client, order)
+    sender = profile.deployment["otp_sender"]
+    assert pay.order_fields(reply, profile, sender).ok
+    assert not pay.order_fields(reply, profile, "other@example.org").ok
+    t_otp = profile.timer("T_otp", TIME_SCALE)
+    assert pay.otp_validity(reply, profile, t_otp, 0.05).ok
+    assert not pay.otp_validity(reply, profile, PROFILES["1.1"].timer("T_otp", TIME_SCALE) + 5, 0.05).ok
+    order_id = gr.read_reply(reply, profile).result.payment_order_id
+    otp = control.latest_otp(order_id)
+    assert pay.otp_absent(reply, otp).ok and not pay.otp_absent(reply + otp.encode(), otp).ok
+    assert not pay.refused_old_otp(reply, profile).ok       # a 29 is no refusal

@@ -54,7 +54,7 @@ def mock_gateway(pki_dir, tmp_path_factory):
 
 def run_gateway(statement: Path, out: Path, *extra: str) -> tuple[subprocess.CompletedProcess, dict]:
     proc = subprocess.run([sys.executable, "-m", "conformance.cli", "run", "--gateway", str(statement),
-                           "--out", str(out), "--progress", "off", *extra], capture_output=True, text=True, timeout=120)
+                           "--out", str(out), "--progress", "off", *extra], capture_output=True, text=True, timeout=300)
     results = out / "results.json"
     return proc, json.loads(results.read_text(encoding="utf-8")) if results.exists() else {}
 

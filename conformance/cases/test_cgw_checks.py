@@ -5,6 +5,9 @@ one at each step and two at once, and judges the answer from the reply's octets.
 another order, gives another code, or lets a defect through FAILs on the step's requirement.
 """
 
+import base64
+from urllib.parse import urlencode, urlsplit
+
 from conformance import cgw_play as play
 from conformance import evaluation_order as order
 from conformance.case import case
@@ -95,19 +98,25 @@ def test_not_ecdi(ecdi):
     "cgw-checks.credentials-in-body-only", party="CGW", requirements=["TRN-11", "TRN-12"],
     purpose="The gateway takes credentials from the SOAP body only: the right ones in the body are receipted "
             "whatever an Authorization header, a cookie or the URL carry; a wrong password in the body is 271 "
-            "U0001 even with the right credentials in all three, with the same description as an unknown user. "
-            "A gateway that authenticates from a header, cookie or URL FAILs.",
+            "U0001 even with the right credentials in the header and cookie, with the same description as an "
+            "unknown user. A gateway that authenticates from a header, cookie or URL FAILs.",
 )
 def test_credentials_in_body_only(ecdi):
-    account = play.account(ecdi)
-    elsewhere = play.credentials_elsewhere(account.user, account.password)
-    wrong = play.credentials_elsewhere("khong.ton.tai", "sai-mat-khau")
-    right = play.post_send(ecdi, ecdi.message(), account.user, account.password, wrong)
+    wrong = ("khong.ton.tai", play.WRONG_PASSWORD)
+    path = urlsplit(ecdi.statement.endpoint).path + "?" + urlencode({"UserId": wrong[0], "Password": wrong[1]})
+    right = play.framed(ecdi, ecdi.message(), elsewhere=lambda account: elsewhere(*wrong), path=path)
     ecdi.check(gr.accepted(right, ecdi.profile, why="the right credentials in the body, wrong ones elsewhere"),
                "TRN-11")
-    refused = play.post_send(ecdi, ecdi.message(), account.user, account.password + "-sai", elsewhere)
+    refused = play.framed(ecdi, ecdi.message(), body_password=play.WRONG_PASSWORD,
+                          elsewhere=lambda account: elsewhere(account.user, account.password))
     ecdi.check(gr.answered(refused, ecdi.profile, "271", "U0001", field="",
                            why="a wrong password in the body, the right credentials elsewhere"), "TRN-11")
-    unknown = play.post_send(ecdi, ecdi.message(), "khong.ton.tai", account.password, {})
+    unknown = ecdi.send(ecdi.message(), user=wrong[0]).reply_text
     ecdi.check(gr.same_description(refused, unknown, ecdi.profile, "a wrong password", "an unknown UserId"),
                "TRN-12")
+
+
+def elsewhere(user: str, password: str) -> dict:
+    """Credentials where ECDI forbids them (TRN-11): an Authorization header and a cookie."""
+    basic = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return {"Authorization": f"Basic {basic}", "Cookie": f"UserId={user}; Password={password}"}

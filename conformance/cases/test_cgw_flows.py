@@ -18,7 +18,7 @@ DECLARATION_NUMBER = "/Envelope/Body/Content/Amendment/declarationNumber"
 
 
 def change(ecdi, content, type: str = "929", function: str = "5") -> tuple[bytes, bytes]:
-    text = ecdi.client.message(content, type=type, function=function)
+    text = ecdi.build(lambda client: client.message(content, type=type, function=function))
     return text, play.send(ecdi, text)
 
 
@@ -62,7 +62,7 @@ def test_cancel(ecdi):
         return
     time.sleep(ecdi.timer("T_poll_min"))
     after = gh.watermark(declaration, ecdi.profile)
-    late = play.send(ecdi, play.query(ecdi, play.header_of(text)["Reference/messageId"], after))
+    late = play.send(ecdi, ecdi.query(play.header_of(text)["Reference/messageId"], after))
     ecdi.check(gr.answered(late, ecdi.profile, "12", why="the cancelled declaration's history is complete"),
                "RPL-04")
     _, refused = change(ecdi, documents.amendment(number, documents.declaration_of(text)))

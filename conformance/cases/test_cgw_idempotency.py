@@ -24,7 +24,7 @@ def test_retransmission(ecdi):
     again = play.send(ecdi, text)
     ecdi.check(gh.byte_identical("entry 1 to the retransmission", first, again), "REL-10")
     submission = play.header_of(text)["Reference/messageId"]
-    queried = play.send(ecdi, play.query(ecdi, submission, 0))
+    queried = play.send(ecdi, ecdi.query(submission, 0))
     ecdi.check(gh.byte_identical("entry 1 to a query from sequence 0 (recorded, queryable)", first, queried),
                "REL-12")
     deliveries = [gh.Delivery(None, first), gh.Delivery(None, again), gh.Delivery(0, queried)]
@@ -39,11 +39,11 @@ def test_retransmission(ecdi):
 )
 def test_changed_text(ecdi):
     text, first = play.recorded(ecdi, "the declaration whose messageId is re-used")
-    changed = order.inflict(text, [order.BY_NAME["changed-text"]], signer=play.signer(ecdi), s_max=play.s_max(ecdi))
+    changed = play.inflicted(ecdi, text, [order.BY_NAME["changed-text"]])
     reply = play.send(ecdi, changed)
     ecdi.check(gr.answered(reply, ecdi.profile, "271", "E0003", why="same messageId, other text"), "REL-10")
     submission = play.header_of(text)["Reference/messageId"]
-    queried = play.send(ecdi, play.query(ecdi, submission, 0))
+    queried = play.send(ecdi, ecdi.query(submission, 0))
     ecdi.check(gh.byte_identical("entry 1 after the E0003", first, queried), "REL-10")
     ecdi.check(gh.sequences([gh.Delivery(None, first), gh.Delivery(None, reply), gh.Delivery(0, queried)],
                             ecdi.profile), "RPL-02")

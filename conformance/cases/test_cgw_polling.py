@@ -15,6 +15,11 @@ from conformance.checks import gateway_replies as gr
 from conformance.codec.envelope import new_message_id
 
 
+def delivery(ecdi, after: int, asked: bytes) -> gh.Delivery:
+    exchange = play.send_exchange(ecdi, asked)
+    return gh.Delivery(after, exchange.reply_text, exchange.received_at, asked)
+
+
 @case(
     "cgw-polling.history-walk", party="CGW", requirements=["RPL-02", "RPL-03", "RPL-04", "REL-15"],
     purpose="Polled with the watermark, a declaration's history comes as entries 1…n, each the lowest visible "
@@ -32,15 +37,15 @@ def test_history_walk(ecdi):
         time.sleep(ecdi.timer("T_poll_min"))
         after = gh.watermark(deliveries, ecdi.profile)
         submission = play.header_of(text)["Reference/messageId"]
-        asked = play.query(ecdi, submission, after)
-        deliveries.append(gh.Delivery(after, play.send(ecdi, asked), time.monotonic(), asked))
+        asked = ecdi.query(submission, after)
+        deliveries.append(delivery(ecdi, after, asked))
         ecdi.check(gr.answered(deliveries[-1].text, ecdi.profile, "12", why="a query above the final entry"),
                    "RPL-04")
     time.sleep(ecdi.timer("T_poll_min"))
     submission = play.header_of(text)["Reference/messageId"]
     for after in range(gh.watermark(deliveries, ecdi.profile)):      # every entry redelivered
-        asked = play.query(ecdi, submission, after)
-        deliveries.append(gh.Delivery(after, play.send(ecdi, asked), time.monotonic(), asked))
+        asked = ecdi.query(submission, after)
+        deliveries.append(delivery(ecdi, after, asked))
         time.sleep(ecdi.timer("T_poll_min"))
     ecdi.check(gh.sequences(deliveries, ecdi.profile), "RPL-02")
     ecdi.check(gh.query_answers(deliveries, ecdi.profile), "RPL-03")
@@ -58,9 +63,9 @@ def test_history_walk(ecdi):
 def test_unknown_submission(ecdi):
     text, first = play.recorded(ecdi, "the declaration to query")
     submission = play.header_of(text)["Reference/messageId"]
-    unknown = play.send(ecdi, play.query(ecdi, new_message_id(), 0))
+    unknown = play.send(ecdi, ecdi.query(new_message_id(), 0))
     ecdi.check(gr.answered(unknown, ecdi.profile, "272", "E0002", why="a messageId never recorded"), "RPL-03")
-    other_type = play.send(ecdi, play.query(ecdi, submission, 0, type="930"))
+    other_type = play.send(ecdi, ecdi.query(submission, 0, type="930"))
     ecdi.check(gr.answered(other_type, ecdi.profile, "272", "E0002", why="a 929 submission queried as 930"),
                "RPL-03")
     ecdi.check(gh.sequences([gh.Delivery(None, first), gh.Delivery(0, unknown), gh.Delivery(0, other_type)],
@@ -70,7 +75,7 @@ def test_unknown_submission(ecdi):
         ecdi.inconclusive("the statement lists one customs office: no other office to query through", "ENV-06")
         return
     time.sleep(ecdi.timer("T_poll_min"))
-    elsewhere = ecdi.client.message(cgw_documents.query(0), type="929", function="13", reference=submission,
-                                    office=offices[-1])
+    elsewhere = ecdi.build(lambda c: c.message(cgw_documents.query(0), type="929", function="13",
+                                               reference=submission, office=offices[-1]))
     ecdi.check(gh.byte_identical(f"entry 1 to a query addressed to office {offices[-1]}", first,
                                  play.send(ecdi, elsewhere)), "ENV-06")

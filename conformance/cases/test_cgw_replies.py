@@ -75,7 +75,8 @@ def test_results(ecdi):
 def test_timely(ecdi):
     replies(ecdi)
     t_cgw = ecdi.timer("T_cgw")
-    ecdi.check(gr.answered_within(ecdi.exchanges(), t_cgw, ecdi.tolerance(t_cgw)), "REL-02")
+    if not ecdi.check(check := gr.answered_within(ecdi.exchanges(), t_cgw, ecdi.tolerance(t_cgw)), "REL-02"):
+        ecdi.disturbed = ecdi.disturbed or check.undecided      # a few slow replies: run again, alone
 
 
 @case(
@@ -87,7 +88,7 @@ def test_timely(ecdi):
             "is NOT-APPLICABLE.",
 )
 def test_processing_history(ecdi):
-    history = play.control(ecdi, "processing_history")
+    ecdi.facility("processing_history")
     replies(ecdi)
     sent = [ex for ex in ecdi.exchanges() if ex.message_text]
-    ecdi.check(records.processing_history(sent, history.campaign_exchanges()), "SEC-07")
+    ecdi.check(records.processing_history(sent, ecdi.processing_history()), "SEC-07")

@@ -162,11 +162,12 @@ def flow(deliveries, profile, request_type: str, request_function: str) -> Check
 def complete(deliveries, profile, request_type: str, request_function: str) -> bool:
     """A final reply and every lower entry received (the polling may stop)."""
     row = profile.reply_flows.get((request_type, request_function))
-    seen = entries(deliveries, profile)
-    n = watermark(deliveries, profile)
-    finals = [s for s, text in seen.items() if row and s <= n
-              and not isinstance(r := read_reply(text, profile), str) and r.function in row.final]
-    return bool(finals)
+    seen, n = entries(deliveries, profile), watermark(deliveries, profile)
+    for sequence in range(1, n + 1):
+        reply = read_reply(seen[sequence], profile)
+        if row is not None and not isinstance(reply, str) and reply.function in row.final:
+            return True
+    return False
 
 
 def no_busy_queries(deliveries, profile, t_poll_min: float) -> Check:

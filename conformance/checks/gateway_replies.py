@@ -14,13 +14,14 @@ import subprocess
 import tempfile
 import unicodedata
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from cryptography import x509
 from lxml import etree
 
 from ..case import Check
-from ..codec import safexml, xmlsig
+from ..codec import certs, safexml, xmlsig
 from ..codec.envelope import Header, Result, content_child, parse_datetime, read_header
 from ..reference_dts.replies import gateway_certificate_problem
 
@@ -129,15 +130,17 @@ def same_description(first: bytes | None, second: bytes | None, profile, what: s
 
 def accepted(text: bytes | None, profile, function: str = "29", why: str = "") -> Check:
     """The request was recorded: ``function`` (29, or 32 to a 702/8) with resultCode 00000."""
-    return answered(text, profile, function, "00000", why=why) if function else _unreadable("no function")
+    return answered(text, profile, function, "00000", why=why)
 
 
 # ------------------------------------------------------------------------------------------
 # RPL-01: the Result of Table 7-1
 
 
-# Table 7-1's "Present" column: the elements a reply of a function must hold, given the request it answers.
 def required_elements(function: str, request_type: str, request_function: str, sequence: int) -> list[str]:
+    """Table 7-1's "Present" column: the Result fields a reply of ``function`` must hold, given the request it
+    answers (a declaration's entries from 30 on, and every entry of an amendment or cancellation, carry the
+    declaration number)."""
     need = []
     if function == "29":
         need.append("reception_number")
@@ -287,8 +290,6 @@ def reply_header(request: bytes | None, reply_text: bytes | None, profile, deplo
 
 
 def _anchors(sign_anchor_pem: Path) -> list[x509.Certificate] | str:
-    from ..codec import certs
-
     try:
         return certs.load_pem_chain(sign_anchor_pem)
     except (OSError, ValueError) as exc:
@@ -355,14 +356,10 @@ def xmlsec1_verifies(text: bytes | None, sign_anchor_pem: Path) -> Check:
 
 def _signing_time(text: bytes) -> str:
     """The reply's createMessageIssue as xmlsec1's ``YYYY-MM-DD HH:MM:SS`` UTC: the chain is judged when the
-    gateway signed (a test gateway's own clock may be set ahead, §2.1)."""
-    from datetime import timezone
-
-    header = _header_of(text)
+    gateway signed (a test gateway's own clock may be set ahead, §2.1); now when it cannot be read."""
     try:
-        moment = parse_datetime(header["SendApplication/createMessageIssue"]).astimezone(timezone.utc)
+        moment = parse_datetime(_header_of(text)["SendApplication/createMessageIssue"]).astimezone(timezone.utc)
     except (TypeError, KeyError, ValueError):
-        from datetime import datetime
         moment = datetime.now(timezone.utc)
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
@@ -374,7 +371,8 @@ def _signing_time(text: bytes) -> str:
 def answered_within(exchanges, limit_s: float, tolerance_s: float) -> Check:
     """REL-02: each exchange's response ended within ``limit_s`` (T_cgw, scaled) of the request's sending,
     plus the tolerance (the harness times from before its request leaves to after the response arrives: the
-    gateway's own span is shorter). Slow exchanges name their windows, so harness lag can explain a miss."""
+    gateway's own span is shorter). Slow exchanges name their windows, so harness lag can explain a miss; a
+    minority of slow replies is undecided (the case runs again alone), most of them slow is a FAIL."""
     timed = [ex for ex in exchanges if ex.received_at and ex.responded_at]
     slow = [ex for ex in timed if ex.responded_at - ex.received_at > limit_s + tolerance_s]
     if not timed:
@@ -383,7 +381,11 @@ def answered_within(exchanges, limit_s: float, tolerance_s: float) -> Check:
     took = worst.responded_at - worst.received_at
     if not slow:
         return Check(True, f"{len(timed)} replies, the slowest in {took:.3f} s (T_cgw {limit_s:g} s)")
+    # A gateway that keeps requests past T_cgw does so for most of them; one slow reply among many is as
+    # likely the machine's load on the way there (connection, TLS, queueing): not judged, the case re-runs.
+    sporadic = 2 * len(slow) <= len(timed)
     return Check(False, f"{len(slow)} of {len(timed)} replies took longer than T_cgw {limit_s:g} s "
-                        f"(+{tolerance_s:g} s), the slowest {took:.3f} s (exchange #{worst.seq})",
+                        f"(+{tolerance_s:g} s), the slowest {took:.3f} s (exchange #{worst.seq})"
+                        + (": too few to tell the gateway from the load on the way" if sporadic else ""),
                  {"windows": [[ex.received_at, ex.responded_at] for ex in slow],
-                  "shortfall_s": took - limit_s - tolerance_s})
+                  "shortfall_s": took - limit_s - tolerance_s}, undecided=sporadic)

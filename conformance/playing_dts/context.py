@@ -13,6 +13,8 @@ the reason, never PASS.
 from __future__ import annotations
 
 import atexit
+import base64
+import dataclasses
 import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +23,7 @@ from types import SimpleNamespace
 
 from ..case import CaseFailure
 from ..context import CaseContextBase
+from ..gateway_control import Exchange
 from ..tape import RecordingData, RecordingGateway, b64, unb64
 from ..verdict import Finding, Verdict
 
@@ -69,13 +72,15 @@ class GatewayCaseContext(CaseContextBase):
             return self.client.send(self.run_id, text, body=body, **options)
         return self._exchange(call)
 
-    def send_framed(self, text: bytes, *, change_body=None, headers: dict | None = None):
+    def send_framed(self, text: bytes, *, change_body=None, headers=None, path: str | None = None):
         """Send ``text`` in the SOAP body the client frames, changed by ``change_body`` (octets → octets) and
-        with ``headers`` instead of ECDI's: the framing cases (TRN-07)."""
+        with ``headers`` instead of ECDI's — a dict, or ``headers(account)`` where they must carry the
+        account's credentials (TRN-11) — at ``path`` (default the endpoint's): the framing cases (TRN-07)."""
         def call():
             account = self.client.accounts[0]
             body = self.client.send_body(text, account)
-            return self.client.post(self.run_id, change_body(body) if change_body else body, headers=headers,
+            return self.client.post(self.run_id, change_body(body) if change_body else body,
+                                    headers=headers(account) if callable(headers) else headers, path=path,
                                     message_text=text, user_id=account.user, secrets=(account.password,))
         return self._exchange(call)
 
@@ -120,6 +125,15 @@ class GatewayCaseContext(CaseContextBase):
         """The OTP e-mails the gateway sent for the order, oldest first (NOT-APPLICABLE without a mailbox)."""
         return self._control("otp_mailbox").mailbox(payment_order_id=payment_order_id)
 
+    def processing_history(self) -> list:
+        """The gateway's processing history (SEC-07) as its ``processing_history`` facility exports it: every
+        row of the session, on the tape whole (they are not the harness's evidence); NOT-APPLICABLE without."""
+        self.facility("processing_history")
+        return self._recorded("processing_history",
+                              lambda: self._lane.control("processing_history").campaign_exchanges(),
+                              encode=lambda rows: [_row_json(r) for r in rows],
+                              decode=lambda rows: [Exchange.from_json(r) for r in rows])
+
     def _control(self, facility: str):
         self.facility(facility)
         if not self._live:
@@ -152,13 +166,22 @@ class GatewayCaseContext(CaseContextBase):
     def _exchange(self, call):
         return self._recorded("exchange", call, encode=lambda ex: ex.seq, decode=lambda seq: self._lane.exchange(seq))
 
-    def _recorded(self, op: str, call, *, encode=b64, decode=unb64, **args):
-        """``call()`` in a live run, noted on the tape; in a replay, the recorded result."""
+    def _recorded(self, op: str, call, *, encode=None, decode=unb64, **args):
+        """``call()`` in a live run, noted on the tape (octets with their passwords and OTPs as fingerprints);
+        in a replay, the recorded result."""
+        encode = encode or (lambda octets: b64(self.tape.octets(octets)))
         if self._live:
             result = call()
             self.tape.add({"op": op, **args, "result": encode(result)})
             return result
         return decode(self._recording.take(op, **args)["result"])
+
+
+def _row_json(exchange) -> dict:
+    """An exchange as JSON (``Exchange.from_json`` reads it back)."""
+    data = dataclasses.asdict(exchange)
+    return {**data.pop("extra", {}), **{k: (base64.b64encode(v).decode("ascii") if isinstance(v, bytes) else v)
+                                        for k, v in data.items()}}
 
 
 def _recorded_statement(event: dict):
