@@ -108,6 +108,7 @@ class Gateway:
         self.time_scale = config.time_scale
         self.enforce_poll_interval = config.enforce_poll_interval
         self.poll_interval_allowance = config.poll_interval_allowance
+        self.behaviour = config.behaviour
         accepted = AcceptedProfiles(config.profiles)
         self.profiles, self.default_profile = accepted.profiles, accepted.default_profile
         loaded = list(self.profiles.values())
@@ -159,7 +160,10 @@ class Gateway:
     # --- sessions (sessions.py) ---------------------------------------------------------------
     def _new_session(self, session_id: str, user_ids: set[str]) -> Session:
         clock = Clock()
-        session = Session(session_id, user_ids, clock, Replies(self._signer, clock, self._identity, self.describe))
+        session = Session(session_id, user_ids, clock, Replies(self._signer, clock, self._identity, self.describe,
+                                                               self.behaviour.reply_signature,
+                                                               self.behaviour.reply_header_values,
+                                                               self.behaviour.result_code_always))
         self.sessions[session_id] = session
         return session
 
@@ -194,7 +198,7 @@ class Gateway:
 
     @property
     def endpoint_url(self) -> str:
-        return self.base_url + soap.ENDPOINT_PATH
+        return self.base_url + self.behaviour.endpoint_path
 
     def close(self) -> None:
         self._cpu.close()
@@ -233,8 +237,8 @@ class Gateway:
         s_max = self.default_profile.params["S_max"]
         app = web.Application(client_max_size=4 * s_max,        # TRN-13: read bodies up to 4 × S_max
                               middlewares=[self._ends_in_a_row])
-        app.router.add_post(soap.ENDPOINT_PATH, self._service)
-        app.router.add_get(soap.ENDPOINT_PATH, self._wsdl)
+        app.router.add_post(self.behaviour.endpoint_path, self._service)     # TRN-01's seam
+        app.router.add_get(self.behaviour.endpoint_path, self._wsdl)
         app.router.add_get("/crl/{name}", self._crl)
         app.router.add_get("/live", self._live_page)
         control = web.Application(middlewares=[self._control_guard])
@@ -314,6 +318,9 @@ class Gateway:
         if arrival.get("connection_request") == 1:   # a new connection: the attempt started at its accept
             ex.started_before = max(0.0, arrival["received_at"] - arrival["connection_accepted_at"])
         response = pipeline.evaluate(view, ex) if in_time else pipeline.abandoned(view, ex)
+        if self.behaviour.reply_delay_t_cgw:            # REL-02's seam: a reply held past T_cgw
+            t_cgw = self.default_profile.timer("T_cgw", self.time_scale)
+            await asyncio.sleep(self.behaviour.reply_delay_t_cgw * t_cgw)
         ex.verdict["timings"] = {"evaluation_ms": round((time.perf_counter() - started) * 1000, 3)}
         content_type = XML_CONTENT_TYPE if response.status in (200, 500) else "text/plain"
         return await self._respond(request, arrival, status=response.status, body=response.body,
@@ -353,7 +360,8 @@ class Gateway:
         if not faults.wsdl_served(self.case):          # TRN-02: the case's scenario says "wsdl": "absent"
             return await self._respond(request, self._arrive(request), status=404, body=b"404 Not Found",
                                        content_type="text/plain", verdict={"wsdl": "absent"})
-        text = WSDL_TEMPLATE.replace("{cgw_endpoint}", escape(self.endpoint_url, {'"': "&quot;"}))
+        location = self.behaviour.wsdl_location or self.endpoint_url     # TRN-02's seam
+        text = WSDL_TEMPLATE.replace("{cgw_endpoint}", escape(location, {'"': "&quot;"}))
         return await self._respond(request, self._arrive(request), status=200, body=text.encode("utf-8"),
                                    content_type=XML_CONTENT_TYPE)
 
@@ -370,7 +378,7 @@ class Gateway:
         body = await self._read(request, arrival)
         if body is None:
             return _Gone()
-        on_endpoint = request.path == soap.ENDPOINT_PATH
+        on_endpoint = request.path == self.behaviour.endpoint_path
         return await self._respond(request, arrival, status=405 if on_endpoint else 404,
                                    body=b"405 Method Not Allowed" if on_endpoint else b"404 Not Found",
                                    content_type="text/plain", request_body=body,
@@ -540,7 +548,8 @@ class Gateway:
         rows = [r for r in self._listing(None if every_case else case_id)
                 if r["seq"] > self._campaign_after or not every_case]
         rows = [r for r in rows if (r["gateway_verdict"] or {}).get("session", DEFAULT_SESSION) == session.session_id
-                and not _is_operator_row(r)]
+                and not _is_operator_row(r)
+                and not (self.behaviour.history_omits_refusals and r.get("reply_function") == "271")]
         return web.json_response({"case_id": case_id, "exchanges": [_row_json(r) for r in rows]})
 
     async def _control_lag(self, request: web.Request) -> web.Response:
@@ -856,11 +865,12 @@ async def _json_body(request: web.Request):
         raise web.HTTPBadRequest(text=json.dumps({"error": "body is not JSON"}), content_type="application/json")
 
 
-def _tls_context(pki: TestPKI) -> ssl.SSLContext:
-    """TLS 1.2+ only; for 1.2 only ECDHE with AEAD ciphers (TRN-09: one of the mandatory suites)."""
+def _tls_context(pki: TestPKI, ciphers: str) -> ssl.SSLContext:
+    """TLS 1.2+ only; for 1.2 ``ciphers`` (by default only ECDHE with AEAD ciphers: TRN-09, one of the
+    mandatory suites)."""
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.set_ciphers("ECDHE+AESGCM:ECDHE+CHACHA20")
+    ctx.set_ciphers(ciphers)
     ctx.load_cert_chain(pki.tls_server.cert_pem, pki.tls_server.key_pem)
     return ctx
 
@@ -930,7 +940,7 @@ def run_in_thread(config: GatewayConfig) -> RunningGateway:
             gateway.start_workers()
             loop.run_until_complete(runner.setup())
             site = _TrackedSite(runner, config.host, config.port, limits=config,
-                                ssl_context=watch_handshakes(_tls_context(gateway.pki)))
+                                ssl_context=watch_handshakes(_tls_context(gateway.pki, gateway.behaviour.tls12_ciphers)))
             loop.run_until_complete(site.start())
             monitor.append(loop.create_task(watch_loop(gateway.lag)))
         except BaseException as exc:                       # noqa: BLE001 — reported to the caller

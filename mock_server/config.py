@@ -12,6 +12,8 @@ from cryptography import x509
 
 from conformance import __version__
 
+from .behaviour import Behaviour
+
 TEST_CERTIFICATION_ID = "ECDI-0000-00000"   # ENV-08: a test CGW must accept it
 
 
@@ -68,6 +70,9 @@ class GatewayConfig:
     body_timeout: float = 30.0                # a request body from its head to its last byte (bodies that never end)
     keepalive_timeout: float = 75.0           # an idle kept-alive connection (over T_backoff_max, 60 s at s = 1)
     max_connections: int = 10_000             # open at once past their handshake; more are closed at once
+    # Where the gateway may deviate from the spec (behaviour.py): the default is the correct gateway; a
+    # gateway defect (defects.py, ``ecdi gateway --defect``) sets some knobs.
+    behaviour: Behaviour = field(default_factory=Behaviour)
 
     def state_path(self) -> Path:
         if self.state_db is not None:

@@ -72,7 +72,8 @@ def _order_errors(gw, ex, order) -> list[ErrorEntry]:
     """Table 6-4 and PAY-01/PAY-02 for a PaymentOrder."""
     rep, found = ex.profile.repeatable, []
     base = f"{_CONTENT}/PaymentOrder"
-    if order.findtext(q(PAY, "maker")) != ex.call.user_id:
+    skipped = gw.behaviour.skipped_checks
+    if order.findtext(q(PAY, "maker")) != ex.call.user_id and "maker_is_user" not in skipped:
         found.append(_s0005(gw, f"{base}/maker", "Người lập phải là người dùng gửi yêu cầu (PAY-02)"))
     if order.findtext(q(PAY, "bankCode")) not in ex.profile.codes.get("bank", {}):
         found.append(_s0005(gw, f"{base}/bankCode", "Mã ngân hàng không có trong danh sách của Ngân hàng Nhà nước"))
@@ -89,7 +90,8 @@ def _order_errors(gw, ex, order) -> list[ErrorEntry]:
     total = sum(int(ln.findtext(q(PAY, "amountVND"))) for ln in lines)
     if int(order.findtext(q(PAY, "totalVND"))) != total:
         found.append(_s0005(gw, f"{base}/totalVND", f"Tổng số tiền không bằng tổng các dòng thuế ({total})"))
-    if not _canonical_description(order.findtext(q(PAY, "description")), ex.header["From/identity"], lines):
+    if (not _canonical_description(order.findtext(q(PAY, "description")), ex.header["From/identity"], lines)
+            and "payment_description" not in skipped):
         found.append(_s0005(gw, f"{base}/description", "Nội dung nộp tiền không đúng cú pháp ECDI (PAY-01)"))
     return found
 
@@ -145,11 +147,11 @@ def step_approval(gw, ex):
     base = f"{_CONTENT}/PaymentApproval"
     ex.reply_fields = {"payment_order_id": order.order_id}
     refuses = (ex.profile.params.get("MC_required") == "mandatory"
-               or bool(ex.profile.deployment.get("refuses_maker_as_checker")))
+               or bool(ex.profile.deployment.get("refuses_maker_as_checker"))) and not gw.behaviour.maker_may_approve
     if refuses and child.findtext(q(PAY, "checker")) == order.maker:
         return Answer("273", (error(gw, "P0003", f"{base}/checker"),))
     code = gw.payments.check_otp(order, child.findtext(q(PAY, "otp")), ex.now.timestamp(),
-                                 int(ex.profile.params["N_otp_attempts"]))
+                                 gw.behaviour.otp_attempt_limit or int(ex.profile.params["N_otp_attempts"]))
     if code:
         return Answer("273", (error(gw, code, f"{base}/otp"),))
     return None
@@ -171,7 +173,7 @@ def on_record(gw, ex, function: str) -> dict:
                                       next_number=gw.store.next_number("payment-order"))
         return _issue(gw, ex, order_id)
     if function == "29" and kind == "702/16":
-        return _issue(gw, ex, ex.order.order_id)
+        return _issue(gw, ex, ex.order.order_id) if gw.behaviour.issues_new_otp else {"payment_order_id": ex.order.order_id}
     if function == "32" and kind == "702/8":
         gw.payments.approve(ex.order.order_id)
         return {"payment_order_id": ex.order.order_id}
@@ -180,7 +182,7 @@ def on_record(gw, ex, function: str) -> dict:
 
 def _issue(gw, ex, order_id: str) -> dict:
     """PAY-04: a new OTP valid T_otp (the message's profile, scaled), e-mailed, never in the reply."""
-    otp = gw.payments.issue_otp(order_id, ex.now.timestamp(), ex.profile.timer("T_otp", gw.time_scale))
+    otp = gw.payments.issue_otp(order_id, ex.now.timestamp(), otp_validity(gw, ex.profile))
     sender = ex.profile.deployment["otp_sender"]
     expires = format_precise(otp.expires_at)
     order = gw.payments.order(order_id)
@@ -190,12 +192,20 @@ def _issue(gw, ex, order_id: str) -> dict:
                    body=(f"Lệnh nộp thuế {order_id}, tổng số tiền {order.total_vnd} VND.\n"
                          f"Mã OTP: {otp.value}\nCó hiệu lực đến {expires}."),
                    tax_code=tax_code, payment_order_id=order_id, otp=otp.value, expires_at=expires)
+    if not gw.behaviour.otp_data_in_reply:
+        return {"payment_order_id": order_id}
     return {"payment_order_id": order_id, "otp_sender": sender, "otp_expires_at": expires}
+
+
+def otp_validity(gw, profile) -> float:
+    """T_otp in seconds on the gateway clock: the profile's, scaled (§2.1), unless its behaviour sets another."""
+    seconds = gw.behaviour.otp_validity_s
+    return profile.timer("T_otp", gw.time_scale) if seconds is None else seconds * gw.time_scale
 
 
 def after_reveal(gw, sub, function: str) -> None:
     """RPL-04: a 32 to a cancellation is final for the cancelled declaration's history too."""
-    if sub.function == "1" and function == "32" and sub.declaration_number:
+    if sub.function == "1" and function == "32" and sub.declaration_number and gw.behaviour.cancellation_closes_history:
         declaration = gw.store.declaration(sub.declaration_number)
         if declaration is not None:
             gw.store.close_history(declaration.message_id)

@@ -27,6 +27,7 @@ still find.
 
 from __future__ import annotations
 
+import base64
 import hmac
 import pickle
 import re
@@ -202,8 +203,8 @@ def error(gw, code: str, path: str = "", description: str | None = None) -> Erro
 
 
 def reject(gw, code: str, path: str = "", description: str | None = None) -> Answer:
-    """A 271 (message-level rejection, never recorded)."""
-    return Answer("271", (error(gw, code, path, description),))
+    """A 271 (message-level rejection, never recorded) — with the code this gateway's behaviour gives."""
+    return Answer("271", (error(gw, gw.behaviour.code_for(code), path, description),))
 
 
 # ------------------------------------------------------------------------------------------
@@ -223,6 +224,8 @@ def step_soap(gw, ex: Exchange) -> Outcome | None:
         ex.call, has_soap_header = ex.read_soap()
     except soap.SoapFault as fault:
         return Fault(fault.faultcode, fault.faultstring)
+    if not gw.behaviour.accepts_cdata and b"<![CDATA[" in ex.request.body:
+        return Fault("soap:Client", "MessageXML must be escaped character data")
     # TRN-03 and TRN-11 bind the DTS; the gateway ignores the deviations and records them.
     ex.verdict["transport"] = {
         "soap_header": has_soap_header,
@@ -242,21 +245,36 @@ def step_size(gw, ex: Exchange) -> Outcome | None:
 
 def step_credentials(gw, ex: Exchange) -> Outcome | None:
     """3. Known, enabled user with the right password; one answer for all three failures (TRN-12)."""
-    account = gw.accounts.get(ex.call.user_id)
-    matches = account is not None and hmac.compare_digest(account.password.encode("utf-8"),
-                                                          ex.call.password.encode("utf-8"))
+    user_id, password = _credentials(gw, ex)
+    account = gw.accounts.get(user_id)
+    matches = account is not None and hmac.compare_digest(account.password.encode("utf-8"), password.encode("utf-8"))
     # the evidence keeps only the password's fingerprint (redaction.py): whether it was the account's is this fact
     ex.verdict["credentials"] = {"user_known": account is not None, "password_matches_account": matches}
     ok = matches and account.enabled
     if not ok:
+        if account is None and gw.behaviour.tells_unknown_user:
+            return reject(gw, "U0001", description=f"{gw.describe('U0001')} (UserId không tồn tại)")
         return reject(gw, "U0001")
     ex.account = account
     return None
 
 
+def _credentials(gw, ex: Exchange) -> tuple[str, str]:
+    """UserId and Password: the SOAP body's (TRN-11), or an ``Authorization: Basic`` header's when this
+    gateway's behaviour reads one."""
+    header = {k.lower(): v for k, v in ex.request.headers.items()}.get("authorization", "")
+    if gw.behaviour.reads_http_credentials and header.lower().startswith("basic "):
+        try:
+            user_id, _, password = base64.b64decode(header[6:]).decode("utf-8").partition(":")
+            return user_id, password
+        except ValueError:
+            pass
+    return ex.call.user_id, ex.call.password
+
+
 def step_xml(gw, ex: Exchange) -> Outcome | None:
     """4. XML 1.0, UTF-8, no BOM, no DOCTYPE (TXT-01, TXT-02)."""
-    problem = ex.parse(gw.default_profile.params["S_max"])
+    problem = ex.parse(parse_limit(gw))
     if problem:
         ex.verdict["xml"] = problem.reason
         return reject(gw, problem.code, problem.field)
@@ -270,9 +288,26 @@ def step_replay(gw, ex: Exchange) -> Outcome | None:
         return None
     if not authorised(ex.account, sub.from_identity):
         return reject(gw, "U0002", "/Envelope/Header/From/identity")
-    if sub.request_text != stored_text(gw, ex.text):
+    if sub.request_text != stored_text(gw, ex.text) and gw.behaviour.replay_compares_text:
         return reject(gw, "E0003", "/Envelope/Header/Reference/messageId")
-    return Replay(gw.store.entries(sub.message_id)[0].text)
+    entry1 = gw.store.entries(sub.message_id)[0]
+    if entry1.function == "29" and gw.behaviour.replay_new_reception_number:
+        return Replay(_receipt_again(gw, sub))
+    return Replay(entry1.text)
+
+
+def _receipt_again(gw, sub: Submission) -> bytes:
+    """Entry 1 (a 29) built afresh with the next reception number (the behaviour knob of that name)."""
+    number = f"{gw.store.next_number('reception'):010d}"
+    return gw.replies.build(sub.header, "29", _result([], sequence=1, reception_number=number,
+                                                      declaration_number=sub.declaration_number))
+
+
+def parse_limit(gw) -> int:
+    """The largest message text parsed: ``S_max`` (step 2 refused larger ones), or all HTTP reads
+    (4 × ``S_max``, TRN-13) when this gateway's behaviour skips step 2."""
+    s_max = gw.default_profile.params["S_max"]
+    return 4 * s_max if "size" in gw.behaviour.skipped_checks else s_max
 
 
 def stored_text(gw, text: bytes) -> bytes:
@@ -305,6 +340,8 @@ def step_envelope(gw, ex: Exchange) -> Outcome | None:
     after this step, the signature first, can be judged on a document read in part (decisions.md)."""
     issues = list(_envelope_issues(ex, ex.profile))
     ex.lexical = ex.once(("lexical", ex.profile.id), lambda: lexical.lexical_problem(ex.root, ex.profile.repeatable))
+    if not gw.behaviour.lexical_rules:
+        ex.lexical = None
     if ex.lexical is not None and not _in_content(ex, ex.lexical.path):
         issues.append(ex.lexical)
     issues = issues or _table_4_2_issues(ex)
@@ -330,11 +367,14 @@ def step_certification(gw, ex: Exchange) -> Outcome | None:
 def step_signature(gw, ex: Exchange) -> Outcome | None:
     """9. Signature exactly per Table 8-1 (SIG-05); SHA-1 per the profile's ``SHA1`` (SIG-06/07)."""
     try:
-        ex.signature = _verified(ex, ex.profile)
+        ex.signature = _verified(ex, ex.profile, gw.behaviour.sha1_rule)
     except xmlsig.SignatureProblem as problem:
         ex.verdict["signature"] = {"ok": False, "code": problem.code, "reason": problem.reason}
         return reject(gw, problem.code, problem.field)
     sig = ex.signature
+    if sig.signature_method in gw.behaviour.refused_signature_methods:
+        ex.verdict["signature"] = {"ok": False, "code": "G0001", "reason": f"{sig.signature_method} not verified"}
+        return reject(gw, "G0001")
     ex.verdict["signature"] = {"ok": True, "method": sig.signature_method, "digest": sig.digest_method}
     if sig.uses_sha1:
         ex.warnings.append(error(gw, "W0001"))
@@ -345,11 +385,12 @@ def _envelope_issues(ex: Exchange, profile: Profile) -> list:
     return ex.once(("envelope", profile.id), lambda: profile.validate_envelope(ex.root, "request"))
 
 
-def _verified(ex: Exchange, profile: Profile) -> xmlsig.VerifiedSignature:
-    """The signature verified as ``profile`` says (raises ``xmlsig.SignatureProblem``)."""
-    sha1_accepted = profile.params["SHA1"] == "accept-with-warning"
+def _verified(ex: Exchange, profile: Profile, sha1_rule: str | None = None) -> xmlsig.VerifiedSignature:
+    """The signature verified as ``profile`` says, or with ``sha1_rule`` as its ``SHA1`` parameter
+    (raises ``xmlsig.SignatureProblem``)."""
+    sha1_accepted = (sha1_rule or profile.params["SHA1"]) == "accept-with-warning"
     extra_methods, extra_digests = ((xmlsig.RSA_SHA1,), (xmlsig.SHA1,)) if sha1_accepted else ((), ())
-    return ex.once(("signature", profile.id), lambda: xmlsig.verify_envelope(
+    return ex.once(("signature", profile.id, sha1_accepted), lambda: xmlsig.verify_envelope(
         ex.text,
         methods=(xmlsig.RSA_SHA256, xmlsig.ECDSA_SHA256, *extra_methods),
         digests=(xmlsig.SHA256, *extra_digests),
@@ -367,36 +408,47 @@ def step_certificate(gw, ex: Exchange) -> Outcome | None:
         "serial": format(cert.serial_number, "x"), "tax_code": certs.tax_code_of(cert),
     }
 
-    def refuse(code: str, reason: str, path: str = "") -> Answer:
+    def refuse(code: str, reason: str, path: str = "") -> Answer | None:
         verdict.update(ok=False, code=code, reason=reason)
+        if code in gw.behaviour.skipped_certificate_rows:       # a row this gateway does not check
+            verdict.update(ok=True, unchecked=code)
+            return None
         return reject(gw, code, path)
 
     issued = _issue_time(ex)
-    problem = certs.key_problem(cert)
-    if problem:
-        return refuse("G0008", problem)
-    problem = certs.chain_problem(cert, intermediates, gw.trust_anchors, ex.now)
-    if problem:
-        return refuse("G0004", problem)
-    problem = (issued and certs.validity_problem(cert, issued)) or certs.validity_problem(cert, ex.now)
-    if problem:
-        return refuse("G0002", problem)
-    issuer = certs.issuer_of(cert, intermediates + gw.trust_anchors)
-    try:
-        if certs.revoked(cert, gw.crls_for(cert), issuer=issuer, at=ex.now):
-            return refuse("G0003", "listed in the issuing CA's CRL")
-    except certs.NoUsableCRL as exc:                       # SIG-10: neither accept nor refuse
-        verdict.update(ok=False, code="E9001", reason=str(exc))
-        return reject(gw, "E9001")
-    problem = certs.tax_code_problem(cert, from_identity)
-    if problem:
-        return refuse("G0006", problem, "/Envelope/Header/From/identity")
-    if (cert.issuer, cert.serial_number) not in gw.registered.get(from_identity, set()):
-        return refuse("G0005", f"certificate not registered with customs for {from_identity} (SIG-11)")
+    for code, problem in _certificate_rows(gw, ex, cert, intermediates, issued, from_identity):
+        refusal = refuse(code, problem, "/Envelope/Header/From/identity" if code == "G0006" else "")
+        if refusal is not None:
+            return refusal
     verdict["ok"] = True
     if cert.not_valid_after_utc - ex.now < timedelta(days=30):
         ex.warnings.append(error(gw, "W0002"))
     return None
+
+
+def _certificate_rows(gw, ex: Exchange, cert, intermediates, issued, from_identity):
+    """(code, problem) of each failing Table 8-2 row, in its order; computed lazily, so the first refusal
+    ends the evaluation. A CRL that cannot be used (SIG-10: neither accept nor refuse) is the row ``E9001``."""
+    problem = certs.key_problem(cert)
+    if problem:
+        yield "G0008", problem
+    problem = certs.chain_problem(cert, intermediates, gw.trust_anchors, ex.now)
+    if problem:
+        yield "G0004", problem
+    problem = (issued and certs.validity_problem(cert, issued)) or certs.validity_problem(cert, ex.now)
+    if problem:
+        yield "G0002", problem
+    issuer = certs.issuer_of(cert, intermediates + gw.trust_anchors)
+    try:
+        if certs.revoked(cert, gw.crls_for(cert), issuer=issuer, at=ex.now):
+            yield "G0003", "listed in the issuing CA's CRL"
+    except certs.NoUsableCRL as exc:
+        yield "E9001", str(exc)
+    problem = certs.tax_code_problem(cert, from_identity)
+    if problem:
+        yield "G0006", problem
+    if (cert.issuer, cert.serial_number) not in gw.registered.get(from_identity, set()):
+        yield "G0005", f"certificate not registered with customs for {from_identity} (SIG-11)"
 
 
 def step_issue_time(gw, ex: Exchange) -> Outcome | None:
@@ -421,11 +473,11 @@ def step_authorisation(gw, ex: Exchange) -> Outcome | None:
 def step_content(gw, ex: Exchange) -> Outcome | None:
     """13. Content structure and lexical rules (DOC-01, TXT-03..05); ENV-05 for function 16."""
     issues = _content_issues(ex)
-    if not issues and ex.header["Subject/function"] == "16":
+    if not issues and ex.header["Subject/function"] == "16" and "otp_request_reference" not in gw.behaviour.skipped_checks:
         order_id = content_child(ex.root).findtext(q(PAY, "paymentOrderId"))
         if order_id != ex.header["Subject/reference"]:
             issues.append(_Issue("/Envelope/Header/Subject/reference", "differs from OtpRequest/paymentOrderId"))
-    ex.verdict["schema"] += [{"step": 13, "path": i.path, "reason": i.reason} for i in issues]
+    ex.verdict.setdefault("schema", []).extend({"step": 13, "path": i.path, "reason": i.reason} for i in issues)
     if issues:
         return reject(gw, "X0002", issues[0].path)
     return None
@@ -439,7 +491,7 @@ def step_query_target(gw, ex: Exchange) -> Outcome | None:
     started = ex.now.timestamp() - ex.started_before           # REL-15 counts from starts (REL-01)
     previous = gw.store.note_query_start(reference, started)
     if gw.enforce_poll_interval and previous is not None:
-        poll_min = ex.profile.timer("T_poll_min", gw.time_scale)
+        poll_min = ex.profile.timer("T_poll_min", gw.time_scale) * gw.behaviour.poll_min_factor
         if started - previous < poll_min * (1 - gw.poll_interval_allowance):
             return reject(gw, "E9002")
     sub = gw.store.submission(reference)
@@ -757,8 +809,7 @@ def evaluate(gw, ex: Exchange) -> Response:
 
 def _run_checks(gw, ex: Exchange) -> Outcome | None:
     passed = ex.verdict.setdefault("steps_passed", [])
-    for step in CHECKS:
-        name = step.__name__.removeprefix("step_")
+    for name, step in checks_run(gw.behaviour):
         try:
             outcome = step(gw, ex)
         except Exception:                      # noqa: BLE001
@@ -770,6 +821,15 @@ def _run_checks(gw, ex: Exchange) -> Outcome | None:
     return None
 
 
+def checks_run(behaviour) -> list[tuple[str, Callable[[Any, Exchange], Outcome | None]]]:
+    """(name, step) in the order this gateway runs them: Table 7-3 unless its behaviour reorders or skips."""
+    steps = [(step.__name__.removeprefix("step_"), step) for step in CHECKS]
+    if behaviour.check_order:
+        by_name = dict(steps)
+        steps = [(name, by_name[name]) for name in behaviour.check_order]
+    return [(name, step) for name, step in steps if name not in behaviour.skipped_checks]
+
+
 def _read_facts(gw, ex: Exchange) -> None:
     """Header and attempt number for evidence and rule matching, read before any check (a request
     that is not a readable ``Send`` has no facts; step 1 answers it)."""
@@ -778,7 +838,7 @@ def _read_facts(gw, ex: Exchange) -> None:
             ex.call = ex.read_soap()[0]
         except soap.SoapFault:
             return
-    ex.parse(gw.default_profile.params["S_max"])
+    ex.parse(parse_limit(gw))
     message_id = ex.header.get("Reference/messageId")
     if message_id:
         ex.attempt = gw.store.count_reception(message_id)
@@ -801,11 +861,24 @@ def finish(gw, ex: Exchange, outcome: Outcome | None, *, recordable: bool) -> Re
             return _answer_query(gw, ex)
         outcome = Answer("32" if ex.header.get("Subject/type") == "702" and function == "8" else "29")
     if outcome.function == "271":                         # W codes never go in a 271 (§5.3)
+        code = outcome.errors[0].code
+        if gw.behaviour.status_for(code):                 # TRN-06's and TRN-07's seam: how a refusal travels
+            return Response(gw.behaviour.status_for(code), f"{gw.behaviour.status_for(code)} {code}".encode())
+        if code in gw.behaviour.fault_for_codes:
+            return _fault(Fault("soap:Client", outcome.errors[0].description))
+        if code in gw.behaviour.recorded_refusals and _recordable_text(ex):
+            return _reply(_record(gw, ex, "271", list(outcome.errors)))
         return _reply(gw.replies.build(ex.header.fields, "271", _result(list(outcome.errors), sequence=0)))
     errors = [*outcome.errors, *ex.warnings]
     if recordable and function != "13":                   # RPL-02: a submission's reply is its entry 1
         return _reply(_record(gw, ex, outcome.function, errors))
     return _reply(gw.replies.build(ex.header.fields, outcome.function, _result(errors, sequence=0)))
+
+
+def _recordable_text(ex: Exchange) -> bool:
+    """A request read far enough to be recorded: its call, tree and a messageId not recorded yet."""
+    return (ex.call is not None and ex.root is not None and bool(ex.header.get("Reference/messageId"))
+            and ex.header.get("Subject/function") != "13")
 
 
 def _record(gw, ex: Exchange, function: str, errors: list[ErrorEntry]) -> bytes:
@@ -841,13 +914,17 @@ def _answer_query(gw, ex: Exchange) -> Response:
     (after ``pending_queries`` quiet queries), else a transient 12."""
     sub = ex.queried
     after = int(content_child(ex.root).findtext(q(ENV, "afterSequence")))
+    floor = after + gw.behaviour.query_after_offset          # the seam of RPL-03: 0 is the spec's
     entries = gw.store.entries(sub.message_id)
-    newer = next((e for e in entries if e.sequence > after), None)
+    visible = [e for e in entries if e.sequence > 1 or not gw.behaviour.forgets_entry1]
+    newer = next((e for e in visible if e.sequence > floor), None)
     if newer is not None:
         return _reply(newer.text)
     if sub.script and after == entries[-1].sequence and gw.store.note_quiet_query(sub.message_id) > sub.pending_queries:
         entry = _reveal(gw, sub)
         for _ in range(min(ex.skip_ahead, len(sub.script) - 1)):   # RPL-03 allows a higher entry first
+            entry = _reveal(gw, gw.store.submission(sub.message_id))
+        while entry.sequence <= floor and gw.store.submission(sub.message_id).script:
             entry = _reveal(gw, gw.store.submission(sub.message_id))
         return _reply(entry.text)
     return _reply(gw.replies.build(ex.header.fields, "12", _result(ex.warnings, sequence=0)))

@@ -11,6 +11,7 @@ placeholders (SEC-04), so a wrong guess here would be the gateway's bug, not the
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -73,10 +74,18 @@ def _choose(value: str | None, allowed: tuple[str, ...]) -> str | None:
     return value if value in allowed else None
 
 
+# How replies are signed (behaviour.reply_signature): SIG-14's RSA-SHA256, or a gateway defect's.
+SIGNATURES = {"rsa-sha256": (xmlsig.RSA_SHA256, xmlsig.SHA256), "rsa-sha1": (xmlsig.RSA_SHA1, xmlsig.SHA1), "none": None}
+
+
 class Replies:
     def __init__(self, signer: xmlsig.Signer, clock: Clock, identity: GatewayIdentity,
-                 describe: Callable[[str], str]):
+                 describe: Callable[[str], str], signature: str = "rsa-sha256",
+                 fixed_fields: tuple[tuple[str, str], ...] = (), result_code: str | None = None):
         self._signer = signer
+        self._fixed = dict(fixed_fields)             # header values written whatever the request (a defect's)
+        self._result_code = result_code              # resultCode written whatever the errors (a defect's)
+        self._signature = SIGNATURES[signature]
         self._clock = clock
         self.identity = identity
         self.describe = describe                 # result code -> Vietnamese description (RPL-01)
@@ -109,6 +118,7 @@ class Replies:
             "Subject/reference": _match(_GUID, reference) or "",
             "Subject/sendApplication": "CGW",
             "Subject/receiveApplication": _match(_APP_ID, request.get("Subject/sendApplication")) or "-",
+            **self._fixed,
         })
 
     def build(self, request: Mapping[str, str], function: str, result: Result) -> bytes:
@@ -116,8 +126,13 @@ class Replies:
         header = self.header(request, function)
         if header["Subject/reference"] == "" and function != "271":
             raise ValueError(f"a {function} reply needs a readable request reference (Table 4-3)")
+        if self._result_code is not None:
+            result = dataclasses.replace(result, result_code=self._result_code)
         root = build_envelope(header, result.to_element())
-        return xmlsig.sign_envelope(root, self._signer, signature_method=xmlsig.RSA_SHA256, digest_method=xmlsig.SHA256)
+        if self._signature is None:
+            return xmlsig.XML_DECLARATION + etree.tostring(root, encoding="UTF-8", xml_declaration=False)
+        method, digest = self._signature
+        return xmlsig.sign_envelope(root, self._signer, signature_method=method, digest_method=digest)
 
 
 def reply_summary(text: bytes) -> tuple[str | None, list[str]]:

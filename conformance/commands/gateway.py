@@ -38,6 +38,9 @@ def register(sub) -> None:
                     help="write a gateway statement describing this gateway (endpoint, anchors, accounts and their "
                          "declarant keys, its control API as test clock and OTP mailbox) for `ecdi run --gateway`; "
                          "it holds secrets: written 0600, by default <dir>/gateway.toml")
+    gw.add_argument("--defect", metavar="NAME",
+                    help="serve a gateway with this defect (`ecdi mutants --party CGW` lists them; for "
+                         "certifying the harness's CGW cases, never a real deployment)")
     gw.set_defaults(func=_gateway)
 
 
@@ -54,6 +57,13 @@ def _gateway(args) -> int:
         print(f"ecdi: --port must be 0-65535, got {args.port}", file=sys.stderr)
         return 2
     profiles = args.profile or ["ecdi-1.0"]
+    from mock_server.defects import behaviour_of
+
+    try:
+        behaviour = behaviour_of(args.defect)
+    except KeyError as exc:
+        print(f"ecdi: --defect: {exc.args[0]}", file=sys.stderr)
+        return 2
     try:
         for pid in profiles:
             load_profile(pid)
@@ -87,7 +97,7 @@ def _gateway(args) -> int:
             profiles=profiles, pki_folder=pki.folder, host=args.host, port=args.port,
             evidence_db=folder / "evidence.sqlite3", time_scale=args.time_scale,
             accounts=accounts,
-            registered_certs=registered))
+            registered_certs=registered, behaviour=behaviour))
     except (RuntimeError, OSError) as exc:
         print(f"ecdi: {exc}", file=sys.stderr)
         return 2
@@ -99,7 +109,8 @@ def _gateway(args) -> int:
     first = load_profile(profiles[0])
     central, offices = first.deployment["central_office"], sorted(first.offices)[:5]
     lines = [
-        f"ECDI mock customs gateway — profiles {', '.join(profiles)}, time scale {args.time_scale}",
+        f"ECDI mock customs gateway — profiles {', '.join(profiles)}, time scale {args.time_scale}"
+        + (f"  — WITH DEFECT {args.defect} (a deliberately wrong gateway)" if args.defect else ""),
         f"  endpoint (cgw_endpoint): {running.endpoint_url}",
         f"  WSDL:                    {running.wsdl_url}",
         f"  live page:               {base}/live?token={running.control_token}",

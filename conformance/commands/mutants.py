@@ -41,10 +41,17 @@ def register(sub) -> None:
     p.add_argument("--jobs", type=int, default=1,
                    help="with --score: mutants scored at once, each in a run of its own (default 1: a timing "
                         "mutant's defect can be smaller than what other runs beside it cost the machine)")
+    p.add_argument("--party", choices=("DTS", "CGW"), default="DTS", type=str.upper,
+                   help="DTS: the reference DTS's mutants (default); CGW: the mock gateway's defects, scored "
+                        "against the CGW cases (`ecdi gateway --defect NAME`, `ecdi run --gateway`)")
     p.set_defaults(func=_mutants)
 
 
 def _mutants(args) -> int:
+    if args.party == "CGW":
+        from ..gateway_mutants import gateway_mutants
+
+        return gateway_mutants(args)
     from ..progress import Progress
     from ..reference_dts.mutants import MUTANTS
     from . import not_a_folder
@@ -85,7 +92,6 @@ def _mutants(args) -> int:
     with tempfile.TemporaryDirectory(prefix="ecdi-mutants-") as tmp:
         out = Path(args.out) if args.out else Path(tmp)
         pki = Path(args.pki_dir) if args.pki_dir else out / "pki"
-        scores = []
         catalogue = (args.case or []) if args.whole_catalogue else None
         with Progress(len(chosen), noun="mutants", echo=False) as progress, \
                 ThreadPoolExecutor(max_workers=args.jobs) as pool:   # printed in order, as each is known
@@ -97,15 +103,21 @@ def _mutants(args) -> int:
                 progress.finished(m.name, "caught" if score.caught else "MISSED")
                 return score
 
-            runs = [pool.submit(scored, m) for m in chosen]
-            for m, run in zip(chosen, runs):
-                score = run.result()
-                scores.append(score)
-                print(f"{'caught' if score.caught else 'MISSED':<7} {m.name:<32} by {m.caught_by:<42} "
-                      f"({score.seconds:.1f} s) {score.reason}", flush=True)
+            scores = printed_in_order(chosen, [pool.submit(scored, m) for m in chosen])
     caught = sum(s.caught for s in scores)
     print(f"mutant score: {caught}/{len(scores)} caught ({100 * caught / len(scores):.0f} %)")
     return 0 if caught == len(scores) else 1
+
+
+def printed_in_order(chosen, runs) -> list:
+    """Each run's ``Score``, printed in the list's order as each is known (mutants of either party)."""
+    scores = []
+    for m, run in zip(chosen, runs):
+        score = run.result()
+        scores.append(score)
+        print(f"{'caught' if score.caught else 'MISSED':<7} {m.name:<32} by {m.caught_by:<42} "
+              f"({score.seconds:.1f} s) {score.reason}", flush=True)
+    return scores
 
 
 @dataclass(frozen=True)
