@@ -57,6 +57,7 @@ from . import pipeline
 from .clock import Clock
 from .connections import OpenConnections, connection_of, tracked_tls, watch_handshakes
 from .config import TEST_CERTIFICATION_ID, Account, GatewayConfig
+from .database import StorageUnavailable
 from .evidence import COLUMNS, EvidenceLog, EvidenceUnavailable, verify_chain
 from . import faults
 from .faults import Delivery
@@ -102,8 +103,8 @@ class Gateway:
     """
 
     def __init__(self, config: GatewayConfig):
-        if config.pki_folder is None or config.evidence_db is None:
-            raise ValueError("GatewayConfig needs pki_folder and evidence_db")
+        if config.pki_folder is None or (config.evidence_db is None and config.database is None):
+            raise ValueError("GatewayConfig needs pki_folder and evidence_db (or database)")
         self.config = config
         self.time_scale = config.time_scale
         self.enforce_poll_interval = config.enforce_poll_interval
@@ -130,16 +131,17 @@ class Gateway:
                                          tuple(sorted(self.profiles, key=version_key)))
         self.sessions: dict[str, Session] = {}
         self._new_session(DEFAULT_SESSION, set(self.accounts))
-        Path(config.evidence_db).parent.mkdir(parents=True, exist_ok=True)
+        if config.database is None:
+            Path(config.evidence_db).parent.mkdir(parents=True, exist_ok=True)
+            config.state_path().parent.mkdir(parents=True, exist_ok=True)
         # passwords and OTPs are kept as keyed fingerprints (redaction.py); the key lives in memory only
         self.fingerprint = Fingerprinter(config.fingerprint_key or new_key())
-        self.evidence = EvidenceLog(Path(config.evidence_db), busy_timeout=config.evidence_busy_timeout,
+        self.evidence = EvidenceLog(config.evidence_target(), busy_timeout=config.evidence_busy_timeout,
                                     redact=self.redacted)
         # The campaign (``/exchanges?all=1``) is this gateway run's: an evidence log reused by a later run
         # keeps the earlier run's rows, which are another campaign's.
         self._campaign_after = max((r["seq"] for r in self.evidence.rows()), default=0)
-        config.state_path().parent.mkdir(parents=True, exist_ok=True)
-        self.store = Store(config.state_path())
+        self.store = Store(config.state_target())
         self.payments = Payments(self.store.connection, self.store.transaction)
         self.control_token = config.control_token or secrets.token_urlsafe(24)
         self.base_url = ""                     # https://host:port, set once the server is bound
@@ -313,7 +315,13 @@ class Gateway:
         ex.verdict["session"] = view.session.session_id
         if arrival.get("connection_request") == 1:   # a new connection: the attempt started at its accept
             ex.started_before = max(0.0, arrival["received_at"] - arrival["connection_accepted_at"])
-        response = pipeline.evaluate(view, ex) if in_time else pipeline.abandoned(view, ex)
+        try:
+            response = pipeline.evaluate(view, ex) if in_time else pipeline.abandoned(view, ex)
+        except StorageUnavailable as exc:      # the shared database is away: an overloaded CGW (TRN-08)
+            log.error("exchange %s answered 503: %s", arrival["seq"], exc)
+            ex.verdict["storage_unavailable"] = str(exc)
+            return await self._respond(request, arrival, status=503, body=OVERLOADED_BODY, content_type="text/plain",
+                                       request_body=body, exchange=ex, extra_headers={"Retry-After": str(RETRY_AFTER_S)})
         ex.verdict["timings"] = {"evaluation_ms": round((time.perf_counter() - started) * 1000, 3)}
         content_type = XML_CONTENT_TYPE if response.status in (200, 500) else "text/plain"
         return await self._respond(request, arrival, status=response.status, body=response.body,
@@ -891,7 +899,7 @@ class RunningGateway:
     control_url: str
     crl_url: str
     control_token: str
-    evidence_db: Path
+    evidence_db: Path | str               # a file, or the PostgreSQL URL
     _loop: asyncio.AbstractEventLoop
     _thread: threading.Thread
     _runner: web.AppRunner
@@ -951,5 +959,5 @@ def run_in_thread(config: GatewayConfig) -> RunningGateway:
     host, port = runner.addresses[0][:2]
     gateway.base_url = base = f"https://{host}:{port}"
     return RunningGateway(gateway, gateway.endpoint_url, gateway.endpoint_url + "?wsdl", base + CONTROL_PREFIX,
-                          base + "/crl/", gateway.control_token, Path(config.evidence_db), loop, thread, runner,
+                          base + "/crl/", gateway.control_token, config.evidence_target(), loop, thread, runner,
                           monitor[0] if monitor else None)

@@ -33,6 +33,9 @@ class GatewayConfig:
     port: int = 0
     evidence_db: Path | None = None           # SQLite evidence log (append-only, hash-chained)
     state_db: Path | None = None              # submissions and histories; default: beside evidence_db
+    # A PostgreSQL URL (postgresql://...): evidence, submissions, histories and sessions in that database,
+    # shared by every gateway process given the same URL (database.py; evidence_db and state_db unused).
+    database: str | None = None
     time_scale: float = 1.0                   # §2.1: multiplies the profile's scaled timers
     accounts: list[Account] = field(default_factory=list)
     # SIG-11: certificates registered per tax code. None: the PKI's default declarant for its tax code.
@@ -68,6 +71,12 @@ class GatewayConfig:
     body_timeout: float = 30.0                # a request body from its head to its last byte (bodies that never end)
     keepalive_timeout: float = 75.0           # an idle kept-alive connection (over T_backoff_max, 60 s at s = 1)
     max_connections: int = 10_000             # open at once past their handshake; more are closed at once
+
+    def evidence_target(self) -> Path | str:
+        return self.database or Path(self.evidence_db)
+
+    def state_target(self) -> Path | str:
+        return self.database or self.state_path()
 
     def state_path(self) -> Path:
         if self.state_db is not None:

@@ -61,6 +61,7 @@ from conformance.profile import Profile
 
 from . import faults, flows
 from .config import Account
+from .database import AlreadyRecorded
 from .scenario import HistoryStep, Rule
 from .store import Submission
 
@@ -804,7 +805,10 @@ def finish(gw, ex: Exchange, outcome: Outcome | None, *, recordable: bool) -> Re
         return _reply(gw.replies.build(ex.header.fields, "271", _result(list(outcome.errors), sequence=0)))
     errors = [*outcome.errors, *ex.warnings]
     if recordable and function != "13":                   # RPL-02: a submission's reply is its entry 1
-        return _reply(_record(gw, ex, outcome.function, errors))
+        try:
+            return _reply(_record(gw, ex, outcome.function, errors))
+        except AlreadyRecorded:    # another gateway process recorded this messageId meanwhile: a replay (REL-10)
+            return finish(gw, ex, step_replay(gw, ex), recordable=False)
     return _reply(gw.replies.build(ex.header.fields, outcome.function, _result(errors, sequence=0)))
 
 

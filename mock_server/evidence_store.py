@@ -1,0 +1,263 @@
+"""Where the evidence log's rows go: the SQL of ``evidence.EvidenceLog`` for each engine (database.py).
+
+The log itself (group commit, deferred rows, redaction, hashing) is engine-blind; an engine here gives
+it arrival numbers, appends rows to the one hash chain, and reads them back.
+
+* ``SqliteEvidence``: one process owns the file; arrival numbers are counted in memory from the
+  highest recorded one, and the chain head is the last row (the file's write lock serialises writers).
+* ``PostgresEvidence``: any number of gateway processes share the chain. The chain head is a row
+  (``chain_head``) that each writing transaction locks ``FOR UPDATE`` — never a process-local lock —
+  so rows enter the chain one transaction at a time, in one order, committed before any reply leaves.
+  Arrival numbers come from a counter row and are noted in ``arrivals`` with the process that took
+  them until their row is written: a listing or a verification excuses the open ones of live
+  processes, and those of a process that died (kill -9: its advisory lock is gone and its heartbeat
+  stale) are closed by a survivor with a row saying no reply was sent, so numbers stay gapless.
+  When the database cannot be reached an arrival gets a provisional (negative) number, replaced by
+  the next real one when its row is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from .database import (
+    AlreadyRecorded,
+    Database,
+    PostgresDatabase,
+    SqliteDatabase,
+    StorageUnavailable,
+    connect,
+    is_url,
+)
+
+GENESIS = "0" * 64
+log = logging.getLogger("mock_server")
+HEARTBEAT_S = 1.0
+STALE_S = 5.0                 # a process silent this long, without its lock, has died (not restarting)
+RetryableErrors = (StorageUnavailable, AlreadyRecorded)
+
+HashRow = Callable[[str, int, int, dict], str]
+
+
+def open_engine(target: Path | str, columns: list[str], *, busy_timeout: float):
+    return PostgresEvidence(str(target), columns, busy_timeout) if is_url(target) \
+        else SqliteEvidence(Path(target), columns, busy_timeout)
+
+
+def open_reader(target: Path | str) -> Database:
+    """A read-only view of an evidence log (a file that must exist, or a URL)."""
+    if is_url(target):
+        return PostgresDatabase(str(target), application_name="ecdi-evidence-reader")
+    return SqliteDatabase(Path(target), readonly=True)
+
+
+class _Engine:
+    def __init__(self, columns: list[str]):
+        self._columns = columns
+        names = ", ".join(columns)
+        self._insert = (f"INSERT INTO exchanges (pos, seq, {names}, prev_hash, row_hash)"
+                        f" VALUES (?, ?, {', '.join('?' for _ in columns)}, ?, ?)")
+        self._select = f"SELECT seq, {names} FROM exchanges"
+
+    def _chain(self, db: Database, rows: list[tuple[int, dict]], pos: int, prev: str, hash_row: HashRow):
+        for seq, stored in rows:
+            digest = hash_row(prev, pos, seq, stored)
+            db.execute(self._insert, (pos, seq, *(stored[name] for name in self._columns), prev, digest))
+            pos, prev = pos + 1, digest
+        return pos - 1, prev
+
+    def rows(self, case_id: str | None) -> list[tuple]:
+        sql, args = self._select, ()
+        if case_id is not None:
+            sql, args = sql + " WHERE case_id = ?", (case_id,)
+        return self.reader.execute(sql + " ORDER BY seq", args).fetchall()
+
+
+class SqliteEvidence(_Engine):
+    def __init__(self, path: Path, columns: list[str], busy_timeout: float):
+        super().__init__(columns)
+        self.path = path
+        self.db = db = SqliteDatabase(path, "FULL", timeout=busy_timeout)
+        db.migrate("evidence")
+        # Reads never wait for the writer (WAL), so the control API stays responsive while a commit waits.
+        self.reader = SqliteDatabase(path, timeout=busy_timeout)
+        self._last_seq = db.execute("SELECT COALESCE(MAX(seq), 0) FROM exchanges").fetchone()[0]
+        self._lock = threading.Lock()
+
+    def next_seq(self) -> int | None:
+        with self._lock:
+            self._last_seq += 1
+            return self._last_seq
+
+    def append(self, deferred: list[tuple[int, dict]], rows: list[tuple[int, dict]], hash_row: HashRow) -> None:
+        with self.db.transaction() as db:
+            written = "SELECT 1 FROM exchanges WHERE seq = ?"     # a deferred row never doubles one
+            todo = [d for d in deferred if not db.execute(written, (d[0],)).fetchone()] + rows
+            last = db.execute("SELECT pos, row_hash FROM exchanges ORDER BY pos DESC LIMIT 1").fetchone()
+            self._chain(db, todo, *((last[0] + 1, last[1]) if last else (1, GENESIS)), hash_row)
+
+    def open_arrivals(self) -> set[int]:
+        return set()
+
+    def close(self) -> None:
+        self.db.close()
+        self.reader.close()
+
+
+class PostgresEvidence(_Engine):
+    def __init__(self, url: str, columns: list[str], busy_timeout: float):
+        super().__init__(columns)
+        self.path = url
+        self._busy_timeout = busy_timeout
+        self.db = connect(url, component="evidence")
+        self.reader = PostgresDatabase(url, application_name="ecdi-evidence-reader")
+        self._arrivals = PostgresDatabase(url, application_name="ecdi-arrivals")
+        self._liveness = PostgresDatabase(url, application_name="ecdi-liveness")
+        self.process_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._lock_key = int.from_bytes(secrets.token_bytes(7), "big")
+        self._provisional = 0
+        self._unreachable_until = 0.0
+        self._seq_lock = threading.Lock()
+        self._closed = threading.Event()
+        self.stored_row: Callable[[dict], dict] | None = None     # set by EvidenceLog (for rows it closes)
+        self.hash_row: HashRow | None = None
+        self._register()
+        self._heart = threading.Thread(target=self._beat, name="ecdi-evidence-heartbeat", daemon=True)
+        self._heart.start()
+
+    # -- processes ------------------------------------------------------------------------------
+    def _register(self) -> None:
+        """Hold this process's advisory lock and note it (again after the database restarted)."""
+        self._liveness.execute("SELECT pg_advisory_lock(?)", (self._lock_key,))
+        now = time.time()
+        self._liveness.execute(
+            "INSERT INTO gateway_processes VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (process_id)"
+            " DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+            (self.process_id, self._lock_key, socket.gethostname(), os.getpid(), now, now))
+
+    def _beat(self) -> None:
+        registered = True
+        while not self._closed.wait(HEARTBEAT_S):
+            try:
+                if not registered or self._liveness._conn is None:
+                    self._register()
+                    registered = True
+                else:
+                    self._liveness.execute("UPDATE gateway_processes SET heartbeat_at = ? WHERE process_id = ?",
+                                           (time.time(), self.process_id))
+                self.reap()
+            except StorageUnavailable:
+                registered = False
+            except Exception:                                  # noqa: BLE001 - the heartbeat must go on
+                log.exception("evidence heartbeat")
+
+    def live_processes(self, db: Database) -> set[str]:
+        """Processes holding their lock, or heard from recently (restarting their connection)."""
+        live = set()
+        now = time.time()
+        for process_id, key, heartbeat in db.execute(
+                "SELECT process_id, lock_key, heartbeat_at FROM gateway_processes").fetchall():
+            if process_id == getattr(self, "process_id", None) or now - heartbeat < STALE_S:
+                live.add(process_id)
+                continue
+            held = db.execute("SELECT pg_try_advisory_lock(?)", (key,)).fetchone()[0]
+            if held:
+                db.execute("SELECT pg_advisory_unlock(?)", (key,))
+            else:
+                live.add(process_id)
+        return live
+
+    def reap(self) -> int:
+        """Close the open arrivals of processes that died: each gets a row saying no reply was sent."""
+        live = self.live_processes(self._liveness)
+        orphans = [(seq, process, at) for seq, process, at in
+                   self._liveness.execute("SELECT seq, process_id, arrived_at FROM arrivals ORDER BY seq").fetchall()
+                   if process not in live]
+        if not orphans:
+            self._forget_dead(live)
+            return 0
+        rows = [(seq, self.stored_row({
+            "received_at": at, "gateway_verdict": {
+                "no_reply": f"the gateway process {process} ended before answering", "delivered": False,
+                "closed_by": self.process_id}})) for seq, process, at in orphans]
+        self.append(rows, [], self.hash_row)
+        log.warning("closed %d arrivals of gateway processes that ended: %s", len(rows), [r[0] for r in rows])
+        self._forget_dead(live)
+        return len(rows)
+
+    def _forget_dead(self, live: set[str]) -> None:
+        for (process_id,) in self._liveness.execute("SELECT process_id FROM gateway_processes").fetchall():
+            if process_id not in live:
+                self._liveness.execute("DELETE FROM gateway_processes WHERE process_id = ?"
+                                       " AND NOT EXISTS (SELECT 1 FROM arrivals WHERE arrivals.process_id = ?)",
+                                       (process_id, process_id))
+
+    # -- arrivals -------------------------------------------------------------------------------
+    def next_seq(self) -> int:
+        """The next arrival number, noted as open for this process; a provisional negative number while the
+        database cannot be reached (its row gets a real one when it is written)."""
+        if time.monotonic() >= self._unreachable_until:
+            try:
+                return self._arrivals.execute(
+                    "WITH n AS (UPDATE arrival_counter SET last_seq = last_seq + 1 RETURNING last_seq)"
+                    " INSERT INTO arrivals SELECT last_seq, ?, ? FROM n RETURNING seq",
+                    (self.process_id, time.time())).fetchone()[0]
+            except StorageUnavailable:
+                self._unreachable_until = time.monotonic() + 0.5   # no reconnect attempt per request
+        with self._seq_lock:
+            self._provisional -= 1
+            return self._provisional
+
+    def open_arrivals(self) -> set[int]:
+        """Arrival numbers of live processes without their row yet (in flight, or deferred)."""
+        return _open_arrivals(self.reader)
+
+    # -- rows -----------------------------------------------------------------------------------
+    def append(self, deferred: list[tuple[int, dict]], rows: list[tuple[int, dict]], hash_row: HashRow) -> None:
+        with self.db.transaction() as db:
+            db.execute(f"SET LOCAL lock_timeout = '{int(self._busy_timeout * 1000)}ms'")
+            pos, prev = db.execute("SELECT pos, row_hash FROM chain_head" + db.for_update).fetchone()
+            written = "SELECT 1 FROM exchanges WHERE seq = ?"     # checked under the head's lock
+            todo = [d for d in deferred if d[0] < 0 or not db.execute(written, (d[0],)).fetchone()] + rows
+            numbered = []
+            for seq, stored in todo:
+                if seq < 0:          # taken while the database was away: its number is given now
+                    seq = db.execute("UPDATE arrival_counter SET last_seq = last_seq + 1 RETURNING last_seq").fetchone()[0]
+                numbered.append((seq, stored))
+            pos, prev = self._chain(db, numbered, pos + 1, prev, hash_row)
+            db.execute("UPDATE chain_head SET pos = ?, row_hash = ?", (pos, prev))
+            db.execute("DELETE FROM arrivals WHERE seq = ANY(?)", ([seq for seq, _ in numbered],))
+
+    def close(self) -> None:
+        self._closed.set()
+        for db in (self.db, self.reader, self._arrivals, self._liveness):
+            try:
+                if db is self._liveness:
+                    db.execute("DELETE FROM gateway_processes WHERE process_id = ?"
+                               " AND NOT EXISTS (SELECT 1 FROM arrivals WHERE process_id = ?)",
+                               (self.process_id, self.process_id))
+            except StorageUnavailable:
+                pass
+            db.close()
+
+
+def _open_arrivals(db: Database) -> set[int]:
+    live = PostgresEvidence.live_processes(_Anon(), db)
+    return {seq for seq, process in db.execute("SELECT seq, process_id FROM arrivals").fetchall() if process in live}
+
+
+class _Anon:
+    """``live_processes`` seen from outside any gateway process (``ecdi evidence verify``)."""
+    process_id = None
+
+
+def open_arrivals(db: Database) -> set[int]:
+    """Arrival numbers a live gateway process has not written yet (PostgreSQL; none for a file)."""
+    return _open_arrivals(db) if db.engine == "postgresql" else set()
