@@ -108,3 +108,34 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "reference_run" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("reference-run"))
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A PostgreSQL cluster of this test session (tests/pgcluster.py), stopped at its end; the tests that
+    need it are skipped, saying why, only where it cannot be started (.ci/run installs it)."""
+    from pgcluster import Unavailable, start_cluster
+
+    try:
+        cluster = start_cluster()
+    except Unavailable as exc:
+        pytest.skip(f"PostgreSQL cannot run here: {exc}")
+    yield cluster
+    cluster.remove()
+
+
+@pytest.fixture
+def pg_url(pg_cluster) -> str:
+    """A fresh, empty database of the session's cluster."""
+    return pg_cluster.create_database()
+
+
+def storage_config(request, folder: Path) -> dict:
+    """GatewayConfig storage fields for the test's engine: ``request.param`` "postgresql" (a fresh
+    database of the session's cluster) or "sqlite" (the default, files in ``folder``)."""
+    if getattr(request, "param", "sqlite") == "postgresql":
+        return {"database": request.getfixturevalue("pg_cluster").create_database()}
+    return {"evidence_db": folder / "evidence.sqlite3"}
+
+
+BOTH_ENGINES = pytest.mark.parametrize("gateway", ["sqlite", "postgresql"], indirect=True)
