@@ -44,7 +44,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from .database import StorageUnavailable, describe, is_url
+from .database import is_url
 from .evidence_store import GENESIS, RetryableErrors, open_arrivals, open_engine, open_reader
 
 log = logging.getLogger("mock_server")
@@ -299,6 +299,25 @@ def chain_head(db: Path | str) -> tuple[int, str]:
         return count, last[0] if last else GENESIS
     finally:
         conn.close()
+
+
+def export_chain(url: str, target: Path) -> int:
+    """Copy the rows of a shared (PostgreSQL) evidence log into a new SQLite evidence file, values and
+    hashes as recorded (the hashes cover the stored values, which both engines keep alike); returns
+    how many. Open arrivals are not rows: an export of a running gateway may end in a gap."""
+    source = open_reader(url)
+    sink = open_engine(target, list(COLUMNS), busy_timeout=5.0)
+    try:
+        names = ["pos", "seq", *COLUMNS, "prev_hash", "row_hash"]
+        count = 0
+        with sink.db.transaction() as db:
+            for row in source.execute(f"SELECT {', '.join(names)} FROM exchanges ORDER BY pos"):
+                db.execute(f"INSERT INTO exchanges ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})", row)
+                count += 1
+        return count
+    finally:
+        source.close()
+        sink.close()
 
 
 def verify_chain(db: Path | str, *, unwritten: Iterable[int] = ()) -> tuple[bool, int | None]:
