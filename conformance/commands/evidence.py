@@ -23,6 +23,7 @@ def register(sub) -> None:
 
 def _verify(args) -> int:
     from mock_server.evidence import chain_head, check_chain
+    from mock_server.evidence_slice import describe as describe_slice
 
     db = Path(args.db)
     if not db.is_file():
@@ -39,5 +40,7 @@ def _verify(args) -> int:
               f"TAMPERED: {db}: row seq={seq} is not as recorded (edited, or rows before it were deleted)")
     if problems:
         return 1
-    print(f"OK: {db}: {rows} rows, hash chain intact, no gap in arrival numbers, head {head}")
+    part = describe_slice(db)
+    print(f"OK: {db}: {rows} rows, hash chain intact, " + (f"{part}" if part else "no gap in arrival numbers")
+          + f", head {head}")
     return 0
