@@ -59,6 +59,7 @@ from .connections import OpenConnections, connection_of, tracked_tls, watch_hand
 from .config import TEST_CERTIFICATION_ID, Account, GatewayConfig
 from .database import StorageUnavailable
 from .evidence import COLUMNS, EvidenceLog, EvidenceUnavailable, verify_chain
+from .evidence_slice import export_slice
 from . import faults
 from .faults import Delivery
 from .mailbox import Mailbox
@@ -66,7 +67,7 @@ from .payments import Payments
 from .prompts import PromptError
 from .redaction import redact_row
 from .sessions import DEFAULT as DEFAULT_SESSION
-from .sessions import SESSION_ID, Session, SessionView
+from .sessions import SESSION_ID, SHARED_SESSION_KEYS, Session, SessionView, shared_session_extras
 from .accepted import AcceptedProfiles, accepted_profiles, version_key  # noqa: F401 — accepted_profiles re-exported
 from .cpu_pool import CpuPool
 from .transmit import WITHHELD, planned, transmit
@@ -155,8 +156,11 @@ class Gateway:
         self.cpu_budget = config.cpu_budget
 
     def redacted(self, row: dict) -> dict:
-        """Evidence fields with every password and OTP as its fingerprint (stored and listed so)."""
-        return redact_row(self.fingerprint, row, [a.password for a in list(self.accounts.values())])
+        """Evidence fields with every password and OTP as its fingerprint (stored and listed so), under the
+        key of the row's session if it brought one."""
+        session = self.sessions.get((row.get("gateway_verdict") or {}).get("session", DEFAULT_SESSION))
+        fingerprint = getattr(session, "fingerprint", None) or self.fingerprint
+        return redact_row(fingerprint, row, [a.password for a in list(self.accounts.values())])
 
     # --- sessions (sessions.py) ---------------------------------------------------------------
     def _new_session(self, session_id: str, user_ids: set[str]) -> Session:
@@ -246,6 +250,7 @@ class Gateway:
         control.router.add_get("/clock", self._control_clock)
         control.router.add_post("/clock/advance", self._control_advance_clock)
         control.router.add_get("/evidence/verify", self._control_verify)
+        control.router.add_get("/evidence/slice", self._control_slice)
         control.router.add_post("/lag", self._control_lag)
         control.router.add_get("/mailbox", self._control_mailbox)
         control.router.add_get("/live", self._control_live)
@@ -675,11 +680,14 @@ class Gateway:
         data = await _json_body(request)
         try:
             session_id, accounts = _parse_session(data, self.sessions, self.accounts)
+            certificates, key = shared_session_extras(data)
         except ValueError as exc:
             return web.json_response({"error": str(exc)}, status=400)
         for account in accounts:
             self.accounts[account.user_id] = account
-        self._new_session(session_id, {a.user_id for a in accounts})
+        for tax_code, found in certificates.items():    # SIG-11: registered out of band, for every session
+            self.registered.setdefault(tax_code, set()).update(found)
+        self._new_session(session_id, {a.user_id for a in accounts}).fingerprint = key
         return web.json_response({"session_id": session_id, "user_ids": [a.user_id for a in accounts]})
 
     async def _control_mailbox(self, request: web.Request) -> web.Response:
@@ -697,6 +705,19 @@ class Gateway:
         unwritten.update((r["seq"], r) for r in rows)
         return sorted((r for r in unwritten.values() if case_id is None or r["case_id"] == case_id),
                       key=lambda r: r["seq"])
+
+    async def _control_slice(self, request: web.Request) -> web.Response:
+        """``?sessions=a,b``: the chain's slice holding those sessions' rows (evidence_slice.py), and how many
+        of their rows are not committed yet (``pending``: in flight or deferred; ask again once it is 0)."""
+        sessions = {s for s in request.query.get("sessions", "").split(",") if s}
+        unknown = sorted(sessions - set(self.sessions)) or sorted(sessions & {DEFAULT_SESSION})
+        if not sessions or unknown:
+            return web.json_response({"error": f"sessions: {unknown[0]!r} is not a session of its own" if unknown
+                                      else "sessions: name one or more sessions, comma-separated"}, status=400)
+        pending = [r for r in [*self._in_flight.values(), *self.evidence.deferred()]
+                   if (r.get("gateway_verdict") or {}).get("session") in sessions]
+        exported = await asyncio.get_running_loop().run_in_executor(None, export_slice, self.evidence.path, sessions)
+        return web.json_response({**exported, "pending": len(pending)})
 
     async def _control_verify(self, request: web.Request) -> web.Response:
         unwritten = set(self._open) | {r["seq"] for r in self.evidence.deferred()}
@@ -771,9 +792,9 @@ def _parse_session(data, sessions: dict, accounts: dict) -> tuple[str, list[Acco
     """Validate a create-session body; ValueError names the offending key."""
     if not isinstance(data, dict):
         raise ValueError("body: must be a JSON object with session_id and accounts")
-    unknown = sorted(set(data) - {"session_id", "accounts"})
+    unknown = sorted(set(data) - {"session_id", "accounts", *SHARED_SESSION_KEYS})
     if unknown:
-        raise ValueError(f"unknown key {unknown[0]!r} (known: session_id, accounts)")
+        raise ValueError(f"unknown key {unknown[0]!r} (known: session_id, accounts, {', '.join(SHARED_SESSION_KEYS)})")
     session_id = data.get("session_id")
     if not isinstance(session_id, str) or not SESSION_ID.fullmatch(session_id):
         raise ValueError(f"session_id: must match {SESSION_ID.pattern}, got {session_id!r}")

@@ -107,6 +107,8 @@ def row_hash(prev_hash: str, pos: int, seq: int, stored: dict[str, Any], *, lega
         if isinstance(value, (bytes, memoryview)):
             value = ({"hex": bytes(value).hex()} if legacy
                      else {"sha256": hashlib.sha256(value).hexdigest(), "length": len(value)})
+        elif hasattr(value, "sha256"):     # octets withheld from a slice (evidence_slice.Withheld): their digest
+            value = {"sha256": value.sha256, "length": value.length}
         content[name] = value
     canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(prev_hash.encode("ascii") + b"\n" + canonical.encode("utf-8")).hexdigest()
@@ -336,19 +338,27 @@ def check_chain(db: Path | str, *, unwritten: Iterable[int] = ()) -> list[tuple[
       processes have not written yet are not gaps either);
     * ``("tampered", seq)`` — the first row, in chain order, that is not as recorded: an edited row,
       or the row that follows deleted ones.
+
+    A slice of a shared gateway's chain (``evidence_slice``) starts at its first position after the head it
+    states, and its arrival numbers are other sessions' too, so only its links are checked.
     """
+    from .evidence_slice import slice_of
+
     conn = open_reader(db)
     try:
         problems = []
-        missing = _first_missing_seq(conn, set(unwritten) | open_arrivals(conn))
+        part = slice_of(conn) if conn.engine == "sqlite" else None
+        missing = _first_missing_seq(conn, set(unwritten) | open_arrivals(conn)) if part is None else None
         if missing is not None:
             problems.append(("missing", missing))
-        prev, expected = GENESIS, 1
+        expected, prev, withheld = (1, GENESIS, {}) if part is None else part
         names = list(COLUMNS)
         query = f"SELECT pos, seq, {', '.join(names)}, prev_hash, row_hash FROM exchanges ORDER BY pos"
         for row in conn.execute(query):
             pos, seq, values, stored_prev, stored_hash = row[0], row[1], row[2:-2], row[-2], row[-1]
-            if pos != expected or stored_prev != prev or not _row_holds(prev, pos, seq, dict(zip(names, values)), stored_hash):
+            stored = dict(zip(names, values))
+            stored.update(withheld.get(pos, {}))
+            if pos != expected or stored_prev != prev or not _row_holds(prev, pos, seq, stored, stored_hash):
                 problems.append(("tampered", seq))
                 break
             prev, expected = stored_hash, pos + 1

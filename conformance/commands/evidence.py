@@ -30,6 +30,7 @@ def register(sub) -> None:
 def _verify(args) -> int:
     from mock_server.database import StorageUnavailable, describe, is_url
     from mock_server.evidence import chain_head, check_chain
+    from mock_server.evidence_slice import describe as describe_slice
 
     db = args.db if is_url(args.db) else Path(args.db)
     if not is_url(db) and not db.is_file():
@@ -47,13 +48,15 @@ def _verify(args) -> int:
         print(f"ecdi: {describe(db)} is not a gateway evidence log ({str(exc).strip().splitlines()[0]})",
               file=sys.stderr)
         return 2
+    part = None if is_url(db) else describe_slice(db)
     db = describe(db)
     for kind, seq in problems:
         print(f"MISSING: {db}: no row for arrival seq={seq} (a lost or deleted row)" if kind == "missing" else
               f"TAMPERED: {db}: row seq={seq} is not as recorded (edited, or rows before it were deleted)")
     if problems:
         return 1
-    print(f"OK: {db}: {rows} rows, hash chain intact, no gap in arrival numbers, head {head}")
+    print(f"OK: {db}: {rows} rows, hash chain intact, " + (f"{part}" if part else "no gap in arrival numbers")
+          + f", head {head}")
     return 0
 
 

@@ -32,6 +32,8 @@ def register(sub) -> None:
     gw.add_argument("--time-scale", type=float, default=1.0, help="timer scale 0 < s <= 1 (§2.1)")
     gw.add_argument("--user", default=DEFAULT_USER, help=f"account UserId (default {DEFAULT_USER})")
     gw.add_argument("--password", help="account password (default: generated and printed)")
+    gw.add_argument("--control-token-file", help="also write the control token to this file (owner-only), for "
+                                                 "`ecdi run --shared-gateway URL --control-token-file FILE`")
     gw.set_defaults(func=_gateway)
 
 
@@ -96,6 +98,15 @@ def _gateway(args) -> int:
         f"  control API: {running.control_url}  token: {running.control_token}",
         "ready — Ctrl-C stops the gateway",
     ]
+    lines.insert(-1, f"  vendor runs on this gateway: ecdi run --shared-gateway {base} --pki-dir {pki.folder} "
+                     f"--time-scale {args.time_scale:g} (token: --control-token-file or $ECDI_CONTROL_TOKEN)")
+    if args.control_token_file:
+        try:
+            _write_token(Path(args.control_token_file), running.control_token)
+        except OSError as exc:
+            running.stop()
+            print(f"ecdi: --control-token-file {args.control_token_file}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
     _stop_on_ctrl_c_and_term()
     try:                        # "ready" is printed inside: a Ctrl-C right after it still stops cleanly
         print("\n".join(lines), flush=True)
@@ -106,6 +117,15 @@ def _gateway(args) -> int:
         running.stop()
     print("gateway stopped", flush=True)
     return 0
+
+
+def _write_token(path: Path, token: str) -> None:
+    """The token, readable by its owner only, written whole (a reader never sees half of it)."""
+    partial = path.with_name(path.name + ".partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(token + "\n")
+    os.replace(partial, path)
 
 
 def default_dir() -> Path:

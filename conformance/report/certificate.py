@@ -123,6 +123,7 @@ def build_claim(results: dict, issuer: Issuer, *, evidence: dict | None, interru
         "coverage": run_coverage(results),
         "signature_algorithms": signature_algorithms(results),
         "evidence": evidence or {"head_hash": None, "rows": 0},
+        **({"gateway": results["gateway"]} if results.get("gateway") else {}),   # a shared gateway (issue 14)
         "cases": [
             {"id": c["id"], "family": c.get("family", ""), "requirements": c["requirements"],
              "verdict": c["verdict"], "evidence": c["evidence"], "certificates": c.get("certificates", []),
@@ -160,6 +161,17 @@ def coverage_text(coverage: dict) -> str:
     return f"đã kiểm thử / tested: {figures} (phạm vi, không phải kết quả / scope, not a result); {met}"
 
 
+def gateway_text(gateway: dict) -> str:
+    """A run on a shared gateway (``ecdi run --shared-gateway``): which, and what part of its chain the evidence is."""
+    part = gateway.get("slice") or {}
+    if not part.get("first_pos"):
+        return f"dùng chung / shared: {gateway.get('url')}; no row of this run in its evidence chain"
+    start = "the genesis" if set(part["prev_hash"]) == {"0"} else f"head {part['prev_hash'][:16]}…"
+    return (f"dùng chung / shared: {gateway.get('url')}; evidence: its chain from position {part['first_pos']} "
+            f"after {start}, {part['rows']} rows, {part['rows_of_other_sessions']} of other sessions with their "
+            f"octets withheld")
+
+
 def visible(claim: dict, signature: bytes) -> dict[str, str]:
     """Every fact the page shows, keyed by the ``data-claim`` name it is shown under."""
     sut, profile, evidence = claim["sut"], claim["profile"], claim["evidence"]
@@ -184,6 +196,8 @@ def visible(claim: dict, signature: bytes) -> dict[str, str]:
         "issuer.key_id": claim["issuer"]["key_id"],
         "verification_code": verification_code(signature),
     }
+    if "gateway" in claim:
+        v["gateway"] = gateway_text(claim["gateway"])
     for verdict, n in (claim.get("counts") or {}).items():  # claims written before issue 15 have no counts
         v[f"counts.{verdict}"] = str(n)
     if "signature_algorithms" in claim:  # claims written before issue 4 have neither field
