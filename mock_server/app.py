@@ -68,6 +68,7 @@ from .prompts import PromptError
 from .redaction import redact_row
 from .sessions import DEFAULT as DEFAULT_SESSION
 from .sessions import SESSION_ID, SHARED_SESSION_KEYS, Session, SessionView, shared_session_extras
+from .shared_sessions import SharedSessions
 from .accepted import AcceptedProfiles, accepted_profiles, version_key  # noqa: F401 — accepted_profiles re-exported
 from .cpu_pool import CpuPool
 from .transmit import WITHHELD, planned, transmit
@@ -141,8 +142,15 @@ class Gateway:
                                     redact=self.redacted)
         # The campaign (``/exchanges?all=1``) is this gateway run's: an evidence log reused by a later run
         # keeps the earlier run's rows, which are another campaign's.
-        self._campaign_after = max((r["seq"] for r in self.evidence.rows()), default=0)
+        # Shared (a database): every process's campaign is its sessions' rows whenever they were written.
+        self._campaign_after = 0 if config.database else max((r["seq"] for r in self.evidence.rows()), default=0)
         self.store = Store(config.state_target())
+        # several processes on one database see one set of sessions (shared_sessions.py); None: this process's own
+        self.shared = SharedSessions(self.store.connection) if config.database else None
+        self._case_versions: dict[str, int] = {}   # session -> the shared case version it runs
+        if self.shared is not None:
+            self.shared.create(DEFAULT_SESSION, None)
+            self.sync_sessions()
         self.payments = Payments(self.store.connection, self.store.transaction)
         self.control_token = config.control_token or secrets.token_urlsafe(24)
         self.base_url = ""                     # https://host:port, set once the server is bound
@@ -166,8 +174,48 @@ class Gateway:
     def _new_session(self, session_id: str, user_ids: set[str]) -> Session:
         clock = Clock()
         session = Session(session_id, user_ids, clock, Replies(self._signer, clock, self._identity, self.describe))
+        if getattr(self, "shared", None) is not None:
+            session.mailbox = self.shared.mailbox(session_id)
         self.sessions[session_id] = session
         return session
+
+    def _adopt_session(self, data: dict) -> Session:
+        """Create the session a create-session body describes (validated: ValueError names the problem)."""
+        session_id, accounts = _parse_session(data, self.sessions, self.accounts)
+        certificates, key = shared_session_extras(data)
+        for account in accounts:
+            self.accounts[account.user_id] = account
+        for tax_code, found in certificates.items():    # SIG-11: registered out of band, for every session
+            self.registered.setdefault(tax_code, set()).update(found)
+        session = self._new_session(session_id, {a.user_id for a in accounts})
+        session.fingerprint = key
+        return session
+
+    def _begin_case(self, session: Session, case_id: str, scenario, version: int | None) -> None:
+        case = CaseState(case_id, scenario)
+        if version is not None:                 # counted for every process (shared_sessions.py)
+            case.take = self.shared.take(session.session_id, version)
+            case.redeliver = self.shared.owed(session.session_id, version)
+            self._case_versions[session.session_id] = version
+        session.begin_case(case)
+
+    def sync_sessions(self) -> None:
+        """Bring this process's sessions up to date with those other processes changed (a shared database);
+        raises ``StorageUnavailable`` when it cannot be read."""
+        if self.shared is None:
+            return
+        for row in self.shared.changes():
+            session = self.sessions.get(row["session_id"])
+            if session is None:
+                try:
+                    session = self._adopt_session(row["definition"])
+                except ValueError as exc:       # one this process cannot take (a UserId it has for another)
+                    log.error("shared session %s not taken: %s", row["session_id"], exc)
+                    continue
+            if row["case_version"] != self._case_versions.get(session.session_id, 0):
+                self._begin_case(session, row["case_id"], parse_scenario(row["scenario"], self.code_replies),
+                                 row["case_version"])
+            session.clock.set_offset(row["clock_offset"])
 
     @property
     def default_session(self) -> Session:
@@ -313,6 +361,10 @@ class Gateway:
         read_at, started = time.time(), time.perf_counter()
         ex = pipeline.Exchange(pipeline.HttpRequest(request.path_qs, arrival["request_headers"], body), None, "")
         in_time = await self._prepared(ex)           # parsing, validation, signature: off the event loop
+        try:
+            self.sync_sessions()
+        except StorageUnavailable:
+            pass                                     # answered 503 below: its evaluation meets the same problem
         view = SessionView(self, self.session_for(ex.call.user_id if ex.call else None))
         arrival.update(case_id=view.case.case_id, clock_offset=view.clock.offset)
         ex.now = view.clock.now() - timedelta(seconds=time.time() - read_at)   # the gateway clock at reception
@@ -543,7 +595,10 @@ class Gateway:
             scenario = parse_scenario(data.get("scenario", {}), self.code_replies)
         except ScenarioError as exc:
             return web.json_response({"error": str(exc)}, status=400)
-        _session(self, request).begin_case(CaseState(case_id, scenario))
+        session = _session(self, request)
+        version = None if self.shared is None else self.shared.begin_case(session.session_id, case_id,
+                                                                           data.get("scenario", {}))
+        self._begin_case(session, case_id, scenario, version)
         return web.json_response({"case_id": case_id, "scenario": scenario.name})
 
     async def _control_exchanges(self, request: web.Request) -> web.Response:
@@ -575,7 +630,11 @@ class Gateway:
         seconds = data.get("seconds") if isinstance(data, dict) else None
         if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
             return web.json_response({"error": "seconds: must be a number"}, status=400)
-        _session(self, request).clock.advance(seconds)
+        session = _session(self, request)
+        if self.shared is None:
+            session.clock.advance(seconds)
+        else:
+            session.clock.set_offset(self.shared.advance_clock(session.session_id, seconds))
         return await self._control_clock(request)
 
     async def _live_page(self, request: web.Request) -> web.Response:
@@ -670,6 +729,7 @@ class Gateway:
         return web.json_response(refusal, status=500)
 
     async def _control_sessions(self, request: web.Request) -> web.Response:
+        self.sync_sessions()
         return web.json_response({"sessions": [
             {"session_id": s.session_id, "user_ids": sorted(s.user_ids), "case_id": s.case.case_id,
              "clock_offset": s.clock.offset} for s in self.sessions.values()]})
@@ -678,16 +738,17 @@ class Gateway:
         """``{session_id, accounts: [{user_id, password, tax_codes}]}``: a new isolated session whose
         requests are those of these (new) UserIds."""
         data = await _json_body(request)
+        self.sync_sessions()
         try:
             session_id, accounts = _parse_session(data, self.sessions, self.accounts)
-            certificates, key = shared_session_extras(data)
+            shared_session_extras(data)
         except ValueError as exc:
             return web.json_response({"error": str(exc)}, status=400)
-        for account in accounts:
-            self.accounts[account.user_id] = account
-        for tax_code, found in certificates.items():    # SIG-11: registered out of band, for every session
-            self.registered.setdefault(tax_code, set()).update(found)
-        self._new_session(session_id, {a.user_id for a in accounts}).fingerprint = key
+        if self.shared is not None and not self.shared.create(session_id, data):
+            return web.json_response({"error": f"session_id: {session_id!r} exists"}, status=400)
+        self._adopt_session(data)
+        if self.shared is not None:
+            self._case_versions[session_id] = 0
         return web.json_response({"session_id": session_id, "user_ids": [a.user_id for a in accounts]})
 
     async def _control_mailbox(self, request: web.Request) -> web.Response:
@@ -710,6 +771,7 @@ class Gateway:
         """``?sessions=a,b``: the chain's slice holding those sessions' rows (evidence_slice.py), and how many
         of their rows are not committed yet (``pending``: in flight or deferred; ask again once it is 0)."""
         sessions = {s for s in request.query.get("sessions", "").split(",") if s}
+        self.sync_sessions()
         unknown = sorted(sessions - set(self.sessions)) or sorted(sessions & {DEFAULT_SESSION})
         if not sessions or unknown:
             return web.json_response({"error": f"sessions: {unknown[0]!r} is not a session of its own" if unknown
@@ -781,6 +843,7 @@ def _tls_facts(request: web.Request) -> dict:
 def _session(gw: Gateway, request: web.Request) -> Session:
     """The session a control call is about: header ``X-ECDI-Session``, default the default session."""
     session_id = request.headers.get(SESSION_HEADER, DEFAULT_SESSION)
+    gw.sync_sessions()
     session = gw.sessions.get(session_id)
     if session is None:
         raise web.HTTPNotFound(text=json.dumps({"error": f"{SESSION_HEADER}: no session {session_id!r}"}),

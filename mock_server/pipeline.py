@@ -61,7 +61,7 @@ from conformance.profile import Profile
 
 from . import faults, flows
 from .config import Account
-from .database import AlreadyRecorded
+from .database import AlreadyRecorded, StorageUnavailable
 from .scenario import HistoryStep, Rule
 from .store import Submission
 
@@ -742,6 +742,8 @@ def evaluate(gw, ex: Exchange) -> Response:
         _read_facts(gw, ex)
         ex.rule = gw.case.first_match(ex.facts())
         early = faults.before(gw, ex)
+    except StorageUnavailable:                 # the shared database is away: the gateway answers 503 (app.py)
+        raise
     except Exception:                          # noqa: BLE001
         return _fault(_internal_error(ex))
     if early is not None:
@@ -752,6 +754,8 @@ def evaluate(gw, ex: Exchange) -> Response:
         response = (_fault(outcome) if isinstance(outcome, Fault)
                     else finish(gw, ex, outcome, recordable=natural is None or _is_business_answer(natural)))
         return faults.shape(gw, ex, response)
+    except StorageUnavailable:
+        raise
     except Exception:                          # noqa: BLE001 — the gateway must answer every request
         return _fault(_internal_error(ex))
 
@@ -762,6 +766,8 @@ def _run_checks(gw, ex: Exchange) -> Outcome | None:
         name = step.__name__.removeprefix("step_")
         try:
             outcome = step(gw, ex)
+        except StorageUnavailable:
+            raise
         except Exception:                      # noqa: BLE001
             outcome = _internal_error(ex)
         if outcome is not None:
