@@ -1041,7 +1041,7 @@ def run_in_thread(config: GatewayConfig) -> RunningGateway:
         gateway.close()
         raise RuntimeError(f"the mock gateway could not start: {failure[0]}") from failure[0]
     host, port = runner.addresses[0][:2]
-    gateway.base_url = base = f"https://{host}:{port}"
+    gateway.base_url = base = (config.public_url or f"https://{host}:{port}").rstrip("/")
     return RunningGateway(gateway, gateway.endpoint_url, gateway.endpoint_url + "?wsdl", base + CONTROL_PREFIX,
                           base + "/crl/", gateway.control_token, config.evidence_target(), loop, thread, runner,
                           monitor[0] if monitor else None)

@@ -36,6 +36,9 @@ class GatewayConfig:
     # A PostgreSQL URL (postgresql://...): evidence, submissions, histories and sessions in that database,
     # shared by every gateway process given the same URL (database.py; evidence_db and state_db unused).
     database: str | None = None
+    # The address clients use when the gateway is behind a load balancer (https://host:port): the endpoint and
+    # WSDL address it announces (control API /info, the WSDL's soap:address); None: its own listening address.
+    public_url: str | None = None
     time_scale: float = 1.0                   # §2.1: multiplies the profile's scaled timers
     accounts: list[Account] = field(default_factory=list)
     # SIG-11: certificates registered per tax code. None: the PKI's default declarant for its tax code.

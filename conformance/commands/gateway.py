@@ -34,11 +34,22 @@ def register(sub) -> None:
     gw.add_argument("--password", help="account password (default: generated and printed)")
     gw.add_argument("--control-token-file", help="also write the control token to this file (owner-only), for "
                                                  "`ecdi run --shared-gateway URL --control-token-file FILE`")
+    gw.add_argument("--database", metavar="URL",
+                    help="a postgresql:// URL: evidence, submissions and sessions in that database, shared by every "
+                         "gateway process given it (several processes behind one address: docs/deployment.md; "
+                         "give them the same --pki-dir, --password and $ECDI_CONTROL_TOKEN); default: SQLite files "
+                         "in --dir")
+    gw.add_argument("--public-url", metavar="URL",
+                    help="the https://host:port clients reach this gateway at, when it is behind a load balancer "
+                         "(announced as its endpoint and in its WSDL); default: its own address")
     gw.set_defaults(func=_gateway)
 
 
 def _gateway(args) -> int:
     from mock_server import Account, GatewayConfig, run_in_thread
+    from mock_server.database import StorageUnavailable, describe, is_url
+
+    from ..shared_gateway import TOKEN_ENV
 
     from ..pki import TestPKI
     from ..profile import ProfileError, load_profile
@@ -64,14 +75,23 @@ def _gateway(args) -> int:
         print(f"ecdi: cannot prepare {exc.filename or folder}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     password = args.password or secrets.token_urlsafe(12)
+    if args.database and not is_url(args.database):
+        print(f"ecdi: --database must be a postgresql:// URL, got {describe(args.database)!r}", file=sys.stderr)
+        return 2
     try:
         running = run_in_thread(GatewayConfig(
             profiles=profiles, pki_folder=pki.folder, host=args.host, port=args.port,
-            evidence_db=folder / "evidence.sqlite3", time_scale=args.time_scale,
+            evidence_db=folder / "evidence.sqlite3", database=args.database, public_url=args.public_url,
+            time_scale=args.time_scale,
             accounts=[Account(args.user, password, [pki.tax_code])],
-            registered_certs={pki.tax_code: [pki.declarant.cert]}))
-    except (RuntimeError, OSError) as exc:
+            registered_certs={pki.tax_code: [pki.declarant.cert]},
+            # processes sharing a database answer to one token (the one `ecdi run --shared-gateway` reads)
+            control_token=os.environ.get(TOKEN_ENV) or None))
+    except (RuntimeError, OSError, StorageUnavailable) as exc:
         print(f"ecdi: {exc}", file=sys.stderr)
+        return 2
+    except ImportError:
+        print("ecdi: --database needs psycopg (pip install 'psycopg[binary]')", file=sys.stderr)
         return 2
     from ..crl_server import CrlServer
 
@@ -94,7 +114,8 @@ def _gateway(args) -> int:
         + (f"  (NOT served: {crl_problem})" if crl_problem else ""),
         f"  central_office: {central}  customs offices: {', '.join(offices)}",
         f"  data folder (private: test PKI keys, state): {folder}",
-        f"  evidence log (shareable): {running.evidence_db}   (check: ecdi evidence verify {running.evidence_db})",
+        f"  evidence log (shareable): {describe(running.evidence_db)}   (check: ecdi evidence verify "
+        f"{describe(running.evidence_db)}" + (f"; a copy: ecdi evidence export URL FILE)" if args.database else ")"),
         f"  control API: {running.control_url}  token: {running.control_token}",
         "ready — Ctrl-C stops the gateway",
     ]

@@ -1,0 +1,233 @@
+"""Several gateway processes on one PostgreSQL (issue 17): what one process recorded or was told is what
+every other one sees; behind HAProxy (the sample configuration) a whole reference session is CONFORMANT
+with one evidence chain; a process killed under load loses no answered exchange; a database restart is
+an overloaded CGW (TRN-08) until it is back, without a gap in the chain afterwards."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
+
+import pytest
+import requests
+
+from conformance.codec import soap
+from conformance.codec.envelope import new_message_id
+from conformance.gateway_control import GatewayControl
+from conformance.pki import TestPKI
+from mock_server.evidence import check_chain, chain_head
+
+from gateway_cluster import PASSWORD, TOKEN, USER, Balanced, GatewayProcess, Unavailable, free_port
+from pgcluster import Unavailable as PgUnavailable, start_cluster
+from test_gateway import Client, parse_reply
+
+pytestmark = pytest.mark.xdist_group("gateway-cluster")     # heavy: one worker runs these one after another
+
+
+@pytest.fixture(scope="module")
+def pki(pki_dir) -> TestPKI:
+    return TestPKI.ensure(pki_dir)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A cluster of this module's own (one test restarts it)."""
+    try:
+        pg = start_cluster(durable=True)
+    except PgUnavailable as exc:
+        pytest.skip(f"PostgreSQL cannot run here: {exc}")
+    yield pg
+    pg.remove()
+
+
+@pytest.fixture(scope="module")
+def balanced(cluster, pki, tmp_path_factory):
+    try:
+        lb = Balanced(cluster.create_database(), pki.folder, tmp_path_factory.mktemp("cluster"))
+    except Unavailable as exc:
+        pytest.skip(str(exc))
+    yield lb
+    lb.stop()
+
+
+def client_of(url: str, pki) -> Client:
+    return Client(SimpleNamespace(endpoint_url=url + soap.ENDPOINT_PATH), pki)
+
+
+def control_of(url: str, pki, session: str | None = None) -> GatewayControl:
+    return GatewayControl(url + "/_control", token=TOKEN, ca_pem=pki.tls_ca_pem, session=session)
+
+
+def test_a_message_id_sent_to_two_processes_at_once_is_one_submission(balanced, pki):
+    one, two = (client_of(gw.url, pki) for gw in balanced.gateways)
+    texts = [one.message() for _ in range(6)]
+    with ThreadPoolExecutor(4) as pool:
+        replies = list(pool.map(lambda job: job[0].send(job[1])[1],
+                                [(c, t) for t in texts for c in (one, two)]))
+    for first, second in zip(replies[::2], replies[1::2]):
+        assert first == second                                 # byte-identical entry 1 (REL-10)
+        assert parse_reply(first)[0].function == "29"
+    with requests_for_db(balanced) as db:
+        count = db.execute("SELECT COUNT(*) FROM submissions").fetchone()[0]
+    assert count >= 6 and len({parse_reply(r)[1].reception_number for r in replies}) == 6
+
+
+def test_polling_one_process_finds_the_history_another_recorded(balanced, pki):
+    one, two = (client_of(gw.url, pki) for gw in balanced.gateways)
+    text = one.message()
+    _, reply = one.send(text)
+    submission = parse_reply(reply)[0]["Subject/reference"]      # the submission's messageId
+    deadline, functions = time.monotonic() + 20, []
+    while time.monotonic() < deadline and "35" not in functions:
+        after = len(functions) + 1
+        client = (one, two)[after % 2]                        # the queries alternate between the processes
+        _, answer = client.send(client.query(submission, after))
+        header, result = parse_reply(answer)
+        assert header.function in ("12", "30", "10", "32", "35"), result.errors
+        if header.function != "12":
+            functions.append(header.function)
+        time.sleep(0.3)                                       # over T_poll_min at s = 0.05 (REL-15)
+    assert functions == ["30", "10", "32", "35"]
+
+
+def test_a_session_s_scenario_clock_and_rule_counts_are_every_process_s(balanced, pki):
+    a, b = (gw.url for gw in balanced.gateways)
+    session = "cluster-" + new_message_id()[:8]
+    user = "khach." + session[-8:]
+    control_of(a, pki).create_session(session, [{"user_id": user, "password": PASSWORD, "tax_codes": [pki.tax_code]}])
+    control_of(a, pki, session).begin_case("reject-once", {"rules": [
+        {"when": {"type": "929"}, "times": 1, "then": {"action": "reply", "function": "271",
+                                                        "errors": [{"code": "U0002"}]}}]})
+    on_b, on_a = client_of(b, pki), client_of(a, pki)
+    first = parse_reply(on_b.send(on_b.message(), user=user)[1])[0].function
+    second = parse_reply(on_a.send(on_a.message(), user=user)[1])[0].function
+    assert (first, second) == ("271", "29")                  # the rule fired once across both processes
+    control_of(b, pki, session).advance_clock(3600)
+    assert control_of(a, pki, session).clock()["offset"] == 3600
+    rows = control_of(a, pki, session).exchanges("reject-once")
+    assert [r.reply_function for r in rows] == ["271", "29"]
+
+
+@pytest.mark.timeout(600)
+def test_a_reference_session_through_the_balancer_is_conformant_and_one_chain(balanced, run_ecdi, tmp_path):
+    token = tmp_path / "token"
+    token.write_text(TOKEN)
+    run = run_ecdi(tmp_path / "run", "--shared-gateway", balanced.url, "--control-token-file", str(token))
+    assert run.returncode == 0 and run.results["overall"] == "CONFORMANT", run.explain()
+    assert check_chain(balanced.database) == []
+    with requests_for_db(balanced) as db:      # both processes answered the run's exchanges
+        served = db.execute("SELECT COUNT(DISTINCT process_id) FROM gateway_processes").fetchone()[0]
+    assert served == 2
+    checked = subprocess.run([sys.executable, "-m", "conformance.cli", "evidence", "verify",
+                              str(run.out / "evidence" / "evidence.sqlite3")], capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_kill_9_of_one_process_under_load_loses_no_answered_exchange(cluster, pki, tmp_path):
+    lb = Balanced(cluster.create_database(), pki.folder, tmp_path)
+    try:
+        client = client_of(lb.url, pki)
+        answered: list[tuple[str, bytes]] = []
+        failures: list[str] = []
+        stop = threading.Event()
+
+        def load():
+            while not stop.is_set():
+                text = client.message()
+                try:
+                    response = client.post(soap.send_request_body(text, USER, PASSWORD))
+                except requests.RequestException as exc:
+                    failures.append(type(exc).__name__)
+                    continue
+                if response.status_code == 200:
+                    answered.append((_message_id(text), soap.parse_send_response(response.content)))
+                else:
+                    failures.append(str(response.status_code))
+
+        workers = [threading.Thread(target=load) for _ in range(4)]
+        for w in workers:
+            w.start()
+        time.sleep(3)
+        before = len(answered)
+        lb.gateways[1].kill()
+        time.sleep(4)
+        stop.set()
+        for w in workers:
+            w.join(30)
+        assert before > 0 and len(answered) > before + 5, (before, len(answered), failures[:5])   # kept serving
+        with requests_for_db(lb) as db:
+            for message_id, reply in answered:
+                row = db.execute("SELECT text FROM entries WHERE message_id = %s AND sequence = 1",
+                                 (message_id,)).fetchone()
+                assert row is not None and bytes(row[0]) == reply, message_id
+                assert db.execute("SELECT COUNT(*) FROM exchanges WHERE message_id = %s AND response_status = 200",
+                                  (message_id,)).fetchone()[0] >= 1
+        deadline = time.monotonic() + 20           # the survivor closes the dead process's open arrivals
+        while check_chain(lb.database) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert check_chain(lb.database) == []
+    finally:
+        lb.stop()
+
+
+def test_a_database_restart_is_an_overloaded_gateway_then_the_chain_resumes(cluster, pki, tmp_path):
+    url = cluster.create_database()
+    gw = GatewayProcess(url, pki.folder, tmp_path / "gw", free_port(), None, 0.05)
+    try:
+        gw.wait_ready()
+        client = client_of(gw.url, pki)
+        assert parse_reply(client.send(client.message())[1])[0].function == "29"
+        cluster.stop()
+        try:
+            response = client.post(soap.send_request_body(client.message(), USER, PASSWORD))
+            assert response.status_code == 503 and 1 <= int(response.headers["Retry-After"]) <= 300   # TRN-08
+        finally:
+            cluster.start()
+        deadline, status = time.monotonic() + 20, None
+        while status != 200 and time.monotonic() < deadline:
+            status = client.post(soap.send_request_body(client.message(), USER, PASSWORD)).status_code
+            time.sleep(0.2)
+        assert status == 200
+        deadline = time.monotonic() + 10
+        while check_chain(url) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert check_chain(url) == []
+        rows = chain_head(url)[0]
+        assert rows >= 3                          # the 503's row was deferred and written once it was back
+        verified = subprocess.run([sys.executable, "-m", "conformance.cli", "evidence", "verify", url],
+                                  capture_output=True, text=True, timeout=60, env=_env())
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+    finally:
+        gw.stop()
+
+
+def _message_id(text: bytes) -> str:
+    from conformance.codec import safexml
+    from conformance.codec.envelope import read_header
+
+    return read_header(safexml.parse_message_text(text))["Reference/messageId"]
+
+
+def _env() -> dict:
+    import os
+    return dict(os.environ)
+
+
+class requests_for_db:
+    """A psycopg connection to the cluster's database, as a context manager."""
+
+    def __init__(self, lb):
+        self._url = lb.database
+
+    def __enter__(self):
+        import psycopg
+        self._conn = psycopg.connect(self._url, autocommit=True)
+        return self._conn
+
+    def __exit__(self, *exc):
+        self._conn.close()
