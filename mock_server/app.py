@@ -472,6 +472,8 @@ class Gateway:
                    **(extra_headers or {}), **delivery.headers}
         verdict = exchange.verdict if exchange else dict(verdict or {})
         verdict["tls"] = _tls_facts(request)
+        if self.config.database:                  # which of the processes sharing the database answered
+            verdict["served_by"] = self.evidence.process_id
         row = {"clock_offset": self.clock.offset, **arrival, **_request_fields(exchange), "request_body": request_body,
                "gateway_verdict": verdict}
         seq, connection = row.pop("seq"), row.pop("_connection", None)

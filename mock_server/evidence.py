@@ -150,6 +150,11 @@ class EvidenceLog:
         """Allocate the arrival number of a request that has just arrived (it must end in a row)."""
         return self._engine.next_seq()
 
+    @property
+    def process_id(self) -> str | None:
+        """This process among those sharing the log (host:pid:random), None for a file of its own."""
+        return getattr(self._engine, "process_id", None)
+
     def open_arrivals(self) -> set[int]:
         """Arrival numbers other gateway processes sharing the log have not written yet (in flight)."""
         return self._engine.open_arrivals()
