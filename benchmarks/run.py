@@ -368,6 +368,8 @@ def main() -> int:
                     help="work folder: PKI, npm peers (cached between runs), logs (default %(default)s)")
     ap.add_argument("--no-npm", action="store_true", help="skip WireMock and mountebank")
     ap.add_argument("--held", type=int, help="requests held at once (default 5000; quick 40)")
+    ap.add_argument("--postgresql", action="store_true",
+                    help="also the shared gateway: 1 and 2 processes on PostgreSQL against SQLite (bench_shared.py)")
     ap.add_argument("--skip", action="append", default=[],
                     choices=["throughput", "peers", "held", "growth", "main", "sessions"], help="leave a part out")
     args = ap.parse_args()
@@ -382,6 +384,7 @@ def main() -> int:
     print(header, file=sys.stderr, flush=True)
     started = time.perf_counter()
     parts = [p for p in ("throughput", "growth", "peers", "held", "main", "sessions") if p not in args.skip]
+    parts += ["shared"] * args.postgresql
     with Progress(len(parts), noun="parts", echo=False, redirect_stdout=False) as progress:
         def part(name: str, what: str):
             progress.start(name)
@@ -424,6 +427,12 @@ def main() -> int:
             part("sessions", f"{count} ecdi runs at once against one alone")
             sessions(table, work, pki, "0.05", cases or _quick_cases(), count, one)
             progress.finished("sessions", "done")
+        if "shared" in parts:
+            import bench_shared
+
+            part("shared", "1 and 2 gateway processes on PostgreSQL, 1 on SQLite")
+            bench_shared.shared(table, work, pki, Bodies, load, (1, 4) if quick else (16, 64), seconds, _rate_note)
+            progress.finished("shared", "done")
     table.add("command", "wall time", f"{time.perf_counter() - started:.0f} s", "goal < 600 s (full)")
     print(table.render(header))
     return 0

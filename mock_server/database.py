@@ -177,8 +177,14 @@ class SqliteDatabase(Database):
         self._db.execute("BEGIN IMMEDIATE")
 
     def _end(self, commit: bool) -> None:
-        if self._db.in_transaction:
+        if not self._db.in_transaction:
+            return
+        try:
             self._db.execute("COMMIT" if commit else "ROLLBACK")
+        except sqlite3.Error:
+            if self._db.in_transaction:        # a failed COMMIT (busy, disk) leaves nothing half-open
+                self._db.execute("ROLLBACK")
+            raise
 
     def _script(self, sql: str) -> None:
         # executescript would commit the migration's transaction: run its statements one by one

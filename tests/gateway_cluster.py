@@ -35,13 +35,14 @@ def haproxy() -> str:
 
 
 class GatewayProcess:
-    def __init__(self, url: str, pki_dir: Path, folder: Path, port: int, public_url: str | None, time_scale: float,
-                 *extra: str):
+    def __init__(self, url: str | None, pki_dir: Path, folder: Path, port: int, public_url: str | None,
+                 time_scale: float, *extra: str):
+        """``url`` None: the embedded default (SQLite files in ``folder``)."""
         self.port, self.folder = port, folder
         folder.mkdir(parents=True, exist_ok=True)
-        args = [sys.executable, "-m", "conformance.cli", "gateway", "--database", url, "--port", str(port),
+        args = [sys.executable, "-m", "conformance.cli", "gateway", "--port", str(port),
                 "--pki-dir", str(pki_dir), "--dir", str(folder), "--user", USER, "--password", PASSWORD,
-                "--time-scale", f"{time_scale:g}", *extra]
+                "--time-scale", f"{time_scale:g}", *(["--database", url] if url else []), *extra]
         if public_url:
             args += ["--public-url", public_url]
         self.log = open(folder / "gateway.log", "wb")

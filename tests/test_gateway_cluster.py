@@ -36,9 +36,9 @@ def pki(pki_dir) -> TestPKI:
 
 @pytest.fixture(scope="module")
 def cluster():
-    """A cluster of this module's own (one test restarts it)."""
+    """A cluster of this module's own (one test restarts it, cleanly: fsync off loses nothing then)."""
     try:
-        pg = start_cluster(durable=True)
+        pg = start_cluster()
     except PgUnavailable as exc:
         pytest.skip(f"PostgreSQL cannot run here: {exc}")
     yield pg
