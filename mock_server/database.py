@@ -46,8 +46,10 @@ def describe(target: Any) -> str:
 
 
 def connect(target: str | Path, *, component: str, synchronous: str = "NORMAL") -> "Database":
-    """A connection to ``target`` (a path: SQLite; a URL: PostgreSQL) with ``component``'s schema in place."""
-    db = PostgresDatabase(str(target)) if is_url(target) else SqliteDatabase(Path(target), synchronous)
+    """A connection to ``target`` (a path: SQLite; a URL: PostgreSQL) with ``component``'s schema in place;
+    ``synchronous`` NORMAL: a commit survives the process being killed, not the machine (FULL: both)."""
+    db = PostgresDatabase(str(target), synchronous=synchronous == "FULL") if is_url(target) \
+        else SqliteDatabase(Path(target), synchronous)
     db.migrate(component)
     return db
 
@@ -202,11 +204,15 @@ class PostgresDatabase(Database):
     for_update = " FOR UPDATE"
 
     def __init__(self, url: str, *, connect_timeout: float = 3.0, statement_timeout: float | None = None,
-                 application_name: str = "ecdi-gateway"):
+                 application_name: str = "ecdi-gateway", synchronous: bool = True, lock_timeout: float | None = None):
         super().__init__()
         self.url = url
         self._connect_timeout = connect_timeout
         self._statement_timeout = statement_timeout
+        # False: a commit returns before the server's WAL reaches the disk (it survives the gateway process being
+        # killed, not the database server crashing): SQLite's "synchronous NORMAL" for the state, on the event loop
+        self._synchronous = synchronous
+        self._lock_timeout = lock_timeout
         self._application_name = application_name
         self._conn = None
         self._closed = False
@@ -220,6 +226,8 @@ class PostgresDatabase(Database):
                 raise StorageUnavailable("the database connection is closed")
             try:
                 options = f"-c statement_timeout={int(self._statement_timeout * 1000)}" if self._statement_timeout else ""
+                options += "" if self._synchronous else " -c synchronous_commit=off"
+                options += f" -c lock_timeout={int(self._lock_timeout * 1000)}" if self._lock_timeout else ""
                 self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=max(1, round(self._connect_timeout)),
                                              application_name=self._application_name, options=options)
             except psycopg.Error as exc:
@@ -231,7 +239,7 @@ class PostgresDatabase(Database):
 
         conn = self._connection()
         try:
-            return conn.execute(_pg_sql(sql), args or None, prepare=False)
+            return conn.execute(_pg_sql(sql), args or None)     # prepared once used often (psycopg's default)
         except psycopg.errors.UniqueViolation as exc:
             raise AlreadyRecorded(_first_line(exc)) from exc
         except (psycopg.OperationalError, psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable) as exc:

@@ -33,7 +33,6 @@ from .database import (
     PostgresDatabase,
     SqliteDatabase,
     StorageUnavailable,
-    connect,
     is_url,
 )
 
@@ -116,9 +115,13 @@ class PostgresEvidence(_Engine):
         super().__init__(columns)
         self.path = url
         self._busy_timeout = busy_timeout
-        self.db = connect(url, component="evidence")
+        # the record that counts: synchronous; waits for the chain head at most busy_timeout (then 503, TRN-08)
+        self.db = PostgresDatabase(url, lock_timeout=busy_timeout)
+        self.db.migrate("evidence")
         self.reader = PostgresDatabase(url, application_name="ecdi-evidence-reader")
-        self._arrivals = PostgresDatabase(url, application_name="ecdi-arrivals")
+        # Numbering is on the event loop: not waiting for the disk. A number lost in a database crash is given
+        # again only if no row holds it (the counter never goes below the highest row's seq).
+        self._arrivals = PostgresDatabase(url, application_name="ecdi-arrivals", synchronous=False)
         self._liveness = PostgresDatabase(url, application_name="ecdi-liveness")
         self.process_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._lock_key = int.from_bytes(secrets.token_bytes(7), "big")
@@ -206,7 +209,8 @@ class PostgresEvidence(_Engine):
         if time.monotonic() >= self._unreachable_until:
             try:
                 return self._arrivals.execute(
-                    "WITH n AS (UPDATE arrival_counter SET last_seq = last_seq + 1 RETURNING last_seq)"
+                    "WITH n AS (UPDATE arrival_counter SET last_seq = GREATEST(last_seq,"
+                    " (SELECT COALESCE(MAX(seq), 0) FROM exchanges)) + 1 RETURNING last_seq)"
                     " INSERT INTO arrivals SELECT last_seq, ?, ? FROM n RETURNING seq",
                     (self.process_id, time.time())).fetchone()[0]
             except StorageUnavailable:
@@ -222,7 +226,6 @@ class PostgresEvidence(_Engine):
     # -- rows -----------------------------------------------------------------------------------
     def append(self, deferred: list[tuple[int, dict]], rows: list[tuple[int, dict]], hash_row: HashRow) -> None:
         with self.db.transaction() as db:
-            db.execute(f"SET LOCAL lock_timeout = '{int(self._busy_timeout * 1000)}ms'")
             pos, prev = db.execute("SELECT pos, row_hash FROM chain_head" + db.for_update).fetchone()
             written = "SELECT 1 FROM exchanges WHERE seq = ?"     # checked under the head's lock
             todo = [d for d in deferred if d[0] < 0 or not db.execute(written, (d[0],)).fetchone()] + rows
@@ -232,8 +235,8 @@ class PostgresEvidence(_Engine):
                     seq = db.execute("UPDATE arrival_counter SET last_seq = last_seq + 1 RETURNING last_seq").fetchone()[0]
                 numbered.append((seq, stored))
             pos, prev = self._chain(db, numbered, pos + 1, prev, hash_row)
-            db.execute("UPDATE chain_head SET pos = ?, row_hash = ?", (pos, prev))
-            db.execute("DELETE FROM arrivals WHERE seq = ANY(?)", ([seq for seq, _ in numbered],))
+            db.execute("WITH closed AS (DELETE FROM arrivals WHERE seq = ANY(?))"
+                       " UPDATE chain_head SET pos = ?, row_hash = ?", ([seq for seq, _ in numbered], pos, prev))
 
     def close(self) -> None:
         self._closed.set()

@@ -88,9 +88,9 @@ class Store:
     # --- receptions -----------------------------------------------------------------------
     def count_reception(self, message_id: str) -> int:
         """Count one more reception of ``message_id``; returns n for the n-th (the exchange's attempt)."""
-        with self._tx() as db:
-            return db.execute("INSERT INTO receptions VALUES (?, 1) ON CONFLICT (message_id)"
-                              " DO UPDATE SET count = receptions.count + 1 RETURNING count", (message_id,)).fetchone()[0]
+        # one statement, atomic on its own: no transaction around it (two round trips fewer on PostgreSQL)
+        return self._db.execute("INSERT INTO receptions VALUES (?, 1) ON CONFLICT (message_id)"
+                                " DO UPDATE SET count = receptions.count + 1 RETURNING count", (message_id,)).fetchone()[0]
 
     def note_query_start(self, reference: str, at: float) -> float | None:
         """Remember when a query for ``reference`` started; returns the previous start (REL-15).
@@ -171,9 +171,8 @@ class Store:
 
     def note_quiet_query(self, message_id: str) -> int:
         """Count a query that found nothing new for the submission; returns the count so far."""
-        with self._tx() as db:
-            return db.execute("UPDATE submissions SET quiet_queries = quiet_queries + 1 WHERE message_id = ?"
-                              " RETURNING quiet_queries", (message_id,)).fetchone()[0]
+        return self._db.execute("UPDATE submissions SET quiet_queries = quiet_queries + 1 WHERE message_id = ?"
+                                " RETURNING quiet_queries", (message_id,)).fetchone()[0]
 
     def declaration_number(self, message_id: str) -> str:
         """The submission's declaration number, issued now if it has none yet (its 30)."""
