@@ -199,6 +199,18 @@ class Gateway:
             self._case_versions[session.session_id] = version
         session.begin_case(case)
 
+    async def watch_sessions(self, interval: float = 0.25) -> None:
+        """Keep up with the shared sessions between requests too: a case begun through another process ends
+        this one's ``hold`` and ``stall`` connections now, not at this process's next request."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                self.sync_sessions()
+            except StorageUnavailable:
+                pass
+            except Exception:                   # noqa: BLE001 - the watch must go on
+                log.exception("shared sessions")
+
     def sync_sessions(self) -> None:
         """Bring this process's sessions up to date with those other processes changed (a shared database);
         raises ``StorageUnavailable`` when it cannot be read."""
@@ -1008,6 +1020,10 @@ class RunningGateway:
             self.gateway.close()
 
 
+async def _all(coroutines) -> None:
+    await asyncio.gather(*coroutines)
+
+
 def run_in_thread(config: GatewayConfig) -> RunningGateway:
     """Start the gateway on its own event loop in a daemon thread; returns once it is listening."""
     gateway = Gateway(config)
@@ -1026,7 +1042,8 @@ def run_in_thread(config: GatewayConfig) -> RunningGateway:
             site = _TrackedSite(runner, config.host, config.port, limits=config,
                                 ssl_context=watch_handshakes(_tls_context(gateway.pki)))
             loop.run_until_complete(site.start())
-            monitor.append(loop.create_task(watch_loop(gateway.lag)))
+            watches = [watch_loop(gateway.lag)] + ([gateway.watch_sessions()] if gateway.shared is not None else [])
+            monitor.append(loop.create_task(_all(watches)))
         except BaseException as exc:                       # noqa: BLE001 — reported to the caller
             failure.append(exc)
             ready.set()

@@ -115,6 +115,32 @@ def test_a_session_s_scenario_clock_and_rule_counts_are_every_process_s(balanced
     assert [r.reply_function for r in rows] == ["271", "29"]
 
 
+def test_a_hold_in_one_process_ends_when_the_case_ends_through_another(balanced, pki):
+    a, b = (gw.url for gw in balanced.gateways)
+    session = "hold-" + new_message_id()[:8]
+    user = "giu." + session[-8:]
+    control_of(a, pki).create_session(session, [{"user_id": user, "password": PASSWORD, "tax_codes": [pki.tax_code]}])
+    control_of(a, pki, session).begin_case("held", {"rules": [{"when": {}, "then": {"action": "hold"}}]})
+    on_b = client_of(b, pki)
+    ended = []
+
+    def send():
+        try:
+            on_b.post(soap.send_request_body(on_b.message(), user, PASSWORD))
+        except requests.RequestException:
+            pass
+        ended.append(time.monotonic())
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    time.sleep(1.5)
+    assert not ended                                      # held by process b
+    control_of(a, pki, session).begin_case("next", {})
+    begun = time.monotonic()
+    sender.join(10)
+    assert ended and ended[0] - begun < 3                 # released without any further request to b
+
+
 @pytest.mark.timeout(600)
 def test_a_reference_session_through_the_balancer_is_conformant_and_one_chain(balanced, run_ecdi, tmp_path):
     token = tmp_path / "token"
