@@ -158,3 +158,11 @@ def test_the_same_message_id_recorded_by_two_stores_is_recorded_once(target):
     finally:
         for store in stores:
             store.close()
+
+
+@pytest.mark.parametrize("url, says", [("sqlite:///x", "must be a postgresql:// URL"),
+                                       ("postgresql://postgres@/none?host=/nonexistent&port=1", "cannot reach")])
+def test_ecdi_gateway_names_a_bad_database_in_one_line(url, says, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "conformance.cli", "gateway", "--database", url, "--port", "0",
+                           "--dir", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and says in done.stderr and done.stderr.count("\n") == 1, done.stderr
