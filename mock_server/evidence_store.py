@@ -43,6 +43,7 @@ STALE_S = 5.0                 # a process silent this long, without its lock, ha
 RetryableErrors = (StorageUnavailable, AlreadyRecorded)
 
 HashRow = Callable[[str, int, int, dict], str]
+_DB_NOW = "EXTRACT(EPOCH FROM clock_timestamp())::DOUBLE PRECISION"
 
 
 def open_engine(target: Path | str, columns: list[str], *, busy_timeout: float):
@@ -139,11 +140,13 @@ class PostgresEvidence(_Engine):
     def _register(self) -> None:
         """Hold this process's advisory lock and note it (again after the database restarted)."""
         self._liveness.execute("SELECT pg_advisory_lock(?)", (self._lock_key,))
-        now = time.time()
         self._liveness.execute(
-            "INSERT INTO gateway_processes VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (process_id)"
+            f"INSERT INTO gateway_processes VALUES (?, ?, ?, ?, {_DB_NOW}, {_DB_NOW}) ON CONFLICT (process_id)"
             " DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
-            (self.process_id, self._lock_key, socket.gethostname(), os.getpid(), now, now))
+            (self.process_id, self._lock_key, socket.gethostname(), os.getpid()))
+        # After (re)connecting, others may not have re-taken their locks yet (a database restart drops them all):
+        # judge no process dead before they have had the time to
+        self._registered_at = time.monotonic()
 
     def _beat(self) -> None:
         registered = True
@@ -153,8 +156,8 @@ class PostgresEvidence(_Engine):
                     self._register()
                     registered = True
                 else:
-                    self._liveness.execute("UPDATE gateway_processes SET heartbeat_at = ? WHERE process_id = ?",
-                                           (time.time(), self.process_id))
+                    self._liveness.execute(f"UPDATE gateway_processes SET heartbeat_at = {_DB_NOW} WHERE process_id = ?",
+                                           (self.process_id,))
                 self.reap()
             except StorageUnavailable:
                 registered = False
@@ -164,10 +167,9 @@ class PostgresEvidence(_Engine):
     def live_processes(self, db: Database) -> set[str]:
         """Processes holding their lock, or heard from recently (restarting their connection)."""
         live = set()
-        now = time.time()
-        for process_id, key, heartbeat in db.execute(
-                "SELECT process_id, lock_key, heartbeat_at FROM gateway_processes").fetchall():
-            if process_id == getattr(self, "process_id", None) or now - heartbeat < STALE_S:
+        for process_id, key, silent in db.execute(            # times on the database's clock: one for all machines
+                f"SELECT process_id, lock_key, {_DB_NOW} - heartbeat_at FROM gateway_processes").fetchall():
+            if process_id == getattr(self, "process_id", None) or silent < STALE_S:
                 live.add(process_id)
                 continue
             held = db.execute("SELECT pg_try_advisory_lock(?)", (key,)).fetchone()[0]
@@ -179,6 +181,8 @@ class PostgresEvidence(_Engine):
 
     def reap(self) -> int:
         """Close the open arrivals of processes that died: each gets a row saying no reply was sent."""
+        if time.monotonic() - self._registered_at < STALE_S:
+            return 0
         live = self.live_processes(self._liveness)
         orphans = [(seq, process, at) for seq, process, at in
                    self._liveness.execute("SELECT seq, process_id, arrived_at FROM arrivals ORDER BY seq").fetchall()
