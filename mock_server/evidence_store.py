@@ -158,9 +158,13 @@ class PostgresEvidence(_Engine):
                 else:
                     self._liveness.execute(f"UPDATE gateway_processes SET heartbeat_at = {_DB_NOW} WHERE process_id = ?",
                                            (self.process_id,))
-                self.reap()
             except StorageUnavailable:
                 registered = False
+                continue
+            try:                          # a reap that waited too long for the chain head is tried at the next beat
+                self.reap()
+            except StorageUnavailable as exc:
+                log.warning("closing the arrivals of ended processes waits: %s", exc)
             except Exception:                                  # noqa: BLE001 - the heartbeat must go on
                 log.exception("evidence heartbeat")
 
