@@ -110,16 +110,21 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.xdist_group("reference-run"))
 
 
-@pytest.fixture(scope="session")
-def pg_cluster():
-    """A PostgreSQL cluster of this test session (tests/pgcluster.py), stopped at its end; the tests that
-    need it are skipped, saying why, only where it cannot be started (.ci/run installs it)."""
+def cluster_or_skip(**kwargs):
+    """A started PostgreSQL cluster (tests/pgcluster.py); the test is skipped, saying why, only where one cannot
+    be started (.ci/run installs PostgreSQL)."""
     from pgcluster import Unavailable, start_cluster
 
     try:
-        cluster = start_cluster()
+        return start_cluster(**kwargs)
     except Unavailable as exc:
         pytest.skip(f"PostgreSQL cannot run here: {exc}")
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A PostgreSQL cluster of this test session, stopped at its end."""
+    cluster = cluster_or_skip()
     yield cluster
     cluster.remove()
 

@@ -5,7 +5,6 @@ an overloaded CGW (TRN-08) until it is back, without a gap in the chain afterwar
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import threading
@@ -23,7 +22,7 @@ from conformance.pki import TestPKI
 from mock_server.evidence import check_chain, chain_head
 
 from gateway_cluster import PASSWORD, TOKEN, USER, Balanced, GatewayProcess, Unavailable, free_port
-from pgcluster import Unavailable as PgUnavailable, start_cluster
+from conftest import cluster_or_skip
 from test_gateway import Client, parse_reply
 
 pytestmark = pytest.mark.xdist_group("gateway-cluster")     # heavy: one worker runs these one after another
@@ -40,10 +39,7 @@ def pki(pki_dir) -> TestPKI:
 @pytest.fixture(scope="module")
 def cluster():
     """A cluster of this module's own (one test restarts it, cleanly: fsync off loses nothing then)."""
-    try:
-        pg = start_cluster()
-    except PgUnavailable as exc:
-        pytest.skip(f"PostgreSQL cannot run here: {exc}")
+    pg = cluster_or_skip()
     yield pg
     pg.remove()
 
@@ -99,10 +95,7 @@ def test_polling_one_process_finds_the_history_another_recorded(balanced, pki):
 
 def test_a_session_s_scenario_clock_and_rule_counts_are_every_process_s(balanced, pki):
     a, b = (gw.url for gw in balanced.gateways)
-    session = "cluster-" + new_message_id()[:8]
-    user = "khach." + session[-8:]
-    control_of(a, pki).create_session(session, [{"user_id": user, "password": PASSWORD, "tax_codes": [pki.tax_code]}])
-    control_of(a, pki, session).begin_case("reject-once", {"rules": [
+    session, user = new_session(a, pki, "reject-once", {"rules": [
         {"when": {"type": "929"}, "times": 1, "then": {"action": "reply", "function": "271",
                                                         "errors": [{"code": "U0002"}]}}]})
     on_b, on_a = client_of(b, pki), client_of(a, pki)
@@ -117,10 +110,7 @@ def test_a_session_s_scenario_clock_and_rule_counts_are_every_process_s(balanced
 
 def test_a_hold_in_one_process_ends_when_the_case_ends_through_another(balanced, pki):
     a, b = (gw.url for gw in balanced.gateways)
-    session = "hold-" + new_message_id()[:8]
-    user = "giu." + session[-8:]
-    control_of(a, pki).create_session(session, [{"user_id": user, "password": PASSWORD, "tax_codes": [pki.tax_code]}])
-    control_of(a, pki, session).begin_case("held", {"rules": [{"when": {}, "then": {"action": "hold"}}]})
+    session, user = new_session(a, pki, "held", {"rules": [{"when": {}, "then": {"action": "hold"}}]})
     on_b = client_of(b, pki)
     ended = []
 
@@ -233,10 +223,19 @@ def test_a_database_restart_is_an_overloaded_gateway_then_the_chain_resumes(clus
         rows = chain_head(url)[0]
         assert rows >= 3                          # the 503's row was deferred and written once it was back
         verified = subprocess.run([sys.executable, "-m", "conformance.cli", "evidence", "verify", url],
-                                  capture_output=True, text=True, timeout=60, env=_env())
+                                  capture_output=True, text=True, timeout=60)
         assert verified.returncode == 0, verified.stdout + verified.stderr
     finally:
         gw.stop()
+
+
+def new_session(url: str, pki, case_id: str, scenario: dict) -> tuple[str, str]:
+    """A session of its own (its UserId new) created through ``url``, in case ``case_id``: (session, UserId)."""
+    session = "s-" + new_message_id()[:8]
+    user = "khach." + session[-8:]
+    control_of(url, pki).create_session(session, [{"user_id": user, "password": PASSWORD, "tax_codes": [pki.tax_code]}])
+    control_of(url, pki, session).begin_case(case_id, scenario)
+    return session, user
 
 
 def answered(client: Client, text: bytes, tries: int = 5) -> bytes:
@@ -255,11 +254,6 @@ def _message_id(text: bytes) -> str:
     from conformance.codec.envelope import read_header
 
     return read_header(safexml.parse_message_text(text))["Reference/messageId"]
-
-
-def _env() -> dict:
-    import os
-    return dict(os.environ)
 
 
 class requests_for_db:
