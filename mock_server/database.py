@@ -86,10 +86,6 @@ class Database:
         """A re-entrant write transaction under this connection's lock: commits or rolls back as one."""
         return Transaction(self)
 
-    @property
-    def in_transaction(self) -> bool:
-        return self._depth > 0
-
     def migrate(self, component: str) -> None:
         """Apply ``component``'s migrations this database has not seen, in order, each in a transaction."""
         with self.transaction():

@@ -155,10 +155,6 @@ class EvidenceLog:
         """This process among those sharing the log (host:pid:random), None for a file of its own."""
         return getattr(self._engine, "process_id", None)
 
-    def open_arrivals(self) -> set[int]:
-        """Arrival numbers other gateway processes sharing the log have not written yet (in flight)."""
-        return self._engine.open_arrivals()
-
     def close(self) -> None:
         """Write what is deferred (one last bounded attempt; a failure is logged), then close."""
         self._closed = True

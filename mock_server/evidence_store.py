@@ -103,9 +103,6 @@ class SqliteEvidence(_Engine):
             last = db.execute("SELECT pos, row_hash FROM exchanges ORDER BY pos DESC LIMIT 1").fetchone()
             self._chain(db, todo, *((last[0] + 1, last[1]) if last else (1, GENESIS)), hash_row)
 
-    def open_arrivals(self) -> set[int]:
-        return set()
-
     def close(self) -> None:
         self.db.close()
         self.reader.close()
@@ -168,26 +165,11 @@ class PostgresEvidence(_Engine):
             except Exception:                                  # noqa: BLE001 - the heartbeat must go on
                 log.exception("evidence heartbeat")
 
-    def live_processes(self, db: Database) -> set[str]:
-        """Processes holding their lock, or heard from recently (restarting their connection)."""
-        live = set()
-        for process_id, key, silent in db.execute(            # times on the database's clock: one for all machines
-                f"SELECT process_id, lock_key, {_DB_NOW} - heartbeat_at FROM gateway_processes").fetchall():
-            if process_id == getattr(self, "process_id", None) or silent < STALE_S:
-                live.add(process_id)
-                continue
-            held = db.execute("SELECT pg_try_advisory_lock(?)", (key,)).fetchone()[0]
-            if held:
-                db.execute("SELECT pg_advisory_unlock(?)", (key,))
-            else:
-                live.add(process_id)
-        return live
-
     def reap(self) -> int:
         """Close the open arrivals of processes that died: each gets a row saying no reply was sent."""
         if time.monotonic() - self._registered_at < STALE_S:
             return 0
-        live = self.live_processes(self._liveness)
+        live = live_processes(self._liveness, self.process_id)
         orphans = [(seq, process, at) for seq, process, at in
                    self._liveness.execute("SELECT seq, process_id, arrived_at FROM arrivals ORDER BY seq").fetchall()
                    if process not in live]
@@ -227,10 +209,6 @@ class PostgresEvidence(_Engine):
             self._provisional -= 1
             return self._provisional
 
-    def open_arrivals(self) -> set[int]:
-        """Arrival numbers of live processes without their row yet (in flight, or deferred)."""
-        return _open_arrivals(self.reader)
-
     # -- rows -----------------------------------------------------------------------------------
     def append(self, deferred: list[tuple[int, dict]], rows: list[tuple[int, dict]], hash_row: HashRow) -> None:
         with self.db.transaction() as db:
@@ -259,16 +237,27 @@ class PostgresEvidence(_Engine):
             db.close()
 
 
-def _open_arrivals(db: Database) -> set[int]:
-    live = PostgresEvidence.live_processes(_Anon(), db)
-    return {seq for seq, process in db.execute("SELECT seq, process_id FROM arrivals").fetchall() if process in live}
-
-
-class _Anon:
-    """``live_processes`` seen from outside any gateway process (``ecdi evidence verify``)."""
-    process_id = None
+def live_processes(db: Database, own: str | None = None) -> set[str]:
+    """Gateway processes sharing the database that live: ``own``, those heard from within ``STALE_S``
+    (restarting their connection), and those holding their advisory lock."""
+    live = set()
+    for process_id, key, silent in db.execute(            # times on the database's clock: one for all machines
+            f"SELECT process_id, lock_key, {_DB_NOW} - heartbeat_at FROM gateway_processes").fetchall():
+        if process_id == own or silent < STALE_S:
+            live.add(process_id)
+            continue
+        held = not db.execute("SELECT pg_try_advisory_lock(?)", (key,)).fetchone()[0]
+        if not held:
+            db.execute("SELECT pg_advisory_unlock(?)", (key,))
+        else:
+            live.add(process_id)
+    return live
 
 
 def open_arrivals(db: Database) -> set[int]:
-    """Arrival numbers a live gateway process has not written yet (PostgreSQL; none for a file)."""
-    return _open_arrivals(db) if db.engine == "postgresql" else set()
+    """Arrival numbers live gateway processes took and have not written yet (in flight, or deferred); none
+    for a file (its one process is the caller, which knows its own)."""
+    if db.engine != "postgresql":
+        return set()
+    live = live_processes(db)
+    return {seq for seq, process in db.execute("SELECT seq, process_id FROM arrivals").fetchall() if process in live}
