@@ -166,3 +166,10 @@ def test_ecdi_gateway_names_a_bad_database_in_one_line(url, says, tmp_path):
     done = subprocess.run([sys.executable, "-m", "conformance.cli", "gateway", "--database", url, "--port", "0",
                            "--dir", str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and says in done.stderr and done.stderr.count("\n") == 1, done.stderr
+
+
+def test_a_database_url_is_shown_without_its_password():
+    from mock_server.database import describe
+
+    assert describe("postgresql://ecdi:s3cr%40t@db:5432/ecdi") == "postgresql://ecdi:***@db:5432/ecdi"
+    assert describe("postgresql://ecdi@db/ecdi") == "postgresql://ecdi@db/ecdi"
