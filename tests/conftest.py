@@ -152,23 +152,16 @@ def reference_run(shared_ecdi) -> RunResult:
     return shared_ecdi("reference-run")
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "starts_early: a long test (a whole session), dispatched to the workers first")
-
-
-# The test that starts the shared reference session early (its readers are dispatched last, when it is done)
+# The test that starts the shared reference session (its readers are dispatched last, when it is done)
 REFERENCE_STARTER = "test_selftest.py::test_reference_dts_is_conformant"
 
 
 def pytest_collection_modifyitems(items):
     """The order the workers are given tests in (pytest-xdist hands them out in collection order): the
-    reference session first, then the whole sessions (``starts_early``), so no long test starts last, and the
-    other readers of the reference session at the end, so no worker sits waiting for it."""
+    reference session first, and its other readers at the end, so that no worker sits waiting for it."""
     def rank(item) -> int:
         if item.nodeid.endswith(REFERENCE_STARTER):
             return 0
-        if item.get_closest_marker("starts_early"):
-            return 1
-        return 3 if "reference_run" in getattr(item, "fixturenames", ()) else 2
+        return 2 if "reference_run" in getattr(item, "fixturenames", ()) else 1
 
     items.sort(key=rank)     # stable: the catalogue's order within a rank

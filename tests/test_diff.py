@@ -15,7 +15,6 @@ def run_11(shared_ecdi):
     return shared_ecdi("run-1.1", "--profile", "ecdi-1.1")
 
 
-@pytest.mark.starts_early
 def test_reference_dts_is_conformant_under_11(run_11):
     assert run_11.returncode == 0, run_11.explain()
     assert run_11.results["overall"] == "CONFORMANT" and run_11.results["profile"]["id"] == "ecdi-1.1"

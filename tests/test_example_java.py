@@ -35,7 +35,6 @@ def test_the_examples_statement_is_valid():
     assert load_statement(EXAMPLE / "ecdi-conformance.toml")["product"] == "ECDI-Java-Example"
 
 
-@pytest.mark.starts_early
 @needs_java
 @pytest.mark.timeout(900)  # a whole session, three JVMs at once (server mode, instances = 3): ~1 min under load
 def test_the_java_example_completes_a_session_conformant(tmp_path, run_ecdi):
@@ -53,7 +52,6 @@ def test_the_java_example_completes_a_session_conformant(tmp_path, run_ecdi):
     assert "\tkilled\t" in crashed.read_text(encoding="utf-8")     # REL-09: the JVM really was killed
 
 
-@pytest.mark.starts_early
 @needs_java
 @pytest.mark.timeout(300)
 def test_the_java_example_also_runs_with_a_jvm_per_action(tmp_path, run_ecdi):

@@ -115,7 +115,6 @@ def _leaks(files: list[Path], needles: dict[str, list[re.Pattern]]) -> dict[str,
     return found
 
 
-@pytest.mark.starts_early
 @pytest.mark.timeout(420)
 def test_a_run_shares_no_password_otp_or_private_key(tmp_path, pki_dir):
     out, note = tmp_path / "out", tmp_path / "secrets.json"

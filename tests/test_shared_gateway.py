@@ -36,7 +36,6 @@ def ecdi(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "conformance.cli", *args], capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.starts_early
 @pytest.mark.timeout(280)
 def test_two_runs_at_once_on_one_gateway_pass_and_their_bundles_verify(shared, run_ecdi, tmp_path):
     url, token = shared

@@ -201,7 +201,6 @@ TIMING_MUTANTS = ["no-retry", "gives-up-early", "ignores-retry-after", "constant
                   "polls-immediately", "queries-unknown-at-once"]
 
 
-@pytest.mark.starts_early
 def test_timing_mutants_are_still_caught(tmp_path, pki_dir):
     import subprocess
     import sys
