@@ -210,9 +210,12 @@ class Harness:
         """A gateway session of the run's own for a lane (``lanes.open_lanes``)."""
         if not self.shared:
             return self.gateway_control.create_session(name, accounts)
-        pems = {tax: [c.public_bytes(serialization.Encoding.PEM).decode("ascii") for c in certs]
+        if not hasattr(self, "_session_certificates"):     # the same for every lane
+            self._session_certificates = {
+                tax: [c.public_bytes(serialization.Encoding.PEM).decode("ascii") for c in certs]
                 for tax, certs in self._registered_certs(self.pki.declarant_tax_code).items()}
-        return self.gateway.open_session(name, accounts, certificates=pems, key=self._fingerprint_key)
+        return self.gateway.open_session(name, accounts, certificates=self._session_certificates,
+                                         key=self._fingerprint_key)
 
     def _registered_certs(self, tax_code: str) -> dict:
         """SIG-11, registered out of band: the declarant certificate and the matrix certificates the
