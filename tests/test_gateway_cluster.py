@@ -269,3 +269,55 @@ class requests_for_db:
 
     def __exit__(self, *exc):
         self._conn.close()
+
+
+def test_a_database_restart_under_load_on_two_processes_leaves_one_whole_chain(cluster, pki, tmp_path):
+    lb = Balanced(cluster.create_database(), pki.folder, tmp_path, time_scale=SCALE)
+    try:
+        client = client_of(lb.url, pki)
+        statuses: list[tuple[float, int | str]] = []
+        answered: list[tuple[str, bytes]] = []
+        stop = threading.Event()
+
+        def load():
+            while not stop.is_set():
+                text = client.message()
+                try:
+                    response = client.post(soap.send_request_body(text, USER, PASSWORD))
+                except requests.RequestException as exc:
+                    statuses.append((time.monotonic(), type(exc).__name__))
+                    continue
+                statuses.append((time.monotonic(), response.status_code))
+                if response.status_code == 200:
+                    answered.append((_message_id(text), soap.parse_send_response(response.content)))
+                time.sleep(0.05)
+
+        workers = [threading.Thread(target=load) for _ in range(3)]
+        for w in workers:
+            w.start()
+        time.sleep(2)
+        cluster.stop()
+        down = time.monotonic()
+        time.sleep(2)
+        cluster.start()
+        up = time.monotonic()
+        time.sleep(4)
+        stop.set()
+        for w in workers:
+            w.join(30)
+        during = [s for t, s in statuses if down + 0.5 < t < up]
+        assert during and set(during) <= {503}, set(during)          # an overloaded CGW while it was away
+        assert [s for t, s in statuses if t > up + 3][-3:] == [200] * 3    # then serving again
+        deadline = time.monotonic() + 30
+        while check_chain(lb.database) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert check_chain(lb.database) == []                         # the 503s' rows too, without a gap
+        with requests_for_db(lb) as db:
+            for message_id, reply in answered:
+                row = db.execute("SELECT text FROM entries WHERE message_id = %s AND sequence = 1",
+                                 (message_id,)).fetchone()
+                assert row is not None and bytes(row[0]) == reply, message_id
+            unavailable = db.execute("SELECT COUNT(*) FROM exchanges WHERE response_status = 503").fetchone()[0]
+        assert unavailable >= len(during)              # every 503 sent has its row
+    finally:
+        lb.stop()
