@@ -12,7 +12,8 @@ machine, so that every figure is read beside the ones it is compared with:
 5. cost growth: per message of 1, 10, 50 goods lines and one just under S_max, XSD and signature time
    apart, and the gateway's latency for it over HTTPS;
 6. the main job (``ecdi run``, whole catalogue, s = 0.05) against its critical path (its longest
-   case), and 20 sessions at once against one session's time.
+   case), and 20 vendor sessions at once on one running ``ecdi gateway`` (``ecdi run --shared-gateway``)
+   against one session's time, with the CPU the harnesses and the gateway used.
 
     python benchmarks/run.py            # the whole table, under 10 minutes on the 2-core machine
     python benchmarks/run.py --quick    # tiny sizes (a smoke test, tests/test_benchmark_command.py)
@@ -28,6 +29,7 @@ import json
 import os
 import pickle
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -283,9 +285,11 @@ def _timed(fn, repeat: int) -> float:
     return (time.perf_counter() - started) / repeat * 1000
 
 
-def _ecdi_run(out: Path, pki_dir: Path, cases: list[str], scale: str, jobs: int = 0) -> subprocess.Popen:
+def _ecdi_run(out: Path, pki_dir: Path, cases: list[str], scale: str, jobs: int = 0, *, seed: int | None = None,
+              shared: tuple[str, ...] = ()) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "conformance.cli", "run", "--sut", "reference", "--time-scale", scale,
-           "--out", str(out), "--pki-dir", str(pki_dir), *(("--jobs", str(jobs)) if jobs else ())]
+           "--out", str(out), "--pki-dir", str(pki_dir), *(("--jobs", str(jobs)) if jobs else ()),
+           *(("--seed", str(seed)) if seed is not None else ()), *shared]
     for case in cases:
         cmd += ["--case", case]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -331,31 +335,92 @@ def _has_jobs() -> bool:
     return "--jobs" in proc.stdout
 
 
-def sessions(table: Table, work: Path, pki: TestPKI, scale: str, cases: list[str], count: int,
-             one: float | None = None) -> None:
-    """``count`` conformance sessions at once (``ecdi run`` each, the same cases) against one alone
-    (``one``: its time, if already measured)."""
-    def batch(n: int) -> float:
-        runs = []
-        for i in range(n):
-            pki_copy = work / f"pki-session-{i}"
-            if not pki_copy.exists():
-                shutil.copytree(pki.folder, pki_copy)
-            out = work / f"session-{n}-{i}"
-            shutil.rmtree(out, ignore_errors=True)
-            runs.append(_ecdi_run(out, pki_copy, cases, scale))
-        started = time.perf_counter()
-        codes = [r.wait() for r in runs]
-        if set(codes) - {0, 3}:                    # 3: INCOMPLETE, as a run of some cases is
-            table.add("sessions", f"{n} at once", "failed", f"exit codes {sorted(set(codes))}")
-        return time.perf_counter() - started
+def sessions(table: Table, work: Path, pki: TestPKI, scale: str, cases: list[str], count: int) -> None:
+    """``count`` vendor sessions at once (``ecdi run --shared-gateway`` each, the same cases, seeds of their own)
+    on one running ``ecdi gateway`` against one such session alone, with the CPU each side used: the
+    machine's two cores also run the ``count`` harness processes, which on customs' gateway run elsewhere."""
+    folder = work / "shared-gateway"
+    shutil.rmtree(folder, ignore_errors=True)
+    token = folder / "token"
+    seeds = [SESSION_SEED + i for i in range(count)]
+    for seed in seeds:                 # a vendor's PKI folder keeps its identities between runs: issued before timing
+        _issue_for_seed(pki, seed)
+    gateway = subprocess.Popen([sys.executable, "-m", "conformance.cli", "gateway", "--port", "0", "--dir", str(folder),
+                                "--pki-dir", str(pki.folder), "--time-scale", scale, "--control-token-file", str(token)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        url = _shared_url(gateway)
 
-    one = one if one is not None else batch(1)
-    many = batch(count)
-    table.add("sessions", f"one session ({len(cases)} cases)", f"{one:.1f} s", "ecdi run, its own gateway")
-    table.add("sessions", f"{count} sessions at once", f"{many:.1f} s",
-              f"÷ one = {many / one:.1f} (goal ≤ {SESSIONS_GOAL:g}); each ecdi run starts its own gateway: "
-              "sessions sharing one gateway need `ecdi run` to take a gateway URL")
+        def batch(n: int) -> tuple[float, float, float]:
+            gateway_cpu = _tree_cpu(gateway.pid)
+            children = _children_cpu()
+            runs = []
+            for i in range(n):
+                out = work / f"session-{n}-{i}"
+                shutil.rmtree(out, ignore_errors=True)
+                runs.append(_ecdi_run(out, pki.folder, cases, scale, seed=seeds[i],
+                                      shared=("--shared-gateway", url, "--control-token-file", str(token))))
+            started = time.perf_counter()
+            codes = [r.wait() for r in runs]
+            wall = time.perf_counter() - started
+            if set(codes) - {0, 3}:                    # 3: INCOMPLETE, as a run of some cases is
+                table.add("sessions", f"{n} at once", "failed", f"exit codes {sorted(set(codes))}")
+            return wall, _children_cpu() - children, _tree_cpu(gateway.pid) - gateway_cpu
+
+        one, one_cpu, one_gw = batch(1)
+        many, many_cpu, many_gw = batch(count)
+    finally:
+        gateway.terminate()
+        gateway.wait(timeout=30)
+    table.add("sessions", f"one session ({len(cases)} cases)", f"{one:.1f} s",
+              f"ecdi run --shared-gateway; CPU: harness {one_cpu:.1f} s, gateway {one_gw:.1f} s")
+    floor = (many_cpu + many_gw) / (os.cpu_count() or 1)
+    table.add("sessions", f"{count} sessions at once, one gateway", f"{many:.1f} s",
+              f"÷ one = {many / one:.1f} (goal ≤ {SESSIONS_GOAL:g}); CPU: harnesses {many_cpu:.1f} s "
+              f"({many_cpu / count:.2f} s each), gateway {many_gw:.1f} s; all CPU ÷ cores = {floor:.1f} s")
+
+
+SESSION_SEED = 1400
+
+
+def _issue_for_seed(pki: TestPKI, seed: int) -> None:
+    from conformance import pki_matrix
+    from conformance.testdata import TestData
+
+    view = pki.for_tax_code(TestData(seed).tax_code)
+    for entry in pki_matrix.MATRIX:
+        pki_matrix.identity(view, entry)
+
+
+def _shared_url(gateway: subprocess.Popen) -> str:
+    lines = []
+    while not lines or not lines[-1].startswith("ready"):
+        line = gateway.stdout.readline()
+        if not line:
+            raise RuntimeError("ecdi gateway did not start:\n" + "".join(lines))
+        lines.append(line)
+    return next(line.split("--shared-gateway ", 1)[1].split()[0] for line in lines if "--shared-gateway " in line)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds of a running process and its children (the gateway's worker processes), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, parents = 0.0, {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    wanted = {pid}
+    for _ in range(3):
+        wanted |= {p for p, (ppid, _) in parents.items() if ppid in wanted}
+    return sum(cpu for p, (_, cpu) in parents.items() if p in wanted)
 
 
 # ------------------------------------------------------------------------------------------
@@ -368,6 +433,11 @@ def main() -> int:
                     help="work folder: PKI, npm peers (cached between runs), logs (default %(default)s)")
     ap.add_argument("--no-npm", action="store_true", help="skip WireMock and mountebank")
     ap.add_argument("--held", type=int, help="requests held at once (default 5000; quick 40)")
+    ap.add_argument("--postgresql", action="store_true",
+                    help="also the shared gateway: 1 and 2 processes on PostgreSQL against SQLite (bench_shared.py)")
+    ap.add_argument("--session-case", action="append", default=[],
+                    help="the cases of each session at once (default: three of median length in the main job)")
+    ap.add_argument("--sessions", type=int, help="sessions at once (default 20; quick 2)")
     ap.add_argument("--skip", action="append", default=[],
                     choices=["throughput", "peers", "held", "growth", "main", "sessions"], help="leave a part out")
     args = ap.parse_args()
@@ -382,6 +452,7 @@ def main() -> int:
     print(header, file=sys.stderr, flush=True)
     started = time.perf_counter()
     parts = [p for p in ("throughput", "growth", "peers", "held", "main", "sessions") if p not in args.skip]
+    parts += ["postgresql"] * args.postgresql
     with Progress(len(parts), noun="parts", echo=False, redirect_stdout=False) as progress:
         def part(name: str, what: str):
             progress.start(name)
@@ -412,18 +483,23 @@ def main() -> int:
             part("held", f"{count} requests held by a delay scenario")
             held(table, work, pki, bodies, count, start_rate=40 if quick else 120)
             progress.finished("held", "done")
-        cases, one = (_quick_cases() if quick else []), None
+        cases = args.session_case or (_quick_cases() if quick else [])
         if "main" in parts:
             part("main", "ecdi run of the catalogue at s = 0.05")
-            ordered, wall = main_job(table, work, pki, "0.05", cases)
-            one = wall if quick else None            # quick: the main job is the one session
+            ordered, _ = main_job(table, work, pki, "0.05", _quick_cases() if quick else [])
             cases = cases or _session_cases(ordered)
             progress.finished("main", "done")
         if "sessions" in parts:
-            count = 2 if quick else 20
-            part("sessions", f"{count} ecdi runs at once against one alone")
-            sessions(table, work, pki, "0.05", cases or _quick_cases(), count, one)
+            count = args.sessions or (2 if quick else 20)
+            part("sessions", f"{count} ecdi runs at once on one ecdi gateway against one alone")
+            sessions(table, work, pki, "0.05", cases or _quick_cases(), count)
             progress.finished("sessions", "done")
+        if "postgresql" in parts:
+            import bench_shared
+
+            part("postgresql", "1 and 2 gateway processes on PostgreSQL, 1 on SQLite")
+            bench_shared.shared(table, work, pki, Bodies, load, (1, 4) if quick else (16, 64), seconds, _rate_note)
+            progress.finished("postgresql", "done")
     table.add("command", "wall time", f"{time.perf_counter() - started:.0f} s", "goal < 600 s (full)")
     print(table.render(header))
     return 0

@@ -14,10 +14,13 @@ Control API (JSON; every call carries the ``X-ECDI-Control`` token):
 ``GET  /_control/clock``               ``{offset, now}``
 ``POST /_control/clock/advance``       ``{seconds}`` -> ``{offset, now}``
 ``GET  /_control/evidence/verify``     ``{ok, first_bad_row}``
+``GET  /_control/evidence/slice?sessions=a,b``  ``{first_pos, prev_hash, head_hash, rows, pending}`` (a shared
+                                       gateway's chain from those sessions' first row to their last)
 ``POST /_control/lag``                 ``{windows: [[t0, t1]...]}`` -> ``{worst_s: [...]}`` (event-loop lag, conformance/lag.py)
 ``GET  /_control/mailbox?tax_code=&payment_order_id=``  ``{messages: [mail...]}`` (OTP e-mails, PAY-04)
 ``GET  /_control/live?after=&mail_after=``  ``{exchanges: [summary...], mail: [...], now}`` (the live page's feed)
-``POST /_control/sessions``            ``{session_id, accounts: [{user_id, password, tax_codes}]}`` -> ``{session_id, user_ids}``
+``POST /_control/sessions``            ``{session_id, accounts: [{user_id, password, tax_codes}], certificates?,
+                                       fingerprint_key?}`` -> ``{session_id, user_ids}``
 ``GET  /_control/sessions``            ``{sessions: [{session_id, user_ids, case_id, clock_offset}]}``
 ``POST /_control/prompts``             ``{case_id, name, question?, instruction?, choices? | pattern?, timeout_s}`` -> prompt
                                        (no question: a notice, shown but not answerable)
@@ -140,6 +143,7 @@ class GatewayControl:
         self.wsdl_url: str = info["wsdl_url"]
         self.crl_url: str = info["crl_url"]
         self.accepted_versions: list[str] = info["accepted_versions"]
+        self.time_scale: float | None = info.get("time_scale")
 
     def begin_case(self, case_id: str, scenario: dict) -> None:
         """Make ``scenario`` active and label every following exchange with ``case_id``.
@@ -171,6 +175,11 @@ class GatewayControl:
         result = self._call("GET", "/evidence/verify")
         return result["ok"], result["first_bad_row"]
 
+    def evidence_slice(self, sessions: list[str]) -> dict:
+        """The slice of the gateway's chain holding ``sessions``' rows (mock_server/evidence_slice.py), octets
+        in base64, with ``pending``: those sessions' rows not committed yet."""
+        return self._call("GET", "/evidence/slice", params={"sessions": ",".join(sessions)})
+
     def lag(self, windows: list[list[float]]) -> list[float]:
         """The gateway event loop's largest lateness overlapping each window (epoch seconds)."""
         return self._call("POST", "/lag", json={"windows": windows})["worst_s"]
@@ -188,10 +197,11 @@ class GatewayControl:
             raise ControlError(f"no OTP e-mail for payment order {payment_order_id}")
         return mails[-1]["otp"]
 
-    def create_session(self, session_id: str, accounts: list[dict]) -> "GatewayControl":
+    def create_session(self, session_id: str, accounts: list[dict], **shared) -> "GatewayControl":
         """Create an isolated session for ``accounts`` (``{user_id, password, tax_codes}``, UserIds new
-        to the gateway) and return a client bound to it. ControlError names a bad key."""
-        self._call("POST", "/sessions", json={"session_id": session_id, "accounts": accounts})
+        to the gateway) and return a client bound to it. ControlError names a bad key. A run on a shared
+        gateway also gives ``certificates`` (``{tax_code: [PEM]}``, registered) and ``fingerprint_key`` (hex)."""
+        self._call("POST", "/sessions", json={"session_id": session_id, "accounts": accounts, **shared})
         return GatewayControl(self.control_url, token=self._token, ca_pem=self._ca_pem, timeout=self._timeout,
                               session=session_id)
 

@@ -13,6 +13,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from cryptography.hazmat.primitives import serialization
+
 from . import __version__
 from .codec.fingerprint import Fingerprinter, new_key
 from .drivers import load_driver
@@ -55,6 +57,8 @@ class HarnessOptions:
     pki_dir: Path | None = None          # reuse a generated PKI (tests); default: <out>/work/pki
     jobs: int | None = None              # cases at once (lanes.py); None: lanes.DEFAULT_JOBS
     gateway: Path | None = None          # a gateway statement: certify that CGW (party.py), not a DTS
+    shared_gateway: str | None = None    # base URL of a running ``ecdi gateway`` to use (shared_gateway.py)
+    control_token_file: str | None = None   # its control token (default: $ECDI_CONTROL_TOKEN)
 
 
 @dataclass
@@ -91,12 +95,31 @@ class Harness:
                 f"({self.profile.id}); choose a claimed profile with --profile"
             )
         self.time_scale = o.time_scale
+        if o.shared_gateway:
+            self._prepare_shared()
         self.seed = o.seed if o.seed is not None else secrets.randbelow(2**31)
         self.data = TestData(self.seed)
 
-    def start(self) -> None:
-        from mock_server import Account, GatewayConfig, run_in_thread  # adapter-only import
+    def _prepare_shared(self) -> None:
+        from .shared_gateway import SharedGatewayError, control_token
 
+        if self.options.pki_dir is None:
+            raise SetupError("--shared-gateway needs --pki-dir: the shared gateway's test PKI folder (its data "
+                             "folder's pki/, printed by `ecdi gateway`), whose CAs the gateway and this run share")
+        if getattr(self.sut_file, "driver_kind", None) == "manual":
+            raise SetupError("--shared-gateway: the manual driver's operator watches the live page of the run's own "
+                             "gateway; run it without --shared-gateway")
+        try:
+            self.control_token = control_token(self.options.control_token_file)
+        except SharedGatewayError as exc:
+            raise SetupError(str(exc)) from None
+
+    @property
+    def shared(self) -> bool:
+        """Whether the run uses a gateway it did not start (``--shared-gateway``)."""
+        return bool(self.options.shared_gateway)
+
+    def start(self) -> None:
         self.prepare()
         o = self.options
         self.work_dir = o.out_dir / "work"
@@ -113,6 +136,10 @@ class Harness:
         crl_problem = self._serve_crl()
         # (local user, UserId): a sut.toml's [[account]]s are known by their UserId alone
         local = tuple((u, u) for u in self.sut_file.accounts) if self.sut_file else REFERENCE_ACCOUNTS
+        if self.shared:
+            self.gateway = self._shared_gateway()
+            local = tuple((name, self.gateway.user(user)) for name, user in local)
+        self._fingerprint_key = key
         users = tuple(user for _, user in local)
         self.passwords = {user: secrets.token_urlsafe(12) for user in users}  # one per user (SEC-08)
         self.password = self.passwords[users[0]]
@@ -120,24 +147,10 @@ class Harness:
         tax_code = self.pki.declarant_tax_code
         evidence_dir = o.out_dir / "evidence"
         evidence_dir.mkdir(parents=True, exist_ok=True)
-        self.gateway = run_in_thread(
-            GatewayConfig(
-                profiles=[self.profile.id],
-                pki_folder=self.pki.folder,
-                evidence_db=evidence_dir / "evidence.sqlite3",
-                state_db=self.work_dir / "gateway" / "state.sqlite3",   # private: never in the bundle
-                fingerprint_key=key,
-                time_scale=self.time_scale,
-                accounts=[Account(user, password, [tax_code]) for user, password in self.passwords.items()],
-                registered_certs=self._registered_certs(tax_code),
-                # one product, one case at a time: one worker process is enough, and every ``ecdi run``
-                # (96 of them in a mutant score) would pay another's start
-                cpu_workers=1,
-            )
-        )
-        self.gateway_control = GatewayControl(
-            self.gateway.control_url, token=self.gateway.control_token, ca_pem=self.pki.tls_ca_pem
-        )
+        if self.shared:
+            self.gateway_control = self.gateway.control     # the gateway's default session: lanes open their own
+        else:
+            self._start_gateway(evidence_dir, key, tax_code)
         self.environment = Environment(
             profile_id=self.profile.id,
             endpoint=self.gateway.endpoint_url,
@@ -161,6 +174,49 @@ class Harness:
         attach = getattr(self.driver, "attach_gateway", None)
         if attach is not None:  # the manual driver watches the gateway for the product's traffic
             attach(self.gateway_control)
+
+    def _start_gateway(self, evidence_dir: Path, key: bytes, tax_code: str) -> None:
+        """The run's own gateway, in a thread of this process."""
+        from mock_server import Account, GatewayConfig, run_in_thread  # adapter-only import
+
+        self.gateway = run_in_thread(
+            GatewayConfig(
+                profiles=[self.profile.id],
+                pki_folder=self.pki.folder,
+                evidence_db=evidence_dir / "evidence.sqlite3",
+                state_db=self.work_dir / "gateway" / "state.sqlite3",   # private: never in the bundle
+                fingerprint_key=key,
+                time_scale=self.time_scale,
+                accounts=[Account(user, password, [tax_code]) for user, password in self.passwords.items()],
+                registered_certs=self._registered_certs(tax_code),
+                # one product, one case at a time: one worker process is enough, and every ``ecdi run``
+                # (96 of them in a mutant score) would pay another's start
+                cpu_workers=1,
+            )
+        )
+        self.gateway_control = GatewayControl(
+            self.gateway.control_url, token=self.gateway.control_token, ca_pem=self.pki.tls_ca_pem
+        )
+
+    def _shared_gateway(self):
+        from .shared_gateway import SharedGateway, SharedGatewayError
+
+        try:
+            return SharedGateway(self.options.shared_gateway, self.control_token, tls_ca_pem=self.pki.tls_ca_pem,
+                                 profile=self.profile, time_scale=self.time_scale)
+        except SharedGatewayError as exc:
+            raise SetupError(str(exc)) from None
+
+    def open_session(self, name: str, accounts: list[dict]) -> GatewayControl:
+        """A gateway session of the run's own for a lane (``lanes.open_lanes``)."""
+        if not self.shared:
+            return self.gateway_control.create_session(name, accounts)
+        if not hasattr(self, "_session_certificates"):     # the same for every lane
+            self._session_certificates = {
+                tax: [c.public_bytes(serialization.Encoding.PEM).decode("ascii") for c in certs]
+                for tax, certs in self._registered_certs(self.pki.declarant_tax_code).items()}
+        return self.gateway.open_session(name, accounts, certificates=self._session_certificates,
+                                         key=self._fingerprint_key)
 
     def _registered_certs(self, tax_code: str) -> dict:
         """SIG-11, registered out of band: the declarant certificate and the matrix certificates the
@@ -235,6 +291,12 @@ class Harness:
         return self.lanes
 
     def stop(self) -> None:
+        if self.shared and getattr(self, "gateway", None) is not None:
+            try:   # before the lanes close their sessions' clients; a failure leaves the bundle without evidence
+                self.gateway.export_evidence([lane.gateway_control for lane in getattr(self, "lanes", ())],
+                                             self.options.out_dir / "evidence" / "evidence.sqlite3")
+            except Exception as exc:  # noqa: BLE001 - the run still reports; its evidence head is then absent
+                self.evidence_problem = f"the shared gateway's evidence could not be copied: {exc}"
         for lane in getattr(self, "lanes", ()):
             lane.stop()
         close = getattr(getattr(self, "driver", None), "close", None)
@@ -271,6 +333,8 @@ class Harness:
                 "build_hash": self.sut.build_hash,
             },
             "declarant_tax_code": self.data.tax_code,       # drawn from the seed (anti-gaming)
+            **({"shared_gateway": {**self.gateway.describe(), "evidence_problem": getattr(self, "evidence_problem", None)}}
+               if self.shared and getattr(self, "gateway", None) is not None else {}),
         }
 
 

@@ -6,7 +6,9 @@ its own TLS probes; the profile, test PKI, seed, CRL server and the one gateway 
 chain) are the session's. Lane 0 is the gateway's default session with the configured accounts, so
 ``--jobs 1`` is the single-run behaviour unchanged; lane k > 0 has the same local users with UserIds
 ``<UserId>.j<k>`` and passwords of their own. A case's DTS state folder is named by the case, never
-by the lane, so what a case sees does not depend on the lane it ran on.
+by the lane, so what a case sees does not depend on the lane it ran on. On a shared gateway
+(``--shared-gateway``, shared_gateway.py) lane 0 opens a session of its own too: the default session is
+the gateway's.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ class Lane:
         close = getattr(self.driver, "close", None)
         if self.index and close is not None:   # the command driver's server mode: the product's process
             close()
-        if self.index:
+        if self.index or self.gateway_control.own is not self._harness.gateway_control:
             self.gateway_control.close()
 
     def __getattr__(self, name):
@@ -123,16 +125,21 @@ def open_lanes(harness, jobs: int, lanes: list[Lane]) -> None:
     base = harness.environment
     tax_codes = [harness.pki.declarant_tax_code]
     for index in range(jobs):
-        if index == 0:
+        if index == 0 and not harness.shared:
             lanes.append(Lane(harness, 0, harness.driver, harness.gateway_control, base, lanes))
             continue
-        accounts = tuple(LocalAccount(a.local_user, lane_user(a.user_id, index), secrets.token_urlsafe(12))
-                         for a in base.accounts)
-        harness.passwords.update((a.user_id, a.password) for a in accounts)   # every CGW password of the run
-        acting = next(a for a in accounts if a.user_id == lane_user(base.user_id, index))
-        env = replace(base, user_id=acting.user_id, password=acting.password, accounts=accounts)
-        control = harness.gateway_control.create_session(
-            f"lane-{index}", [{"user_id": a.user_id, "password": a.password, "tax_codes": tax_codes} for a in accounts])
+        env = base          # on a shared gateway lane 0 too opens a session, for the run's own accounts
+        if index:
+            accounts = tuple(LocalAccount(a.local_user, lane_user(a.user_id, index), secrets.token_urlsafe(12))
+                             for a in base.accounts)
+            harness.passwords.update((a.user_id, a.password) for a in accounts)   # every CGW password of the run
+            acting = next(a for a in accounts if a.user_id == lane_user(base.user_id, index))
+            env = replace(base, user_id=acting.user_id, password=acting.password, accounts=accounts)
+        control = harness.open_session(f"lane-{index}", [{"user_id": a.user_id, "password": a.password,
+                                                          "tax_codes": tax_codes} for a in env.accounts])
+        if index == 0:
+            lanes.append(Lane(harness, 0, harness.driver, control, env, lanes))
+            continue
         try:
             driver = load_driver(harness.options.sut, mutant=harness.options.mutant)
         except DriverError:

@@ -158,7 +158,9 @@ def _load_cert(path: Path) -> x509.Certificate:
 
 
 def _load_key(path: Path):
-    return serialization.load_pem_private_key(path.read_bytes(), password=None)
+    # a key this module generated into the folder: OpenSSL 3's RSA consistency check costs 20-150 ms per key,
+    # paid by every run that loads the PKI (the self-tests make ~150 runs)
+    return serialization.load_pem_private_key(path.read_bytes(), password=None, unsafe_skip_rsa_key_validation=True)
 
 
 @contextlib.contextmanager
@@ -186,13 +188,21 @@ class Identity:
 
     name: str
     cert: x509.Certificate
-    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey = field(repr=False)
+    # the private key, or a ``_P12Key`` that reads it on first use (``key``): a PKCS#12's KDF costs ~40 ms, and
+    # a run loads a dozen identities of which it signs with few
+    _key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | "_P12Key" = field(repr=False)
     chain: list[x509.Certificate]
     cert_pem: Path
     key_pem: Path | None = None
     p12: Path | None = None
     p12_password: str | None = field(default=None, repr=False)
     chain_pem: Path | None = None  # signer certificate then intermediates, the KeyInfo order
+
+    @property
+    def key(self) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey:
+        if isinstance(self._key, _P12Key):
+            self._key = self._key(self.cert)
+        return self._key
 
     def signer(self) -> Signer:
         return Signer(key=self.key, chain=[self.cert, *self.chain])
@@ -685,22 +695,42 @@ def _create_declarant(base: Path, spec: _DeclarantSpec, ca: x509.Certificate, ca
     atomic_write(base.with_suffix(".pem"), _pem(cert))
     atomic_write(base.with_name(base.name + "-chain.pem"), _pem(cert) + _pem(ca))
     atomic_write(base.with_suffix(".p12"), p12)
-    return Identity(name=name, cert=cert, key=key, chain=[ca], cert_pem=base.with_suffix(".pem"),
+    return Identity(name=name, cert=cert, _key=key, chain=[ca], cert_pem=base.with_suffix(".pem"),
                     p12=base.with_suffix(".p12"), p12_password=password,
                     chain_pem=base.with_name(base.name + "-chain.pem"))
+
+
+@dataclass(frozen=True)
+class _P12Key:
+    """The private key of a declarant's PKCS#12, read when first needed."""
+
+    path: Path
+    password: str = field(repr=False)
+
+    def __call__(self, cert: x509.Certificate):
+        key, found, _ = pkcs12.load_key_and_certificates(self.path.read_bytes(), self.password.encode())
+        if key is None or found != cert:
+            raise ValueError(f"{self.path} does not hold the key of {cert.subject.rfc4514_string()}")
+        return key
 
 
 def _load_declarant(base: Path, name: str, password: str) -> Identity:
-    key, cert, cas = pkcs12.load_key_and_certificates(base.with_suffix(".p12").read_bytes(), password.encode())
-    if key is None or cert is None:
-        raise ValueError(f"{base.with_suffix('.p12')} holds no key and certificate")
-    return Identity(name=name, cert=cert, key=key, chain=list(cas), cert_pem=base.with_suffix(".pem"),
-                    p12=base.with_suffix(".p12"), p12_password=password,
-                    chain_pem=base.with_name(base.name + "-chain.pem"))
+    """The identity written by ``_create_declarant``: its certificate and chain from their PEM files, its key
+    from the PKCS#12 when first used (ValueError for files that are not whole)."""
+    chain_pem = base.with_name(base.name + "-chain.pem")
+    try:
+        cert, *chain = x509.load_pem_x509_certificates(chain_pem.read_bytes())
+    except ValueError:
+        raise ValueError(f"{chain_pem} holds no certificate") from None
+    if cert != _load_cert(base.with_suffix(".pem")) or not base.with_suffix(".p12").is_file():
+        raise ValueError(f"{base}: its certificate, chain and PKCS#12 files do not belong together")
+    return Identity(name=name, cert=cert, _key=_P12Key(base.with_suffix(".p12"), password), chain=chain,
+                    cert_pem=base.with_suffix(".pem"), p12=base.with_suffix(".p12"), p12_password=password,
+                    chain_pem=chain_pem)
 
 
 def _load_pem_identity(folder: Path, name: str) -> Identity:
     """The gateway's identities are issued directly by their anchor: no intermediates."""
     cert_pem, key_pem = folder / f"{name}.pem", folder / f"{name}.key.pem"
-    return Identity(name=name, cert=_load_cert(cert_pem), key=_load_key(key_pem), chain=[], cert_pem=cert_pem,
+    return Identity(name=name, cert=_load_cert(cert_pem), _key=_load_key(key_pem), chain=[], cert_pem=cert_pem,
                     key_pem=key_pem)

@@ -64,6 +64,9 @@ def pytest_addoption(parser):
     g.addoption("--ecdi-jobs", type=int, default=None,
                 help="cases run at once, each in its own gateway session and DTS (default: lanes.DEFAULT_JOBS, "
                      "at most the product's [driver] instances)")
+    g.addoption("--ecdi-shared-gateway", default=None, help="base URL of a running `ecdi gateway` to use")
+    g.addoption("--ecdi-control-token-file", default=None,
+                help="file holding the shared gateway's control token (default: $ECDI_CONTROL_TOKEN)")
     g.addoption("--ecdi-issuer-key", default=None,
                 help=f"PEM private key signing the certificate (env {ENV_KEY}; default: a local self-assessment key)")
     g.addoption("--ecdi-issuer-role", default=None, choices=ROLES,
@@ -83,6 +86,8 @@ def pytest_configure(config):
         pki_dir=Path(opt("--ecdi-pki-dir")) if opt("--ecdi-pki-dir") else None,
         jobs=opt("--ecdi-jobs"),
         gateway=Path(opt("--ecdi-gateway")) if opt("--ecdi-gateway") else None,
+        shared_gateway=opt("--ecdi-shared-gateway"),
+        control_token_file=opt("--ecdi-control-token-file"),
     )
     state = RunState(options)
     try:  # a customs key that cannot be used is a usage error before anything runs, never a late surprise

@@ -6,7 +6,16 @@ It never imports cases, drivers, the reference DTS or the pytest plugin (docs/co
 cases reach it only through ``conformance.gateway_control``.
 """
 
-from .app import Gateway, RunningGateway, run_in_thread
 from .config import Account, GatewayConfig
 
 __all__ = ["Account", "Gateway", "GatewayConfig", "RunningGateway", "run_in_thread"]
+
+
+def __getattr__(name: str):
+    """The server (aiohttp and the pipeline) is imported when first asked for: a run on a shared gateway
+    reads its evidence with ``evidence_slice`` and never serves."""
+    if name in ("Gateway", "RunningGateway", "run_in_thread"):
+        from . import app
+
+        return getattr(app, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -57,7 +57,9 @@ from . import pipeline
 from .clock import Clock
 from .connections import OpenConnections, connection_of, tracked_tls, watch_handshakes
 from .config import TEST_CERTIFICATION_ID, Account, GatewayConfig
+from .database import StorageUnavailable
 from .evidence import COLUMNS, EvidenceLog, EvidenceUnavailable, verify_chain
+from .evidence_slice import export_slice
 from . import faults
 from .faults import Delivery
 from .mailbox import Mailbox
@@ -65,7 +67,8 @@ from .payments import Payments
 from .prompts import PromptError
 from .redaction import redact_row
 from .sessions import DEFAULT as DEFAULT_SESSION
-from .sessions import SESSION_ID, Session, SessionView
+from .sessions import SESSION_ID, SHARED_SESSION_KEYS, Session, SessionView, shared_session_extras
+from .shared_sessions import SharedSessions
 from .accepted import AcceptedProfiles, accepted_profiles, version_key  # noqa: F401 — accepted_profiles re-exported
 from .cpu_pool import CpuPool
 from .transmit import WITHHELD, planned, transmit
@@ -102,8 +105,8 @@ class Gateway:
     """
 
     def __init__(self, config: GatewayConfig):
-        if config.pki_folder is None or config.evidence_db is None:
-            raise ValueError("GatewayConfig needs pki_folder and evidence_db")
+        if config.pki_folder is None or (config.evidence_db is None and config.database is None):
+            raise ValueError("GatewayConfig needs pki_folder and evidence_db (or database)")
         self.config = config
         self.time_scale = config.time_scale
         self.enforce_poll_interval = config.enforce_poll_interval
@@ -131,16 +134,24 @@ class Gateway:
                                          tuple(sorted(self.profiles, key=version_key)))
         self.sessions: dict[str, Session] = {}
         self._new_session(DEFAULT_SESSION, set(self.accounts))
-        Path(config.evidence_db).parent.mkdir(parents=True, exist_ok=True)
+        if config.database is None:
+            Path(config.evidence_db).parent.mkdir(parents=True, exist_ok=True)
+            config.state_path().parent.mkdir(parents=True, exist_ok=True)
         # passwords and OTPs are kept as keyed fingerprints (redaction.py); the key lives in memory only
         self.fingerprint = Fingerprinter(config.fingerprint_key or new_key())
-        self.evidence = EvidenceLog(Path(config.evidence_db), busy_timeout=config.evidence_busy_timeout,
+        self.evidence = EvidenceLog(config.evidence_target(), busy_timeout=config.evidence_busy_timeout,
                                     redact=self.redacted)
         # The campaign (``/exchanges?all=1``) is this gateway run's: an evidence log reused by a later run
         # keeps the earlier run's rows, which are another campaign's.
-        self._campaign_after = max((r["seq"] for r in self.evidence.rows()), default=0)
-        config.state_path().parent.mkdir(parents=True, exist_ok=True)
-        self.store = Store(config.state_path())
+        # Shared (a database): every process's campaign is its sessions' rows whenever they were written.
+        self._campaign_after = 0 if config.database else max((r["seq"] for r in self.evidence.rows()), default=0)
+        self.store = Store(config.state_target())
+        # several processes on one database see one set of sessions (shared_sessions.py); None: this process's own
+        self.shared = SharedSessions(self.store.connection) if config.database else None
+        self._case_versions: dict[str, int] = {}   # session -> the shared case version it runs
+        if self.shared is not None:
+            self.shared.create(DEFAULT_SESSION, None)
+            self.sync_sessions()
         self.payments = Payments(self.store.connection, self.store.transaction)
         self.control_token = config.control_token or secrets.token_urlsafe(24)
         self.base_url = ""                     # https://host:port, set once the server is bound
@@ -154,8 +165,11 @@ class Gateway:
         self.cpu_budget = config.cpu_budget
 
     def redacted(self, row: dict) -> dict:
-        """Evidence fields with every password and OTP as its fingerprint (stored and listed so)."""
-        return redact_row(self.fingerprint, row, [a.password for a in list(self.accounts.values())])
+        """Evidence fields with every password and OTP as its fingerprint (stored and listed so), under the
+        key of the row's session if it brought one."""
+        session = self.sessions.get((row.get("gateway_verdict") or {}).get("session", DEFAULT_SESSION))
+        fingerprint = getattr(session, "fingerprint", None) or self.fingerprint
+        return redact_row(fingerprint, row, [a.password for a in list(self.accounts.values())])
 
     # --- sessions (sessions.py) ---------------------------------------------------------------
     def _new_session(self, session_id: str, user_ids: set[str]) -> Session:
@@ -164,8 +178,60 @@ class Gateway:
                                                                self.behaviour.reply_signature,
                                                                self.behaviour.reply_header_values,
                                                                self.behaviour.result_code_always))
+        if getattr(self, "shared", None) is not None:
+            session.mailbox = self.shared.mailbox(session_id)
         self.sessions[session_id] = session
         return session
+
+    def _adopt_session(self, data: dict) -> Session:
+        """Create the session a create-session body describes (validated: ValueError names the problem)."""
+        session_id, accounts = _parse_session(data, self.sessions, self.accounts)
+        certificates, key = shared_session_extras(data)
+        for account in accounts:
+            self.accounts[account.user_id] = account
+        for tax_code, found in certificates.items():    # SIG-11: registered out of band, for every session
+            self.registered.setdefault(tax_code, set()).update(found)
+        session = self._new_session(session_id, {a.user_id for a in accounts})
+        session.fingerprint = key
+        return session
+
+    def _begin_case(self, session: Session, case_id: str, scenario, version: int | None) -> None:
+        case = CaseState(case_id, scenario)
+        if version is not None:                 # counted for every process (shared_sessions.py)
+            case.take = self.shared.take(session.session_id, version)
+            case.redeliver = self.shared.owed(session.session_id, version)
+            self._case_versions[session.session_id] = version
+        session.begin_case(case)
+
+    async def watch_sessions(self, interval: float = 0.25) -> None:
+        """Keep up with the shared sessions between requests too: a case begun through another process ends
+        this one's ``hold`` and ``stall`` connections now, not at this process's next request."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                self.sync_sessions()
+            except StorageUnavailable:
+                pass
+            except Exception:                   # noqa: BLE001 - the watch must go on
+                log.exception("shared sessions")
+
+    def sync_sessions(self) -> None:
+        """Bring this process's sessions up to date with those other processes changed (a shared database);
+        raises ``StorageUnavailable`` when it cannot be read."""
+        if self.shared is None:
+            return
+        for row in self.shared.changes():
+            session = self.sessions.get(row["session_id"])
+            if session is None:
+                try:
+                    session = self._adopt_session(row["definition"])
+                except ValueError as exc:       # one this process cannot take (a UserId it has for another)
+                    log.error("shared session %s not taken: %s", row["session_id"], exc)
+                    continue
+            if row["case_version"] != self._case_versions.get(session.session_id, 0):
+                self._begin_case(session, row["case_id"], parse_scenario(row["scenario"], self.code_replies),
+                                 row["case_version"])
+            session.clock.set_offset(row["clock_offset"])
 
     @property
     def default_session(self) -> Session:
@@ -248,6 +314,7 @@ class Gateway:
         control.router.add_get("/clock", self._control_clock)
         control.router.add_post("/clock/advance", self._control_advance_clock)
         control.router.add_get("/evidence/verify", self._control_verify)
+        control.router.add_get("/evidence/slice", self._control_slice)
         control.router.add_post("/lag", self._control_lag)
         control.router.add_get("/mailbox", self._control_mailbox)
         control.router.add_get("/live", self._control_live)
@@ -310,6 +377,10 @@ class Gateway:
         read_at, started = time.time(), time.perf_counter()
         ex = pipeline.Exchange(pipeline.HttpRequest(request.path_qs, arrival["request_headers"], body), None, "")
         in_time = await self._prepared(ex)           # parsing, validation, signature: off the event loop
+        try:
+            self.sync_sessions()
+        except StorageUnavailable:
+            pass                                     # answered 503 below: its evaluation meets the same problem
         view = SessionView(self, self.session_for(ex.call.user_id if ex.call else None))
         arrival.update(case_id=view.case.case_id, clock_offset=view.clock.offset)
         ex.now = view.clock.now() - timedelta(seconds=time.time() - read_at)   # the gateway clock at reception
@@ -317,7 +388,13 @@ class Gateway:
         ex.verdict["session"] = view.session.session_id
         if arrival.get("connection_request") == 1:   # a new connection: the attempt started at its accept
             ex.started_before = max(0.0, arrival["received_at"] - arrival["connection_accepted_at"])
-        response = pipeline.evaluate(view, ex) if in_time else pipeline.abandoned(view, ex)
+        try:
+            response = pipeline.evaluate(view, ex) if in_time else pipeline.abandoned(view, ex)
+        except StorageUnavailable as exc:      # the shared database is away: an overloaded CGW (TRN-08)
+            log.error("exchange %s answered 503: %s", arrival["seq"], exc)
+            ex.verdict["storage_unavailable"] = str(exc)
+            return await self._respond(request, arrival, status=503, body=OVERLOADED_BODY, content_type="text/plain",
+                                       request_body=body, exchange=ex, extra_headers={"Retry-After": str(RETRY_AFTER_S)})
         if self.behaviour.reply_delay_t_cgw:            # REL-02's seam: a reply held past T_cgw
             t_cgw = self.default_profile.timer("T_cgw", self.time_scale)
             await asyncio.sleep(self.behaviour.reply_delay_t_cgw * t_cgw)
@@ -415,6 +492,8 @@ class Gateway:
                    **(extra_headers or {}), **delivery.headers}
         verdict = exchange.verdict if exchange else dict(verdict or {})
         verdict["tls"] = _tls_facts(request)
+        if self.config.database:                  # which of the processes sharing the database answered
+            verdict["served_by"] = self.evidence.process_id
         row = {"clock_offset": self.clock.offset, **arrival, **_request_fields(exchange), "request_body": request_body,
                "gateway_verdict": verdict}
         seq, connection = row.pop("seq"), row.pop("_connection", None)
@@ -538,7 +617,10 @@ class Gateway:
             scenario = parse_scenario(data.get("scenario", {}), self.code_replies)
         except ScenarioError as exc:
             return web.json_response({"error": str(exc)}, status=400)
-        _session(self, request).begin_case(CaseState(case_id, scenario))
+        session = _session(self, request)
+        version = None if self.shared is None else self.shared.begin_case(session.session_id, case_id,
+                                                                           data.get("scenario", {}))
+        self._begin_case(session, case_id, scenario, version)
         return web.json_response({"case_id": case_id, "scenario": scenario.name})
 
     async def _control_exchanges(self, request: web.Request) -> web.Response:
@@ -571,7 +653,11 @@ class Gateway:
         seconds = data.get("seconds") if isinstance(data, dict) else None
         if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
             return web.json_response({"error": "seconds: must be a number"}, status=400)
-        _session(self, request).clock.advance(seconds)
+        session = _session(self, request)
+        if self.shared is None:
+            session.clock.advance(seconds)
+        else:
+            session.clock.set_offset(self.shared.advance_clock(session.session_id, seconds))
         return await self._control_clock(request)
 
     async def _live_page(self, request: web.Request) -> web.Response:
@@ -666,6 +752,7 @@ class Gateway:
         return web.json_response(refusal, status=500)
 
     async def _control_sessions(self, request: web.Request) -> web.Response:
+        self.sync_sessions()
         return web.json_response({"sessions": [
             {"session_id": s.session_id, "user_ids": sorted(s.user_ids), "case_id": s.case.case_id,
              "clock_offset": s.clock.offset} for s in self.sessions.values()]})
@@ -674,13 +761,17 @@ class Gateway:
         """``{session_id, accounts: [{user_id, password, tax_codes}]}``: a new isolated session whose
         requests are those of these (new) UserIds."""
         data = await _json_body(request)
+        self.sync_sessions()
         try:
             session_id, accounts = _parse_session(data, self.sessions, self.accounts)
+            shared_session_extras(data)
         except ValueError as exc:
             return web.json_response({"error": str(exc)}, status=400)
-        for account in accounts:
-            self.accounts[account.user_id] = account
-        self._new_session(session_id, {a.user_id for a in accounts})
+        if self.shared is not None and not self.shared.create(session_id, data):
+            return web.json_response({"error": f"session_id: {session_id!r} exists"}, status=400)
+        self._adopt_session(data)
+        if self.shared is not None:
+            self._case_versions[session_id] = 0
         return web.json_response({"session_id": session_id, "user_ids": [a.user_id for a in accounts]})
 
     async def _control_mailbox(self, request: web.Request) -> web.Response:
@@ -698,6 +789,20 @@ class Gateway:
         unwritten.update((r["seq"], r) for r in rows)
         return sorted((r for r in unwritten.values() if case_id is None or r["case_id"] == case_id),
                       key=lambda r: r["seq"])
+
+    async def _control_slice(self, request: web.Request) -> web.Response:
+        """``?sessions=a,b``: the chain's slice holding those sessions' rows (evidence_slice.py), and how many
+        of their rows are not committed yet (``pending``: in flight or deferred; ask again once it is 0)."""
+        sessions = {s for s in request.query.get("sessions", "").split(",") if s}
+        self.sync_sessions()
+        unknown = sorted(sessions - set(self.sessions)) or sorted(sessions & {DEFAULT_SESSION})
+        if not sessions or unknown:
+            return web.json_response({"error": f"sessions: {unknown[0]!r} is not a session of its own" if unknown
+                                      else "sessions: name one or more sessions, comma-separated"}, status=400)
+        pending = [r for r in [*self._in_flight.values(), *self.evidence.deferred()]
+                   if (r.get("gateway_verdict") or {}).get("session") in sessions]
+        exported = await asyncio.get_running_loop().run_in_executor(None, export_slice, self.evidence.path, sessions)
+        return web.json_response({**exported, "pending": len(pending)})
 
     async def _control_verify(self, request: web.Request) -> web.Response:
         unwritten = set(self._open) | {r["seq"] for r in self.evidence.deferred()}
@@ -761,6 +866,7 @@ def _tls_facts(request: web.Request) -> dict:
 def _session(gw: Gateway, request: web.Request) -> Session:
     """The session a control call is about: header ``X-ECDI-Session``, default the default session."""
     session_id = request.headers.get(SESSION_HEADER, DEFAULT_SESSION)
+    gw.sync_sessions()
     session = gw.sessions.get(session_id)
     if session is None:
         raise web.HTTPNotFound(text=json.dumps({"error": f"{SESSION_HEADER}: no session {session_id!r}"}),
@@ -772,9 +878,9 @@ def _parse_session(data, sessions: dict, accounts: dict) -> tuple[str, list[Acco
     """Validate a create-session body; ValueError names the offending key."""
     if not isinstance(data, dict):
         raise ValueError("body: must be a JSON object with session_id and accounts")
-    unknown = sorted(set(data) - {"session_id", "accounts"})
+    unknown = sorted(set(data) - {"session_id", "accounts", *SHARED_SESSION_KEYS})
     if unknown:
-        raise ValueError(f"unknown key {unknown[0]!r} (known: session_id, accounts)")
+        raise ValueError(f"unknown key {unknown[0]!r} (known: session_id, accounts, {', '.join(SHARED_SESSION_KEYS)})")
     session_id = data.get("session_id")
     if not isinstance(session_id, str) or not SESSION_ID.fullmatch(session_id):
         raise ValueError(f"session_id: must match {SESSION_ID.pattern}, got {session_id!r}")
@@ -901,7 +1007,7 @@ class RunningGateway:
     control_url: str
     crl_url: str
     control_token: str
-    evidence_db: Path
+    evidence_db: Path | str               # a file, or the PostgreSQL URL
     _loop: asyncio.AbstractEventLoop
     _thread: threading.Thread
     _runner: web.AppRunner
@@ -924,6 +1030,10 @@ class RunningGateway:
             self.gateway.close()
 
 
+async def _all(coroutines) -> None:
+    await asyncio.gather(*coroutines)
+
+
 def run_in_thread(config: GatewayConfig) -> RunningGateway:
     """Start the gateway on its own event loop in a daemon thread; returns once it is listening."""
     gateway = Gateway(config)
@@ -942,7 +1052,8 @@ def run_in_thread(config: GatewayConfig) -> RunningGateway:
             site = _TrackedSite(runner, config.host, config.port, limits=config,
                                 ssl_context=watch_handshakes(_tls_context(gateway.pki, gateway.behaviour.tls12_ciphers)))
             loop.run_until_complete(site.start())
-            monitor.append(loop.create_task(watch_loop(gateway.lag)))
+            watches = [watch_loop(gateway.lag)] + ([gateway.watch_sessions()] if gateway.shared is not None else [])
+            monitor.append(loop.create_task(_all(watches)))
         except BaseException as exc:                       # noqa: BLE001 — reported to the caller
             failure.append(exc)
             ready.set()
@@ -959,7 +1070,7 @@ def run_in_thread(config: GatewayConfig) -> RunningGateway:
         gateway.close()
         raise RuntimeError(f"the mock gateway could not start: {failure[0]}") from failure[0]
     host, port = runner.addresses[0][:2]
-    gateway.base_url = base = f"https://{host}:{port}"
+    gateway.base_url = base = (config.public_url or f"https://{host}:{port}").rstrip("/")
     return RunningGateway(gateway, gateway.endpoint_url, gateway.endpoint_url + "?wsdl", base + CONTROL_PREFIX,
-                          base + "/crl/", gateway.control_token, Path(config.evidence_db), loop, thread, runner,
+                          base + "/crl/", gateway.control_token, config.evidence_target(), loop, thread, runner,
                           monitor[0] if monitor else None)

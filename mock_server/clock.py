@@ -32,6 +32,11 @@ class Clock:
             self._offset += float(seconds)
             return self._offset
 
+    def set_offset(self, offset: float) -> None:
+        """Take the offset another gateway process set (shared_sessions.py)."""
+        with self._lock:
+            self._offset = float(offset)
+
     def time(self) -> float:
         """Gateway time as epoch seconds."""
         return self._source() + self._offset

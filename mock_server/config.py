@@ -35,6 +35,12 @@ class GatewayConfig:
     port: int = 0
     evidence_db: Path | None = None           # SQLite evidence log (append-only, hash-chained)
     state_db: Path | None = None              # submissions and histories; default: beside evidence_db
+    # A PostgreSQL URL (postgresql://...): evidence, submissions, histories and sessions in that database,
+    # shared by every gateway process given the same URL (database.py; evidence_db and state_db unused).
+    database: str | None = None
+    # The address clients use when the gateway is behind a load balancer (https://host:port): the endpoint and
+    # WSDL address it announces (control API /info, the WSDL's soap:address); None: its own listening address.
+    public_url: str | None = None
     time_scale: float = 1.0                   # §2.1: multiplies the profile's scaled timers
     accounts: list[Account] = field(default_factory=list)
     # SIG-11: certificates registered per tax code. None: the PKI's default declarant for its tax code.
@@ -73,6 +79,12 @@ class GatewayConfig:
     # Where the gateway may deviate from the spec (behaviour.py): the default is the correct gateway; a
     # gateway defect (defects.py, ``ecdi gateway --defect``) sets some knobs.
     behaviour: Behaviour = field(default_factory=Behaviour)
+
+    def evidence_target(self) -> Path | str:
+        return self.database or Path(self.evidence_db)
+
+    def state_target(self) -> Path | str:
+        return self.database or self.state_path()
 
     def state_path(self) -> Path:
         if self.state_db is not None:

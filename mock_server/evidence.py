@@ -44,7 +44,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-GENESIS = "0" * 64
+from .database import is_url
+from .evidence_store import GENESIS, RetryableErrors, open_arrivals, open_engine, open_reader
+
 log = logging.getLogger("mock_server")
 
 # Column name -> SQLite type, in the order of conformance.gateway_control.Exchange, then extras.
@@ -84,24 +86,6 @@ COLUMNS: dict[str, str] = {
 _JSON_DEFAULTS = {"request_headers": {}, "response_headers": {}, "reply_codes": [], "gateway_verdict": {}}
 
 
-def _ddl() -> str:
-    cols = ",\n    ".join(f"{name} {'TEXT' if kind == 'JSON' else kind}" for name, kind in COLUMNS.items())
-    return f"""
-CREATE TABLE IF NOT EXISTS exchanges (
-    pos INTEGER PRIMARY KEY,
-    seq INTEGER NOT NULL UNIQUE,
-    {cols},
-    prev_hash TEXT NOT NULL,
-    row_hash TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS exchanges_case ON exchanges (case_id);
-CREATE TRIGGER IF NOT EXISTS exchanges_no_update BEFORE UPDATE ON exchanges
-    BEGIN SELECT RAISE(ABORT, 'the evidence log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS exchanges_no_delete BEFORE DELETE ON exchanges
-    BEGIN SELECT RAISE(ABORT, 'the evidence log is append-only'); END;
-"""
-
-
 def _stored(name: str, value: Any) -> Any:
     """A value as stored in its column: JSON columns as canonical JSON text, bytes as bytes."""
     if COLUMNS[name] == "JSON":
@@ -123,6 +107,8 @@ def row_hash(prev_hash: str, pos: int, seq: int, stored: dict[str, Any], *, lega
         if isinstance(value, (bytes, memoryview)):
             value = ({"hex": bytes(value).hex()} if legacy
                      else {"sha256": hashlib.sha256(value).hexdigest(), "length": len(value)})
+        elif hasattr(value, "sha256"):     # octets withheld from a slice (evidence_slice.Withheld): their digest
+            value = {"sha256": value.sha256, "length": value.length}
         content[name] = value
     canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(prev_hash.encode("ascii") + b"\n" + canonical.encode("utf-8")).hexdigest()
@@ -144,22 +130,17 @@ class EvidenceLog:
     is how often deferred rows are retried in the background.
     """
 
-    def __init__(self, path: Path, *, busy_timeout: float = 2.0, retry_interval: float = 0.05,
+    def __init__(self, path: Path | str, *, busy_timeout: float = 2.0, retry_interval: float = 0.05,
                  redact: Callable[[dict[str, Any]], dict[str, Any]] | None = None):
-        self.path = Path(path)
+        # ``path``: an SQLite file, or a PostgreSQL URL shared by several gateway processes (evidence_store.py)
+        self.path = path if is_url(path) else Path(path)
         self._redact = redact or (lambda fields: fields)
         self.busy_timeout = busy_timeout
         self._retry_interval = retry_interval
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None,
-                                   timeout=busy_timeout)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_ddl())
-        # Reads never wait for the writer (WAL), so the control API stays responsive while a commit waits.
-        self._reader = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-        self._lock = threading.Lock()          # one writer at a time
+        self._engine = open_engine(self.path, list(COLUMNS), busy_timeout=busy_timeout)
+        self._engine.stored_row, self._engine.hash_row = _stored_row, row_hash
+        self._lock = threading.Lock()          # one writer at a time (in this process; the engine orders processes)
         self._seq_lock = threading.Lock()      # arrival numbers and deferred rows; never held while waiting
-        self._last_seq = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM exchanges").fetchone()[0]
         self._deferred: dict[int, dict[str, Any]] = {}
         self._pending: list[_Ticket] = []      # appended rows waiting for the next group commit
         self._retrying: threading.Thread | None = None
@@ -167,9 +148,12 @@ class EvidenceLog:
 
     def next_seq(self) -> int:
         """Allocate the arrival number of a request that has just arrived (it must end in a row)."""
-        with self._seq_lock:
-            self._last_seq += 1
-            return self._last_seq
+        return self._engine.next_seq()
+
+    @property
+    def process_id(self) -> str | None:
+        """This process among those sharing the log (host:pid:random), None for a file of its own."""
+        return getattr(self._engine, "process_id", None)
 
     def close(self) -> None:
         """Write what is deferred (one last bounded attempt; a failure is logged), then close."""
@@ -177,8 +161,7 @@ class EvidenceLog:
         if not self.flush():
             log.error("evidence rows %s could not be written before closing: they are lost",
                       sorted(self._deferred))
-        self._db.close()
-        self._reader.close()
+        self._engine.close()
 
     def append(self, seq: int, **fields: Any) -> None:
         """Commit the exchange that arrived as ``seq`` (after any deferred rows); raises
@@ -261,25 +244,8 @@ class EvidenceLog:
                 deferred = sorted(self._deferred.items())
             if not rows and not deferred:
                 return
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                last = self._db.execute("SELECT pos, row_hash FROM exchanges ORDER BY pos DESC LIMIT 1").fetchone()
-                pos, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
-                names = ", ".join(COLUMNS)
-                marks = ", ".join("?" for _ in COLUMNS)
-                written = "SELECT 1 FROM exchanges WHERE seq = ?"     # a deferred row never doubles one
-                for seq, stored in [d for d in deferred if not self._db.execute(written, (d[0],)).fetchone()] + rows:
-                    digest = row_hash(prev, pos, seq, stored)
-                    self._db.execute(
-                        f"INSERT INTO exchanges (pos, seq, {names}, prev_hash, row_hash) VALUES (?, ?, {marks}, ?, ?)",
-                        (pos, seq, *stored.values(), prev, digest))
-                    pos, prev = pos + 1, digest
-                self._db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
+            self._engine.append(deferred, rows, row_hash)
+        except (sqlite3.Error, *RetryableErrors) as exc:
             raise EvidenceUnavailable(f"the evidence log could not be written ({exc})") from exc
         with self._seq_lock:
             for seq, _ in deferred:
@@ -287,11 +253,7 @@ class EvidenceLog:
 
     def rows(self, case_id: str | None = None) -> list[dict[str, Any]]:
         """Committed rows as dicts (JSON columns decoded, BLOBs as bytes), in arrival order (``seq``)."""
-        sql = f"SELECT seq, {', '.join(COLUMNS)} FROM exchanges"
-        args: tuple = ()
-        if case_id is not None:
-            sql, args = sql + " WHERE case_id = ?", (case_id,)
-        return [_decoded(row[0], row[1:]) for row in self._reader.execute(sql + " ORDER BY seq", args)]
+        return [_decoded(row[0], row[1:]) for row in self._engine.rows(case_id)]
 
 
 class _Ticket:
@@ -333,13 +295,32 @@ def _decoded(seq: int, values) -> dict[str, Any]:
 def chain_head(db: Path | str) -> tuple[int, str]:
     """(number of rows, hash of the last row in chain order) — what a report states so that
     removing the *last* rows is detectable too."""
-    conn = sqlite3.connect(f"file:{Path(db)}?mode=ro", uri=True)
+    conn = open_reader(db)
     try:
         count = conn.execute("SELECT COUNT(*) FROM exchanges").fetchone()[0]
         last = conn.execute("SELECT row_hash FROM exchanges ORDER BY pos DESC LIMIT 1").fetchone()
         return count, last[0] if last else GENESIS
     finally:
         conn.close()
+
+
+def export_chain(url: str, target: Path) -> int:
+    """Copy the rows of a shared (PostgreSQL) evidence log into a new SQLite evidence file, values and
+    hashes as recorded (the hashes cover the stored values, which both engines keep alike); returns
+    how many. Open arrivals are not rows: an export of a running gateway may end in a gap."""
+    source = open_reader(url)
+    sink = open_engine(target, list(COLUMNS), busy_timeout=5.0)
+    try:
+        names = ["pos", "seq", *COLUMNS, "prev_hash", "row_hash"]
+        count = 0
+        with sink.db.transaction() as db:
+            for row in source.execute(f"SELECT {', '.join(names)} FROM exchanges ORDER BY pos"):
+                db.execute(f"INSERT INTO exchanges ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})", row)
+                count += 1
+        return count
+    finally:
+        source.close()
+        sink.close()
 
 
 def verify_chain(db: Path | str, *, unwritten: Iterable[int] = ()) -> tuple[bool, int | None]:
@@ -354,22 +335,31 @@ def check_chain(db: Path | str, *, unwritten: Iterable[int] = ()) -> list[tuple[
 
     * ``("missing", seq)`` — the lowest arrival number, below the highest recorded one, that has no
       row: a lost or deleted row (``unwritten``: numbers a running gateway has not committed yet —
-      in flight or deferred — are not gaps);
+      in flight or deferred — are not gaps; in a log shared by several processes, the numbers its live
+      processes have not written yet are not gaps either);
     * ``("tampered", seq)`` — the first row, in chain order, that is not as recorded: an edited row,
       or the row that follows deleted ones.
+
+    A slice of a shared gateway's chain (``evidence_slice``) starts at its first position after the head it
+    states, and its arrival numbers are other sessions' too, so only its links are checked.
     """
-    conn = sqlite3.connect(f"file:{Path(db)}?mode=ro", uri=True)
+    from .evidence_slice import slice_of
+
+    conn = open_reader(db)
     try:
         problems = []
-        missing = _first_missing_seq(conn, set(unwritten))
+        part = slice_of(conn) if conn.engine == "sqlite" else None
+        missing = _first_missing_seq(conn, set(unwritten) | open_arrivals(conn)) if part is None else None
         if missing is not None:
             problems.append(("missing", missing))
-        prev, expected = GENESIS, 1
+        expected, prev, withheld = (1, GENESIS, {}) if part is None else part
         names = list(COLUMNS)
         query = f"SELECT pos, seq, {', '.join(names)}, prev_hash, row_hash FROM exchanges ORDER BY pos"
         for row in conn.execute(query):
             pos, seq, values, stored_prev, stored_hash = row[0], row[1], row[2:-2], row[-2], row[-1]
-            if pos != expected or stored_prev != prev or not _row_holds(prev, pos, seq, dict(zip(names, values)), stored_hash):
+            stored = dict(zip(names, values))
+            stored.update(withheld.get(pos, {}))
+            if pos != expected or stored_prev != prev or not _row_holds(prev, pos, seq, stored, stored_hash):
                 problems.append(("tampered", seq))
                 break
             prev, expected = stored_hash, pos + 1
@@ -378,7 +368,7 @@ def check_chain(db: Path | str, *, unwritten: Iterable[int] = ()) -> list[tuple[
         conn.close()
 
 
-def _first_missing_seq(conn: sqlite3.Connection, unwritten: set[int]) -> int | None:
+def _first_missing_seq(conn, unwritten: set[int]) -> int | None:
     expected = 1
     for (seq,) in conn.execute("SELECT seq FROM exchanges ORDER BY seq"):
         while expected < seq:

@@ -13,25 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS payment_orders (
-    order_id TEXT PRIMARY KEY,
-    message_id TEXT NOT NULL,          -- the 701 submission
-    from_identity TEXT NOT NULL,
-    maker TEXT NOT NULL,
-    total_vnd TEXT NOT NULL,
-    state TEXT NOT NULL,               -- awaiting | approved
-    otp_hash TEXT,
-    otp_expires_at REAL,
-    otp_wrong INTEGER NOT NULL DEFAULT 0,
-    otp_valid INTEGER NOT NULL DEFAULT 0
-);
-"""
-
+from .database import Database
 
 @dataclass(frozen=True)
 class Order:
@@ -67,9 +52,8 @@ def format_precise(epoch: float) -> str:
 class Payments:
     """Orders in the store's database; every change runs in the store's transactions (``tx``)."""
 
-    def __init__(self, db: sqlite3.Connection, tx):
-        self._db, self._tx = db, tx
-        db.executescript(_SCHEMA)
+    def __init__(self, db: Database, tx):
+        self._db, self._tx = db, tx       # the table is in the state schema (migrations/state)
 
     def order(self, order_id: str) -> Order | None:
         row = self._db.execute("SELECT * FROM payment_orders WHERE order_id = ?", (order_id,)).fetchone()

@@ -62,6 +62,7 @@ from conformance.profile import Profile
 
 from . import faults, flows
 from .config import Account
+from .database import AlreadyRecorded, StorageUnavailable
 from .scenario import HistoryStep, Rule
 from .store import Submission
 
@@ -793,6 +794,8 @@ def evaluate(gw, ex: Exchange) -> Response:
         _read_facts(gw, ex)
         ex.rule = gw.case.first_match(ex.facts())
         early = faults.before(gw, ex)
+    except StorageUnavailable:                 # the shared database is away: the gateway answers 503 (app.py)
+        raise
     except Exception:                          # noqa: BLE001
         return _fault(_internal_error(ex))
     if early is not None:
@@ -803,6 +806,8 @@ def evaluate(gw, ex: Exchange) -> Response:
         response = (_fault(outcome) if isinstance(outcome, Fault)
                     else finish(gw, ex, outcome, recordable=natural is None or _is_business_answer(natural)))
         return faults.shape(gw, ex, response)
+    except StorageUnavailable:
+        raise
     except Exception:                          # noqa: BLE001 — the gateway must answer every request
         return _fault(_internal_error(ex))
 
@@ -812,6 +817,8 @@ def _run_checks(gw, ex: Exchange) -> Outcome | None:
     for name, step in checks_run(gw.behaviour):
         try:
             outcome = step(gw, ex)
+        except StorageUnavailable:
+            raise
         except Exception:                      # noqa: BLE001
             outcome = _internal_error(ex)
         if outcome is not None:
@@ -871,7 +878,10 @@ def finish(gw, ex: Exchange, outcome: Outcome | None, *, recordable: bool) -> Re
         return _reply(gw.replies.build(ex.header.fields, "271", _result(list(outcome.errors), sequence=0)))
     errors = [*outcome.errors, *ex.warnings]
     if recordable and function != "13":                   # RPL-02: a submission's reply is its entry 1
-        return _reply(_record(gw, ex, outcome.function, errors))
+        try:
+            return _reply(_record(gw, ex, outcome.function, errors))
+        except AlreadyRecorded:    # another gateway process recorded this messageId meanwhile: a replay (REL-10)
+            return finish(gw, ex, step_replay(gw, ex), recordable=False)
     return _reply(gw.replies.build(ex.header.fields, outcome.function, _result(errors, sequence=0)))
 
 

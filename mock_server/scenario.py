@@ -480,6 +480,9 @@ class CaseState:
         self.fired: dict[str, int] = {}
         self.redeliver: dict[str, bytes] = {}      # submission messageId -> reply owed to its next query
         self.released = threading.Event()
+        # (label, times) -> whether the rule may fire once more: counted for every gateway process sharing a
+        # database (shared_sessions.py); None: this process's count is the count
+        self.take = None
 
     def first_match(self, facts: Mapping[str, Any]) -> Rule | None:
         """The first rule whose conditions hold and that may still fire (``times``, ``probability``);
@@ -489,6 +492,8 @@ class CaseState:
             if not rule.matches(facts) or (rule.times is not None and self.fired.get(rule.label, 0) >= rule.times):
                 continue
             if rule.probability < 1.0 and self.rng.random() >= rule.probability:
+                continue
+            if rule.times is not None and self.take is not None and not self.take(rule.label, rule.times):
                 continue
             self.fired[rule.label] = self.fired.get(rule.label, 0) + 1
             return rule

@@ -19,6 +19,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from cryptography import x509
+
+from conformance.codec.fingerprint import Fingerprinter
+
 from .clock import Clock
 from .mailbox import Mailbox
 from .prompts import Prompts
@@ -38,6 +42,9 @@ class Session:
     case: CaseState = field(default_factory=CaseState)
     mailbox: Mailbox = field(default_factory=Mailbox)
     prompts: Prompts = field(default_factory=Prompts)
+    # the fingerprints of this session's passwords and OTPs: a run on a shared gateway gives its own key, so
+    # that its tapes and its cases' markers match its rows (redaction.py); None: the gateway's
+    fingerprint: object | None = None
 
     def begin_case(self, case: CaseState) -> None:
         """Swap in a new case; connections held by the old one are released and its open operator
@@ -63,3 +70,35 @@ class SessionView:
 
     def __getattr__(self, name):
         return getattr(self._gateway, name)
+
+
+# What a run on a shared gateway brings to its session besides its accounts (``ecdi run --shared-gateway``)
+SHARED_SESSION_KEYS = ("certificates", "fingerprint_key")
+_TAX_CODE = re.compile(r"[0-9]{10}(-[0-9]{3})?")
+
+
+def shared_session_extras(data: dict) -> tuple[dict[str, set], Fingerprinter | None]:
+    """A create-session body's ``certificates`` (``{tax_code: [PEM...]}``: registered for the tax code, SIG-11)
+    and ``fingerprint_key`` (hex: the run's key, so that the session's rows carry the run's markers) as
+    ``({tax_code: {(issuer, serial)}}, Fingerprinter or None)``; ValueError names a bad one."""
+    certificates, key = data.get("certificates") or {}, data.get("fingerprint_key")
+    if not isinstance(certificates, dict):
+        raise ValueError("certificates: must be an object {tax_code: [PEM certificate...]}")
+    registered: dict[str, set] = {}
+    for tax_code, pems in certificates.items():
+        if not _TAX_CODE.fullmatch(tax_code) or not isinstance(pems, list):
+            raise ValueError(f"certificates: {tax_code!r} must be a TaxCode with a list of PEM certificates")
+        try:
+            found = [x509.load_pem_x509_certificate(pem.encode("ascii")) for pem in pems]
+        except (ValueError, TypeError, AttributeError, UnicodeEncodeError):
+            raise ValueError(f"certificates[{tax_code!r}]: not a list of PEM certificates") from None
+        registered[tax_code] = {(c.issuer, c.serial_number) for c in found}
+    if key is None:
+        return registered, None
+    try:
+        raw = bytes.fromhex(key) if isinstance(key, str) else b""
+    except ValueError:
+        raw = b""
+    if len(raw) < 16:
+        raise ValueError("fingerprint_key: must be at least 16 octets in hex")
+    return registered, Fingerprinter(raw)

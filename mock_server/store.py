@@ -1,9 +1,14 @@
 """What the gateway has recorded: submissions, their histories, and the numbers it issued.
 
-SQLite, committed before the reply leaves (REL-12: "durably record a submission and its entry 1
+Committed before the reply leaves (REL-12: "durably record a submission and its entry 1
 before sending that reply"). History entries are stored as the exact signed octets sent the first
 time, so every redelivery is byte-identical (RPL-02) and a retransmission gets the stored entry 1
 unchanged (REL-10) — nothing is ever rebuilt or re-signed.
+
+The database is SQLite or PostgreSQL (database.py; its schema in ``migrations/state``). With
+PostgreSQL several gateway processes share it: a messageId recorded by one is a replay for every other
+(``record`` raises ``AlreadyRecorded`` to the one that lost the race), and a row that changes is locked
+(``for_update``) for the transaction that changes it.
 
 Kept forever in the mock (``T_idem`` is 30 days; a conformance session is shorter), so "received
 within ``T_idem``" always holds.
@@ -12,41 +17,12 @@ within ``T_idem``" always holds.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS submissions (
-    message_id TEXT PRIMARY KEY,
-    case_id TEXT NOT NULL,
-    user_id TEXT NOT NULL,
-    from_identity TEXT NOT NULL,
-    type TEXT NOT NULL,
-    function TEXT NOT NULL,
-    reference TEXT NOT NULL,
-    header TEXT NOT NULL,              -- JSON: the request's header fields (replies quote them, ENV-10)
-    request_text BLOB NOT NULL,
-    received_at REAL NOT NULL,
-    reception_number TEXT NOT NULL,
-    declaration_number TEXT,
-    script TEXT NOT NULL,              -- JSON: history steps still to reveal (scenario history)
-    pending_queries INTEGER NOT NULL,
-    quiet_queries INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS submissions_ref ON submissions (from_identity, type, function, reference);
-CREATE TABLE IF NOT EXISTS entries (
-    message_id TEXT NOT NULL REFERENCES submissions (message_id),
-    sequence INTEGER NOT NULL,
-    function TEXT NOT NULL,
-    text BLOB NOT NULL,
-    PRIMARY KEY (message_id, sequence)
-);
-CREATE TABLE IF NOT EXISTS receptions (message_id TEXT PRIMARY KEY, count INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS counters (kind TEXT PRIMARY KEY, value INTEGER NOT NULL);
-"""
+from .database import Database, connect
 
 # Number formats (§4.2): ReceptionNo 10 digits; DeclNo 12 digits. Like VNACCS, import declaration
 # numbers start with 10 and export ones with 30.
@@ -82,14 +58,11 @@ class Submission:
 
 
 class Store:
-    def __init__(self, path: Path):
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL mode: a commit survives the process being killed, not a power cut, and never waits
-        # for the disk on the event loop (behind another request's large evidence row: issue 13). The
-        # evidence log, the record that counts, stays FULL (decisions.md "No request stalls another").
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+    def __init__(self, target: Path | str | Database):
+        # SQLite: synchronous NORMAL in WAL mode: a commit survives the process being killed, not a power cut,
+        # and never waits for the disk on the event loop (behind another request's large evidence row: issue
+        # 13). The evidence log, the record that counts, stays FULL (decisions.md "No request stalls another").
+        self._db = target if isinstance(target, Database) else connect(target, component="state")
         self._lock = threading.RLock()
         self._last_query: dict[str, float] = {}
 
@@ -97,14 +70,14 @@ class Store:
         self._db.close()
 
     def _tx(self):
-        return _Transaction(self._db, self._lock)
+        return self._db.transaction()
 
     def transaction(self):
         """A re-entrant write transaction: what runs inside commits or rolls back as one."""
         return self._tx()
 
     @property
-    def connection(self) -> sqlite3.Connection:
+    def connection(self) -> Database:
         return self._db
 
     def next_number(self, kind: str) -> int:
@@ -115,12 +88,9 @@ class Store:
     # --- receptions -----------------------------------------------------------------------
     def count_reception(self, message_id: str) -> int:
         """Count one more reception of ``message_id``; returns n for the n-th (the exchange's attempt)."""
-        with self._tx() as db:
-            db.execute(
-                "INSERT INTO receptions VALUES (?, 1) ON CONFLICT (message_id) DO UPDATE SET count = count + 1",
-                (message_id,),
-            )
-            return db.execute("SELECT count FROM receptions WHERE message_id = ?", (message_id,)).fetchone()[0]
+        # one statement, atomic on its own: no transaction around it (two round trips fewer on PostgreSQL)
+        return self._db.execute("INSERT INTO receptions VALUES (?, 1) ON CONFLICT (message_id)"
+                                " DO UPDATE SET count = receptions.count + 1 RETURNING count", (message_id,)).fetchone()[0]
 
     def note_query_start(self, reference: str, at: float) -> float | None:
         """Remember when a query for ``reference`` started; returns the previous start (REL-15).
@@ -201,13 +171,13 @@ class Store:
 
     def note_quiet_query(self, message_id: str) -> int:
         """Count a query that found nothing new for the submission; returns the count so far."""
-        with self._tx() as db:
-            db.execute("UPDATE submissions SET quiet_queries = quiet_queries + 1 WHERE message_id = ?", (message_id,))
-            return db.execute("SELECT quiet_queries FROM submissions WHERE message_id = ?", (message_id,)).fetchone()[0]
+        return self._db.execute("UPDATE submissions SET quiet_queries = quiet_queries + 1 WHERE message_id = ?"
+                                " RETURNING quiet_queries", (message_id,)).fetchone()[0]
 
     def declaration_number(self, message_id: str) -> str:
         """The submission's declaration number, issued now if it has none yet (its 30)."""
         with self._tx() as db:
+            db.execute("SELECT 1 FROM submissions WHERE message_id = ?" + db.for_update, (message_id,))
             sub = self.submission(message_id)
             if sub.declaration_number:
                 return sub.declaration_number
@@ -222,6 +192,7 @@ class Store:
         revealed exactly once whatever happens.
         """
         with self._tx() as db:
+            db.execute("SELECT 1 FROM submissions WHERE message_id = ?" + db.for_update, (message_id,))
             sequence = db.execute("SELECT MAX(sequence) FROM entries WHERE message_id = ?", (message_id,)).fetchone()[0] + 1
             function, text = make(sequence)
             script = json.loads(db.execute("SELECT script FROM submissions WHERE message_id = ?", (message_id,)).fetchone()[0])
@@ -245,28 +216,6 @@ def _submission(row) -> Submission:
                       pending, quiet, entry1)
 
 
-def _next(db: sqlite3.Connection, kind: str) -> int:
-    db.execute("INSERT INTO counters VALUES (?, ?) ON CONFLICT (kind) DO UPDATE SET value = value + 1",
-               (kind, _COUNTER_START[kind] + 1))
-    return db.execute("SELECT value FROM counters WHERE kind = ?", (kind,)).fetchone()[0]
-
-
-class _Transaction:
-    """``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on error) under the store's lock; re-entrant."""
-
-    def __init__(self, db: sqlite3.Connection, lock: threading.RLock):
-        self._db, self._lock, self._outer = db, lock, False
-
-    def __enter__(self) -> sqlite3.Connection:
-        self._lock.acquire()
-        self._outer = not self._db.in_transaction
-        if self._outer:
-            self._db.execute("BEGIN IMMEDIATE")
-        return self._db
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        try:
-            if self._outer:
-                self._db.execute("ROLLBACK" if exc_type else "COMMIT")
-        finally:
-            self._lock.release()
+def _next(db: Database, kind: str) -> int:
+    return db.execute("INSERT INTO counters VALUES (?, ?) ON CONFLICT (kind) DO UPDATE SET value = counters.value + 1"
+                      " RETURNING value", (kind, _COUNTER_START[kind] + 1)).fetchone()[0]

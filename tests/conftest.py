@@ -2,25 +2,69 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import pickle
 import subprocess
 import sys
+import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import pytest
 
 SELFTEST_SCALE = "0.05"
 SELFTEST_SEED = "20261123"
+T = TypeVar("T")
+
+# The tests start ~150 Python processes (``ecdi run``, gateways, products run as programs). With
+# PYTHONDONTWRITEBYTECODE set, each compiled every module of the harness again (~0.15 s of CPU a run): they
+# write and read their bytecode in a cache outside the working tree instead.
+if os.environ.pop("PYTHONDONTWRITEBYTECODE", None):
+    os.environ.setdefault("PYTHONPYCACHEPREFIX", str(Path(tempfile.gettempdir()) / f"ecdi-tests-pycache-{os.getuid()}"))
+
+
+def shared_root(tmp_path_factory) -> Path:
+    """The session's temporary folder that every pytest-xdist worker sees (a worker's own is a subfolder)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@contextmanager
+def _locked(path: Path):
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def shared(tmp_path_factory, name: str, make: Callable[[Path], T]) -> T:
+    """``make(folder)`` once for the whole test session, whichever worker asks first; the others wait for it and
+    read what it made (pickled beside ``folder``). A read-only result is made once, not once per worker."""
+    root = shared_root(tmp_path_factory) / "shared"
+    root.mkdir(exist_ok=True)
+    made = root / f"{name}.pickle"
+    with _locked(root / f"{name}.lock"):
+        if made.is_file():
+            return pickle.loads(made.read_bytes())
+        value = make(root / name)
+        made.write_bytes(pickle.dumps(value))
+        return value
 
 
 @pytest.fixture(scope="session")
 def pki_dir(tmp_path_factory) -> Path:
-    """One generated test PKI for the whole test session (generation costs RSA key generation)."""
+    """One generated test PKI for the whole test session, every worker's (generation costs RSA key
+    generation; the folder is locked while one process adds to it, and each run reads its CRL afresh)."""
     from conformance.pki import TestPKI
 
-    folder = tmp_path_factory.mktemp("pki")
+    folder = shared_root(tmp_path_factory) / "pki"
     TestPKI.ensure(folder)
     return folder
 
@@ -98,13 +142,62 @@ def run_ecdi(pki_dir):
 
 
 @pytest.fixture(scope="session")
-def reference_run(tmp_path_factory, pki_dir) -> RunResult:
-    return ecdi_run(tmp_path_factory.mktemp("reference-run"), pki_dir)
+def shared_ecdi(tmp_path_factory, pki_dir):
+    """``shared_ecdi(name, *extra_args)``: an ``ecdi run`` that tests only read, run once for the session."""
+    return lambda name, *extra: shared(tmp_path_factory, name, lambda out: ecdi_run(out, pki_dir, *extra))
+
+
+@pytest.fixture(scope="session")
+def reference_run(shared_ecdi) -> RunResult:
+    return shared_ecdi("reference-run")
+
+
+# The test that starts the shared reference session (its readers are dispatched last, when it is done)
+REFERENCE_STARTER = "test_selftest.py::test_reference_dts_is_conformant"
 
 
 def pytest_collection_modifyitems(items):
-    """Under pytest-xdist (``--dist loadgroup``) every test reading the shared ``reference_run`` goes to one
-    worker, so the full reference session runs once, not once per worker."""
-    for item in items:
-        if "reference_run" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("reference-run"))
+    """The order the workers are given tests in (pytest-xdist hands them out in collection order): the
+    reference session first, and its other readers at the end, so that no worker sits waiting for it."""
+    def rank(item) -> int:
+        if item.nodeid.endswith(REFERENCE_STARTER):
+            return 0
+        return 2 if "reference_run" in getattr(item, "fixturenames", ()) else 1
+
+    items.sort(key=rank)     # stable: the catalogue's order within a rank
+
+
+def cluster_or_skip(**kwargs):
+    """A started PostgreSQL cluster (tests/pgcluster.py); the test is skipped, saying why, only where one cannot
+    be started (.ci/run installs PostgreSQL)."""
+    from pgcluster import Unavailable, start_cluster
+
+    try:
+        return start_cluster(**kwargs)
+    except Unavailable as exc:
+        pytest.skip(f"PostgreSQL cannot run here: {exc}")
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A PostgreSQL cluster of this test session, stopped at its end."""
+    cluster = cluster_or_skip()
+    yield cluster
+    cluster.remove()
+
+
+@pytest.fixture
+def pg_url(pg_cluster) -> str:
+    """A fresh, empty database of the session's cluster."""
+    return pg_cluster.create_database()
+
+
+def storage_config(request, folder: Path) -> dict:
+    """GatewayConfig storage fields for the test's engine: ``request.param`` "postgresql" (a fresh
+    database of the session's cluster) or "sqlite" (the default, files in ``folder``)."""
+    if getattr(request, "param", "sqlite") == "postgresql":
+        return {"database": request.getfixturevalue("pg_cluster").create_database()}
+    return {"evidence_db": folder / "evidence.sqlite3"}
+
+
+BOTH_ENGINES = pytest.mark.parametrize("gateway", ["sqlite", "postgresql"], indirect=True)

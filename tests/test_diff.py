@@ -11,8 +11,8 @@ from conformance.report.diff import compare, load_run
 
 
 @pytest.fixture(scope="module")
-def run_11(tmp_path_factory, run_ecdi):
-    return run_ecdi(tmp_path_factory.mktemp("run-1.1"), "--profile", "ecdi-1.1")
+def run_11(shared_ecdi):
+    return shared_ecdi("run-1.1", "--profile", "ecdi-1.1")
 
 
 def test_reference_dts_is_conformant_under_11(run_11):
@@ -69,16 +69,15 @@ PROFILES = ("ecdi-1.0", "ecdi-1.1")
 
 
 @pytest.fixture(scope="module")
-def legacy_runs(tmp_path_factory, run_ecdi):
+def legacy_runs(shared_ecdi):
     cases = [arg for case in LEGACY_CASES for arg in ("--case", case)]
-    return [run_ecdi(tmp_path_factory.mktemp(f"legacy-{p}"), "--mutant", "legacy-1.0", "--profile", p, *cases)
-            for p in PROFILES]
+    return [shared_ecdi(f"legacy-{p}", "--mutant", "legacy-1.0", "--profile", p, *cases) for p in PROFILES]
 
 
 @pytest.fixture(scope="module")
-def sha1_runs(tmp_path_factory, run_ecdi):
-    return [run_ecdi(tmp_path_factory.mktemp(f"legacy-sha1-{p}"), "--mutant", "legacy-1.0-sha1", "--profile", p,
-                     "--case", LEGACY_CASES[0]) for p in PROFILES]
+def sha1_runs(shared_ecdi):
+    return [shared_ecdi(f"legacy-sha1-{p}", "--mutant", "legacy-1.0-sha1", "--profile", p, "--case", LEGACY_CASES[0])
+            for p in PROFILES]
 
 
 def changed_rows(runs) -> dict:

@@ -26,6 +26,8 @@ from mock_server import Account, GatewayConfig, run_in_thread
 from mock_server import pipeline
 from mock_server.evidence import verify_chain
 
+from conftest import BOTH_ENGINES, storage_config
+
 USER, PASSWORD = "nguyenvana", "Mật-khẩu 1"
 OTHER_USER, OTHER = "tranthib", "0109999999"      # a user registered for another tax code only
 OFFICE = "03TG"
@@ -41,17 +43,19 @@ def pki(pki_dir) -> TestPKI:
     return TestPKI.ensure(pki_dir)                    # the session's PKI (conftest), loaded from its cache
 
 
-def gateway_config(pki: TestPKI, folder, time_scale: float = TIME_SCALE) -> GatewayConfig:
+def gateway_config(pki: TestPKI, folder, time_scale: float = TIME_SCALE, **storage) -> GatewayConfig:
     return GatewayConfig(
-        profiles=["ecdi-1.0"], pki_folder=pki.folder, evidence_db=folder / "evidence.sqlite3",
+        profiles=["ecdi-1.0"], pki_folder=pki.folder, **(storage or {"evidence_db": folder / "evidence.sqlite3"}),
         time_scale=time_scale, accounts=[Account(USER, PASSWORD, [pki.tax_code]), Account(OTHER_USER, PASSWORD, [OTHER])],
         registered_certs={pki.tax_code: [pki.declarant.cert]},
     )
 
 
 @pytest.fixture(scope="module")
-def gateway(pki, tmp_path_factory):
-    running = run_in_thread(gateway_config(pki, tmp_path_factory.mktemp("gateway")))
+def gateway(pki, tmp_path_factory, request):
+    """SQLite, or with ``BOTH_ENGINES`` each engine in turn (the essentials run on both)."""
+    folder = tmp_path_factory.mktemp("gateway")
+    running = run_in_thread(gateway_config(pki, folder, **storage_config(request, folder)))
     yield running
     running.stop()
 
@@ -235,6 +239,7 @@ def test_credentials_failures_are_indistinguishable(client, case, pki):
 # submissions
 
 
+@BOTH_ENGINES
 def test_valid_declaration_gets_a_signed_receipt(client, case, pki):
     text = client.message()
     _, reply = client.send(text)
@@ -248,6 +253,7 @@ def test_valid_declaration_gets_a_signed_receipt(client, case, pki):
     verify_reply(reply, pki)
 
 
+@BOTH_ENGINES
 def test_retransmission_gets_the_byte_identical_entry_1(client, control, case):
     text = client.message()
     _, first = client.send(text)
@@ -257,6 +263,7 @@ def test_retransmission_gets_the_byte_identical_entry_1(client, control, case):
     assert attempts == [1, 2]
 
 
+@BOTH_ENGINES
 def test_same_message_id_with_other_text_is_E0003(client, case):
     message_id = new_message_id()
     submit(client, message_id=message_id)
@@ -343,6 +350,7 @@ def test_the_gateway_clock_decides_the_window(client, control, case):
         control.advance_clock(-(86400 + 60))
 
 
+@BOTH_ENGINES
 def test_duplicate_business_reference_is_E0074_quoting_the_reception_number(client, case):
     _, first = submit(client, reference="HD-2025/DUP1")
     _, reply = client.send(client.message(reference="HD-2025/DUP1"))
@@ -351,6 +359,7 @@ def test_duplicate_business_reference_is_E0074_quoting_the_reception_number(clie
     assert parse_reply(first)[1].reception_number in result.errors[0].description
 
 
+@BOTH_ENGINES
 def test_wrong_total_is_S0005_and_recorded(client, case):
     text = client.message(content=declaration(values=("100", "200"), total="301"))
     _, reply = client.send(text)
@@ -370,6 +379,7 @@ def ask(client: Client, control: GatewayControl, submission_id: str, after: int)
     return (reply, *parse_reply(reply))
 
 
+@BOTH_ENGINES
 def test_queries_walk_the_default_history_then_get_12(client, control, case, pki):
     submission_id, _ = submit(client)
     seen = []
@@ -460,6 +470,7 @@ def test_delay_rule_delays_the_response(client, control, case):
     assert time.monotonic() - started < 0.3
 
 
+@BOTH_ENGINES
 def test_exchanges_are_in_arrival_order_while_a_response_is_held_back(client, control, case):
     control.begin_case(case, {"name": "hold-first", "rules": [{"when": {"attempt": 1, "function": "8"},
                                                               "then": {"action": "delay", "seconds": 0.5}}]})

@@ -19,18 +19,21 @@ from conformance.report import outputs
 from conformance.report.results import NO_OWN_FINDING, requirement_status, run_overall
 from conformance.verdict import CaseRecord, Finding, Verdict
 
-from conftest import SELFTEST_SCALE, run_budget
+from conftest import SELFTEST_SCALE, run_budget, shared
 
 CASE = "envelope.header-identities"
 
 
 @pytest.fixture(scope="module")
 def twice(tmp_path_factory, run_ecdi):
-    """Two runs of one quick case into the same folder, with different seeds (different test data)."""
-    out = tmp_path_factory.mktemp("same-out")
-    first = run_ecdi(out, "--case", CASE, "--seed", "1")
-    first_results = first.results
-    return first, first_results, run_ecdi(out, "--case", CASE, "--seed", "2")
+    """Two runs of one quick case into the same folder, with different seeds (different test data); made once
+    for every worker (``conftest.shared``)."""
+    def make(out):
+        first = run_ecdi(out, "--case", CASE, "--seed", "1")
+        first_results = first.results
+        return first, first_results, run_ecdi(out, "--case", CASE, "--seed", "2")
+
+    return shared(tmp_path_factory, "same-out", make)
 
 
 def test_a_second_run_into_the_same_folder_starts_clean(twice):

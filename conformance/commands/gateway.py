@@ -41,11 +41,24 @@ def register(sub) -> None:
     gw.add_argument("--defect", metavar="NAME",
                     help="serve a gateway with this defect (`ecdi mutants --party CGW` lists them; for "
                          "certifying the harness's CGW cases, never a real deployment)")
+    gw.add_argument("--control-token-file", help="also write the control token to this file (owner-only), for "
+                                                 "`ecdi run --shared-gateway URL --control-token-file FILE`")
+    gw.add_argument("--database", metavar="URL",
+                    help="a postgresql:// URL: evidence, submissions and sessions in that database, shared by every "
+                         "gateway process given it (several processes behind one address: docs/deployment.md; "
+                         "give them the same --pki-dir, --password and $ECDI_CONTROL_TOKEN); default: SQLite files "
+                         "in --dir")
+    gw.add_argument("--public-url", metavar="URL",
+                    help="the https://host:port clients reach this gateway at, when it is behind a load balancer "
+                         "(announced as its endpoint and in its WSDL); default: its own address")
     gw.set_defaults(func=_gateway)
 
 
 def _gateway(args) -> int:
     from mock_server import Account, GatewayConfig, run_in_thread
+    from mock_server.database import StorageUnavailable, describe, is_url
+
+    from ..shared_gateway import TOKEN_ENV
 
     from ..pki import TestPKI
     from ..profile import ProfileError, load_profile
@@ -78,6 +91,9 @@ def _gateway(args) -> int:
         print(f"ecdi: cannot prepare {exc.filename or folder}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     password = args.password or secrets.token_urlsafe(12)
+    if args.database and not is_url(args.database):
+        print(f"ecdi: --database must be a postgresql:// URL, got {describe(args.database)!r}", file=sys.stderr)
+        return 2
     accounts = [Account(args.user, password, [pki.tax_code])]
     registered = {pki.tax_code: [pki.declarant.cert]}
     identities, matrix = {}, {}
@@ -95,11 +111,15 @@ def _gateway(args) -> int:
     try:
         running = run_in_thread(GatewayConfig(
             profiles=profiles, pki_folder=pki.folder, host=args.host, port=args.port,
-            evidence_db=folder / "evidence.sqlite3", time_scale=args.time_scale,
-            accounts=accounts,
-            registered_certs=registered, behaviour=behaviour))
-    except (RuntimeError, OSError) as exc:
+            evidence_db=folder / "evidence.sqlite3", database=args.database, public_url=args.public_url,
+            time_scale=args.time_scale, accounts=accounts, registered_certs=registered, behaviour=behaviour,
+            # processes sharing a database answer to one token (the one `ecdi run --shared-gateway` reads)
+            control_token=os.environ.get(TOKEN_ENV) or None))
+    except (RuntimeError, OSError, StorageUnavailable) as exc:
         print(f"ecdi: {exc}", file=sys.stderr)
+        return 2
+    except ImportError:
+        print("ecdi: --database needs psycopg (pip install 'psycopg[binary]')", file=sys.stderr)
         return 2
     from ..crl_server import CrlServer
 
@@ -123,9 +143,19 @@ def _gateway(args) -> int:
         + (f"  (NOT served: {crl_problem})" if crl_problem else ""),
         f"  central_office: {central}  customs offices: {', '.join(offices)}",
         f"  data folder (private: test PKI keys, state): {folder}",
-        f"  evidence log (shareable): {running.evidence_db}   (check: ecdi evidence verify {running.evidence_db})",
+        f"  evidence log (shareable): {describe(running.evidence_db)}   (check: ecdi evidence verify "
+        f"{describe(running.evidence_db)}" + (f"; a copy: ecdi evidence export URL FILE)" if args.database else ")"),
         f"  control API: {running.control_url}  token: {running.control_token}",
     ]
+    lines.append(f"  vendor runs on this gateway: ecdi run --shared-gateway {base} --pki-dir {pki.folder} "
+                 f"--time-scale {args.time_scale:g} (token: --control-token-file or $ECDI_CONTROL_TOKEN)")
+    if args.control_token_file:
+        try:
+            _write_token(Path(args.control_token_file), running.control_token)
+        except OSError as exc:
+            running.stop()
+            print(f"ecdi: --control-token-file {args.control_token_file}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
     if args.statement is not None:
         from ..gateway_statement import write_mock_statement
 
@@ -149,6 +179,15 @@ def _gateway(args) -> int:
         running.stop()
     print("gateway stopped", flush=True)
     return 0
+
+
+def _write_token(path: Path, token: str) -> None:
+    """The token, readable by its owner only, written whole (a reader never sees half of it)."""
+    partial = path.with_name(path.name + ".partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(token + "\n")
+    os.replace(partial, path)
 
 
 def default_dir() -> Path:

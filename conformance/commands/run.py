@@ -33,6 +33,12 @@ def register(sub) -> None:
     run.add_argument("--pki-dir", help="reuse a generated test PKI folder")
     run.add_argument("--jobs", type=int, help="cases run at once, each in its own gateway session and DTS "
                                               "(default 8; a sut.toml product: at most its [driver] instances)")
+    run.add_argument("--shared-gateway", metavar="URL",
+                     help="run against this running `ecdi gateway` (its base URL, e.g. https://127.0.0.1:8443) "
+                          "instead of starting one: each job opens its own session there; needs --pki-dir (the "
+                          "gateway's test PKI folder) and its control token")
+    run.add_argument("--control-token-file", help="file holding the shared gateway's control token "
+                                                  "(default: env ECDI_CONTROL_TOKEN)")
     run.add_argument("--issuer-key", help="private key (PEM, Ed25519 or RSA) that signs the certificate "
                                           "(default: a local self-assessment key; env ECDI_ISSUER_KEY)")
     run.add_argument("--issuer-role", choices=("self-assessment", "customs"),
@@ -60,13 +66,19 @@ def _run(args) -> int:
 
     if looks_like_sut_file(args.sut):  # the pytest run must find the same file whatever its folder
         args.sut = str(Path(args.sut).resolve())
-    if args.gateway and (args.mutant or args.sut != "reference"):
-        print("ecdi: --gateway certifies a gateway; --sut and --mutant name a DTS: give one or the other",
-              file=sys.stderr)
+    if args.gateway and (args.mutant or args.sut != "reference" or args.shared_gateway):
+        print("ecdi: --gateway certifies a gateway; --sut, --mutant and --shared-gateway are for a DTS run: give one "
+              "or the other", file=sys.stderr)
         return 2
+    if args.control_token_file and not args.shared_gateway:
+        print("ecdi: --control-token-file is for --shared-gateway", file=sys.stderr)
+        return 2
+    token_file = str(Path(args.control_token_file).resolve()) if args.control_token_file else None
     gateway = Path(args.gateway).resolve() if args.gateway else None
     options = HarnessOptions(sut=args.sut, mutant=args.mutant, profile_id=args.profile,
-                             time_scale=args.time_scale, jobs=args.jobs, gateway=gateway)
+                             time_scale=args.time_scale, jobs=args.jobs, gateway=gateway,
+                             shared_gateway=args.shared_gateway, control_token_file=token_file,
+                             pki_dir=Path(args.pki_dir) if args.pki_dir else None)
     party = party_of(options)
     harness = party.harness(options)
     try:
@@ -132,6 +144,10 @@ def _run(args) -> int:
         argv.append(f"--ecdi-pki-dir={args.pki_dir}")
     if args.jobs is not None:
         argv.append(f"--ecdi-jobs={args.jobs}")
+    if args.shared_gateway:
+        argv.append(f"--ecdi-shared-gateway={args.shared_gateway}")
+    if token_file:
+        argv.append(f"--ecdi-control-token-file={token_file}")
     if args.issuer_key:
         argv.append(f"--ecdi-issuer-key={Path(args.issuer_key).resolve()}")
     if args.issuer_role:

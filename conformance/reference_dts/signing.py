@@ -9,6 +9,8 @@ In both cases the DTS sends nothing.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -86,6 +88,25 @@ def _order_chain(leaf: x509.Certificate, others: list[x509.Certificate]) -> list
         current = issuer
 
 
+_OPENED: dict[tuple[bytes, str], tuple] = {}
+_OPENED_LOCK = threading.Lock()
+
+
+def _opened(data: bytes, password: str) -> tuple:
+    """``pkcs12.load_key_and_certificates`` of these octets with this password, once per process: every case
+    starts a fresh installation of the in-process reference DTS, and each opening costs two 50,000-round KDFs
+    (~60 ms). Keyed by the file's digest and the password, so a renewed or damaged file, or a wrong password,
+    is opened (and refused) afresh; the key stays in memory only (SEC-02)."""
+    token = (hashlib.sha256(data).digest(), password)
+    with _OPENED_LOCK:
+        found = _OPENED.get(token)
+    if found is None:
+        found = pkcs12.load_key_and_certificates(data, password.encode("utf-8"))
+        with _OPENED_LOCK:
+            _OPENED[token] = found
+    return found
+
+
 class SigningKey:
     """The one signing key of this DTS installation, loaded once and kept in memory only."""
 
@@ -105,7 +126,7 @@ class SigningKey:
             except OSError as exc:
                 raise SigningUnavailable(f"the key file {self._p12} cannot be read ({exc.strerror})") from None
             try:
-                key, cert, extra = pkcs12.load_key_and_certificates(data, self._password.encode("utf-8"))
+                key, cert, extra = _opened(data, self._password)
             except ValueError:
                 raise SigningUnavailable("the key file could not be opened: wrong password or damaged file") from None
             if key is None or cert is None:

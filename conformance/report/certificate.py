@@ -127,6 +127,7 @@ def build_claim(results: dict, issuer: Issuer, *, evidence: dict | None, interru
         "coverage": run_coverage(results),
         "signature_algorithms": signature_algorithms(results),
         "evidence": evidence or {"head_hash": None, "rows": 0},
+        **({"shared_gateway": results["shared_gateway"]} if results.get("shared_gateway") else {}),   # issue 14
         "cases": [
             {"id": c["id"], "family": c.get("family", ""), "requirements": c["requirements"],
              "verdict": c["verdict"], "evidence": c["evidence"], "certificates": c.get("certificates", []),
@@ -168,6 +169,17 @@ PARTY_TEXT = {"DTS": "DTS — phần mềm khai báo / declarant terminal softwa
               "CGW": "CGW — cổng thông tin hải quan / customs gateway"}
 
 
+def gateway_text(gateway: dict) -> str:
+    """A run on a shared gateway (``ecdi run --shared-gateway``): which, and what part of its chain the evidence is."""
+    part = gateway.get("slice") or {}
+    if not part.get("first_pos"):
+        return f"dùng chung / shared: {gateway.get('url')}; no row of this run in its evidence chain"
+    start = "the genesis" if set(part["prev_hash"]) == {"0"} else f"head {part['prev_hash'][:16]}…"
+    return (f"dùng chung / shared: {gateway.get('url')}; evidence: its chain from position {part['first_pos']} "
+            f"after {start}, {part['rows']} rows, {part['rows_of_other_sessions']} of other sessions with their "
+            f"octets withheld")
+
+
 def visible(claim: dict, signature: bytes) -> dict[str, str]:
     """Every fact the page shows, keyed by the ``data-claim`` name it is shown under."""
     sut, profile, evidence = claim["sut"], claim["profile"], claim["evidence"]
@@ -196,6 +208,8 @@ def visible(claim: dict, signature: bytes) -> dict[str, str]:
         v["party"] = PARTY_TEXT[claim["party"]] + (f" — {claim['gateway']['endpoint']}" if claim.get("gateway") else "")
         if claim["party"] == "CGW" and not sut.get("vendor_tax_code"):
             v["sut.vendor"] = str(sut.get("vendor"))
+    if "shared_gateway" in claim:
+        v["shared_gateway"] = gateway_text(claim["shared_gateway"])
     for verdict, n in (claim.get("counts") or {}).items():  # claims written before issue 15 have no counts
         v[f"counts.{verdict}"] = str(n)
     if "signature_algorithms" in claim:  # claims written before issue 4 have neither field

@@ -130,6 +130,7 @@ def layout(claim: dict, v: dict[str, str], overall_vi: str, overall_class: str, 
              ("Thuật toán chữ ký đã dùng / Signature algorithm used", v.get("signature_algorithms", "—"), "base"),
              ("Chuỗi bằng chứng / Evidence chain head", v["evidence.head_hash"], "mono"),
              ("Số dòng bằng chứng / Evidence rows", v["evidence.rows"], "base"),
+             *([("Cổng mô phỏng / Mock gateway", v["shared_gateway"], "small")] if "shared_gateway" in v else []),
              ("Bên cấp / Issuer role", v["issuer.role"], "base"),
              ("Khóa bên cấp / Issuer key id", v["issuer.key_id"], "mono")]
     table = Table([[_p(e(k), s["small"]), _p(e(val), s[style])] for k, val, style in facts],
