@@ -63,7 +63,7 @@ from .faults import Delivery
 from .mailbox import Mailbox
 from .payments import Payments
 from .prompts import PromptError
-from .redaction import redact_row
+from .redaction import SECRETS, redact_row
 from .sessions import DEFAULT as DEFAULT_SESSION
 from .sessions import SESSION_ID, Session, SessionView
 from .accepted import AcceptedProfiles, accepted_profiles, version_key  # noqa: F401 — accepted_profiles re-exported
@@ -154,7 +154,10 @@ class Gateway:
 
     def redacted(self, row: dict) -> dict:
         """Evidence fields with every password and OTP as its fingerprint (stored and listed so)."""
-        return redact_row(self.fingerprint, row, [a.password for a in list(self.accounts.values())])
+        return redact_row(self.fingerprint, row, self._passwords())
+
+    def _passwords(self) -> list[str]:
+        return [a.password for a in list(self.accounts.values())]
 
     # --- sessions (sessions.py) ---------------------------------------------------------------
     def _new_session(self, session_id: str, user_ids: set[str]) -> Session:
@@ -323,7 +326,7 @@ class Gateway:
     async def _prepared(self, ex: pipeline.Exchange) -> bool:
         """Run ``pipeline.prepare`` in a worker process (the SOAP UserId, which chooses the session, is read
         there too); False if it outlasts ``cpu_budget`` (the worker is killed; nothing recorded)."""
-        work = asyncio.ensure_future(self._cpu.prepare(ex.request.body, self._prepare_here))
+        work = asyncio.ensure_future(self._cpu.prepare(ex.request.body, self._passwords(), self._prepare_here))
         self._cpu_waits.add(work)
         try:
             results = await work
@@ -339,8 +342,8 @@ class Gateway:
         """Start the CPU worker processes before serving (without a server, the first request does)."""
         self._cpu.start()
 
-    def _prepare_here(self, body: bytes) -> dict:
-        return pipeline.prepared_elsewhere(self, body)
+    def _prepare_here(self, body: bytes, known: list[str]) -> dict:
+        return pipeline.prepared_elsewhere(self, body, known)
 
     def stop_cpu_waits(self) -> None:
         """Stopping: requests waiting for their CPU work end now (their rows say no response was sent)."""
@@ -801,7 +804,7 @@ def _request_fields(ex: pipeline.Exchange | None) -> dict:
     return {"message_text": ex.text, "user_id": ex.call.user_id if ex.call else None,
             "message_id": h.get("Reference/messageId"), "type": h.get("Subject/type"),
             "function": h.get("Subject/function"), "reference": h.get("Subject/reference"),
-            "attempt": ex.attempt, "rule": ex.rule.label if ex.rule else None}
+            "attempt": ex.attempt, "rule": ex.rule.label if ex.rule else None, SECRETS: ex.secrets}
 
 
 def _headers(request: web.Request) -> dict[str, str]:

@@ -59,7 +59,7 @@ from conformance.codec.namespaces import DEC, ENV, PAY, q
 from conformance.codec.safexml import MAX_DEPTH, XmlRefused, hardened_parser, read_message_text
 from conformance.profile import Profile
 
-from . import faults, flows
+from . import faults, flows, redaction
 from .config import Account
 from .scenario import HistoryStep, Rule
 from .store import Submission
@@ -147,6 +147,7 @@ class Exchange:
     reply_fields: dict = field(default_factory=dict)   # extra Result fields of entry 1 (step 18)
     mail: dict | None = None           # the OTP e-mail recording sends (PAY-04)
     mail_withheld: bool = False        # scenario ``withhold_mail``: that e-mail never reaches the user
+    secrets: Any = None                # redaction.Secrets of the body and message text, found by the worker
     _parsed: bool = False
     _xml_problem: XmlRefused | None = None
     _once: dict = field(default_factory=dict)
@@ -655,12 +656,14 @@ def prepare(gw, ex: Exchange) -> None:
         return
 
 
-def prepared_elsewhere(gw, body: bytes) -> dict:
-    """``prepare`` on a request's octets, its results as plain data for another process (``cpu_pool``).
-    A signature travels as its certificates' DER (its ``signed_root`` stays behind: no step reads it)."""
+def prepared_elsewhere(gw, body: bytes, known: list[str]) -> dict:
+    """``prepare`` on a request's octets, its results as plain data for another process (``cpu_pool``),
+    and where the passwords ``known`` and the secret elements are in the octets the evidence row keeps (so the
+    evidence writer does not scan megabytes). A signature travels as its certificates' DER (its
+    ``signed_root`` stays behind: no step reads it)."""
     ex = Exchange(HttpRequest("", {}, body), None, "")
     prepare(gw, ex)
-    portable = {}
+    portable = {"_secrets": redaction.find_secrets(body, ex.text, known)}
     for key, (done, value) in ex._once.items():
         if done and isinstance(value, xmlsig.VerifiedSignature):
             value = _PortableSignature(value.signer.public_bytes(DER), [c.public_bytes(DER) for c in value.intermediates],
@@ -681,6 +684,7 @@ def adopt(ex: Exchange, portable: dict) -> None:
     """Take the results ``prepared_elsewhere`` computed for this exchange's octets."""
     portable = dict(portable)
     parsed = portable.pop("_parsed", None)
+    ex.secrets = portable.pop("_secrets", None)
     for key, (done, value) in portable.items():
         if done and isinstance(value, _PortableSignature):
             value = value.restored()
