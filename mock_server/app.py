@@ -234,7 +234,8 @@ class Gateway:
     # --- the web application ----------------------------------------------------------------
     def web_app(self) -> web.Application:
         s_max = self.default_profile.params["S_max"]
-        app = web.Application(client_max_size=4 * s_max,        # TRN-13: read bodies up to 4 × S_max
+        self._max_body = 4 * s_max
+        app = web.Application(client_max_size=self._max_body,    # TRN-13: read bodies up to 4 × S_max
                               middlewares=[self._ends_in_a_row])
         app.router.add_post(soap.ENDPOINT_PATH, self._service)
         app.router.add_get(soap.ENDPOINT_PATH, self._wsdl)
@@ -384,7 +385,7 @@ class Gateway:
         None: it did not arrive within ``body_timeout`` (dribbled or endless), the connection is aborted."""
         timeout = self.config.body_timeout
         try:
-            return await asyncio.wait_for(request.read(), timeout)
+            return await asyncio.wait_for(_body(request, self._max_body), timeout)
         except web.HTTPRequestEntityTooLarge:
             raise
         except asyncio.TimeoutError:
@@ -741,6 +742,21 @@ def _response_fields(row: dict, status: int, body: bytes, headers: dict, reply_t
                response_headers={**headers, "Content-Length": str(len(body))}, response_body=body,
                reply_text=reply_text, reply_function=reply_function, reply_codes=reply_codes)
     return headers
+
+
+LARGE_BODY = 1 << 20
+
+
+async def _body(request: web.Request, limit: int) -> bytes | bytearray:
+    """``request.read()`` without its last step, a copy of the whole body in one go on the event loop (a
+    14 MB body held every other request back for 5-10 ms): a body of ``LARGE_BODY`` or more stays the
+    ``bytearray`` it was read into (nothing changes it). Over ``limit``: 413, as aiohttp's."""
+    body = bytearray()
+    while chunk := await request.content.readany():
+        body += chunk
+        if len(body) > limit:
+            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
+    return body if len(body) >= LARGE_BODY else bytes(body)
 
 
 def _tls_facts(request: web.Request) -> dict:

@@ -120,7 +120,7 @@ def row_hash(prev_hash: str, pos: int, seq: int, stored: dict[str, Any], *, lega
     content = {"pos": pos, "seq": seq}
     for name in COLUMNS:
         value = stored.get(name)
-        if isinstance(value, (bytes, memoryview)):
+        if isinstance(value, (bytes, bytearray, memoryview)):
             value = ({"hex": bytes(value).hex()} if legacy
                      else {"sha256": hashlib.sha256(value).hexdigest(), "length": len(value)})
         content[name] = value
