@@ -137,7 +137,7 @@ class Gateway:
                                     redact=self.redacted)
         # The campaign (``/exchanges?all=1``) is this gateway run's: an evidence log reused by a later run
         # keeps the earlier run's rows, which are another campaign's.
-        self._campaign_after = max((r["seq"] for r in self.evidence.rows()), default=0)
+        self._campaign_after = self.evidence.last_seq    # (not every row read: a long-lived file is large)
         config.state_path().parent.mkdir(parents=True, exist_ok=True)
         self.store = Store(config.state_path())
         self.payments = Payments(self.store.connection, self.store.transaction)

@@ -165,6 +165,11 @@ class EvidenceLog:
         self._retrying: threading.Thread | None = None
         self._closed = False
 
+    @property
+    def last_seq(self) -> int:
+        """The highest arrival number allocated so far (recorded, when nothing has arrived yet)."""
+        return self._last_seq
+
     def next_seq(self) -> int:
         """Allocate the arrival number of a request that has just arrived (it must end in a row)."""
         with self._seq_lock:
