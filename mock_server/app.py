@@ -50,6 +50,7 @@ from aiohttp.http import SERVER_SOFTWARE
 from cryptography import x509
 
 from conformance.codec import certs, soap
+from conformance.codec.envelope import Header
 from conformance.codec.fingerprint import Fingerprinter, new_key
 from conformance.pki import DEFAULT_TAX_CODE, TestPKI
 
@@ -63,7 +64,8 @@ from .faults import Delivery
 from .mailbox import Mailbox
 from .payments import Payments
 from .prompts import PromptError
-from .redaction import SECRETS, redact_row
+from .redaction import SECRETS, redact_row, set_aside
+from .spool import SPOOL_DELAY_S, Spool, Spooled
 from .sessions import DEFAULT as DEFAULT_SESSION
 from .sessions import SESSION_ID, Session, SessionView
 from .accepted import AcceptedProfiles, accepted_profiles, version_key  # noqa: F401 — accepted_profiles re-exported
@@ -140,6 +142,7 @@ class Gateway:
         self._campaign_after = self.evidence.last_seq    # (not every row read: a long-lived file is large)
         config.state_path().parent.mkdir(parents=True, exist_ok=True)
         self.store = Store(config.state_path())
+        self._spool = Spool(config.state_path().parent / "held")   # octets of requests waiting out a delay
         self.payments = Payments(self.store.connection, self.store.transaction)
         self.control_token = config.control_token or secrets.token_urlsafe(24)
         self.base_url = ""                     # https://host:port, set once the server is bound
@@ -300,6 +303,14 @@ class Gateway:
 
     async def _service(self, request: web.Request) -> web.StreamResponse:
         arrival = self._arrive(request)
+        answer = await self._evaluated(request, arrival)
+        if isinstance(answer, web.StreamResponse):
+            return answer
+        return await self._respond(request, arrival, **_handed_over(answer))
+
+    async def _evaluated(self, request: web.Request, arrival: dict) -> dict | web.StreamResponse:
+        """What ``_respond`` is to send for a Send request (its own frame ends here: a request waiting out a
+        ``delay`` keeps only what ``_respond`` keeps), or the response already sent."""
         try:
             body = await self._read(request, arrival)
         except web.HTTPRequestEntityTooLarge:
@@ -320,9 +331,8 @@ class Gateway:
         response = pipeline.evaluate(view, ex) if in_time else pipeline.abandoned(view, ex)
         ex.verdict["timings"] = {"evaluation_ms": round((time.perf_counter() - started) * 1000, 3)}
         content_type = XML_CONTENT_TYPE if response.status in (200, 500) else "text/plain"
-        return await self._respond(request, arrival, status=response.status, body=response.body,
-                                   content_type=content_type, request_body=body, exchange=ex,
-                                   reply_text=response.reply_text, delivery=response.delivery)
+        return dict(status=response.status, body=response.body, content_type=content_type, request_body=body,
+                    exchange=ex, reply_text=response.reply_text, delivery=response.delivery)
 
     async def _prepared(self, ex: pipeline.Exchange) -> bool:
         """Run ``pipeline.prepare`` in a worker process (the SOAP UserId, which chooses the session, is read
@@ -415,6 +425,7 @@ class Gateway:
                "gateway_verdict": verdict}
         seq, connection = row.pop("seq"), row.pop("_connection", None)
         self._open[seq] = self._in_flight[seq] = row
+        request_body = None                        # the row has it
         if connection is not None:
             # a client giving up during a delay is noted in the row before it is committed (REL-01/06); a
             # row committed before a hold or stall does not learn of a later close (no case times those)
@@ -423,7 +434,10 @@ class Gateway:
             if exchange is not None and exchange.delay:
                 verdict["delay_s"] = exchange.delay
             if delivery.delay:
-                await asyncio.sleep(delivery.delay)
+                octets = {"response_body": body, "reply_text": reply_text}
+                body = reply_text = None
+                await self._wait(row, delivery.delay, octets, exchange)
+                body, reply_text = octets["response_body"], octets["reply_text"]
             facts = planned(delivery, body)
             verdict["delivered"] = facts.pop("delivered")
             if facts:
@@ -443,6 +457,27 @@ class Gateway:
             log.info("exchange %s: the client went away during the response (%s)", seq, exc)
             sent = None
         return sent if sent is not None else _Gone()
+
+    async def _wait(self, row: dict, seconds: float, octets: dict, exchange: pipeline.Exchange | None) -> None:
+        """Wait out a scenario ``delay``. From ``SPOOL_DELAY_S`` on, the row's request octets (redacted) and
+        the response's ``octets`` wait on disk (spool.py) and the exchange lets go of its own; both are
+        back, as the evidence will store them, when the wait ends or is cancelled."""
+        if seconds < SPOOL_DELAY_S or exchange is None:
+            await asyncio.sleep(seconds)
+            return
+        aside = set_aside(self.fingerprint, row, self._passwords())
+        spooled = self._spool.put({"request_body": aside["request_body"], "message_text": aside["message_text"],
+                                   **octets})
+        row.update(request_body=spooled, message_text=None, **{SECRETS: aside[SECRETS]})
+        octets.clear()
+        del aside
+        exchange.request.body, exchange.call, exchange.header, exchange.secrets = b"", None, Header({}), None
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            back = Spool.take(spooled)
+            row.update(request_body=back.pop("request_body"), message_text=back.pop("message_text"))
+            octets.update(back)
 
     async def _commit(self, seq: int, row: dict) -> str | None:
         """Commit the row of ``seq`` (off the event loop: the wait for a locked file is bounded by
@@ -686,7 +721,7 @@ class Gateway:
     def _listing(self, case_id: str | None = None) -> list[dict]:
         """The rows of ``case_id`` (None: all) by ``seq``, with the exchanges not committed yet (in
         flight, deferred). Those are read first: a row committed meanwhile is listed once, as committed."""
-        in_flight = [{**dict.fromkeys(COLUMNS), "seq": seq, **self.redacted(row)}
+        in_flight = [{**dict.fromkeys(COLUMNS), "seq": seq, **self.redacted(_unspooled(row))}
                      for seq, row in list(self._in_flight.items())]
         unwritten = {r["seq"]: r for r in in_flight + self.evidence.deferred()}
         rows = self.evidence.rows(case_id)
@@ -710,6 +745,21 @@ def _load_pki(folder: Path) -> TestPKI:
     except (OSError, ValueError, KeyError):
         tax_code = DEFAULT_TAX_CODE
     return TestPKI.ensure(folder, tax_code=tax_code)
+
+
+def _handed_over(answer: dict) -> dict:
+    """A copy of ``answer``, which is emptied: the caller's frame keeps nothing of it while the callee waits."""
+    out = dict(answer)
+    answer.clear()
+    return out
+
+
+def _unspooled(row: dict) -> dict:
+    """``row`` with the octets it set aside while it waits (``Gateway._wait``) read back."""
+    if not isinstance(row.get("request_body"), Spooled):
+        return row
+    back = Spool.read(row["request_body"])
+    return {**row, "request_body": back["request_body"], "message_text": back["message_text"]}
 
 
 class _Gone(web.StreamResponse):

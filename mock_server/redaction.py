@@ -53,9 +53,8 @@ def _replaced(fp: Fingerprinter, data: bytes | None, found: tuple[int, list[Span
     return fp.replaced(data, found[1]) if data else data
 
 
-def redact_row(fp: Fingerprinter, row: dict[str, Any], known: Iterable[str]) -> dict[str, Any]:
-    """A copy of the evidence fields ``row`` with no password or OTP in clear (``known``: the accounts'
-    passwords, looked for everywhere)."""
+def _octets_redacted(fp: Fingerprinter, row: dict[str, Any], known: Iterable[str]) -> dict[str, Any]:
+    """A copy of ``row`` with its request octets redacted, and as ``SECRETS`` the values found (no spans)."""
     out = dict(row)
     known = list(known)
     found: Secrets | None = out.pop(SECRETS, None)
@@ -63,8 +62,24 @@ def redact_row(fp: Fingerprinter, row: dict[str, Any], known: Iterable[str]) -> 
     if found is None or not found.known.issuperset(known) or (found.body[0], found.text[0]) != (
             len(body or b""), len(text or b"")):
         found = find_secrets(body, text, known)    # not found by the worker, or for other octets or passwords
-    values = list(found.values)
     out["request_body"], out["message_text"] = _replaced(fp, body, found.body), _replaced(fp, text, found.text)
+    out[SECRETS] = Secrets(found.values, found.known, (len(out["request_body"] or b""), []),
+                           (len(out["message_text"] or b""), []))
+    return out
+
+
+def set_aside(fp: Fingerprinter, row: dict[str, Any], known: Iterable[str]) -> dict[str, Any]:
+    """The request octets of ``row`` redacted now, to be kept out of memory (spool.py) while their request
+    waits, and the ``SECRETS`` that make ``redact_row`` redact the rest of the row as it would have."""
+    out = _octets_redacted(fp, row, known)
+    return {name: out[name] for name in ("request_body", "message_text", SECRETS)}
+
+
+def redact_row(fp: Fingerprinter, row: dict[str, Any], known: Iterable[str]) -> dict[str, Any]:
+    """A copy of the evidence fields ``row`` with no password or OTP in clear (``known``: the accounts'
+    passwords, looked for everywhere)."""
+    out = _octets_redacted(fp, row, known)
+    values = list(out.pop(SECRETS).values)
     path = out.get("path")
     if isinstance(path, str) and any(v and v in unquote(path) for v in values):
         out["path"] = fp.text(unquote(path), values)
