@@ -133,6 +133,11 @@ def _row_holds(prev_hash: str, pos: int, seq: int, stored: dict[str, Any], recor
                              row_hash(prev_hash, pos, seq, stored, legacy=True))
 
 
+# Octets this large are written into their row after it is inserted (``blobopen``): SQLite then copies them
+# without holding the interpreter, where binding them copies megabytes while holding it (issue 13).
+STREAMED_OCTETS = 1 << 20
+
+
 class EvidenceUnavailable(Exception):
     """A row could not be committed within the busy timeout (the file is locked or failing)."""
 
@@ -271,13 +276,18 @@ class EvidenceLog:
                 last = self._db.execute("SELECT pos, row_hash FROM exchanges ORDER BY pos DESC LIMIT 1").fetchone()
                 pos, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
                 names = ", ".join(COLUMNS)
-                marks = ", ".join("?" for _ in COLUMNS)
                 written = "SELECT 1 FROM exchanges WHERE seq = ?"     # a deferred row never doubles one
                 for seq, stored in [d for d in deferred if not self._db.execute(written, (d[0],)).fetchone()] + rows:
                     digest = row_hash(prev, pos, seq, stored)
+                    large = {name for name, value in stored.items()
+                             if isinstance(value, (bytes, bytearray)) and len(value) >= STREAMED_OCTETS}
+                    marks = ", ".join("zeroblob(?)" if name in large else "?" for name in COLUMNS)
                     self._db.execute(
                         f"INSERT INTO exchanges (pos, seq, {names}, prev_hash, row_hash) VALUES (?, ?, {marks}, ?, ?)",
-                        (pos, seq, *stored.values(), prev, digest))
+                        (pos, seq, *(len(v) if n in large else v for n, v in stored.items()), prev, digest))
+                    for name in large:
+                        with self._db.blobopen("exchanges", name, pos) as blob:
+                            blob.write(stored[name])
                     pos, prev = pos + 1, digest
                 self._db.execute("COMMIT")
             except BaseException:

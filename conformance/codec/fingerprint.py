@@ -157,15 +157,15 @@ class Fingerprinter:
         return f"[fingerprint:hmac-sha256:{digest}]"
 
     def replaced(self, data: bytes, spans: Iterable[Span]) -> bytes:
-        """``data`` with each span (``element_spans``, ``value_spans``: sorted, not overlapping) replaced by
+        """``data`` with each span (``element_spans``, ``value_spans``: not overlapping) replaced by
         the fingerprint of its value; ``data`` itself when there are none (no copy of a large body)."""
-        out, pos = [], 0
-        for start, end, value in spans:
-            out += [data[pos:start], self(value).encode("ascii")]
+        view, out, pos = memoryview(data), [], 0      # slices of a view: the octets are copied once, by join
+        for start, end, value in sorted(spans):
+            out += [view[pos:start], self(value).encode("ascii")]
             pos = end
         if not out:
             return data
-        out.append(data[pos:])
+        out.append(view[pos:])
         return b"".join(out)
 
     def elements(self, data: bytes | None, names: Iterable[str] = SECRET_ELEMENTS) -> tuple[bytes | None, list[str]]:
