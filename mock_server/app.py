@@ -466,8 +466,13 @@ class Gateway:
             await asyncio.sleep(seconds)
             return
         aside = set_aside(self.fingerprint, row, self._passwords())
-        spooled = self._spool.put({"request_body": aside["request_body"], "message_text": aside["message_text"],
-                                   **octets})
+        try:
+            spooled = self._spool.put({"request_body": aside["request_body"], "message_text": aside["message_text"],
+                                       **octets})
+        except OSError as exc:                     # a full or read-only disk: the octets wait in memory
+            log.warning("exchange octets kept in memory during a delay: %s", exc)
+            await asyncio.sleep(seconds)
+            return
         row.update(request_body=spooled, message_text=None, **{SECRETS: aside[SECRETS]})
         octets.clear()
         del aside
