@@ -61,7 +61,8 @@ def _octets_redacted(fp: Fingerprinter, row: dict[str, Any], known: Iterable[str
     body, text = out.get("request_body"), out.get("message_text")
     if found is None or not found.known.issuperset(known) or (found.body[0], found.text[0]) != (
             len(body or b""), len(text or b"")):
-        found = find_secrets(body, text, known)    # not found by the worker, or for other octets or passwords
+        # not found by the worker, or for other octets (set aside: redacted) or passwords (an account added since)
+        found = find_secrets(body, text, [*known, *(found.values if found is not None else ())])
     out["request_body"], out["message_text"] = _replaced(fp, body, found.body), _replaced(fp, text, found.text)
     out[SECRETS] = Secrets(found.values, found.known, (len(out["request_body"] or b""), []),
                            (len(out["message_text"] or b""), []))
