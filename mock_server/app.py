@@ -50,6 +50,7 @@ from aiohttp.http import SERVER_SOFTWARE
 from cryptography import x509
 
 from conformance.codec import certs, soap
+from conformance.codec.envelope import Header
 from conformance.codec.fingerprint import Fingerprinter, new_key
 from conformance.pki import DEFAULT_TAX_CODE, TestPKI
 
@@ -65,7 +66,8 @@ from .faults import Delivery
 from .mailbox import Mailbox
 from .payments import Payments
 from .prompts import PromptError
-from .redaction import redact_row
+from .redaction import SECRETS, redact_row, set_aside
+from .spool import SPOOL_DELAY_S, Spool, Spooled
 from .sessions import DEFAULT as DEFAULT_SESSION
 from .sessions import SESSION_ID, SHARED_SESSION_KEYS, Session, SessionView, shared_session_extras
 from .shared_sessions import SharedSessions
@@ -144,7 +146,7 @@ class Gateway:
         # The campaign (``/exchanges?all=1``) is this gateway run's: an evidence log reused by a later run
         # keeps the earlier run's rows, which are another campaign's.
         # Shared (a database): every process's campaign is its sessions' rows whenever they were written.
-        self._campaign_after = 0 if config.database else max((r["seq"] for r in self.evidence.rows()), default=0)
+        self._campaign_after = 0 if config.database else self.evidence.last_seq   # (not every row read)
         self.store = Store(config.state_target())
         # several processes on one database see one set of sessions (shared_sessions.py); None: this process's own
         self.shared = SharedSessions(self.store.connection) if config.database else None
@@ -152,6 +154,7 @@ class Gateway:
         if self.shared is not None:
             self.shared.create(DEFAULT_SESSION, None)
             self.sync_sessions()
+        self._spool = Spool(config.state_path().parent / "held")   # octets of requests waiting out a delay
         self.payments = Payments(self.store.connection, self.store.transaction)
         self.control_token = config.control_token or secrets.token_urlsafe(24)
         self.base_url = ""                     # https://host:port, set once the server is bound
@@ -167,9 +170,17 @@ class Gateway:
     def redacted(self, row: dict) -> dict:
         """Evidence fields with every password and OTP as its fingerprint (stored and listed so), under the
         key of the row's session if it brought one."""
-        session = self.sessions.get((row.get("gateway_verdict") or {}).get("session", DEFAULT_SESSION))
-        fingerprint = getattr(session, "fingerprint", None) or self.fingerprint
-        return redact_row(fingerprint, row, [a.password for a in list(self.accounts.values())])
+        return redact_row(self._fingerprint_of((row.get("gateway_verdict") or {}).get("session")), row,
+                          self._passwords())
+
+    def _fingerprint_of(self, session_id: str | None) -> Fingerprinter:
+        """The key a session's secrets are fingerprinted under: its own if it brought one (a run on a shared
+        gateway matches them to its tapes), else the gateway's."""
+        session = self.sessions.get(session_id or DEFAULT_SESSION)
+        return getattr(session, "fingerprint", None) or self.fingerprint
+
+    def _passwords(self) -> list[str]:
+        return [a.password for a in list(self.accounts.values())]
 
     # --- sessions (sessions.py) ---------------------------------------------------------------
     def _new_session(self, session_id: str, user_ids: set[str]) -> Session:
@@ -301,7 +312,8 @@ class Gateway:
     # --- the web application ----------------------------------------------------------------
     def web_app(self) -> web.Application:
         s_max = self.default_profile.params["S_max"]
-        app = web.Application(client_max_size=4 * s_max,        # TRN-13: read bodies up to 4 × S_max
+        self._max_body = 4 * s_max
+        app = web.Application(client_max_size=self._max_body,    # TRN-13: read bodies up to 4 × S_max
                               middlewares=[self._ends_in_a_row])
         app.router.add_post(self.behaviour.endpoint_path, self._service)     # TRN-01's seam
         app.router.add_get(self.behaviour.endpoint_path, self._wsdl)
@@ -367,6 +379,14 @@ class Gateway:
 
     async def _service(self, request: web.Request) -> web.StreamResponse:
         arrival = self._arrive(request)
+        answer = await self._evaluated(request, arrival)
+        if isinstance(answer, web.StreamResponse):
+            return answer
+        return await self._respond(request, arrival, **_handed_over(answer))
+
+    async def _evaluated(self, request: web.Request, arrival: dict) -> dict | web.StreamResponse:
+        """What ``_respond`` is to send for a Send request (its own frame ends here: a request waiting out a
+        ``delay`` keeps only what ``_respond`` keeps), or the response already sent."""
         try:
             body = await self._read(request, arrival)
         except web.HTTPRequestEntityTooLarge:
@@ -400,14 +420,13 @@ class Gateway:
             await asyncio.sleep(self.behaviour.reply_delay_t_cgw * t_cgw)
         ex.verdict["timings"] = {"evaluation_ms": round((time.perf_counter() - started) * 1000, 3)}
         content_type = XML_CONTENT_TYPE if response.status in (200, 500) else "text/plain"
-        return await self._respond(request, arrival, status=response.status, body=response.body,
-                                   content_type=content_type, request_body=body, exchange=ex,
-                                   reply_text=response.reply_text, delivery=response.delivery)
+        return dict(status=response.status, body=response.body, content_type=content_type, request_body=body,
+                    exchange=ex, reply_text=response.reply_text, delivery=response.delivery)
 
     async def _prepared(self, ex: pipeline.Exchange) -> bool:
         """Run ``pipeline.prepare`` in a worker process (the SOAP UserId, which chooses the session, is read
         there too); False if it outlasts ``cpu_budget`` (the worker is killed; nothing recorded)."""
-        work = asyncio.ensure_future(self._cpu.prepare(ex.request.body, self._prepare_here))
+        work = asyncio.ensure_future(self._cpu.prepare(ex.request.body, self._passwords(), self._prepare_here))
         self._cpu_waits.add(work)
         try:
             results = await work
@@ -423,8 +442,8 @@ class Gateway:
         """Start the CPU worker processes before serving (without a server, the first request does)."""
         self._cpu.start()
 
-    def _prepare_here(self, body: bytes) -> dict:
-        return pipeline.prepared_elsewhere(self, body)
+    def _prepare_here(self, body: bytes, known: list[str]) -> dict:
+        return pipeline.prepared_elsewhere(self, body, known)
 
     def stop_cpu_waits(self) -> None:
         """Stopping: requests waiting for their CPU work end now (their rows say no response was sent)."""
@@ -466,7 +485,7 @@ class Gateway:
         None: it did not arrive within ``body_timeout`` (dribbled or endless), the connection is aborted."""
         timeout = self.config.body_timeout
         try:
-            return await asyncio.wait_for(request.read(), timeout)
+            return await asyncio.wait_for(_body(request, self._max_body), timeout)
         except web.HTTPRequestEntityTooLarge:
             raise
         except asyncio.TimeoutError:
@@ -498,6 +517,7 @@ class Gateway:
                "gateway_verdict": verdict}
         seq, connection = row.pop("seq"), row.pop("_connection", None)
         self._open[seq] = self._in_flight[seq] = row
+        request_body = None                        # the row has it
         if connection is not None:
             # a client giving up during a delay is noted in the row before it is committed (REL-01/06); a
             # row committed before a hold or stall does not learn of a later close (no case times those)
@@ -506,7 +526,10 @@ class Gateway:
             if exchange is not None and exchange.delay:
                 verdict["delay_s"] = exchange.delay
             if delivery.delay:
-                await asyncio.sleep(delivery.delay)
+                octets = {"response_body": body, "reply_text": reply_text}
+                body = reply_text = None
+                await self._wait(row, delivery.delay, octets, exchange)
+                body, reply_text = octets["response_body"], octets["reply_text"]
             facts = planned(delivery, body)
             verdict["delivered"] = facts.pop("delivered")
             if facts:
@@ -526,6 +549,32 @@ class Gateway:
             log.info("exchange %s: the client went away during the response (%s)", seq, exc)
             sent = None
         return sent if sent is not None else _Gone()
+
+    async def _wait(self, row: dict, seconds: float, octets: dict, exchange: pipeline.Exchange | None) -> None:
+        """Wait out a scenario ``delay``. From ``SPOOL_DELAY_S`` on, the row's request octets (redacted) and
+        the response's ``octets`` wait on disk (spool.py) and the exchange lets go of its own; both are
+        back, as the evidence will store them, when the wait ends or is cancelled."""
+        if seconds < SPOOL_DELAY_S or exchange is None:
+            await asyncio.sleep(seconds)
+            return
+        aside = set_aside(self._fingerprint_of(exchange.verdict.get("session")), row, self._passwords())
+        try:
+            spooled = self._spool.put({"request_body": aside["request_body"], "message_text": aside["message_text"],
+                                       **octets})
+        except OSError as exc:                     # a full or read-only disk: the octets wait in memory
+            log.warning("exchange octets kept in memory during a delay: %s", exc)
+            await asyncio.sleep(seconds)
+            return
+        row.update(request_body=spooled, message_text=None, **{SECRETS: aside[SECRETS]})
+        octets.clear()
+        del aside
+        exchange.request.body, exchange.call, exchange.header, exchange.secrets = b"", None, Header({}), None
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            back = Spool.take(spooled)
+            row.update(request_body=back.pop("request_body"), message_text=back.pop("message_text"))
+            octets.update(back)
 
     async def _commit(self, seq: int, row: dict) -> str | None:
         """Commit the row of ``seq`` (off the event loop: the wait for a locked file is bounded by
@@ -782,7 +831,7 @@ class Gateway:
     def _listing(self, case_id: str | None = None) -> list[dict]:
         """The rows of ``case_id`` (None: all) by ``seq``, with the exchanges not committed yet (in
         flight, deferred). Those are read first: a row committed meanwhile is listed once, as committed."""
-        in_flight = [{**dict.fromkeys(COLUMNS), "seq": seq, **self.redacted(row)}
+        in_flight = [{**dict.fromkeys(COLUMNS), "seq": seq, **self.redacted(_unspooled(row))}
                      for seq, row in list(self._in_flight.items())]
         unwritten = {r["seq"]: r for r in in_flight + self.evidence.deferred()}
         rows = self.evidence.rows(case_id)
@@ -822,6 +871,21 @@ def _load_pki(folder: Path) -> TestPKI:
     return TestPKI.ensure(folder, tax_code=tax_code)
 
 
+def _handed_over(answer: dict) -> dict:
+    """A copy of ``answer``, which is emptied: the caller's frame keeps nothing of it while the callee waits."""
+    out = dict(answer)
+    answer.clear()
+    return out
+
+
+def _unspooled(row: dict) -> dict:
+    """``row`` with the octets it set aside while it waits (``Gateway._wait``) read back."""
+    if not isinstance(row.get("request_body"), Spooled):
+        return row
+    back = Spool.read(row["request_body"])
+    return {**row, "request_body": back["request_body"], "message_text": back["message_text"]}
+
+
 class _Gone(web.StreamResponse):
     """Returned when ``transmit`` left nothing to send (connection reset or held then closed):
     aiohttp treats it as a client that went away, and writes nothing more."""
@@ -852,6 +916,21 @@ def _response_fields(row: dict, status: int, body: bytes, headers: dict, reply_t
                response_headers={**headers, "Content-Length": str(len(body))}, response_body=body,
                reply_text=reply_text, reply_function=reply_function, reply_codes=reply_codes)
     return headers
+
+
+LARGE_BODY = 1 << 20
+
+
+async def _body(request: web.Request, limit: int) -> bytes | bytearray:
+    """``request.read()`` without its last step, a copy of the whole body in one go on the event loop (a
+    14 MB body held every other request back for 5-10 ms): a body of ``LARGE_BODY`` or more stays the
+    ``bytearray`` it was read into (nothing changes it). Over ``limit``: 413, as aiohttp's."""
+    body = bytearray()
+    while chunk := await request.content.readany():
+        body += chunk
+        if len(body) > limit:
+            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
+    return body if len(body) >= LARGE_BODY else bytes(body)
 
 
 def _tls_facts(request: web.Request) -> dict:
@@ -916,7 +995,7 @@ def _request_fields(ex: pipeline.Exchange | None) -> dict:
     return {"message_text": ex.text, "user_id": ex.call.user_id if ex.call else None,
             "message_id": h.get("Reference/messageId"), "type": h.get("Subject/type"),
             "function": h.get("Subject/function"), "reference": h.get("Subject/reference"),
-            "attempt": ex.attempt, "rule": ex.rule.label if ex.rule else None}
+            "attempt": ex.attempt, "rule": ex.rule.label if ex.rule else None, SECRETS: ex.secrets}
 
 
 def _headers(request: web.Request) -> dict[str, str]:

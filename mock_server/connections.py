@@ -33,8 +33,10 @@ from dataclasses import dataclass, field
 _HELLO_AT = "_ecdi_tls_started_at"     # on the SSL object, set by the SNI callback
 _CONNECTION = "_ecdi_connection"        # on the transport a request handler is given
 # asyncio (3.11) gives each TLS connection a 256 KiB read buffer, zero-filled when the connection is
-# accepted: 1.2 GB for 5,000 held requests. 16 KiB holds a whole TLS record's plaintext; a large body
-# arrives in more reads, not in more memory (docs/performance.md, "Held connections").
+# accepted: 1.2 GB for 5,000 held requests. The ciphertext read into it is copied into the connection's
+# TLS object before the event loop does anything else, so one buffer serves every connection of a loop
+# (``_LeanTLS``): 16 KiB each was 80 MB for 5,000 (docs/performance.md, "Held connections"). It stays 16
+# KiB, a TLS record: a connection's ``MemoryBIO`` keeps the capacity of the largest read it was given.
 TLS_READ_BUFFER = 16 * 1024
 
 
@@ -160,18 +162,33 @@ def tracked(factory, header_timeout: float | None = None, open_connections: Open
 
 
 class _LeanTLS(sslproto.SSLProtocol):
-    """asyncio's own TLS protocol, with a ``TLS_READ_BUFFER`` read buffer."""
+    """asyncio's own TLS protocol, reading into its loop's shared buffer (``TLS_READ_BUFFER``).
 
-    max_size = TLS_READ_BUFFER
+    Safe because asyncio's selector loop calls ``get_buffer``, ``recv_into`` and ``buffer_updated`` (which
+    copies the octets into this connection's ``MemoryBIO``) one after the other in one callback, and a
+    loop runs one callback at a time; each loop (each gateway thread) has its own buffer."""
+
+    max_size = 1         # asyncio's __init__ allocates a buffer of this size; it is replaced at once
+
+    def __init__(self, shared: memoryview, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._ssl_buffer_view = shared
+        self._ssl_buffer = shared.obj
+        self.max_size = len(shared)            # plaintext read at once, as asyncio's own
+
+    def get_buffer(self, n):
+        return self._ssl_buffer_view
 
 
 def tracked_tls(factory, context: ssl.SSLContext, *, header_timeout: float | None, handshake_timeout: float,
                 open_connections: OpenConnections | None = None):
     """``tracked``'s factory wrapped in TLS, for ``loop.create_server`` *without* its ``ssl`` argument:
-    what asyncio does for a server's TLS, but with the small read buffer (``_LeanTLS``)."""
+    what asyncio does for a server's TLS, but with one read buffer for all connections (``_LeanTLS``)."""
     loop = asyncio.get_running_loop()
     inner = tracked(factory, header_timeout, open_connections)
-    return lambda: _LeanTLS(loop, inner(), context, None, server_side=True, ssl_handshake_timeout=handshake_timeout)
+    shared = memoryview(bytearray(TLS_READ_BUFFER))
+    return lambda: _LeanTLS(shared, loop, inner(), context, None, server_side=True,
+                            ssl_handshake_timeout=handshake_timeout)
 
 
 def note_client_hello(ssl_object, server_name, context) -> None:

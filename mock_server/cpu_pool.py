@@ -6,7 +6,7 @@ hand-over (issue 13: p99 10 × its idle value), and the gateway used one core of
 process that outlasts its budget is killed and replaced; a thread could only be abandoned, still
 burning a core.
 
-A worker reads the request's octets and returns what ``prepare`` computed as plain data
+A worker reads the accounts' passwords and the request's octets (two frames) and returns what ``prepare`` computed as plain data
 (``pipeline.prepared_elsewhere``); the event loop re-reads the pruned message-text tree in C and the
 steps find the expensive results already there.
 
@@ -114,13 +114,14 @@ class _Worker:
         if self.process is None or not self.process.alive():
             self.process = _IDLE.take(self._profile_ids) or _Process(self._profile_ids)
 
-    def call(self, body: bytes, budget: float) -> dict | None:
-        """The portable results for ``body``, or None if they did not come within ``budget`` seconds
+    def call(self, body: bytes, known: list[str], budget: float) -> dict | None:
+        """The portable results for ``body`` (``known``: the passwords its evidence must not hold), or None if they did not come within ``budget`` seconds
         (the process is then killed; the next call starts a fresh one)."""
         with self._lock:
             self._ensure_started()
             process = self.process
             try:
+                process.requests.send_bytes(pickle.dumps(known))
                 process.requests.send_bytes(body)
                 if process.results.poll(max(budget, 0.0)):
                     return pickle.loads(process.results.recv_bytes())
@@ -175,11 +176,11 @@ class CpuPool:
             log.error("the gateway's CPU worker processes could not start (%s): requests are prepared "
                       "in its own threads from now on", exc)
 
-    async def prepare(self, body: bytes, fallback) -> dict | None:
+    async def prepare(self, body: bytes, known: list[str], fallback) -> dict | None:
         """The worker's results for ``body``, or None past the budget (waiting for a free worker
         counts: a queue of hostile requests must not hold an answer past it either).
 
-        ``fallback(body)`` computes the same in this process: used, in a thread, once a worker could not
+        ``fallback(body, known)`` computes the same in this process: used, in a thread, once a worker could not
         be started (a platform without usable worker processes serves, with the stall it had before)."""
         deadline = time.monotonic() + self.budget
         idle = self._idle_queue()
@@ -193,10 +194,11 @@ class CpuPool:
                 return None
             if self.start_problem is None:
                 try:
-                    return await loop.run_in_executor(self._threads, worker.call, body, deadline - time.monotonic())
+                    return await loop.run_in_executor(self._threads, worker.call, body, known,
+                                                      deadline - time.monotonic())
                 except WorkerStartError as exc:
                     self._cannot_start(exc)
-            work = loop.run_in_executor(self._threads, fallback, body)
+            work = loop.run_in_executor(self._threads, fallback, body, known)
             try:
                 return await asyncio.wait_for(asyncio.shield(work), max(0.0, deadline - time.monotonic()))
             except asyncio.TimeoutError:

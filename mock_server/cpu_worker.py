@@ -1,4 +1,5 @@
-"""One CPU worker process (``cpu_pool``): ``pipeline.prepare`` on each request's octets.
+"""One CPU worker process (``cpu_pool``): ``pipeline.prepare`` on each request's octets, and where its
+secrets are (``redaction.find_secrets``).
 
 Started by ``cpu_pool`` as ``python -c "...cpu_worker.main(...)" PROFILE_ID...``; frames (``multiprocessing.connection``)
 arrive on stdin and results leave on stdout, which nothing else may write to (fd 1 is pointed at
@@ -31,8 +32,9 @@ def main(profile_ids: list[str]) -> int:
     results.send_bytes(READY)
     while True:
         try:
+            known = pickle.loads(requests.recv_bytes())
             body = requests.recv_bytes()
         except (EOFError, OSError):          # the gateway stopped
             return 0
-        results.send_bytes(pickle.dumps(pipeline.prepared_elsewhere(gateway, body)))
+        results.send_bytes(pickle.dumps(pipeline.prepared_elsewhere(gateway, body, known)))
 

@@ -104,7 +104,7 @@ def row_hash(prev_hash: str, pos: int, seq: int, stored: dict[str, Any], *, lega
     content = {"pos": pos, "seq": seq}
     for name in COLUMNS:
         value = stored.get(name)
-        if isinstance(value, (bytes, memoryview)):
+        if isinstance(value, (bytes, bytearray, memoryview)):
             value = ({"hex": bytes(value).hex()} if legacy
                      else {"sha256": hashlib.sha256(value).hexdigest(), "length": len(value)})
         elif hasattr(value, "sha256"):     # octets withheld from a slice (evidence_slice.Withheld): their digest
@@ -117,6 +117,10 @@ def row_hash(prev_hash: str, pos: int, seq: int, stored: dict[str, Any], *, lega
 def _row_holds(prev_hash: str, pos: int, seq: int, stored: dict[str, Any], recorded_hash: str) -> bool:
     return recorded_hash in (row_hash(prev_hash, pos, seq, stored),
                              row_hash(prev_hash, pos, seq, stored, legacy=True))
+
+
+# Octets this large are written into their row after it is inserted (``blobopen``): SQLite then copies them
+# without holding the interpreter, where binding them copies megabytes while holding it (issue 13).
 
 
 class EvidenceUnavailable(Exception):
@@ -145,6 +149,11 @@ class EvidenceLog:
         self._pending: list[_Ticket] = []      # appended rows waiting for the next group commit
         self._retrying: threading.Thread | None = None
         self._closed = False
+
+    @property
+    def last_seq(self) -> int:
+        """The highest arrival number allocated so far (recorded, when nothing has arrived yet)."""
+        return self._engine.last_seq
 
     def next_seq(self) -> int:
         """Allocate the arrival number of a request that has just arrived (it must end in a row)."""

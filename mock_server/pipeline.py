@@ -31,6 +31,7 @@ import base64
 import hmac
 import pickle
 import re
+import sys
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -60,7 +61,7 @@ from conformance.codec.namespaces import DEC, ENV, PAY, q
 from conformance.codec.safexml import MAX_DEPTH, XmlRefused, hardened_parser, read_message_text
 from conformance.profile import Profile
 
-from . import faults, flows
+from . import faults, flows, redaction
 from .config import Account
 from .database import AlreadyRecorded, StorageUnavailable
 from .scenario import HistoryStep, Rule
@@ -149,6 +150,7 @@ class Exchange:
     reply_fields: dict = field(default_factory=dict)   # extra Result fields of entry 1 (step 18)
     mail: dict | None = None           # the OTP e-mail recording sends (PAY-04)
     mail_withheld: bool = False        # scenario ``withhold_mail``: that e-mail never reaches the user
+    secrets: Any = None                # redaction.Secrets of the body and message text, found by the worker
     _parsed: bool = False
     _xml_problem: XmlRefused | None = None
     _once: dict = field(default_factory=dict)
@@ -708,12 +710,14 @@ def prepare(gw, ex: Exchange) -> None:
         return
 
 
-def prepared_elsewhere(gw, body: bytes) -> dict:
-    """``prepare`` on a request's octets, its results as plain data for another process (``cpu_pool``).
-    A signature travels as its certificates' DER (its ``signed_root`` stays behind: no step reads it)."""
+def prepared_elsewhere(gw, body: bytes, known: list[str]) -> dict:
+    """``prepare`` on a request's octets, its results as plain data for another process (``cpu_pool``),
+    and where the passwords ``known`` and the secret elements are in the octets the evidence row keeps (so the
+    evidence writer does not scan megabytes). A signature travels as its certificates' DER (its
+    ``signed_root`` stays behind: no step reads it)."""
     ex = Exchange(HttpRequest("", {}, body), None, "")
     prepare(gw, ex)
-    portable = {}
+    portable = {"_secrets": redaction.find_secrets(body, ex.text, known)}
     for key, (done, value) in ex._once.items():
         if done and isinstance(value, xmlsig.VerifiedSignature):
             value = _PortableSignature(value.signer.public_bytes(DER), [c.public_bytes(DER) for c in value.intermediates],
@@ -734,6 +738,7 @@ def adopt(ex: Exchange, portable: dict) -> None:
     """Take the results ``prepared_elsewhere`` computed for this exchange's octets."""
     portable = dict(portable)
     parsed = portable.pop("_parsed", None)
+    ex.secrets = portable.pop("_secrets", None)
     for key, (done, value) in portable.items():
         if done and isinstance(value, _PortableSignature):
             value = value.restored()
@@ -813,6 +818,8 @@ def evaluate(gw, ex: Exchange) -> Response:
 
 
 def _run_checks(gw, ex: Exchange) -> Outcome | None:
+    """The checks in order; the names of those passed go into the verdict (one string per name, shared by
+    every verdict: thousands of held requests each kept their own copies)."""
     passed = ex.verdict.setdefault("steps_passed", [])
     for name, step in checks_run(gw.behaviour):
         try:
@@ -830,10 +837,10 @@ def _run_checks(gw, ex: Exchange) -> Outcome | None:
 
 def checks_run(behaviour) -> list[tuple[str, Callable[[Any, Exchange], Outcome | None]]]:
     """(name, step) in the order this gateway runs them: Table 7-3 unless its behaviour reorders or skips."""
-    steps = [(step.__name__.removeprefix("step_"), step) for step in CHECKS]
+    steps = [(sys.intern(step.__name__.removeprefix("step_")), step) for step in CHECKS]
     if behaviour.check_order:
         by_name = dict(steps)
-        steps = [(name, by_name[name]) for name in behaviour.check_order]
+        steps = [(sys.intern(name), by_name[name]) for name in behaviour.check_order]
     return [(name, step) for name, step in steps if name not in behaviour.skipped_checks]
 
 

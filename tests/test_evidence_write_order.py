@@ -320,3 +320,28 @@ def test_a_group_commit_that_fails_fails_every_row_of_its_batch_and_none_waits(t
     for thread in threads:
         thread.join(10)
     assert not any(t.is_alive() for t in threads) and len(outcomes) == 5 and "unavailable" in outcomes
+
+
+def test_megabytes_of_octets_are_written_into_their_row_and_hashed_as_any(tmp_path):
+    """Octets from STREAMED_OCTETS on are written after their row's insert (SQLite copies them without the
+    interpreter): read back unchanged, bound by the row's hash (an edit is found), bytes or bytearray."""
+    from mock_server.evidence import EvidenceLog
+    from mock_server.evidence_store import STREAMED_OCTETS
+
+    log = EvidenceLog(tmp_path / "evidence.sqlite3")
+    large = bytes(range(256)) * (STREAMED_OCTETS // 256 + 3)
+    try:
+        for body in (large, bytearray(large[::-1]), b"small"):
+            log.append(log.next_seq(), case_id="c", request_body=body, response_body=large[:STREAMED_OCTETS])
+        assert [bytes(r["request_body"]) for r in log.rows()] == [large, large[::-1], b"small"]
+        assert all(r["response_body"] == large[:STREAMED_OCTETS] for r in log.rows())
+    finally:
+        log.close()
+    assert verify_chain(tmp_path / "evidence.sqlite3") == (True, None)
+    db = sqlite3.connect(tmp_path / "evidence.sqlite3")
+    db.execute("DROP TRIGGER exchanges_no_update")
+    with db.blobopen("exchanges", "request_body", 2) as blob:
+        blob.write(b"X")
+    db.commit()
+    db.close()
+    assert check_chain(tmp_path / "evidence.sqlite3") == [("tampered", 2)]

@@ -4,6 +4,7 @@ requests — never the reference DTS). The fixtures and the plain client come fr
 
 from __future__ import annotations
 
+import re
 import socket
 import ssl
 import time
@@ -182,6 +183,38 @@ def test_drip_sends_the_body_slowly_but_completely(gateway, pki, client, control
 def test_delay_is_seconds_of_real_time(gateway, pki, client, control, case):
     control.begin_case(case, rule({"action": "delay", "seconds": 0.3}))
     assert raw_send(gateway, pki, client.message()).elapsed >= 0.3
+
+
+def test_a_long_delay_keeps_the_octets_on_disk_and_the_row_is_as_without(gateway, pki, client, control, case,
+                                                                        monkeypatch):
+    """Past SPOOL_DELAY_S a waiting request's octets wait on disk (issue 14, held memory): listed meanwhile,
+    redacted there, and committed as a short delay commits them; nothing is left in the folder."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mock_server import app
+
+    held = gateway.gateway._spool.folder
+    rows = {}
+    for name, threshold in (("memory", 60.0), ("disk", 0.0)):
+        monkeypatch.setattr(app, "SPOOL_DELAY_S", threshold)
+        control.begin_case(f"{case}-{name}", rule({"action": "delay", "seconds": 0.6}))
+        text = client.message()
+        with ThreadPoolExecutor(1) as pool:
+            sent = pool.submit(client.post, soap.send_request_body(text, USER, PASSWORD))
+            deadline = time.monotonic() + 10
+            while not control.exchanges(f"{case}-{name}") and time.monotonic() < deadline:
+                time.sleep(0.05)
+            waiting = control.exchanges(f"{case}-{name}")
+            files = [f.read_bytes() for f in held.glob("*") if f.is_file()] if held.is_dir() else []
+            assert sent.result(timeout=10).status_code == 200
+        assert (len(files) == 1) == (name == "disk") and PASSWORD.encode() not in b"".join(files)
+        assert waiting[0].request_body.count(b"[fingerprint:hmac-sha256:") == 1 and waiting[0].message_text == text
+        row = control.exchanges(f"{case}-{name}")[0]
+        assert (row.message_text, row.response_status, row.reply_function) == (text, 200, "29")
+        rows[name] = row
+    marker = re.compile(rb"\[fingerprint:hmac-sha256:[0-9a-f]{64}\]")
+    assert marker.findall(rows["disk"].request_body) == marker.findall(rows["memory"].request_body)
+    assert not [f for f in held.glob("*") if f.is_file()]
 
 
 # ------------------------------------------------------------------------------------------

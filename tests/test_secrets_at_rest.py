@@ -239,3 +239,48 @@ def test_redaction_finds_exactly_what_the_patterns_find(data):
             expected = pattern.sub(lambda m: m.group(1) + b"#" + m.group(3), expected)
     marked = fp.elements(data)[0]
     assert fingerprint.MARKER.sub("#", marked.decode("utf-8", "replace")) == expected.decode("utf-8", "replace")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_PIECES, max_size=40).map(b"".join), st.lists(st.sampled_from(["secret", "123456", "pw", "p", "secret12",
+                                                                               "x=\"1\"", "lt;"]), max_size=3))
+def test_values_are_replaced_where_they_stand_in_the_original_octets(data, values):
+    """Each value's occurrences (whole words if short) in the original octets, longer values first and none
+    overlapping one replaced already, become its fingerprint; every occurrence is replaced at least in part.
+    (Found once on the original, as a worker does ahead, not one substitution after another: a marker's
+    brackets never make a new word boundary.)"""
+    from conformance.codec import fingerprint
+    fp = Fingerprinter(new_key())
+    kept: list = []
+    for value in fingerprint._ordered(values):
+        for m in re.finditer(fingerprint._bounded(value).encode(), data):
+            if not any(k[0] < m.end() and m.start() < k[1] for k in kept):
+                kept.append((m.start(), m.end(), value))
+    expected, pos = b"", 0
+    for start, end, value in sorted(kept):
+        expected, pos = expected + data[pos:start] + fp(value).encode(), end
+    assert fp.octets(data, values) == expected + data[pos:]
+    for value in values:
+        assert all(any(k[0] < m.end() and m.start() < k[1] for k in kept)
+                   for m in re.finditer(fingerprint._bounded(value).encode(), data))
+
+
+def test_the_worker_finds_the_secrets_the_evidence_writer_replaces():
+    """The spans a CPU worker finds in a Send (redaction.find_secrets, carried by the row) redact it as a
+    scan of the row would: the password element, the OTP escaped in the message text, another account's
+    password elsewhere."""
+    from mock_server import pipeline
+    from mock_server.accepted import AcceptedProfiles
+    from mock_server.redaction import SECRETS, redact_row
+
+    text = b"<e:Envelope><p:otp>012345</p:otp><note>other-Pw-9 and 012345</note></e:Envelope>"
+    body = soap.send_request_body(text, "u", "pa&ss")
+    known = ["other-Pw-9", "pa&ss"]
+    found = pipeline.prepared_elsewhere(AcceptedProfiles(["ecdi-1.0"]), body, known)["_secrets"]
+    assert set(found.values) == {"pa&ss", "012345", "other-Pw-9"} and len(found.body[1]) == 4 and len(found.text[1]) == 3
+    fp = Fingerprinter(new_key())
+    row = {"request_body": body, "message_text": text, "path": "/ecdi", "request_headers": {}}
+    ahead = redact_row(fp, {**row, SECRETS: found}, known)
+    assert ahead == redact_row(fp, row, known) and SECRETS not in ahead
+    assert not any(s.encode() in ahead["request_body"] + ahead["message_text"] for s in ("pa&amp;ss", "012345", "other-Pw-9"))
+    assert redact_row(fp, {**row, SECRETS: found}, [*known, "new-Pw-1"]) == redact_row(fp, row, [*known, "new-Pw-1"])

@@ -44,22 +44,75 @@ def _element(name: str) -> tuple[re.Pattern, re.Pattern]:
 _PATTERNS = {name: _element(name) for name in SECRET_ELEMENTS}
 
 
-def _sub_at_name(pattern: re.Pattern, opener: bytes, name: bytes, data: bytes, replace) -> bytes:
-    """``pattern.sub(replace, data)``, trying the pattern only where ``name`` occurs, at the last
-    ``opener`` before it (no prefix holds an opener). Scanning with the pattern itself tries it at every
-    ``&lt;`` of a large message text and held the gateway's GIL for tens of milliseconds (issue 13)."""
+Span = tuple[int, int, str]      # octets [start, end) of a secret, and its clear value
+
+
+def _spans_at_name(pattern: re.Pattern, opener: bytes, name: bytes, data: bytes, unescapes: int) -> list[Span]:
+    """The text (group 2) of every ``pattern`` match, trying the pattern only where ``name`` occurs, at the
+    last ``opener`` before it (no prefix holds an opener). Scanning with the pattern itself tries it at
+    every ``&lt;`` of a large message text and held the gateway's GIL for tens of milliseconds (issue 13).
+    A text that is already a marker is no secret."""
     out, pos, at = [], 0, _find(data, name)
     while at != -1:
         start = data.rfind(opener, pos, at)
         match = pattern.match(data, start) if start != -1 else None
         if match is not None:
-            out += [data[pos:match.start()], replace(match)]
+            value = match.group(2).decode("utf-8", "replace")
+            for _ in range(unescapes):
+                value = html.unescape(value)
+            if not MARKER.fullmatch(value):
+                out.append((match.start(2), match.end(2), value))
             pos = match.end()
             at = _find(data, name, pos)
         else:
             at = _find(data, name, at + 1)
-    out.append(data[pos:])
-    return b"".join(out)
+    return out
+
+
+def _merged(spans: list[Span], found: list[Span], *, cover: bool) -> list[Span]:
+    """Sorted ``spans`` with sorted ``found`` (neither overlapping within itself) added, in one pass: one
+    overlapping a span already there is left out, unless ``cover`` and it covers it whole (an element
+    around another: the outer text is replaced, as a second ``re.sub`` pass over the first's output would)."""
+    out, i = [], 0
+    for span in found:
+        while i < len(spans) and spans[i][1] <= span[0]:
+            out.append(spans[i])
+            i += 1
+        j = i
+        while j < len(spans) and spans[j][0] < span[1]:
+            j += 1
+        if i == j or cover and all(span[0] <= s[0] and s[1] <= span[1] for s in spans[i:j]):
+            out.append(span)
+            i = j
+    return out + spans[i:]
+
+
+def _element_passes(data: bytes | None, names: Iterable[str]) -> tuple[list[Span], list[str]]:
+    spans: list[Span] = []
+    passes: list[list[Span]] = []
+    for name in names if data else ():
+        for pattern, unescapes, opener in zip(_PATTERNS[name], (1, 2), (b"<", b"&lt;")):
+            passes.append(_spans_at_name(pattern, opener, name.encode(), data, unescapes))
+            spans = _merged(spans, passes[-1], cover=True)
+    kept = set(spans)
+    return spans, [span[2] for found in passes for span in found if span in kept]
+
+
+def element_spans(data: bytes | None, names: Iterable[str] = SECRET_ELEMENTS) -> list[Span]:
+    """Where the text of every ``names`` element is in ``data`` (as markup, and escaped inside another
+    element), with its value as a parser would read it; sorted."""
+    return _element_passes(data, names)[0]
+
+
+def value_spans(data: bytes | None, values: Iterable[str], taken: list[Span] = ()) -> list[Span]:
+    """Where each value's UTF-8 form is in ``data`` (``_bounded``; longer values first), outside the sorted
+    spans ``taken``; sorted, ``taken`` included."""
+    spans = list(taken)
+    for value in _ordered(values) if data else ():
+        if _find(data, value.encode("utf-8")) != -1:
+            found = [(m.start(), m.end(), value) for m in re.finditer(_bounded(value).encode("utf-8"), data)]
+            spans = _merged(spans, found, cover=False)
+    return spans
 
 
 _CHUNK = 1 << 20
@@ -103,24 +156,25 @@ class Fingerprinter:
         digest = hmac.new(self._key, value.encode("utf-8"), hashlib.sha256).hexdigest()
         return f"[fingerprint:hmac-sha256:{digest}]"
 
+    def replaced(self, data: bytes, spans: Iterable[Span]) -> bytes:
+        """``data`` with each span (``element_spans``, ``value_spans``: not overlapping) replaced by
+        the fingerprint of its value; ``data`` itself when there are none (no copy of a large body)."""
+        view, out, pos = memoryview(data), [], 0      # slices of a view: the octets are copied once, by join
+        for start, end, value in sorted(spans):
+            out += [view[pos:start], self(value).encode("ascii")]
+            pos = end
+        if not out:
+            return data
+        out.append(view[pos:])
+        return b"".join(out)
+
     def elements(self, data: bytes | None, names: Iterable[str] = SECRET_ELEMENTS) -> tuple[bytes | None, list[str]]:
         """``data`` with the text of every ``names`` element replaced by its fingerprint, and the clear
         values found (as a parser would read them)."""
         if not data:
             return data, []
-        found: list[str] = []
-        for name in names:
-            for pattern, unescapes, opener in zip(_PATTERNS[name], (1, 2), (b"<", b"&lt;")):
-                def sub(m: re.Match) -> bytes:
-                    value = m.group(2).decode("utf-8", "replace")
-                    for _ in range(unescapes):
-                        value = html.unescape(value)
-                    if MARKER.fullmatch(value):
-                        return m.group(0)
-                    found.append(value)
-                    return m.group(1) + self(value).encode("ascii") + m.group(3)
-                data = _sub_at_name(pattern, opener, name.encode(), data, sub)
-        return data, found
+        spans, found = _element_passes(data, names)
+        return self.replaced(data, spans), found
 
     def text(self, text: str, values: Iterable[str]) -> str:
         """``text`` with every occurrence of each value replaced by its fingerprint (``_bounded``)."""
@@ -131,10 +185,7 @@ class Fingerprinter:
 
     def octets(self, data: bytes | None, values: Iterable[str]) -> bytes | None:
         """``text`` on octets: each value's UTF-8 form replaced."""
-        for value in _ordered(values):
-            if data and _find(data, value.encode("utf-8")) != -1:
-                data = re.sub(_bounded(value).encode("utf-8"), self(value).encode("ascii"), data)
-        return data
+        return self.replaced(data, value_spans(data, values)) if data else data
 
     def header(self, value: str, values: Iterable[str]) -> str:
         """A header value redacted; the text inside ``Basic <base64>`` too (re-encoded)."""
