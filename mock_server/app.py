@@ -37,6 +37,7 @@ import re
 import secrets
 import ssl
 import threading
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -154,7 +155,10 @@ class Gateway:
         if self.shared is not None:
             self.shared.create(DEFAULT_SESSION, None)
             self.sync_sessions()
-        self._spool = Spool(config.state_path().parent / "held")   # octets of requests waiting out a delay
+        # octets of requests waiting out a delay, in a private folder: beside the state, or of its own when
+        # the state is in a database and no file was named
+        self._spool = Spool(config.state_path().parent / "held" if config.database is None or config.evidence_db
+                            else Path(tempfile.mkdtemp(prefix="ecdi-held-")))
         self.payments = Payments(self.store.connection, self.store.transaction)
         self.control_token = config.control_token or secrets.token_urlsafe(24)
         self.base_url = ""                     # https://host:port, set once the server is bound

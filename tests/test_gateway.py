@@ -473,12 +473,13 @@ def test_delay_rule_delays_the_response(client, control, case):
 @BOTH_ENGINES
 def test_exchanges_are_in_arrival_order_while_a_response_is_held_back(client, control, case):
     control.begin_case(case, {"name": "hold-first", "rules": [{"when": {"attempt": 1, "function": "8"},
-                                                              "then": {"action": "delay", "seconds": 0.5}}]})
+                                                              "then": {"action": "delay", "seconds": 1.5}}]})
     text = client.message()
     with ThreadPoolExecutor(1) as pool:
         held = pool.submit(client.send, text)
-        time.sleep(0.15)
-        in_flight = control.exchanges(case)
+        deadline = time.monotonic() + 10                  # its arrival, however busy the machine (no fixed sleep)
+        while not (in_flight := control.exchanges(case)) and time.monotonic() < deadline:
+            time.sleep(0.02)
         _, second = client.send(text)                     # retransmission while the first is held
         first = held.result()[1]
     assert len(in_flight) == 1 and in_flight[0].responded_at is None and in_flight[0].response_status is None
