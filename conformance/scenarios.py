@@ -25,6 +25,16 @@ def reply_first_attempt(type_: str, function: str, reply_function: str, errors: 
     }
 
 
+def answered_alike(type_: str, function: str, reply_function: str, errors: list[dict], name: str) -> dict:
+    """Every attempt of a submission of the given type/function meets the same customs answer, however the
+    DTS times them (a retransmission after a slow reply, REL-03): a 271 is not recorded, so each attempt is
+    evaluated afresh and refused alike (REL-10); a 272/273 is recorded as entry 1 by the first attempt and
+    replayed to the later ones. Set it before each submission: it answers every new one so."""
+    when = {"type": type_, "function": function, **({} if reply_function == "271" else {"attempt": 1})}
+    return {"name": name, "rules": [{"when": when, "then": {"action": "reply", "function": reply_function,
+                                                            "errors": errors}}]}
+
+
 def delay_first_attempt(type_: str, function: str, seconds: float, name: str = "delay-first-attempt") -> dict:
     """The first attempt of the given type/function is answered only after ``seconds``."""
     return {
