@@ -54,3 +54,18 @@ def test_forged_reply_fails_verification(client, control, case):
     control.begin_case(case, BUILT["forged"])
     with pytest.raises(xmlsig.SignatureProblem):
         xmlsig.verify_envelope(client.send(client.message())[1])
+
+
+@pytest.mark.parametrize("function, code", [("271", "U0002"), ("272", "E0075")])
+def test_answered_alike_gives_a_retransmission_the_same_code(client, control, case, function, code):
+    # reply.error-code-matrix: a DTS that gave up on a slow first attempt (the harness's load) and re-sent it
+    # (REL-03) must meet the same code again, not an acceptance or the next declaration's code
+    error = {"code": code, "field": "/Envelope/Body/Content/Declaration", "description": f"mã {code} (tra cứu 7)"}
+    control.begin_case(case, scenarios.answered_alike("929", "8", function, [error], name=f"alike-{code}"))
+    text = client.message()
+    replies = [parse_reply(client.send(text)[1]) for _ in range(3)]
+    assert {(h.function, r.result_code, r.errors[0].description) for h, r in replies} == \
+        {(function, code, error["description"])}
+    assert [ex.attempt for ex in control.exchanges(case)] == [1, 2, 3]
+    other = parse_reply(client.send(client.message())[1])          # the next declaration: answered alike too
+    assert (other[0].function, other[1].result_code) == (function, code)
