@@ -36,12 +36,13 @@ def final_codes(profile, reply_function: str) -> list[str]:
 def test_rejection_shown_verbatim(ecdi):
     error = drawn_error(ecdi, ecdi.profile.rejection_codes(), "/Envelope/Header/From/identity")
     code = error["code"]
-    ecdi.given(scenarios.reply_first_attempt("929", "8", "271", [error], name=f"reject-{code}"))
+    # every attempt refused alike: a retransmission after a reply slowed by the harness's load (REL-03) meets the
+    # same 271; what RPL-12 forbids is sending again once the 271 reached the DTS
+    ecdi.given(scenarios.answered_alike("929", "8", "271", [error], name=f"reject-{code}"))
     outcome = ecdi.lodge("declaration-import", type="929")
     lodged = ecdi.requests(type="929", function="8")
     ecdi.needs_readable(lodged, "the declaration to reject")
-    ecdi.check(checks.Check(len(lodged) == 1, f"{len(lodged)} request(s) for the rejected declaration "
-                                              "(a 271 ends the send operation)"), "RPL-12")
+    ecdi.check(checks.final_reply_once(lodged, "271", code), "RPL-12")
     ecdi.check(checks.outcome_state(outcome, {"rejected"}), "RPL-12", evidence=EvidenceKind.DRIVER)
     ecdi.check(checks.errors_shown_verbatim(outcome, ecdi.journal(), [error]), "RPL-14",
                evidence=EvidenceKind.FILE)
@@ -179,12 +180,13 @@ def test_refusal_in_history(ecdi):
 )
 def test_business_error_shown(ecdi):
     error = drawn_error(ecdi, final_codes(ecdi.profile, "272"), "/Envelope/Body/Content/Declaration/GoodsItem[1]/hsCode")
-    ecdi.given(scenarios.reply_first_attempt("929", "8", "272", [error], name=f"business-error-{error['code']}"))
+    # entry 1 recorded by the first attempt and replayed to a retransmission after a reply slowed by the
+    # harness's load (REL-03, REL-10); what is judged is that the 272, once received, is final
+    ecdi.given(scenarios.answered_alike("929", "8", "272", [error], name=f"business-error-{error['code']}"))
     outcome = ecdi.lodge("declaration-import", type="929")
     lodged = ecdi.requests(type="929", function="8")
     ecdi.needs_recorded(lodged, "the declaration to answer 272", outcome=outcome)
-    ecdi.check(checks.Check(len(lodged) == 1, f"{len(lodged)} request(s) for the declaration (a 272 is a reply, "
-                                              "not a retryable outcome)"), "RPL-10")
+    ecdi.check(checks.final_reply_once(lodged, "272", error["code"]), "RPL-10")
     queries = ecdi.requests(type="929", function="13")
     ecdi.check(checks.Check(not queries, f"{len(queries)} queries after a final 272 as entry 1"), "RPL-10")
     ecdi.check(checks.outcome_state(outcome, {"business-error"}), "RPL-10", evidence=EvidenceKind.DRIVER)
