@@ -12,19 +12,6 @@ def accept(name: str = "accept") -> dict:
     return {"name": name, "rules": []}
 
 
-def reply_first_attempt(type_: str, function: str, reply_function: str, errors: list[dict], name: str) -> dict:
-    """The first request of the given type/function is answered with ``reply_function`` and ``errors``."""
-    return {
-        "name": name,
-        "rules": [
-            {
-                "when": {"type": type_, "function": function, "attempt": 1},
-                "then": {"action": "reply", "function": reply_function, "errors": errors},
-            }
-        ],
-    }
-
-
 def answered_alike(type_: str, function: str, reply_function: str, errors: list[dict], name: str) -> dict:
     """Every attempt of a submission of the given type/function meets the same customs answer, however the
     DTS times them (a retransmission after a slow reply, REL-03): a 271 is not recorded, so each attempt is

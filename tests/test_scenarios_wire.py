@@ -12,7 +12,7 @@ from test_gateway import PASSWORD, USER, case, client, control, gateway, parse_r
 
 BUILT = {
     "accept": scenarios.accept(),
-    "reply": scenarios.reply_first_attempt("929", "8", "271", [{"code": "E9001"}], "busy"),
+    "reply": scenarios.answered_alike("929", "8", "271", [{"code": "E9001"}], "busy"),
     "delay": scenarios.delay_first_attempt("929", "8", 0.2),
     "slow": scenarios.slow_reply("929", "8", 0.2),
     "overloaded": scenarios.overloaded("929", "8", retry_after=3),
