@@ -14,6 +14,7 @@ from conformance import evaluation_order as order
 from conformance import pki_matrix
 
 from conformance.case import case, runs_last
+from conformance.checks import gateway_histories as gh
 from conformance.checks import gateway_replies as gr
 from conformance.codec import xmlsig
 
@@ -98,11 +99,13 @@ def test_sha1_refused(ecdi):
 
 @runs_last      # it moves the gateway's clock a month ahead: alone, after every other case
 @case(
-    "cgw-request-signatures.no-current-crl", party="CGW", requirements=["SIG-10"],
+    "cgw-request-signatures.no-current-crl", party="CGW", requirements=["SIG-10", "RPL-02", "REL-10"],
     purpose="A request is receipted while the signer's CRL is current; with the gateway's clock past that CRL's "
             "nextUpdate (through the statement's test clock, put back when the case ends) the gateway has no "
-            "usable CRL and answers 271 E9001 — neither accepting nor refusing the certificate. A gateway that "
-            "accepts on a stale CRL, or refuses with G0003, FAILs; without a test clock the case is "
+            "usable CRL and answers 271 E9001 — neither accepting nor refusing the certificate. That E9001 is "
+            "transient (sequence 0, not recorded): with the clock back, the same message text under the same "
+            "messageId is evaluated afresh and receipted as entry 1. A gateway that accepts on a stale CRL, "
+            "refuses with G0003, or records the E9001 and replays it FAILs; without a test clock the case is "
             "NOT-APPLICABLE.",
 )
 def test_no_current_crl(ecdi):
@@ -113,9 +116,15 @@ def test_no_current_crl(ecdi):
     next_update = play.crl_next_update(ecdi)
     if isinstance(next_update, str):
         ecdi.setup_failed(next_update, "the signer's CRL")
+    text = ecdi.message()       # issued before the clock moves: its createMessageIssue is current once it is back
     ahead = round(next_update.timestamp() - before.received_at + timedelta(days=1).total_seconds())
     ecdi.advance_clock(ahead)
-    reply = play.send(ecdi, ecdi.message(), retry_busy=False)
-    ecdi.check(gr.answered(reply, ecdi.profile, "271", "E9001",
+    busy = play.send(ecdi, text, retry_busy=False)
+    ecdi.check(gr.answered(busy, ecdi.profile, "271", "E9001",
                            why=f"the gateway clock {ahead / 86400:.1f} days ahead, past the CRL's nextUpdate"),
                "SIG-10")
+    ecdi.advance_clock(-ahead)
+    again = play.send(ecdi, text)
+    ecdi.check(gr.accepted(again, ecdi.profile, why="the same text with the CRL current again: a 271 is not "
+                                                    "recorded and is evaluated afresh"), "REL-10")
+    ecdi.check(gh.sequences([gh.Delivery(None, busy), gh.Delivery(None, again)], ecdi.profile), "RPL-02")
