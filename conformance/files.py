@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+import tomllib
 from pathlib import Path
+from typing import Callable
 
 
 def atomic_write(path: Path, data: bytes | str) -> Path:
@@ -28,3 +30,14 @@ def atomic_write(path: Path, data: bytes | str) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def read_toml(path: Path, error: Callable[[Path, str, str], Exception]) -> dict:
+    """A TOML file's data; one that cannot be read or parsed raises ``error(path, "", why)`` so the user reads
+    one line naming the file (never a traceback)."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise error(path, "", f"cannot be read: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise error(path, "", f"is not valid TOML 1.0: {exc}") from None

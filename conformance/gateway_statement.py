@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from .files import read_toml
 from .statement import TAX_CODE
 
 USER_ID = re.compile(r"[A-Za-z0-9._@-]{1,50}")      # §4.2 UserId
@@ -103,13 +103,7 @@ class GatewayStatement:
 def load_gateway_statement(file: Path | str) -> GatewayStatement:
     """The statement after every check; ``GatewayStatementError`` names the first problem."""
     file = Path(file)
-    try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise GatewayStatementError(file, "", f"cannot be read: {exc.strerror or exc}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise GatewayStatementError(file, "", f"is not valid TOML 1.0: {exc}") from None
-    return _Reader(file).statement(data)
+    return _Reader(file).statement(read_toml(file, GatewayStatementError))
 
 
 class _Reader:

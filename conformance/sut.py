@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import re
 import shutil
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .files import read_toml
 from .statement import StatementError, load_statement
 
 DRIVER_KINDS = ("command", "http", "manual")
@@ -101,12 +101,7 @@ def looks_like_sut_file(sut: str) -> bool:
 
 def load_sut(path: Path | str) -> SutFile:
     path = Path(path).resolve()
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SutError(path, "", f"cannot be read: {exc.strerror or exc}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise SutError(path, "", f"is not valid TOML: {exc}") from None
+    data = read_toml(path, SutError)
     for key in data:
         if key not in _TOP_KEYS:
             raise SutError(path, key, f"unknown key (known: {', '.join(sorted(_TOP_KEYS))})")
