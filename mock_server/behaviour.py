@@ -46,6 +46,11 @@ class Behaviour:
     tls12_ciphers: str = "ECDHE+AESGCM:ECDHE+CHACHA20"    # OpenSSL cipher list for TLS 1.2
     reply_delay_t_cgw: float = 0.0                        # each reply held this many × T_cgw (scaled)
     history_omits_refusals: bool = False                  # the processing history (control API) lists no 271 (SEC-07)
+    # TRN-08: Send requests evaluated at once; one more arriving meanwhile is answered as an overloaded CGW
+    # (None: no limit, today's gateway), in the form ``overload_answer`` names: "503" (Retry-After 1 s),
+    # "E9001" (a signed 271, not recorded) or "503-without-retry-after" (TRN-08 broken)
+    capacity: int | None = None
+    overload_answer: str = "503"
 
     # --- replies: how a refusal travels (TRN-06, TRN-07, TRN-08) ---------------------------------
     # result codes of 271 refusals answered with an HTTP status and no SOAP body instead (TRN-06)
