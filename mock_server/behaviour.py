@@ -3,7 +3,7 @@
 Every default is the correct behaviour (the spec's), so ``Behaviour()`` is the conforming gateway. The
 pipeline (``checks_run``, ``reject``, steps 1, 3, 5, 7, 9, 10, 13, 14, ``finish``, ``_answer_query``), flows and
 payments, reply building and signing (``Replies``) and the HTTP side (endpoint, WSDL, TLS suites, reply
-timing, the control API's history) read a knob at a few named seams — ``gw.behaviour.<knob>`` — and none of
+timing, capacity, the control API's history) read a knob at a few named seams — ``gw.behaviour.<knob>`` — and none of
 them knows which defect, if any, set it. A gateway *defect* (``defects.py``) is data: a name, the
 requirements it breaks, the CGW case that must FAIL it and the knob values it sets — the harness's own
 gateway mutants (issue 16).
