@@ -94,6 +94,7 @@ _BYTES_FIELDS = ("request_body", "message_text", "response_body", "reply_text")
 XML_CONTENT_TYPE = "text/xml"
 LIVE_PAGE = (Path(__file__).parent / "static" / "live.html").read_bytes()
 OVERLOADED_BODY = b"503 Service Unavailable: the gateway could not record this exchange; retry later"
+BUSY_BODY = b"503 Service Unavailable: the gateway is evaluating as many requests as it can; retry later"
 RETRY_AFTER_S = 1                  # TRN-08 allows 1-300 s; §2.1: Retry-After values are not scaled
 _LIVE_FIELDS = ("seq", "case_id", "received_at", "responded_at", "client", "method", "path", "user_id", "type",
                 "function", "reference", "message_id", "attempt", "response_status", "reply_function", "reply_codes",
@@ -168,6 +169,7 @@ class Gateway:
         self.lag = LagSamples()                # this gateway's event-loop lateness (conformance/lag.py)
         # pipeline.prepare's CPU work, in worker processes so that no request stalls another (issue 13)
         self._cpu = CpuPool(config.profiles, config.cpu_workers, config.cpu_budget)
+        self._evaluating = 0                  # Send requests in evaluation now (behaviour.capacity, TRN-08)
         self._cpu_waits: set[asyncio.Future] = set()   # cancelled when the gateway stops
         self.cpu_budget = config.cpu_budget
 
@@ -400,6 +402,18 @@ class Gateway:
             return _Gone()
         read_at, started = time.time(), time.perf_counter()
         ex = pipeline.Exchange(pipeline.HttpRequest(request.path_qs, arrival["request_headers"], body), None, "")
+        capacity = self.behaviour.capacity                # TRN-08's seam: Sends evaluated at once
+        if capacity is not None and self._evaluating >= capacity:
+            return await self._over_capacity(request, arrival, ex, read_at)
+        self._evaluating += 1
+        try:
+            return await self._evaluate(request, arrival, ex, read_at, started)
+        finally:
+            self._evaluating -= 1
+
+    async def _evaluate(self, request: web.Request, arrival: dict, ex: pipeline.Exchange, read_at: float,
+                        started: float) -> dict | web.StreamResponse:
+        body = ex.request.body
         in_time = await self._prepared(ex)           # parsing, validation, signature: off the event loop
         try:
             self.sync_sessions()
@@ -426,6 +440,23 @@ class Gateway:
         content_type = XML_CONTENT_TYPE if response.status in (200, 500) else "text/plain"
         return dict(status=response.status, body=response.body, content_type=content_type, request_body=body,
                     exchange=ex, reply_text=response.reply_text, delivery=response.delivery)
+
+    async def _over_capacity(self, request: web.Request, arrival: dict, ex: pipeline.Exchange,
+                             read_at: float) -> dict | web.StreamResponse:
+        """TRN-08: a Send beyond ``behaviour.capacity`` is not evaluated and not recorded; it is answered 503
+        (+ Retry-After unless the behaviour's form drops it) or, read far enough to echo its header, 271 E9001."""
+        form = self.behaviour.overload_answer
+        ex.verdict["over_capacity"] = {"capacity": self.behaviour.capacity, "answer": form}
+        if form == "E9001" and await self._prepared(ex):
+            view = SessionView(self, self.session_for(ex.call.user_id if ex.call else None))
+            arrival.update(case_id=view.case.case_id, clock_offset=view.clock.offset)
+            ex.now, ex.case_id = view.clock.now() - timedelta(seconds=time.time() - read_at), arrival["case_id"]
+            response = pipeline.abandoned(view, ex)
+            return dict(status=response.status, body=response.body, content_type=XML_CONTENT_TYPE,
+                        request_body=ex.request.body, exchange=ex, reply_text=response.reply_text)
+        retry = {} if form == "503-without-retry-after" else {"Retry-After": str(RETRY_AFTER_S)}
+        return await self._respond(request, arrival, status=503, body=BUSY_BODY, content_type="text/plain",
+                                   request_body=ex.request.body, exchange=ex, extra_headers=retry)
 
     async def _prepared(self, ex: pipeline.Exchange) -> bool:
         """Run ``pipeline.prepare`` in a worker process (the SOAP UserId, which chooses the session, is read

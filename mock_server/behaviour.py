@@ -3,7 +3,7 @@
 Every default is the correct behaviour (the spec's), so ``Behaviour()`` is the conforming gateway. The
 pipeline (``checks_run``, ``reject``, steps 1, 3, 5, 7, 9, 10, 13, 14, ``finish``, ``_answer_query``), flows and
 payments, reply building and signing (``Replies``) and the HTTP side (endpoint, WSDL, TLS suites, reply
-timing, the control API's history) read a knob at a few named seams — ``gw.behaviour.<knob>`` — and none of
+timing, capacity, the control API's history) read a knob at a few named seams — ``gw.behaviour.<knob>`` — and none of
 them knows which defect, if any, set it. A gateway *defect* (``defects.py``) is data: a name, the
 requirements it breaks, the CGW case that must FAIL it and the knob values it sets — the harness's own
 gateway mutants (issue 16).
@@ -46,6 +46,11 @@ class Behaviour:
     tls12_ciphers: str = "ECDHE+AESGCM:ECDHE+CHACHA20"    # OpenSSL cipher list for TLS 1.2
     reply_delay_t_cgw: float = 0.0                        # each reply held this many × T_cgw (scaled)
     history_omits_refusals: bool = False                  # the processing history (control API) lists no 271 (SEC-07)
+    # TRN-08: Send requests evaluated at once; one more arriving meanwhile is answered as an overloaded CGW
+    # (None: no limit, today's gateway), in the form ``overload_answer`` names: "503" (Retry-After 1 s),
+    # "E9001" (a signed 271, not recorded) or "503-without-retry-after" (TRN-08 broken)
+    capacity: int | None = None
+    overload_answer: str = "503"
 
     # --- replies: how a refusal travels (TRN-06, TRN-07, TRN-08) ---------------------------------
     # result codes of 271 refusals answered with an HTTP status and no SOAP body instead (TRN-06)

@@ -76,11 +76,14 @@ DEFECTS_LIST: tuple[GatewayDefect, ...] = (
     GatewayDefect("wsdl-wrong-address", ("TRN-02",), "cgw-transport.wsdl",
                   {"wsdl_location": "http://localhost:8080/ecdi/CISService"},
                   "the WSDL's soap:address is a development address, not the deployment's cgw_endpoint"),
-    # Overload cannot be provoked in the mock on demand: the E9001 judged is SIG-10's (a stale CRL), re-sent with
-    # the CRL current again (REL-10: a request answered 271 is evaluated afresh).
+    # The E9001 judged is SIG-10's (a stale CRL), re-sent with the CRL current again (REL-10: a request answered
+    # 271 is evaluated afresh): a case playing the DTS cannot overload a gateway it does not control.
     GatewayDefect("e9001-recorded", ("TRN-08", "RPL-02", "REL-10"), "cgw-request-signatures.no-current-crl",
                   {"recorded_refusals": frozenset({"E9001"})},
                   "a 271 E9001 is recorded as the submission's entry 1: its retransmission gets it again"),
+    GatewayDefect("overload-without-retry-after", ("TRN-08",), "cgw-transport.overload-answers",
+                  {"capacity": 1, "overload_answer": "503-without-retry-after"},
+                  "evaluating one Send, the gateway answers others arriving meanwhile 503 without Retry-After"),
     GatewayDefect("wrong-password-as-u0002", ("TRN-12",), "cgw-checks.each-step-its-code",
                   {"code_substitutions": (("U0001", "U0002"),)}, "a credentials failure is answered U0002, not U0001"),
     GatewayDefect("unknown-user-told", ("TRN-12",), "cgw-checks.credentials-in-body-only",

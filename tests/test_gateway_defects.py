@@ -71,11 +71,12 @@ class Client11(Client):
 
 
 @contextlib.contextmanager
-def served(pki, tmp_path, defect: str | None, *, version: str = "1.0", registered=(), time_scale=TIME_SCALE):
-    """(client, control) of a gateway with ``defect`` (None: correct) accepting both profiles."""
+def served(pki, tmp_path, defect: str | None, *, version: str = "1.0", registered=(), time_scale=TIME_SCALE,
+           knobs: dict | None = None):
+    """(client, control) of a gateway with ``defect`` (None: correct; ``knobs`` set on it) accepting both profiles."""
     running = run_in_thread(GatewayConfig(
         profiles=["ecdi-1.0", "ecdi-1.1"], pki_folder=pki.folder, evidence_db=tmp_path / "evidence.sqlite3",
-        time_scale=time_scale, behaviour=behaviour_of(defect),
+        time_scale=time_scale, behaviour=behaviour_of(defect).with_knobs(knobs or {}),
         accounts=[Account(USER, PASSWORD, [pki.tax_code]), Account(CHECKER, PASSWORD, [pki.tax_code]),
                   Account(OTHER_USER, PASSWORD, [OTHER])],
         registered_certs={pki.tax_code: [pki.declarant.cert, *registered]}))
@@ -609,3 +610,54 @@ def test_otp_attempts_unlimited(pki, tmp_path):
             for _ in range(5):
                 approve(c, order_id, f"{(int(otp) + 1) % 1_000_000:06d}")
             assert approve(c, order_id, otp)[0].function == expected
+
+
+def _burst(c, count: int = 6) -> list:
+    """``count`` Sends posted at the same moment, one session each (a gateway at capacity 1 is overloaded)."""
+    import threading
+
+    import requests
+
+    texts = [soap.send_request_body(c.message(), USER, PASSWORD) for _ in range(count)]
+    start, responses = threading.Barrier(count), [None] * count
+
+    def post(i: int) -> None:
+        with requests.Session() as session:
+            session.trust_env, session.verify = False, c.session.verify
+            start.wait()
+            responses[i] = session.post(c.gateway.endpoint_url, data=texts[i], timeout=30,
+                                        headers={"Content-Type": soap.CONTENT_TYPE, "SOAPAction": soap.SOAP_ACTION})
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return responses
+
+
+@pytest.mark.parametrize("defect, knobs, refused", [
+    ("overload-without-retry-after", {}, "503 bare"),
+    (None, {"capacity": 1}, "503 Retry-After 1"),
+    (None, {"capacity": 1, "overload_answer": "E9001"}, "E9001"),
+    (None, {}, None),
+])
+def test_overload_without_retry_after(pki, tmp_path, defect, knobs, refused):
+    """TRN-08: Sends beyond the gateway's capacity are answered 503 + Retry-After 1-300 or 271 E9001, never
+    recorded; the defect's 503 has no Retry-After. Without a capacity every Send of the burst is evaluated."""
+    with served(pki, tmp_path, defect, knobs=knobs) as (c, control):
+        responses = _burst(c)
+        seen = set()
+        for response in responses:
+            if response.status_code == 503:
+                seen.add(f"503 Retry-After {response.headers['Retry-After']}" if "Retry-After" in response.headers
+                         else "503 bare")
+                continue
+            assert response.status_code == 200, response.text
+            text = soap.parse_send_response(response.content)
+            header, result = parse_reply(text)
+            verify_reply(text, pki)
+            seen.add("E9001" if result.result_code == "E9001" else header.fields["Subject/function"])
+            if result.result_code == "E9001":
+                assert result.sequence == 0                 # a refusal is not recorded
+        assert "29" in seen and (refused in seen if refused else seen == {"29"}), seen
