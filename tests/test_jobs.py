@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from conformance.lanes import Campaign, driver_instances, lane_user
-from conformance.parallel import Scheduler
+from conformance.parallel import Execution, Scheduler
 from conformance.sut import SutError, load_sut
 
 # --- the scheduler -------------------------------------------------------------------------------------
@@ -62,7 +62,7 @@ def test_a_lane_fault_is_the_case_s_setup_error_and_the_other_cases_still_run():
 
 def test_stopped_scheduler_starts_nothing_more():
     gate = threading.Event()
-    scheduler = Scheduler(items("a", "b"), [None], lambda item, lane: gate.wait(5)).start()
+    scheduler = Scheduler(items("a", "b"), [None], lambda item, lane: gate.wait(5) and Execution()).start()
     scheduler.stop()
     gate.set()
     time.sleep(0.1)

@@ -15,7 +15,7 @@ import pytest
 from conformance.cli import main
 from mock_server.evidence import EvidenceLog, check_chain
 from mock_server.evidence_slice import export_slice, write_slice
-from tests.test_gateway_cli import standalone
+from test_gateway_cli import standalone
 
 CASES = ("envelope.message-ids-fresh", "payment.maker-and-checker", "document.goods-limit")
 
