@@ -119,10 +119,6 @@ def _row_holds(prev_hash: str, pos: int, seq: int, stored: dict[str, Any], recor
                              row_hash(prev_hash, pos, seq, stored, legacy=True))
 
 
-# Octets this large are written into their row after it is inserted (``blobopen``): SQLite then copies them
-# without holding the interpreter, where binding them copies megabytes while holding it (issue 13).
-
-
 class EvidenceUnavailable(Exception):
     """A row could not be committed within the busy timeout (the file is locked or failing)."""
 
