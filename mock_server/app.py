@@ -433,9 +433,9 @@ class Gateway:
             ex.verdict["storage_unavailable"] = str(exc)
             return await self._respond(request, arrival, status=503, body=OVERLOADED_BODY, content_type="text/plain",
                                        request_body=body, exchange=ex, extra_headers={"Retry-After": str(RETRY_AFTER_S)})
-        if self.behaviour.reply_delay_t_cgw:            # REL-02's seam: a reply held past T_cgw
-            t_cgw = self.default_profile.timer("T_cgw", self.time_scale)
-            await asyncio.sleep(self.behaviour.reply_delay_t_cgw * t_cgw)
+        held = self.behaviour.reply_delay(ex.header.get("Subject/function"))
+        if held:                                        # REL-02's seam: a reply held past T_cgw
+            await asyncio.sleep(held * self.default_profile.timer("T_cgw", self.time_scale))
         ex.verdict["timings"] = {"evaluation_ms": round((time.perf_counter() - started) * 1000, 3)}
         content_type = XML_CONTENT_TYPE if response.status in (200, 500) else "text/plain"
         return dict(status=response.status, body=response.body, content_type=content_type, request_body=body,

@@ -45,6 +45,7 @@ class Behaviour:
     accepts_cdata: bool = True                            # MessageXML as one CDATA section (else soap:Client)
     tls12_ciphers: str = "ECDHE+AESGCM:ECDHE+CHACHA20"    # OpenSSL cipher list for TLS 1.2
     reply_delay_t_cgw: float = 0.0                        # each reply held this many × T_cgw (scaled)
+    reply_delay_functions: frozenset[str] = frozenset()   # only replies to these Subject/function (empty: all)
     history_omits_refusals: bool = False                  # the processing history (control API) lists no 271 (SEC-07)
     # TRN-08: Send requests evaluated at once; one more arriving meanwhile is answered as an overloaded CGW
     # (None: no limit, today's gateway), in the form ``overload_answer`` names: "503" (Retry-After 1 s),
@@ -86,6 +87,11 @@ class Behaviour:
 
     def code_for(self, code: str) -> str:
         return dict(self.code_substitutions).get(code, code)
+
+    def reply_delay(self, function: str | None) -> float:
+        """How many × T_cgw the reply to a request of ``function`` (its Subject/function) is held (REL-02)."""
+        chosen = not self.reply_delay_functions or function in self.reply_delay_functions
+        return self.reply_delay_t_cgw if chosen else 0.0
 
     def status_for(self, code: str) -> int | None:
         return dict(self.http_status_for_codes).get(code)

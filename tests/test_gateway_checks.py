@@ -243,6 +243,30 @@ def test_answered_within_names_the_slow_exchanges_for_the_lag_rule():
     assert gr.answered_within([], 1.0, 0.1).undecided
 
 
+def test_a_few_slow_replies_fail_only_when_the_same_kind_is_slow_again_in_a_second_sample():
+    from types import SimpleNamespace
+
+    def ex(seq, function, took, answer="30"):
+        return SimpleNamespace(seq=seq, received_at=10.0 * seq, responded_at=10.0 * seq + took, type="929",
+                               function=function, reply_function=answer, response_status=200, reply_codes=[])
+
+    first = [ex(1, "8", 0.1, "29"), ex(2, "13", 2.0), ex(3, "8", 0.1, "29")]
+    assert gr.answered_within(first, 1.0, 0.1).undecided                     # one of three: sample again
+    # the machine stalled once (the second sample quick, or slow on another kind): not judged, the case re-runs
+    for again in ([ex(4, "8", 0.1, "29"), ex(5, "13", 0.1), ex(6, "8", 0.1, "29")],
+                  [ex(4, "8", 2.0, "29"), ex(5, "13", 0.1), ex(6, "8", 0.1, "29")],
+                  [ex(4, "8", 0.1, "29"), ex(5, "13", 2.0, "12"), ex(6, "8", 0.1, "29")]):
+        check = gr.answered_within(first, 1.0, 0.1, again=again)
+        assert not check.ok and check.undecided and "one-off" in check.message
+    # the query answered 30 slow again: the gateway's, a FAIL naming both exchanges and the reproduction's window
+    check = gr.answered_within(first, 1.0, 0.1, again=[ex(4, "8", 0.1, "29"), ex(5, "13", 2.5), ex(6, "8", 0.1, "29")])
+    assert not check.ok and not check.undecided
+    assert "929/13 answered 30: #2 2.000 s, again #5 2.500 s" in check.message
+    assert check.detail["windows"] == [[50.0, 52.5]] and abs(check.detail["shortfall_s"] - 1.4) < 1e-9
+    # most replies slow: a FAIL without a second sample
+    assert not gr.answered_within(first[1:2] * 2 + first[:1], 1.0, 0.1, again=[]).undecided
+
+
 def test_processing_history_finds_each_request_and_what_it_lacks(client, control, case):
     import dataclasses
     import time

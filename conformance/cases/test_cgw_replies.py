@@ -69,14 +69,25 @@ def test_results(ecdi):
 @case(
     "cgw-replies.timely", party="CGW", requirements=["REL-02"],
     purpose="Every synchronous reply of a varied set arrives within T_cgw (scaled) of the request. A gateway "
-            "that holds a request past T_cgw instead of answering E9001 FAILs (a delay the harness's own lag "
-            "could explain is INCONCLUSIVE).",
+            "that holds a request past T_cgw instead of answering E9001 FAILs: most replies late, or a few of one "
+            "kind late again in a second sample (a gateway slow on queries only). A one-off delay, or one the "
+            "harness's own lag could explain, is INCONCLUSIVE and the case runs again.",
 )
 def test_timely(ecdi):
-    replies(ecdi)
     t_cgw = ecdi.timer("T_cgw")
-    if not ecdi.check(check := gr.answered_within(ecdi.exchanges(), t_cgw, ecdi.tolerance(t_cgw)), "REL-02"):
-        ecdi.disturbed = ecdi.disturbed or check.undecided      # a few slow replies: run again, alone
+    first = sampled(ecdi)
+    check = gr.answered_within(first, t_cgw, ecdi.tolerance(t_cgw))
+    if check.undecided and check.detail:     # a few slow replies: the machine's stall, or that kind's every time?
+        check = gr.answered_within(first, t_cgw, ecdi.tolerance(t_cgw), again=sampled(ecdi))
+    if not ecdi.check(check, "REL-02"):
+        ecdi.disturbed = ecdi.disturbed or check.undecided      # a one-off: run again, alone
+
+
+def sampled(ecdi) -> list:
+    """The exchanges of one varied set of replies."""
+    before = {ex.seq for ex in ecdi.exchanges()}
+    replies(ecdi)
+    return [ex for ex in ecdi.exchanges() if ex.seq not in before]
 
 
 @case(
