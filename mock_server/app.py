@@ -136,8 +136,6 @@ class Gateway:
         self._identity = GatewayIdentity(config.product, config.product_version, config.operator_name,
                                          config.operator_tax_code, self.default_profile.deployment["central_office"],
                                          tuple(sorted(self.profiles, key=version_key)))
-        self.sessions: dict[str, Session] = {}
-        self._new_session(DEFAULT_SESSION, set(self.accounts))
         if config.database is None:
             Path(config.evidence_db).parent.mkdir(parents=True, exist_ok=True)
             config.state_path().parent.mkdir(parents=True, exist_ok=True)
@@ -153,6 +151,8 @@ class Gateway:
         # several processes on one database see one set of sessions (shared_sessions.py); None: this process's own
         self.shared = SharedSessions(self.store.connection) if config.database else None
         self._case_versions: dict[str, int] = {}   # session -> the shared case version it runs
+        self.sessions: dict[str, Session] = {}
+        self._new_session(DEFAULT_SESSION, set(self.accounts))
         if self.shared is not None:
             self.shared.create(DEFAULT_SESSION, None)
             self.sync_sessions()
@@ -195,7 +195,7 @@ class Gateway:
                                                                self.behaviour.reply_signature,
                                                                self.behaviour.reply_header_values,
                                                                self.behaviour.result_code_always))
-        if getattr(self, "shared", None) is not None:
+        if self.shared is not None:
             session.mailbox = self.shared.mailbox(session_id)
         self.sessions[session_id] = session
         return session
