@@ -63,9 +63,13 @@ class _Engine:
     def __init__(self, columns: list[str]):
         self._columns = columns
         names = ", ".join(columns)
-        self._insert = (f"INSERT INTO exchanges (pos, seq, {names}, prev_hash, row_hash)"
-                        f" VALUES (?, ?, {', '.join('?' for _ in columns)}, ?, ?)")
+        self._insert_into = f"INSERT INTO exchanges (pos, seq, {names}, prev_hash, row_hash) VALUES "
+        self._insert = self._insert_with(["?"] * len(columns))
         self._select = f"SELECT seq, {names} FROM exchanges"
+
+    def _insert_with(self, marks: list[str]) -> str:
+        """The INSERT of one row, the columns' values bound through ``marks`` (one per column)."""
+        return self._insert_into + f"(?, ?, {', '.join(marks)}, ?, ?)"
 
     def _chain(self, db: Database, rows: list[tuple[int, dict]], pos: int, prev: str, hash_row: HashRow):
         for seq, stored in rows:
@@ -115,8 +119,7 @@ class SqliteEvidence(_Engine):
             digest = hash_row(prev, pos, seq, stored)
             large = {name for name in self._columns
                      if isinstance(stored[name], (bytes, bytearray)) and len(stored[name]) >= STREAMED_OCTETS}
-            marks = ", ".join("zeroblob(?)" if name in large else "?" for name in self._columns)
-            db.execute(self._insert.rsplit(" VALUES ", 1)[0] + f" VALUES (?, ?, {marks}, ?, ?)",
+            db.execute(self._insert_with(["zeroblob(?)" if name in large else "?" for name in self._columns]),
                        (pos, seq, *(len(stored[n]) if n in large else stored[n] for n in self._columns), prev, digest))
             for name in large:
                 with connection.blobopen("exchanges", name, pos) as blob:
