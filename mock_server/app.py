@@ -478,7 +478,7 @@ class Gateway:
         self._cpu.start()
 
     def _prepare_here(self, body: bytes, known: list[str]) -> dict:
-        return pipeline.prepared_elsewhere(self, body, known)
+        return pipeline.portable_preparation(self, body, known)
 
     def stop_cpu_waits(self) -> None:
         """Stopping: requests waiting for their CPU work end now (their rows say no response was sent)."""

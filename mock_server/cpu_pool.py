@@ -7,7 +7,7 @@ process that outlasts its budget is killed and replaced; a thread could only be 
 burning a core.
 
 A worker reads the accounts' passwords and the request's octets (two frames) and returns what ``prepare`` computed as plain data
-(``pipeline.prepared_elsewhere``); the event loop re-reads the pruned message-text tree in C and the
+(``pipeline.portable_preparation``); the event loop re-reads the pruned message-text tree in C and the
 steps find the expensive results already there.
 
 Workers are plain ``python`` processes running ``cpu_worker.main``, not ``multiprocessing`` ones: those

@@ -36,5 +36,5 @@ def main(profile_ids: list[str]) -> int:
             body = requests.recv_bytes()
         except (EOFError, OSError):          # the gateway stopped
             return 0
-        results.send_bytes(pickle.dumps(pipeline.prepared_elsewhere(gateway, body, known)))
+        results.send_bytes(pickle.dumps(pipeline.portable_preparation(gateway, body, known)))
 

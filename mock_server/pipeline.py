@@ -710,9 +710,10 @@ def prepare(gw, ex: Exchange) -> None:
         return
 
 
-def prepared_elsewhere(gw, body: bytes, known: list[str]) -> dict:
-    """``prepare`` on a request's octets, its results as plain data for another process (``cpu_pool``),
-    and where the passwords ``known`` and the secret elements are in the octets the evidence row keeps (so the
+def portable_preparation(gw, body: bytes, known: list[str]) -> dict:
+    """``prepare`` on a request's octets, its results as plain data for ``adopt`` wherever it ran (a worker process
+    of ``cpu_pool``, or a thread of the gateway's when none can start), and where the passwords ``known`` and the
+    secret elements are in the octets the evidence row keeps (so the
     evidence writer does not scan megabytes). A signature travels as its certificates' DER (its
     ``signed_root`` stays behind: no step reads it)."""
     ex = Exchange(HttpRequest("", {}, body), None, "")
@@ -735,7 +736,7 @@ def prepared_elsewhere(gw, body: bytes, known: list[str]) -> dict:
 
 
 def adopt(ex: Exchange, portable: dict) -> None:
-    """Take the results ``prepared_elsewhere`` computed for this exchange's octets."""
+    """Take the results ``portable_preparation`` computed for this exchange's octets."""
     portable = dict(portable)
     parsed = portable.pop("_parsed", None)
     ex.secrets = portable.pop("_secrets", None)

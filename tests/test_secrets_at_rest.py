@@ -276,7 +276,7 @@ def test_the_worker_finds_the_secrets_the_evidence_writer_replaces():
     text = b"<e:Envelope><p:otp>012345</p:otp><note>other-Pw-9 and 012345</note></e:Envelope>"
     body = soap.send_request_body(text, "u", "pa&ss")
     known = ["other-Pw-9", "pa&ss"]
-    found = pipeline.prepared_elsewhere(AcceptedProfiles(["ecdi-1.0"]), body, known)["_secrets"]
+    found = pipeline.portable_preparation(AcceptedProfiles(["ecdi-1.0"]), body, known)["_secrets"]
     assert set(found.values) == {"pa&ss", "012345", "other-Pw-9"} and len(found.body[1]) == 4 and len(found.text[1]) == 3
     fp = Fingerprinter(new_key())
     row = {"request_body": body, "message_text": text, "path": "/ecdi", "request_headers": {}}
