@@ -80,3 +80,21 @@ def test_session_requests_are_validated(gateway, control, pki):
         control.create_session("dup", [{"user_id": USER, "password": "p", "tax_codes": [pki.tax_code]}])
     with pytest.raises(ControlError, match="no session 'nobody'"):
         GatewayControl(gateway.control_url, token=gateway.control_token, ca_pem=pki.tls_ca_pem, session="nobody")
+
+
+def test_the_default_session_s_mailbox_is_every_process_s_on_a_shared_database(pki, tmp_path, pg_url):
+    """The default session is made once the shared sessions exist: its OTP e-mails, like any session's, are
+    in the database, so a process reads what another sent."""
+    from mock_server.app import Gateway
+
+    config = GatewayConfig(profiles=["ecdi-1.0"], pki_folder=pki.folder, database=pg_url, time_scale=0.01,
+                           accounts=[Account(USER, PASSWORD, [pki.tax_code])])
+    one, other = Gateway(config), Gateway(config)
+    try:
+        one.mailbox.send(sent_at="2026-12-06T20:00:00+07:00", sender="otp@customs.example", to=("a@example",),
+                         subject="OTP", body="012345", tax_code=pki.tax_code, payment_order_id="PO-1", otp="012345",
+                         expires_at="2026-12-06T20:05:00+07:00")
+        assert [m.payment_order_id for m in other.mailbox.messages()] == ["PO-1"]
+    finally:
+        one.close()
+        other.close()
