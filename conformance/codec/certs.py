@@ -255,6 +255,10 @@ class NoUsableCRL(Exception):
 
 def crl_urls(cert: x509.Certificate) -> list[str]:
     """The certificate's CRL distribution point URIs, in order."""
+    return list(_MEMO.get(("crl urls", _Same(cert)), lambda: tuple(_crl_urls(cert))))
+
+
+def _crl_urls(cert: x509.Certificate) -> list[str]:
     try:
         points = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
     except x509.ExtensionNotFound:

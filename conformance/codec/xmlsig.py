@@ -1,6 +1,6 @@
 """ECDI message signatures (§8, Table 8-1): sign an envelope, check the profile, verify the signature.
 
-Canonicalisation and cryptography are signxml's and ``cryptography``'s; this module only decides
+Canonicalisation and cryptography are signxml's (lxml's C14N when signing) and ``cryptography``'s; this module only decides
 *which* signature is acceptable. Verification is split in three steps whose order the gateway
 relies on (Table 7-3 step 9): the structural profile check (G0001), the SHA-1 decision (W0001 in
 1.0, G0007 in 1.1, taken by the caller through the arguments), and cryptographic verification
@@ -156,17 +156,23 @@ def sign_envelope(
 ) -> bytes:
     """Sign an unsigned envelope and return the message text to transmit as-is (SIG-02).
 
-    The input tree is not modified (signxml signs a copy). The result is UTF-8 with the XML
+    The input tree is left as it was (``_sign_lean`` removes the signature it appended; signxml signs a
+    copy). The result is UTF-8 with the XML
     declaration ``<?xml version="1.0" encoding="UTF-8"?>``; ``ds:Signature`` is the last child of the
     root, with exclusive C14N, one ``Reference URI=""`` (enveloped-signature, then exc-c14n) and
-    ``KeyInfo/X509Data`` holding ``signer.chain``. ECDSA values are r||s (SIG-03): signxml converts
-    the DER signature of ``cryptography`` to the fixed-length form XMLDSig requires.
+    ``KeyInfo/X509Data`` holding ``signer.chain``. ECDSA values are r||s (SIG-03): the DER signature
+    of ``cryptography`` converted to the fixed-length form XMLDSig requires.
     """
     if root.find(f".//{_SIGNATURE}") is not None or root.tag == _SIGNATURE:
         raise ValueError("the envelope already holds a ds:Signature; ECDI allows exactly one")
     _check_key_matches_method(signer.key, signature_method)
-    if signature_method in _LEAN_METHODS and digest_method in _LEAN_DIGESTS:
+    alone = root.getprevious() is None and root.getnext() is None   # URI="": no PI or comment beside it
+    if signature_method in _LEAN_METHODS and digest_method in _LEAN_DIGESTS and alone:
         return _sign_lean(root, signer, signature_method, digest_method)
+    return _sign_with_signxml(root, signer, signature_method, digest_method)
+
+
+def _sign_with_signxml(root: etree._Element, signer: Signer, signature_method: str, digest_method: str) -> bytes:
     xml_signer = _Sha1CapableSigner(
         signature_algorithm=SignatureMethod(signature_method),
         digest_algorithm=DigestAlgorithm(digest_method),
@@ -184,7 +190,7 @@ _DS_NSMAP = {"ds": DS}
 
 def _sign_lean(root: etree._Element, signer: Signer, signature_method: str, digest_method: str) -> bytes:
     """What signxml's ``XMLSigner.sign`` gives for the profile's methods, octet for octet (an RSA
-    signature is deterministic: tests/test_xmlsig_lean.py compares the two), at a third of its cost:
+    signature is deterministic: tests/test_xmlsig.py compares the two), at a third of its cost:
     signxml copies and re-parses the document and builds its signature element by element in Python,
     which made signing the largest share of the gateway's own CPU per exchange (docs/performance.md).
     The same lxml exclusive C14N and ``cryptography`` key; the input tree is left as it was."""
