@@ -138,11 +138,13 @@ class Replies:
         return text
 
 
-_BUILT: dict[bytes, tuple[str | None, tuple[str, ...]]] = {}   # reply text -> its summary, as built (bounded)
+# reply text -> its summary, as built: the last few hundred (≈ 1 MB), enough for the replies being sent now;
+# a reply held back longer (a delay) is read again
+_BUILT: dict[bytes, tuple[str | None, tuple[str, ...]]] = {}
 
 
 def _remember_summary(text: bytes, function: str | None, codes: list[str]) -> None:
-    if len(_BUILT) >= 4096:
+    if len(_BUILT) >= 256:
         _BUILT.clear()
     _BUILT[text] = (function, tuple(codes))
 

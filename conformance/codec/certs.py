@@ -45,7 +45,7 @@ class _Memo:
     state): a gateway checks the same few certificates on every request, and these RSA operations were
     a fifth of its own CPU per exchange (docs/performance.md). Bounded; emptied when full."""
 
-    def __init__(self, size: int = 4096):
+    def __init__(self, size: int = 1024):
         self._size, self._items = size, {}
 
     def __contains__(self, key) -> bool:
