@@ -169,7 +169,7 @@ class _Worker:
             self._lock.release()
 
     def stop(self) -> None:
-        """The gateway stops: a busy process is killed (the thread waiting on it sees its pipe close),
+        """The gateway stops: a busy process is killed (the thread or event-loop reader waiting on it sees its pipe close),
         an idle one is kept for the next gateway."""
         process = self.process
         if process is None:
