@@ -33,9 +33,11 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import re
 import secrets
 import ssl
+import stat
 import threading
 import tempfile
 import time
@@ -306,9 +308,13 @@ class Gateway:
         out = []
         for url in certs.crl_urls(cert):
             path = self.pki.folder / certs.crl_file_name(url)
-            if not path.is_file():
+            try:
+                found = os.stat(path)
+            except OSError:
                 continue
-            mtime = path.stat().st_mtime_ns
+            if not stat.S_ISREG(found.st_mode):
+                continue
+            mtime = found.st_mtime_ns
             cached = self._crl_cache.get(path)
             if cached is None or cached[0] != mtime:
                 cached = self._crl_cache[path] = (mtime, x509.load_der_x509_crl(path.read_bytes()))

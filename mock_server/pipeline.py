@@ -779,8 +779,22 @@ class _PortableSignature:
     digest_method: str
 
     def restored(self) -> xmlsig.VerifiedSignature:
-        return xmlsig.VerifiedSignature(x509.load_der_x509_certificate(self.signer), [x509.load_der_x509_certificate(c) for c in self.intermediates],
+        return xmlsig.VerifiedSignature(_certificate(self.signer), [_certificate(c) for c in self.intermediates],
                                         self.signature_method, self.digest_method, signed_root=None)
+
+
+_CERTIFICATES: dict[bytes, x509.Certificate] = {}
+
+
+def _certificate(der: bytes) -> x509.Certificate:
+    """One object per certificate seen (bounded): the checks of step 10 remember their findings about
+    that object (``certs``), so a signer's chain, CRL and key are verified once, not on every request."""
+    cert = _CERTIFICATES.get(der)
+    if cert is None:
+        if len(_CERTIFICATES) >= 1024:
+            _CERTIFICATES.clear()
+        cert = _CERTIFICATES[der] = x509.load_der_x509_certificate(der)
+    return cert
 
 
 def abandoned(gw, ex: Exchange) -> Response:

@@ -317,6 +317,17 @@ def test_sha1_signature_is_accepted_with_W0001_in_profile_1_0(client, case, pki)
     assert [e.code for e in result.errors] == ["W0001"]
 
 
+
+def test_the_row_summarises_the_reply_it_sent(client, control, case):
+    """The row's reply function and codes are remembered from building the reply, not read back from it."""
+    client.send(client.message(signature_method=xmlsig.RSA_SHA1, digest_method=xmlsig.SHA1))
+    client.send(client.message(from_identity="031234567"))
+    rows = control.exchanges(case)
+    for row in rows:
+        header, result = parse_reply(row.reply_text)
+        assert (row.reply_function, row.reply_codes) == (header.function, [e.code for e in result.errors])
+    assert [(r.reply_function, r.reply_codes) for r in rows] == [("29", ["W0001"]), ("271", ["X0002"])]
+
 def test_revoked_certificate_is_G0003(client, case, pki):
     _, reply = client.send(client.message(signer=pki.revoked_declarant.signer()))
     assert parse_reply(reply)[1].result_code == "G0003"

@@ -274,3 +274,20 @@ def test_a_gateway_whose_worker_processes_cannot_start_still_answers_every_reque
         assert "could not start" in caplog.text
     finally:
         running.stop()
+
+
+def test_a_small_request_goes_to_its_worker_from_the_event_loop_and_its_budget_holds(pki, tmp_path):
+    """Bodies that fit a pipe's buffer skip the waiting thread (cpu_pool.INLINE_BODY); over budget, the
+    worker is killed and the answer is E9001 all the same."""
+    running = run_in_thread(gateway_config(pki, tmp_path))
+    try:
+        client = Client(running, pki)
+        header, _ = parse_reply(client.send(client.message())[1])
+        assert header.function == "29" and not running.gateway._cpu._threads._threads   # no thread started
+        running.gateway._cpu.budget = 0.001
+        before = [w.process for w in running.gateway._cpu._workers]
+        header, result = parse_reply(client.send(client.message())[1])
+        assert (header.function, result.result_code) == ("271", "E9001")
+        assert [w.process for w in running.gateway._cpu._workers] != before     # the late worker is gone
+    finally:
+        running.stop()

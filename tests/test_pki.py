@@ -315,6 +315,20 @@ def test_look_alike_ca_is_untrusted(pki):
     assert certs.key_problem(rogue.cert) is None and certs.tax_code_of(rogue.cert) == pki.tax_code
 
 
+
+def test_remembered_checks_are_of_the_very_certificates_checked(pki):
+    """The gateway remembers what a certificate's and a chain's signatures showed: never across look-alikes."""
+    rogue = pki.issue_declarant("rogue-signed", pki.tax_code, issuer="rogue")
+    for _ in range(2):
+        assert certs.chain_problem(pki.declarant.cert, [pki.declarant_ca], [pki.root_ca], NOW) is None
+        assert certs.chain_problem(rogue.cert, [*rogue.chain, pki.declarant_ca], [pki.root_ca], NOW) is not None
+        assert certs.chain_problem(pki.declarant.cert, [], [pki.root_ca], NOW) is not None
+        assert certs.issuer_of(rogue.cert, [pki.declarant_ca]) is None
+        assert certs.issuer_of(pki.declarant.cert, [*rogue.chain, pki.declarant_ca]) is pki.declarant_ca
+    again = x509.load_der_x509_certificate(pki.declarant.cert.public_bytes(serialization.Encoding.DER))
+    assert certs.chain_problem(again, [pki.declarant_ca], [pki.root_ca], NOW) is None
+    assert certs.chain_problem(again, [pki.declarant_ca], [], NOW) == "no trust anchor configured"
+
 def test_expired_certificate_is_expired_not_untrusted(pki):
     expired = pki.issue_declarant("expired", pki.tax_code, not_before=pki.start,
                                   not_after=pki.start + timedelta(hours=1))

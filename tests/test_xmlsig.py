@@ -465,3 +465,29 @@ def test_independent_xmlsec1_verifies_our_signature(pki, tmp_path, ecdsa):
     assert re.search(r"^OK$", done.stdout + done.stderr, re.M)
     message.write_bytes(data.replace(b"<value>8500</value>", b"<value>8501</value>"))
     assert subprocess.run(cmd, capture_output=True, timeout=60).returncode != 0
+
+
+# ------------------------------------------------------------------------------------------ lean signing
+
+
+@pytest.mark.parametrize("method, digest", [(xmlsig.RSA_SHA256, xmlsig.SHA256), (xmlsig.RSA_SHA1, xmlsig.SHA1),
+                                            (xmlsig.RSA_SHA256, xmlsig.SHA1), (xmlsig.RSA_SHA1, xmlsig.SHA256)])
+def test_lean_signing_gives_signxml_octets(pki, method, digest):
+    """RSA PKCS#1 v1.5 is deterministic, so the signer the gateway uses must give exactly signxml's text."""
+    root = unsigned_root()
+    root.find(f"{{{ENV}}}Body").insert(0, etree.Comment(" kept in the text, not in the digest "))
+    before = etree.tostring(root)
+    signer = pki.declarant.signer()
+    lean = xmlsig.sign_envelope(root, signer, signature_method=method, digest_method=digest)
+    assert etree.tostring(root) == before                   # the caller's tree is left as it was
+    assert lean == xmlsig._sign_with_signxml(root, signer, method, digest)
+    assert xmlsig.verify_envelope(lean, methods=(method,), digests=(digest,)).signature_method == method
+
+
+def test_a_root_with_a_processing_instruction_beside_it_is_signed_by_signxml(pki):
+    """URI="" covers the whole document: a PI or comment beside the root is signxml's business."""
+    root = etree.fromstring(b"<?pi x?>" + UNSIGNED.split(b"?>", 1)[1])
+    assert root.getprevious() is not None
+    signer = pki.declarant.signer()
+    assert xmlsig.sign_envelope(root, signer) == xmlsig._sign_with_signxml(root, signer, xmlsig.RSA_SHA256,
+                                                                            xmlsig.SHA256)

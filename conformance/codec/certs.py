@@ -39,6 +39,48 @@ def _stamp(moment: datetime) -> str:
     return _utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+class _Memo:
+    """Results of the signature checks that depend on nothing but the octets checked (a certificate's or
+    CRL's signature under a key, a chain found valid while every certificate in it keeps its validity
+    state): a gateway checks the same few certificates on every request, and these RSA operations were
+    a fifth of its own CPU per exchange (docs/performance.md). Bounded; emptied when full."""
+
+    def __init__(self, size: int = 1024):
+        self._size, self._items = size, {}
+
+    def __contains__(self, key) -> bool:
+        return key in self._items
+
+    def get(self, key, compute):
+        if key in self._items:
+            return self._items[key]
+        value = compute()
+        if len(self._items) >= self._size:
+            self._items.clear()
+        self._items[key] = value
+        return value
+
+
+_MEMO = _Memo()
+
+
+class _Same:
+    """A memo key part: this very object (held by the key, so its id is not reused while remembered).
+    A gateway checks the same certificate and CRL objects again and again (it loads each once); hashing
+    their DER on every request cost as much as some of the checks."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj):
+        self.obj = obj
+
+    def __hash__(self) -> int:
+        return id(self.obj)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, _Same) and other.obj is self.obj
+
+
 # --------------------------------------------------------------------------------------------
 # SIG-09: tax code
 
@@ -94,6 +136,10 @@ def tax_code_matches(cert_tax_code: str | None, from_identity: str) -> bool:
 
 def key_problem(cert: x509.Certificate) -> str | None:
     """Why the certificate's key is unsuitable for signing ECDI messages, or None."""
+    return _MEMO.get(("key", _Same(cert)), lambda: _key_problem(cert))
+
+
+def _key_problem(cert: x509.Certificate) -> str | None:
     try:
         usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
     except x509.ExtensionNotFound:
@@ -152,6 +198,12 @@ def chain_problem(
     if not anchors:
         return "no trust anchor configured"
     moment = min(max(_utc(at), signer.not_valid_before_utc), signer.not_valid_after_utc)
+    # a path found valid stays valid at any moment at which each certificate involved is as valid as now
+    # (path validation reads the clock only through validity periods): only that finding is remembered
+    involved = [signer, *intermediates, *anchors]
+    key = ("chain", *map(_Same, involved), *(c.not_valid_before_utc <= moment <= c.not_valid_after_utc for c in involved))
+    if key in _MEMO:
+        return None
     verifier = (
         PolicyBuilder()
         .store(Store(list(anchors)))
@@ -163,6 +215,7 @@ def chain_problem(
         verifier.verify(signer, list(intermediates))
     except VerificationError as exc:
         return f"no valid chain from {signer.subject.rfc4514_string()} to a trust anchor: {exc}"
+    _MEMO.get(key, lambda: True)
     return None
 
 
@@ -202,6 +255,10 @@ class NoUsableCRL(Exception):
 
 def crl_urls(cert: x509.Certificate) -> list[str]:
     """The certificate's CRL distribution point URIs, in order."""
+    return list(_MEMO.get(("crl urls", _Same(cert)), lambda: tuple(_crl_urls(cert))))
+
+
+def _crl_urls(cert: x509.Certificate) -> list[str]:
     try:
         points = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
     except x509.ExtensionNotFound:
@@ -230,7 +287,8 @@ def _crl_unusable(crl: x509.CertificateRevocationList, issuer: x509.Certificate,
     except x509.ExtensionNotFound:
         pass
     try:
-        signed = crl.is_signature_valid(issuer.public_key())
+        signed = _MEMO.get(("crl", _Same(crl), _Same(issuer)),
+                           lambda: crl.is_signature_valid(issuer.public_key()))
     except (TypeError, ValueError, UnsupportedAlgorithm) as exc:
         return f"CRL signature cannot be checked: {exc}"
     if not signed:
@@ -304,12 +362,17 @@ def issuer_of(cert: x509.Certificate, candidates: list[x509.Certificate]) -> x50
     for candidate in candidates:
         if candidate.subject != cert.issuer:
             continue
-        try:
-            cert.verify_directly_issued_by(candidate)
-        except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
-            continue
-        return candidate
+        if _MEMO.get(("issued", _Same(cert), _Same(candidate)), lambda: _directly_issued(cert, candidate)):
+            return candidate
     return None
+
+
+def _directly_issued(cert: x509.Certificate, candidate: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(candidate)
+    except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
+        return False
+    return True
 
 
 # --------------------------------------------------------------------------------------------
