@@ -297,8 +297,16 @@ class Harness:
                                              self.options.out_dir / "evidence" / "evidence.sqlite3")
             except Exception as exc:  # noqa: BLE001 - the run still reports; its evidence head is then absent
                 self.evidence_problem = f"the shared gateway's evidence could not be copied: {exc}"
-        for lane in getattr(self, "lanes", ()):
-            lane.stop()
+        lanes = list(getattr(self, "lanes", ()))
+        if len(lanes) > 1:    # at once: each waits for its TLS probes' threads to notice (up to 0.1 s a probe)
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(len(lanes), thread_name_prefix="ecdi-lane-stop") as pool:
+                for done in [pool.submit(lane.stop) for lane in lanes]:
+                    done.result()
+        else:
+            for lane in lanes:
+                lane.stop()
         close = getattr(getattr(self, "driver", None), "close", None)
         if close is not None:   # the command driver's server mode: the product's long-lived process
             close()

@@ -45,12 +45,16 @@ class Scheduler:
     lanes: list
     work: Callable[[object, object], Execution]  # (item, lane) -> Execution; run on the lane's thread
     first: Callable[[object], bool] = lambda item: False
+    # told on the lane's thread when a case starts there and when it ends (the console's progress)
+    on_start: Callable[[object], None] = lambda item: None
+    on_end: Callable[[object, Execution], None] = lambda item, result: None
     results: dict[str, Execution] = field(default_factory=dict)
 
     def __post_init__(self):
         self._pending = deque([i for i in self.items if self.first(i)] + [i for i in self.items if not self.first(i)])
         self.ended = {i.nodeid: threading.Event() for i in self.items}
         self.stopped = threading.Event()
+        self.drained = threading.Event()         # every case has started (or the run stops): lanes only end now
         self._lock = threading.Lock()
         self._calm = threading.Condition(self._lock)
         self._running = 0                        # cases on a lane now
@@ -75,6 +79,7 @@ class Scheduler:
         with self._lock:
             self._pending.clear()
         self.stopped.set()
+        self.drained.set()
 
     @contextmanager
     def alone(self, within: float = ALONE_WAIT_S):
@@ -98,14 +103,19 @@ class Scheduler:
             while self._alone and self._pending and not self.stopped.is_set():
                 self._calm.wait(0.2)
             if not self._pending:
+                self.drained.set()
                 return None
             self._running += 1
-            return self._pending.popleft()
+            item = self._pending.popleft()
+            if not self._pending:
+                self.drained.set()
+            return item
 
     def _lane(self, lane) -> None:
         while (item := self._next()) is not None:
             began = time.monotonic()
             try:
+                self.on_start(item)
                 result = self.work(item, lane)
             except BaseException as exc:  # noqa: BLE001 - reported as the case's set-up failure, never lost
                 result = Execution(setup_error=exc)
@@ -115,4 +125,7 @@ class Scheduler:
                     self._calm.notify_all()
             result.seconds = time.monotonic() - began
             self.results[item.nodeid] = result
-            self.ended[item.nodeid].set()
+            try:
+                self.on_end(item, result)
+            finally:
+                self.ended[item.nodeid].set()
