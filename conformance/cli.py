@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.own_process = argv is None    # the process's own command line (not a call from a test)
     try:
         return args.func(args)
     except KeyboardInterrupt:
