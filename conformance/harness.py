@@ -6,8 +6,10 @@ thread in this process and that the reference DTS is in-process. Cases see ``Cas
 
 from __future__ import annotations
 
+import importlib
 import secrets
 import shutil
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -122,6 +124,9 @@ class Harness:
     def start(self) -> None:
         self.prepare()
         o = self.options
+        if not self.shared:    # the gateway's modules load while the test PKI's keys are made (no GIL held)
+            threading.Thread(target=importlib.import_module, args=("mock_server.app",), name="ecdi-import-gateway",
+                             daemon=True).start()
         self.work_dir = o.out_dir / "work"
         self.work_dir.mkdir(parents=True, exist_ok=True)
         (self.work_dir / "README.txt").write_text(PRIVATE_README, encoding="utf-8")
