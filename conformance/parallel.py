@@ -54,7 +54,6 @@ class Scheduler:
         self._pending = deque([i for i in self.items if self.first(i)] + [i for i in self.items if not self.first(i)])
         self.ended = {i.nodeid: threading.Event() for i in self.items}
         self.stopped = threading.Event()
-        self.drained = threading.Event()         # every case has started (or the run stops): lanes only end now
         self._lock = threading.Lock()
         self._calm = threading.Condition(self._lock)
         self._running = 0                        # cases on a lane now
@@ -79,7 +78,6 @@ class Scheduler:
         with self._lock:
             self._pending.clear()
         self.stopped.set()
-        self.drained.set()
 
     @contextmanager
     def alone(self, within: float = ALONE_WAIT_S):
@@ -103,13 +101,9 @@ class Scheduler:
             while self._alone and self._pending and not self.stopped.is_set():
                 self._calm.wait(0.2)
             if not self._pending:
-                self.drained.set()
                 return None
             self._running += 1
-            item = self._pending.popleft()
-            if not self._pending:
-                self.drained.set()
-            return item
+            return self._pending.popleft()
 
     def _lane(self, lane) -> None:
         while (item := self._next()) is not None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import html
-import threading
 import traceback
 from pathlib import Path
 
@@ -213,7 +212,6 @@ def pytest_runtestloop(session):
         state.harness.campaign = Campaign([_spec(i).id for i in cases], [scheduler.ended[i.nodeid] for i in cases],
                                           scheduler.stopped)
     scheduler.start()
-    threading.Thread(target=_ahead_of_certificate, args=(scheduler,), name="ecdi-certificate-ahead", daemon=True).start()
     try:
         for n, item in enumerate(session.items):
             scheduler.wait(item)
@@ -226,16 +224,6 @@ def pytest_runtestloop(session):
     finally:
         scheduler.stop()
     return True
-
-
-def _ahead_of_certificate(scheduler: Scheduler) -> None:
-    """Once every case has started, the PDF certificate's libraries and fonts are loaded (``pdf.preload``,
-    about 0.4 s of CPU) while the last cases mostly wait on timers, not after them at the run's end."""
-    scheduler.drained.wait()
-    if not scheduler.stopped.is_set():
-        from .report import pdf
-
-        pdf.preload()
 
 
 def _execute(state, item, lane) -> Execution:

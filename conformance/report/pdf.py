@@ -62,27 +62,6 @@ def _register(dirs: tuple[str, ...]) -> None:
                          f"found in {', '.join(dirs)}; install fonts-dejavu-core or set {ENV_FONT_DIR}")
 
 
-# what ``layout`` and ``sign`` import (reportlab and pyhanko: most of the certificate's cost)
-_MODULES = ("reportlab.lib.colors", "reportlab.lib.pagesizes", "reportlab.lib.units", "reportlab.lib.styles",
-            "reportlab.platypus", "reportlab.pdfbase.ttfonts", "asn1crypto.keys", "asn1crypto.x509", "pyhanko.stamp",
-            "pyhanko.pdf_utils.embed", "pyhanko.pdf_utils.incremental_writer", "pyhanko.sign.fields",
-            "pyhanko.sign.signers", "pyhanko_certvalidator.registry")
-
-
-def preload() -> None:
-    """Import the libraries and read the fonts the PDF needs, ahead of it: ``ecdi run`` does it on a spare
-    thread while its last cases wait on timers, so that the certificate after them is quick. A problem is
-    left for ``layout``/``sign`` to report, where it matters."""
-    import importlib
-
-    try:
-        for name in _MODULES:
-            importlib.import_module(name)
-        _fonts()
-    except Exception:  # noqa: BLE001 - e.g. PdfUnavailable: said once, by the certificate itself
-        pass
-
-
 def _styles():
     from reportlab.lib.styles import ParagraphStyle
 
