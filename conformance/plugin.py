@@ -96,7 +96,7 @@ def pytest_configure(config):
     except IssuerError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[_STATE] = state
-    if config.pluginmanager.hasplugin("html"):
+    if any(config.pluginmanager.hasplugin(name) for name in ("html", "pytest_html.plugin")):   # autoloaded, or named
         config.pluginmanager.register(_HtmlColumns(), "ecdi-html-columns")
 
 

@@ -229,7 +229,9 @@ def _only_named_plugins():
 
 
 _AUTOLOAD = "PYTEST_DISABLE_PLUGIN_AUTOLOAD"
-_PLUGINS = ("html", "metadata")       # pytest-html (report.html) and the metadata it reads, by entry point name
+# pytest-html (report.html) and the metadata it reads, by module: `-p html` would have pytest mark the standard
+# library's ``html`` (imported already) for assertion rewriting, and warn
+_PLUGINS = ("pytest_html.plugin", "pytest_metadata.plugin")
 _NOT_IN_A_RUN = ("unraisableexception",)
 
 EXIT_CODES = {"CONFORMANT": 0, "NOT CONFORMANT": 1, "INCOMPLETE": 3, "INTERRUPTED": 4}
