@@ -125,7 +125,7 @@ class Harness:
         self.prepare()
         o = self.options
         if not self.shared:    # the gateway's modules load while the test PKI's keys are made (no GIL held)
-            threading.Thread(target=importlib.import_module, args=("mock_server.app",), name="ecdi-import-gateway",
+            threading.Thread(target=_import_quietly, args=("mock_server.app",), name="ecdi-import-gateway",
                              daemon=True).start()
         self.work_dir = o.out_dir / "work"
         self.work_dir.mkdir(parents=True, exist_ok=True)
@@ -349,6 +349,14 @@ class Harness:
             **({"shared_gateway": {**self.gateway.describe(), "evidence_problem": getattr(self, "evidence_problem", None)}}
                if self.shared and getattr(self, "gateway", None) is not None else {}),
         }
+
+
+def _import_quietly(module: str) -> None:
+    """Import ``module`` ahead of its use; a failure is left to that use, which reports it as set-up."""
+    try:
+        importlib.import_module(module)
+    except Exception:  # noqa: BLE001 - the gateway's start names it (SetupError / ERROR with its cause)
+        pass
 
 
 def session_facts(session, party: str) -> dict:
