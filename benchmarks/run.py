@@ -416,6 +416,20 @@ def sessions(table: Table, work: Path, pki: TestPKI, scale: str, cases: list[str
     table.add("sessions", f"{count} sessions at once, one gateway", f"{many:.1f} s",
               f"÷ one = {many / one:.1f} (goal ≤ {SESSIONS_GOAL:g}); CPU: harnesses {many_cpu:.1f} s "
               f"({many_cpu / count:.2f} s each), gateway {many_gw:.1f} s; all CPU ÷ cores = {floor:.1f} s")
+    table.add("sessions", *cpu_bound_row(count, many_cpu / count, many_gw / count, os.cpu_count() or 1, one))
+
+
+def cpu_bound_row(count: int, harness_cpu: float, gateway_cpu: float, cores: int, one: float) -> tuple[str, str, str]:
+    """The table's own reason when ``count`` sessions at once cannot be within the goal: however they are
+    scheduled, they need their CPU (harness and gateway, per session as measured with ``count`` at once)
+    spread over the machine's cores."""
+    per = harness_cpu + gateway_cpu
+    bound = count * per / cores
+    within = SESSIONS_GOAL * one * cores / count       # CPU-s a session may cost for the goal to be reachable
+    return (f"CPU bound of {count} at once", f"≥ {bound:.1f} s",
+            f"{count} sessions need ≥ {count} × {per:.2f} CPU-s / {cores} cores = {bound:.1f} s = "
+            f"{bound / one:.1f} × one session (harness {harness_cpu:.2f} + gateway {gateway_cpu:.2f} CPU-s each); "
+            f"≤ {SESSIONS_GOAL:g} × one needs ≤ {within:.2f} CPU-s a session")
 
 
 SESSION_SEED = 1400

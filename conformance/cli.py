@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import pkgutil
 import sys
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.own_process = argv is None    # the process's own command line (not a call from a test)
     try:
         return args.func(args)
     except KeyboardInterrupt:
@@ -46,6 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:            # `ecdi cases | head`: the reader left; nothing to say to it
         sys.stderr.close()
         return 141
+    finally:
+        if argv is None:               # the process's own command line: the process ends now
+            # Its objects are left to the operating system: the interpreter's last garbage collection
+            # would trace every one of them (about a second after a full run) to free memory about to go.
+            gc.freeze()
 
 
 if __name__ == "__main__":

@@ -6,8 +6,10 @@ thread in this process and that the reference DTS is in-process. Cases see ``Cas
 
 from __future__ import annotations
 
+import importlib
 import secrets
 import shutil
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -122,6 +124,9 @@ class Harness:
     def start(self) -> None:
         self.prepare()
         o = self.options
+        if not self.shared:    # the gateway's modules load while the test PKI's keys are made (no GIL held)
+            threading.Thread(target=_import_quietly, args=("mock_server.app",), name="ecdi-import-gateway",
+                             daemon=True).start()
         self.work_dir = o.out_dir / "work"
         self.work_dir.mkdir(parents=True, exist_ok=True)
         (self.work_dir / "README.txt").write_text(PRIVATE_README, encoding="utf-8")
@@ -297,8 +302,16 @@ class Harness:
                                              self.options.out_dir / "evidence" / "evidence.sqlite3")
             except Exception as exc:  # noqa: BLE001 - the run still reports; its evidence head is then absent
                 self.evidence_problem = f"the shared gateway's evidence could not be copied: {exc}"
-        for lane in getattr(self, "lanes", ()):
-            lane.stop()
+        lanes = list(getattr(self, "lanes", ()))
+        if len(lanes) > 1:    # at once: each waits for its TLS probes' threads to notice (up to 0.1 s a probe)
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(len(lanes), thread_name_prefix="ecdi-lane-stop") as pool:
+                for done in [pool.submit(lane.stop) for lane in lanes]:
+                    done.result()
+        else:
+            for lane in lanes:
+                lane.stop()
         close = getattr(getattr(self, "driver", None), "close", None)
         if close is not None:   # the command driver's server mode: the product's long-lived process
             close()
@@ -336,6 +349,14 @@ class Harness:
             **({"shared_gateway": {**self.gateway.describe(), "evidence_problem": getattr(self, "evidence_problem", None)}}
                if self.shared and getattr(self, "gateway", None) is not None else {}),
         }
+
+
+def _import_quietly(module: str) -> None:
+    """Import ``module`` ahead of its use; a failure is left to that use, which reports it as set-up."""
+    try:
+        importlib.import_module(module)
+    except Exception:  # noqa: BLE001 - the gateway's start names it (SetupError / ERROR with its cause)
+        pass
 
 
 def session_facts(session, party: str) -> dict:

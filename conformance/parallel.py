@@ -45,6 +45,9 @@ class Scheduler:
     lanes: list
     work: Callable[[object, object], Execution]  # (item, lane) -> Execution; run on the lane's thread
     first: Callable[[object], bool] = lambda item: False
+    # told on the lane's thread when a case starts there and when it ends (the console's progress)
+    on_start: Callable[[object], None] = lambda item: None
+    on_end: Callable[[object, Execution], None] = lambda item, result: None
     results: dict[str, Execution] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -106,6 +109,7 @@ class Scheduler:
         while (item := self._next()) is not None:
             began = time.monotonic()
             try:
+                self.on_start(item)
                 result = self.work(item, lane)
             except BaseException as exc:  # noqa: BLE001 - reported as the case's set-up failure, never lost
                 result = Execution(setup_error=exc)
@@ -115,4 +119,7 @@ class Scheduler:
                     self._calm.notify_all()
             result.seconds = time.monotonic() - began
             self.results[item.nodeid] = result
-            self.ended[item.nodeid].set()
+            try:
+                self.on_end(item, result)
+            finally:
+                self.ended[item.nodeid].set()

@@ -38,6 +38,7 @@ import re
 import secrets
 import shutil
 import socket
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -414,24 +415,21 @@ class TestPKI:
         ca_end = start + CA_LIFETIME
         leaf_end = start + LEAF_LIFETIME
 
-        root_key = _new_key()
+        # the six keys at once: RSA key generation runs without the GIL, so on every core
+        with ThreadPoolExecutor(6, thread_name_prefix="ecdi-pki-key") as pool:
+            root_key, dca_key, anchor_key, gw_key, tls_ca_key, tls_key = pool.map(lambda _: _new_key(), range(6))
         root = _issue(_name("ECDI Test Root CA"), root_key.public_key(), None, root_key, start, ca_end,
                       _ca_extensions(1))
-        dca_key = _new_key()
         dca = _issue(_name("ECDI Test Declarant CA"), dca_key.public_key(), root, root_key, start, ca_end,
                      _ca_extensions(0))
-        anchor_key = _new_key()
         anchor = _issue(_name("ECDI Test Gateway Signing CA"), anchor_key.public_key(), None, anchor_key, start,
                         ca_end, _ca_extensions(0))
-        gw_key = _new_key()
         gw = _issue(_name("ECDI Test Gateway Reply Signing", o="ECDI Test Customs Gateway"), gw_key.public_key(),
                     anchor, anchor_key, start, leaf_end,
                     [(x509.BasicConstraints(ca=False, path_length=None), True),
                      (_key_usage({"digital_signature"}), True)])
-        tls_ca_key = _new_key()
         tls_ca = _issue(_name("ECDI Test TLS CA"), tls_ca_key.public_key(), None, tls_ca_key, start, ca_end,
                         _ca_extensions(0))
-        tls_key = _new_key()
         tls = _issue(_name("localhost", o="ECDI Test Customs Gateway"), tls_key.public_key(), tls_ca, tls_ca_key,
                      start, leaf_end,
                      [(x509.BasicConstraints(ca=False, path_length=None), True),

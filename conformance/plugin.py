@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from . import lag
+from . import lag, progress
 from .case import CASE_MARK, CaseFailure, CaseSpec
 from .claims import compare_claims
 from .context import CaseContextBase, HarnessError
@@ -96,7 +96,7 @@ def pytest_configure(config):
     except IssuerError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[_STATE] = state
-    if config.pluginmanager.hasplugin("html"):
+    if any(config.pluginmanager.hasplugin(name) for name in ("html", "pytest_html.plugin")):   # autoloaded, or named
         config.pluginmanager.register(_HtmlColumns(), "ecdi-html-columns")
 
 
@@ -203,7 +203,9 @@ def pytest_runtestloop(session):
         except Exception as exc:  # noqa: BLE001 - every case then ERRORs with the cause
             state.setup_error = f"the lanes could not open: {type(exc).__name__}: {exc}"
     scheduler = Scheduler(cases, lanes, lambda item, lane: _execute(state, item, lane),
-                          first=lambda i: getattr(i.function, "ecdi_runs_first", False))
+                          first=lambda i: getattr(i.function, "ecdi_runs_first", False),
+                          on_start=lambda i: progress.notify_started(_spec(i).id),
+                          on_end=lambda i, done: progress.notify_ended(_spec(i).id, done.seconds))
     state.executions = scheduler.results
     state.scheduler = scheduler
     if state.harness is not None:

@@ -3,14 +3,17 @@
 A person watching a run of many minutes must see that it lives: how many items are done of how many, which
 are running now and what each waits for, elapsed and estimated time left, verdicts as they land. Three calls
 feed it, whoever runs the items and however many run at once: ``start(item)``, ``waiting(item, seconds,
-what)``, ``finished(item, verdict)``.
+what)``, ``finished(item, verdict)``; a fourth, ``ended(item, seconds)``, where an item's work ends before its
+verdict is shown (``ecdi run --jobs``: a case ends on its lane, and is reported in catalogue order later).
 
 On a terminal it is one live panel drawn by ``rich`` on stderr; elsewhere (a CI log, a pipe) it is plain lines,
 one per verdict and one per long wait, so a log shows the same facts without control codes. Stdout is left
 to the command's own result.
 
 A case deep inside the harness tells the progress of its process what it waits for through ``notify_waiting``
-(the active progress of this process, if any): ``CaseContext`` does, before it asks the DTS to act.
+(the active progress of this process, if any): ``CaseContext`` does, before it asks the DTS to act. The lanes
+of ``ecdi run`` say when a case starts and ends on one through ``notify_started`` and ``notify_ended``: the
+pytest hooks of the controlling process see a case only once its lane is done with it.
 """
 
 from __future__ import annotations
@@ -35,6 +38,18 @@ def notify_waiting(item: str, seconds: float | None, what: str) -> None:
     active progress, if there is one."""
     if _ACTIVE is not None:
         _ACTIVE.waiting(item, seconds, what)
+
+
+def notify_started(item: str) -> None:
+    """``item`` starts now (on a lane of ``ecdi run``)."""
+    if _ACTIVE is not None:
+        _ACTIVE.start(item)
+
+
+def notify_ended(item: str, seconds: float) -> None:
+    """``item``'s work ended after ``seconds``; its verdict is shown later (``Progress.finished``)."""
+    if _ACTIVE is not None:
+        _ACTIVE.ended(item, seconds)
 
 
 def clock_text(seconds: float) -> str:
@@ -64,7 +79,8 @@ class Progress:
     echo: bool = True          # on a terminal, a line per finished item (False: the command prints its own)
     running: dict = field(default_factory=dict)
     verdicts: Counter = field(default_factory=Counter)
-    durations: list = field(default_factory=list)
+    durations: list = field(default_factory=list)     # of the items ended, in the order they ended
+    took: dict = field(default_factory=dict)          # item ended, verdict not shown yet -> its duration
 
     def __post_init__(self):
         self.stream = self.stream or sys.stderr
@@ -77,7 +93,11 @@ class Progress:
 
     # --- the three calls ----------------------------------------------------------------------
     def start(self, item: str) -> None:
+        """``item`` starts; a second call for an item running or ended (the pytest hook after its lane's
+        ``notify_started``) keeps the first."""
         with self._lock:
+            if item in self.running or item in self.took:
+                return
             self.running[item] = _Running(self.clock())
             self._refresh()
 
@@ -90,12 +110,22 @@ class Progress:
                 self._line(f"{item}: {self.waiting_text(run)}")
             self._refresh()
 
-    def finished(self, item: str, verdict: str) -> None:
+    def ended(self, item: str, seconds: float | None = None) -> None:
+        """``item``'s work is over after ``seconds`` (None: since its ``start``); no longer running."""
         with self._lock:
             run = self.running.pop(item, None)
-            took = self.clock() - run.started if run else 0.0
+            if seconds is None:
+                seconds = self.clock() - run.started if run else 0.0
+            self.took[item] = seconds
+            self.durations.append(seconds)
+            self._refresh()
+
+    def finished(self, item: str, verdict: str) -> None:
+        with self._lock:
+            if item not in self.took:
+                self.ended(item)
+            took = self.took.pop(item)
             self.done += 1
-            self.durations.append(took)
             self.verdicts[verdict] += 1
             if self.mode == "plain":
                 self._line(f"[{self.done}/{self.total}] {verdict:<14} {item} ({took:.1f} s; {self.times_text()})")
@@ -112,15 +142,15 @@ class Progress:
         return f"waiting {max(0.0, run.wait_until - self.clock()):.1f} s: {run.what}"
 
     def left_seconds(self) -> float | None:
-        """Items not finished × the mean time of those finished, spread over the items running at once; at
-        least the longest announced wait still running. None before anything finished or announced a wait."""
+        """Items not ended × the mean time of those ended, spread over the items running at once; at least
+        the longest announced wait still running. None before anything ended or announced a wait."""
         now = self.clock()
         waits = [r.wait_until - now for r in self.running.values() if r.wait_until is not None]
         floor = max(waits, default=None)
         if not self.durations:
             return floor
         mean = sum(self.durations) / len(self.durations)
-        estimate = (self.total - self.done) * mean / max(1, len(self.running))
+        estimate = (self.total - len(self.durations)) * mean / max(1, len(self.running))
         return max(estimate, floor or 0.0)
 
     def times_text(self) -> str:

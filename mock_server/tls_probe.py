@@ -365,6 +365,8 @@ class TlsProbes:
         return self._probes[variant]
 
     def stop(self) -> None:
+        for probe in self._probes.values():     # every one told first: their threads notice at once
+            probe._stop.set()
         for probe in self._probes.values():
             probe.stop()
         self._probes.clear()

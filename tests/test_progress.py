@@ -66,6 +66,31 @@ def test_time_left_spreads_over_cases_running_at_once_and_covers_announced_waits
     assert prog.left_seconds() == 60.0
 
 
+def test_cases_on_lanes_show_the_time_their_lane_took_and_leave_the_estimate_when_they_end():
+    """``ecdi run --jobs``: a case starts and ends on its lane (``notify_started``/``notify_ended``), and the
+    pytest hooks see it only afterwards, in catalogue order; its line shows the lane's time, not the instant
+    between those hooks, and a case ended but not yet reported no longer counts as work left."""
+    clock = Clock()
+    prog, stream = plain(4, clock)
+    with prog:
+        progress_module.notify_started("a.long")
+        progress_module.notify_started("b.short")
+        clock.now += 2
+        progress_module.notify_ended("b.short", 2.0)       # reported after a.long, which comes first
+        assert set(prog.running) == {"a.long"}
+        assert prog.left_seconds() == (4 - 1) * 2.0 / 1
+        clock.now += 13
+        progress_module.notify_ended("a.long", 15.0)
+        assert prog.left_seconds() == (4 - 2) * 8.5 / 1
+        for item in ("a.long", "b.short"):                 # the hooks, in catalogue order, at once
+            prog.start(item)
+            prog.finished(item, "PASS")
+    lines = stream.getvalue().splitlines()
+    assert lines[1].startswith("[1/4] PASS           a.long (15.0 s; elapsed 0:15, ")
+    assert lines[2].startswith("[2/4] PASS           b.short (2.0 s; elapsed 0:15, ")
+    assert progress_module._ACTIVE is None
+
+
 def test_live_panel_shows_each_running_case_and_what_it_waits_for():
     clock = Clock()
     prog = Progress(5, mode="live", stream=io.StringIO(), clock=clock)
@@ -119,6 +144,9 @@ def test_a_run_in_a_log_shows_plain_progress_and_ends_with_counts_and_outputs(re
     assert re.search(rf"^{total}/{total} cases in \d+:\d\d: ", reference_run.stderr, re.M)
     assert re.search(r"^reliability\.polling-stops-at-max-total: waiting \d+\.\d s: poll_max_total",
                      reference_run.stderr, re.M), "the announced wait of a case, from inside pytest's capture"
+    took = re.search(r"^\[\d+/\d+\] PASS +reliability\.polling-stops-at-max-total \((\d+\.\d) s;",
+                     reference_run.stderr, re.M)
+    assert took and float(took[1]) >= 5, "the case's own time on its lane (poll_max_total, scaled), not 0.0 s"
     assert re.search(rf"^CONFORMANT: {total} cases, ", reference_run.stdout, re.M)
     assert f"outputs: {reference_run.out}" in reference_run.stdout
     assert "a self-assessment (spec §2.1)" in reference_run.stdout
