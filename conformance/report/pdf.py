@@ -193,7 +193,8 @@ def sign(pdf: bytes, issuer: Issuer, chain: list[x509.Certificate], payload: byt
             file_spec_string=name, file_name=name, description=what,
             embedded_data=embed.EmbeddedFileObject.from_file_data(writer, data, mime_type=mime)))
     meta = signers.PdfSignatureMetadata(
-        field_name=FIELD, md_algorithm="sha512" if issuer.algorithm == ED25519 else "sha256",  # Ed25519 is SHA-512 subfilter=fields.SigSeedSubFilter.PADES,
+        field_name=FIELD, md_algorithm="sha512" if issuer.algorithm == ED25519 else "sha256",  # Ed25519 is SHA-512
+        subfilter=fields.SigSeedSubFilter.PADES,
         reason="ECDI conformance certificate", location="ECDI Conformance",
         name=f"ECDI certificate issuer ({issuer.role})")
     style = stamp.TextStampStyle(stamp_text="Signed by: %(signer)s\nTime: %(ts)s",
