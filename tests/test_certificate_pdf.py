@@ -56,6 +56,14 @@ def test_the_signed_pdf_verifies_in_ecdi_and_pyhanko(out, capsys):
     assert ecdi_verify(out / "certificate.html", pub) == 0   # the same claim in both
 
 
+def test_the_signature_is_pades_not_the_legacy_pkcs7_subfilter(out):
+    """PAdES (ETSI EN 319 142) is ETSI.CAdES.detached; pyhanko's default, adbe.pkcs7.detached, is the older form."""
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    sig, = PdfFileReader(io.BytesIO((out / "certificate.pdf").read_bytes()), strict=False).embedded_signatures
+    assert sig.sig_object["/SubFilter"] == "/ETSI.CAdES.detached"
+
+
 @pytest.mark.parametrize("where", [0.02, 0.3, 0.5, 0.9, -40, -1])
 def test_a_one_byte_change_fails_both(out, tmp_path, capsys, where):
     data = bytearray((out / "certificate.pdf").read_bytes())
