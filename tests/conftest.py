@@ -7,7 +7,6 @@ import json
 import os
 import pickle
 import subprocess
-import sys
 import tempfile
 import time
 from contextlib import contextmanager
@@ -120,14 +119,22 @@ def run_budget() -> float:
     return max(left - AFTER_RUN_MARGIN_S, 10.0)
 
 
+def ecdi_process(*args, timeout: float = 60, env: dict | None = None, cwd=None) -> subprocess.CompletedProcess:
+    """``python -m conformance.cli ARGS`` in a process of its own, as ``subprocess.run(..., capture_output=True,
+    text=True)``; forked from a process that has made the imports already (``warm_ecdi``)."""
+    from warm_ecdi import run
+
+    return run(args, timeout=timeout, env=env, cwd=cwd)
+
+
 def ecdi_run(out: Path, pki_dir: Path, *extra: str, timeout: float | None = None) -> RunResult:
     """``ecdi run`` in a separate process, exactly as a user runs it. It may take what is left of the
     running test's timeout (fixtures included) less ``AFTER_RUN_MARGIN_S``, or ``timeout`` seconds."""
     timeout = run_budget() if timeout is None else timeout
-    cmd = [sys.executable, "-m", "conformance.cli", "run", "--sut", "reference", "--out", str(out),
-           "--time-scale", SELFTEST_SCALE, "--seed", SELFTEST_SEED, "--pki-dir", str(pki_dir), *extra]
+    args = ["run", "--sut", "reference", "--out", str(out), "--time-scale", SELFTEST_SCALE, "--seed", SELFTEST_SEED,
+            "--pki-dir", str(pki_dir), *extra]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        proc = ecdi_process(*args, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
         tail = (exc.stdout or b"")[-3000:]
         pytest.fail(f"ecdi run into {out} did not finish within {timeout:.0f} s (the test's timeout less "
