@@ -159,17 +159,35 @@ def reference_run(shared_ecdi) -> RunResult:
     return shared_ecdi("reference-run")
 
 
-# The test that starts the shared reference session (its readers are dispatched last, when it is done)
-REFERENCE_STARTER = "test_selftest.py::test_reference_dts_is_conformant"
+# The fixtures of sessions made once and only read (``shared``): the first test collected that uses one (and no
+# other) starts it early; the others read it at the end, so that no worker sits waiting for one.
+SHARED_SESSIONS = frozenset({"reference_run", "run_11", "legacy_runs", "sha1_runs", "twice"})
+LONG = "long"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", f"{LONG}: a test of a minute or more (a whole session, a score): dispatched "
+                                       "early, so that it does not run alone at the end")
 
 
 def pytest_collection_modifyitems(items):
-    """The order the workers are given tests in (pytest-xdist hands them out in collection order): the
-    reference session first, and its other readers at the end, so that no worker sits waiting for it."""
+    """The order the workers are given tests in (pytest-xdist hands them out in this order as workers free up;
+    loadgroup's groups go first): one starter of each shared session, then the long tests, then the rest,
+    then the shared sessions' other readers."""
+    sessions = {item.nodeid: SHARED_SESSIONS.intersection(getattr(item, "fixturenames", ())) for item in items}
+    starters = set()
+    for name in sorted(SHARED_SESSIONS):
+        users = [item.nodeid for item in items if name in sessions[item.nodeid]]
+        alone = [nodeid for nodeid in users if sessions[nodeid] == {name}]
+        if users:
+            starters.add((alone or users)[0])
+
     def rank(item) -> int:
-        if item.nodeid.endswith(REFERENCE_STARTER):
+        if item.nodeid in starters:
             return 0
-        return 2 if "reference_run" in getattr(item, "fixturenames", ()) else 1
+        if sessions[item.nodeid]:
+            return 3
+        return 1 if item.get_closest_marker(LONG) else 2
 
     items.sort(key=rank)     # stable: the catalogue's order within a rank
 

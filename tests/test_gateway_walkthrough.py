@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from conformance.gateway_mutants import GatewayProcess, run_against
 
 from conftest import ecdi_process, run_budget
@@ -40,6 +42,7 @@ def verdict_changes(diff_output: str) -> dict[str, list[str]]:
     return rows
 
 
+@pytest.mark.long
 def test_a_forgotten_1_1_change_is_found_and_explained(pki_dir, tmp_path):
     on_10 = certify(pki_dir, tmp_path / "cgw-1.0", "ecdi-1.0", None)       # a subset: INCOMPLETE, all PASS
     assert {c["id"]: c["verdict"] for c in on_10["cases"]} == dict.fromkeys(CASES, "PASS"), on_10["cases"]

@@ -204,6 +204,7 @@ TIMING_MUTANTS = ["no-retry", "gives-up-early", "ignores-retry-after", "constant
                   "polls-immediately", "queries-unknown-at-once"]
 
 
+@pytest.mark.long
 def test_timing_mutants_are_still_caught(tmp_path, pki_dir):
     from conftest import SELFTEST_SCALE
 

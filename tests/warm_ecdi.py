@@ -34,9 +34,15 @@ def _warm_context():
     if _context is None:
         import multiprocessing
 
+        import atexit
+        import multiprocessing.forkserver
+
         _context = multiprocessing.get_context("forkserver")
         _context.set_forkserver_preload(["warm_imports"])
         _server_fixtures.append(os.environ.get("ECDI_FIXTURES"))
+        # stopped and waited for when the worker ends: no server left behind, and its children's CPU time
+        # counted in the test run's (/usr/bin/time, getrusage) as a subprocess's is
+        atexit.register(multiprocessing.forkserver._forkserver._stop)      # noqa: SLF001
     return _context
 
 
