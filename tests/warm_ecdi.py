@@ -40,6 +40,17 @@ def _warm_context():
         _context = multiprocessing.get_context("forkserver")
         _context.set_forkserver_preload(["warm_imports"])
         _server_fixtures.append(os.environ.get("ECDI_FIXTURES"))
+        # Python 3.11's fork server does not take the parent's sys.path (3.12 does): it finds warm_imports, beside
+        # this file, through PYTHONPATH, set while it starts (a preload it cannot import it skips in silence)
+        before = os.environ.get("PYTHONPATH")
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).parent), before]))
+        try:
+            multiprocessing.forkserver.ensure_running()
+        finally:
+            if before is None:
+                del os.environ["PYTHONPATH"]
+            else:
+                os.environ["PYTHONPATH"] = before
         # stopped and waited for when the worker ends: no server left behind, and its children's CPU time
         # counted in the test run's (/usr/bin/time, getrusage) as a subprocess's is
         atexit.register(multiprocessing.forkserver._forkserver._stop)      # noqa: SLF001
@@ -94,6 +105,8 @@ def _child(args: list[str], env: dict, cwd: str, out: str, err: str) -> None:
     sys.stderr = sys.__stderr__ = io.TextIOWrapper(io.BufferedWriter(io.FileIO(2, "w", closefd=False)),
                                                    encoding=encoding, errors="backslashreplace", line_buffering=True)
     sys.argv = [CLI, *args]
+    # the path of `python -m` run here: this folder, then PYTHONPATH's, then the interpreter's own
+    sys.path[:] = [cwd, *filter(None, env.get("PYTHONPATH", "").split(os.pathsep)), *_interpreter_path()]
     code = _exit_status(args)
     try:          # what an interpreter does on its way out: wait for its threads, then its atexit functions
         threading._shutdown()      # noqa: SLF001
@@ -107,6 +120,12 @@ def _child(args: list[str], env: dict, cwd: str, out: str, err: str) -> None:
             except (OSError, ValueError):
                 pass
     os._exit(code)
+
+
+def _interpreter_path() -> list[str]:
+    from warm_imports import INTERPRETER_PATH
+
+    return INTERPRETER_PATH
 
 
 def _exit_status(args: list[str]) -> int:

@@ -7,11 +7,17 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import os
 import pkgutil
 import sys
 import threading
 
-import conformance
+# the fork server's sys.path less its folder and PYTHONPATH's: what every interpreter starts with (site-packages,
+# the editable install's finder), under the folder and PYTHONPATH of each child's own
+_pythonpath = set(filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep)))
+INTERPRETER_PATH = [p for p in sys.path[1:] if p not in _pythonpath]
+
+import conformance  # noqa: E402  (after the path is noted: importing may add to it)
 import mock_server
 import pytest  # noqa: F401
 from _pytest.config import _iter_rewritable_modules
