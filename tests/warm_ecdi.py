@@ -26,34 +26,38 @@ from pathlib import Path
 
 CLI = str(Path(__file__).resolve().parents[1] / "conformance" / "cli.py")   # sys.argv[0] of `python -m conformance.cli`
 _context = None
+_starting = threading.Lock()
 _server_fixtures: list[str | None] = []
 
 
 def _warm_context():
+    with _starting:     # tests run ecdi from several threads at once
+        return _context or _start_server()
+
+
+def _start_server():
     global _context
-    if _context is None:
-        import multiprocessing
+    import atexit
+    import multiprocessing
+    import multiprocessing.forkserver
 
-        import atexit
-        import multiprocessing.forkserver
-
-        _context = multiprocessing.get_context("forkserver")
-        _context.set_forkserver_preload(["warm_imports"])
-        _server_fixtures.append(os.environ.get("ECDI_FIXTURES"))
-        # Python 3.11's fork server does not take the parent's sys.path (3.12 does): it finds warm_imports, beside
-        # this file, through PYTHONPATH, set while it starts (a preload it cannot import it skips in silence)
-        before = os.environ.get("PYTHONPATH")
-        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).parent), before]))
-        try:
-            multiprocessing.forkserver.ensure_running()
-        finally:
-            if before is None:
-                del os.environ["PYTHONPATH"]
-            else:
-                os.environ["PYTHONPATH"] = before
-        # stopped and waited for when the worker ends: no server left behind, and its children's CPU time
-        # counted in the test run's (/usr/bin/time, getrusage) as a subprocess's is
-        atexit.register(multiprocessing.forkserver._forkserver._stop)      # noqa: SLF001
+    _context = multiprocessing.get_context("forkserver")
+    _context.set_forkserver_preload(["warm_imports"])
+    _server_fixtures.append(os.environ.get("ECDI_FIXTURES"))
+    # Python 3.11's fork server does not take the parent's sys.path (3.12 does): it finds warm_imports, beside
+    # this file, through PYTHONPATH, set while it starts (a preload it cannot import it skips in silence)
+    before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).parent), before]))
+    try:
+        multiprocessing.forkserver.ensure_running()
+    finally:
+        if before is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = before
+    # stopped and waited for when the worker ends: no server left behind, and its children's CPU time
+    # counted in the test run's (/usr/bin/time, getrusage) as a subprocess's is
+    atexit.register(multiprocessing.forkserver._forkserver._stop)      # noqa: SLF001
     return _context
 
 
