@@ -7,7 +7,6 @@ import json
 import os
 import pickle
 import subprocess
-import sys
 import tempfile
 import time
 from contextlib import contextmanager
@@ -120,14 +119,22 @@ def run_budget() -> float:
     return max(left - AFTER_RUN_MARGIN_S, 10.0)
 
 
+def ecdi_process(*args, timeout: float = 60, env: dict | None = None, cwd=None) -> subprocess.CompletedProcess:
+    """``python -m conformance.cli ARGS`` in a process of its own, as ``subprocess.run(..., capture_output=True,
+    text=True)``; forked from a process that has made the imports already (``warm_ecdi``)."""
+    from warm_ecdi import run
+
+    return run(args, timeout=timeout, env=env, cwd=cwd)
+
+
 def ecdi_run(out: Path, pki_dir: Path, *extra: str, timeout: float | None = None) -> RunResult:
     """``ecdi run`` in a separate process, exactly as a user runs it. It may take what is left of the
     running test's timeout (fixtures included) less ``AFTER_RUN_MARGIN_S``, or ``timeout`` seconds."""
     timeout = run_budget() if timeout is None else timeout
-    cmd = [sys.executable, "-m", "conformance.cli", "run", "--sut", "reference", "--out", str(out),
-           "--time-scale", SELFTEST_SCALE, "--seed", SELFTEST_SEED, "--pki-dir", str(pki_dir), *extra]
+    args = ["run", "--sut", "reference", "--out", str(out), "--time-scale", SELFTEST_SCALE, "--seed", SELFTEST_SEED,
+            "--pki-dir", str(pki_dir), *extra]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        proc = ecdi_process(*args, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
         tail = (exc.stdout or b"")[-3000:]
         pytest.fail(f"ecdi run into {out} did not finish within {timeout:.0f} s (the test's timeout less "
@@ -152,17 +159,35 @@ def reference_run(shared_ecdi) -> RunResult:
     return shared_ecdi("reference-run")
 
 
-# The test that starts the shared reference session (its readers are dispatched last, when it is done)
-REFERENCE_STARTER = "test_selftest.py::test_reference_dts_is_conformant"
+# The fixtures of sessions made once and only read (``shared``): the first test collected that uses one (and no
+# other) starts it early; the others read it at the end, so that no worker sits waiting for one.
+SHARED_SESSIONS = frozenset({"reference_run", "run_11", "legacy_runs", "sha1_runs", "twice"})
+LONG = "long"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", f"{LONG}: a test of a minute or more (a whole session, a score): dispatched "
+                                       "early, so that it does not run alone at the end")
 
 
 def pytest_collection_modifyitems(items):
-    """The order the workers are given tests in (pytest-xdist hands them out in collection order): the
-    reference session first, and its other readers at the end, so that no worker sits waiting for it."""
+    """The order the workers are given tests in (pytest-xdist hands them out in this order as workers free up;
+    loadgroup's groups go first): one starter of each shared session, then the long tests, then the rest,
+    then the shared sessions' other readers."""
+    sessions = {item.nodeid: SHARED_SESSIONS.intersection(getattr(item, "fixturenames", ())) for item in items}
+    starters = set()
+    for name in sorted(SHARED_SESSIONS):
+        users = [item.nodeid for item in items if name in sessions[item.nodeid]]
+        alone = [nodeid for nodeid in users if sessions[nodeid] == {name}]
+        if users:
+            starters.add((alone or users)[0])
+
     def rank(item) -> int:
-        if item.nodeid.endswith(REFERENCE_STARTER):
+        if item.nodeid in starters:
             return 0
-        return 2 if "reference_run" in getattr(item, "fixturenames", ()) else 1
+        if sessions[item.nodeid]:
+            return 3
+        return 1 if item.get_closest_marker(LONG) else 2
 
     items.sort(key=rank)     # stable: the catalogue's order within a rank
 

@@ -34,6 +34,7 @@ def test_every_family_has_cases_and_every_case_a_family_file():
     assert len(ids) >= 30
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("profile", ["ecdi-1.0", "ecdi-1.1"])
 def test_the_mock_gateway_passes_every_case_of_the_families(mock_gateway, tmp_path, profile):
     cases = family_cases()

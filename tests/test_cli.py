@@ -1,16 +1,17 @@
 """The command line: listings, and usage mistakes answered in one line with exit status 2."""
 
 import subprocess
-import sys
 
 import pytest
 
 from conformance.catalogue import all_cases
 from conformance.reference_dts.mutants import MUTANTS
 
+from conftest import ecdi_process
+
 
 def ecdi(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "conformance.cli", *args], capture_output=True, text=True, timeout=60)
+    return ecdi_process(*args, timeout=60)
 
 
 def test_cases_lists_every_case_with_its_requirements():

@@ -1,14 +1,13 @@
 """Requirements coverage is computed from the profile and the catalogue, not asserted by hand."""
 
-import subprocess
-import sys
-
 import pytest
 
 from conformance.case import CaseSpec
 from conformance.catalogue import all_cases
 from conformance.coverage import coverage
 from conformance.profile import load_profile
+
+from conftest import ecdi_process
 
 
 def test_coverage_lists_exactly_the_requirements_binding_the_dts():
@@ -30,8 +29,7 @@ def test_a_requirement_counts_as_covered_only_through_a_case_that_declares_it():
 
 
 def test_coverage_command_prints_the_figure():
-    out = subprocess.run([sys.executable, "-m", "conformance.cli", "cases", "--coverage"],
-                         capture_output=True, text=True, timeout=60).stdout
+    out = ecdi_process("cases", "--coverage").stdout
     assert "REL-05" in out and "reliability.resend-after-timeout" in out
     assert "MUST requirements binding the DTS covered by a case:" in out
 
@@ -73,8 +71,7 @@ def test_a_dts_case_never_covers_a_requirement_for_the_cgw():
 
 
 def test_coverage_command_reports_the_cgw_side():
-    out = subprocess.run([sys.executable, "-m", "conformance.cli", "cases", "--coverage", "--profile", "ecdi-1.1"],
-                         capture_output=True, text=True, timeout=60).stdout
+    out = ecdi_process("cases", "--coverage", "--profile", "ecdi-1.1").stdout
     assert "MUST requirements binding the CGW covered by a case:" in out and "CGW MUST coverage:" in out
 
 

@@ -129,6 +129,7 @@ def test_an_unknown_placeholder_is_the_sut_files_fault(tmp_path):
         driver.perform(LODGE)
 
 
+@pytest.mark.long
 def test_the_reference_dts_as_a_program_is_conformant(tmp_path, run_ecdi):
     run = run_ecdi(tmp_path / "out", "--sut", str(REFERENCE_SUT))
     assert run.returncode == 0, run.explain()

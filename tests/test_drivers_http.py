@@ -69,6 +69,7 @@ def http_sut(tmp_path, url: str, extra: str = "") -> Path:
                                 f'{extra}')
 
 
+@pytest.mark.long
 def test_the_reference_dts_behind_an_automation_endpoint_is_conformant(tmp_path, endpoint, run_ecdi):
     run = run_ecdi(tmp_path / "out", "--sut", str(http_sut(tmp_path, endpoint)))
     assert run.returncode == 0, run.explain()

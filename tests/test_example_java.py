@@ -35,6 +35,7 @@ def test_the_examples_statement_is_valid():
     assert load_statement(EXAMPLE / "ecdi-conformance.toml")["product"] == "ECDI-Java-Example"
 
 
+@pytest.mark.long
 @needs_java
 @pytest.mark.timeout(900)  # a whole session, three JVMs at once (server mode, instances = 3): ~1 min under load
 def test_the_java_example_completes_a_session_conformant(tmp_path, run_ecdi):

@@ -5,8 +5,6 @@ an overloaded CGW (TRN-08) until it is back, without a gap in the chain afterwar
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +20,7 @@ from conformance.pki import TestPKI
 from mock_server.evidence import check_chain, chain_head
 
 from gateway_cluster import PASSWORD, TOKEN, USER, Balanced, GatewayProcess, Unavailable, free_port
-from conftest import cluster_or_skip
+from conftest import cluster_or_skip, ecdi_process
 from test_gateway import Client, parse_reply
 
 pytestmark = pytest.mark.xdist_group("gateway-cluster")     # heavy: one worker runs these one after another
@@ -142,8 +140,7 @@ def test_a_reference_session_through_the_balancer_is_conformant_and_one_chain(ba
     with requests_for_db(balanced) as db:      # both processes answered the run's exchanges
         served = {row[0] for row in db.execute("SELECT gateway_verdict::jsonb ->> 'served_by' FROM exchanges")}
     assert len(served - {None}) == 2, served
-    checked = subprocess.run([sys.executable, "-m", "conformance.cli", "evidence", "verify",
-                              str(run.out / "evidence" / "evidence.sqlite3")], capture_output=True, text=True, timeout=60)
+    checked = ecdi_process("evidence", "verify", run.out / "evidence" / "evidence.sqlite3")
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
@@ -222,8 +219,7 @@ def test_a_database_restart_is_an_overloaded_gateway_then_the_chain_resumes(clus
         assert check_chain(url) == []
         rows = chain_head(url)[0]
         assert rows >= 3                          # the 503's row was deferred and written once it was back
-        verified = subprocess.run([sys.executable, "-m", "conformance.cli", "evidence", "verify", url],
-                                  capture_output=True, text=True, timeout=60)
+        verified = ecdi_process("evidence", "verify", url)
         assert verified.returncode == 0, verified.stdout + verified.stderr
     finally:
         gw.stop()

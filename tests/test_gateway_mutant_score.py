@@ -6,7 +6,6 @@ on a requirement it breaks, the correct gateway passing the same cases. The scor
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import pytest
 
@@ -15,14 +14,13 @@ from conformance.commands.mutants import judge
 from conformance.profile import load_profile
 from mock_server.defects import DEFECTS
 
-from conftest import SELFTEST_SCALE, run_budget
+from conftest import SELFTEST_SCALE, ecdi_process, run_budget
 
 FAST_SUBSET = ("unsigned-replies", "http-401-bad-password")
 
 
 def ecdi(*args: str, timeout: int = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "conformance.cli", *args], capture_output=True, text=True,
-                          timeout=timeout)
+    return ecdi_process(*args, timeout=timeout)
 
 
 def cgw_cases() -> dict:

@@ -13,6 +13,8 @@ import pytest
 
 from conformance.gateway_statement import load_gateway_statement
 
+from conftest import ecdi_process
+
 TIME_SCALE = "0.05"
 pytestmark = pytest.mark.xdist_group("cgw-gateway-run")   # one mock gateway process for the module
 TRANSPORT = ("send-over-https", "wsdl", "cdata-accepted", "no-http-auth-errors", "soap-faults", "overload-answers",
@@ -53,8 +55,7 @@ def mock_gateway(pki_dir, tmp_path_factory):
 
 
 def run_gateway(statement: Path, out: Path, *extra: str) -> tuple[subprocess.CompletedProcess, dict]:
-    proc = subprocess.run([sys.executable, "-m", "conformance.cli", "run", "--gateway", str(statement),
-                           "--out", str(out), "--progress", "off", *extra], capture_output=True, text=True, timeout=300)
+    proc = ecdi_process("run", "--gateway", statement, "--out", out, "--progress", "off", *extra, timeout=300)
     results = out / "results.json"
     return proc, json.loads(results.read_text(encoding="utf-8")) if results.exists() else {}
 
@@ -81,7 +82,7 @@ def gateway_runs(mock_gateway, tmp_path_factory) -> dict[str, tuple[subprocess.C
 
 
 def ecdi(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "conformance.cli", *args], capture_output=True, text=True, timeout=120)
+    return ecdi_process(*args, timeout=120)
 
 
 @pytest.mark.parametrize("profile", ["ecdi-1.0", "ecdi-1.1"])

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +10,8 @@ from cryptography.hazmat.primitives import serialization
 
 from conformance.gateway_statement import GatewayStatementError, load_gateway_statement
 from conformance.pki import TestPKI
+
+from conftest import ecdi_process
 
 VALID = """[gateway]
 name = "Staging CGW"
@@ -102,27 +102,22 @@ def test_unreadable_or_not_toml_is_one_line(folder):
 
 def test_ecdi_run_gateway_with_a_bad_statement_is_one_line_and_exit_2(folder, tmp_path):
     (folder / "gateway.toml").write_text(VALID.replace("mc_required = true", "mc_required = 1"), encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-m", "conformance.cli", "run", "--gateway", str(folder / "gateway.toml"),
-                           "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=60)
+    proc = ecdi_process("run", "--gateway", folder / "gateway.toml", "--out", tmp_path / "out")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert re.fullmatch(r"ecdi: .*gateway\.toml: parameters\.mc_required: expected bool, found 1\n", proc.stderr)
 
 
 def test_ecdi_run_gateway_refuses_a_profile_the_gateway_does_not_serve(folder, tmp_path):
     (folder / "gateway.toml").write_text(VALID.replace('["ecdi-1.0", "ecdi-1.1"]', '["ecdi-1.0"]'), encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-m", "conformance.cli", "run", "--gateway", str(folder / "gateway.toml"),
-                           "--profile", "ecdi-1.1", "--out", str(tmp_path / "out")], capture_output=True, text=True,
-                          timeout=60)
+    proc = ecdi_process("run", "--gateway", folder / "gateway.toml", "--profile", "ecdi-1.1", "--out", tmp_path / "out")
     assert proc.returncode == 2 and "does not hold ecdi-1.1" in proc.stderr and "Traceback" not in proc.stderr
-    proc = subprocess.run([sys.executable, "-m", "conformance.cli", "run", "--gateway", str(folder / "gateway.toml"),
-                           "--mutant", "x", "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=60)
+    proc = ecdi_process("run", "--gateway", folder / "gateway.toml", "--mutant", "x", "--out", tmp_path / "out")
     assert proc.returncode == 2 and "give one or the other" in proc.stderr
 
 
 def test_a_gateway_that_cannot_be_reached_stops_the_session(folder, tmp_path):
     """Nothing listens at 127.0.0.1:9: a set-up error (exit 2), not eight TRN failures of the gateway."""
     (folder / "gateway.toml").write_text(VALID.replace("127.0.0.1:8443/ecdi", "127.0.0.1:9/ecdi"), encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-m", "conformance.cli", "run", "--gateway", str(folder / "gateway.toml"),
-                           "--out", str(tmp_path / "out"), "--progress", "off"], capture_output=True, text=True,
-                          timeout=120)
+    proc = ecdi_process("run", "--gateway", folder / "gateway.toml", "--out", tmp_path / "out", "--progress", "off",
+                        timeout=120)
     assert proc.returncode == 2 and "cannot be reached" in proc.stderr and "Traceback" not in proc.stderr

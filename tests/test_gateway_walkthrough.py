@@ -6,12 +6,12 @@ requirement whose verdict changed, PAY-04, and the Annex A item behind it (#1, T
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
+
+import pytest
 
 from conformance.gateway_mutants import GatewayProcess, run_against
 
-from conftest import run_budget
+from conftest import ecdi_process, run_budget
 
 SCALE = 0.05
 VERDICTS = {"PASS", "FAIL", "INCONCLUSIVE", "NOT-APPLICABLE", "ERROR"}
@@ -42,14 +42,14 @@ def verdict_changes(diff_output: str) -> dict[str, list[str]]:
     return rows
 
 
+@pytest.mark.long
 def test_a_forgotten_1_1_change_is_found_and_explained(pki_dir, tmp_path):
     on_10 = certify(pki_dir, tmp_path / "cgw-1.0", "ecdi-1.0", None)       # a subset: INCOMPLETE, all PASS
     assert {c["id"]: c["verdict"] for c in on_10["cases"]} == dict.fromkeys(CASES, "PASS"), on_10["cases"]
     on_11 = certify(pki_dir, tmp_path / "cgw-1.1", "ecdi-1.1", "otp-valid-120s")
     assert {c["id"]: c["verdict"] for c in on_11["cases"]}["cgw-payment.otp-validity"] == "FAIL"
-    proc = subprocess.run([sys.executable, "-m", "conformance.cli", "diff", str(tmp_path / "cgw-1.0" / "run"),
-                           str(tmp_path / "cgw-1.1" / "run"), "--html", str(tmp_path / "diff.html")],
-                          capture_output=True, text=True, timeout=run_budget())
+    proc = ecdi_process("diff", tmp_path / "cgw-1.0" / "run", tmp_path / "cgw-1.1" / "run", "--html",
+                        tmp_path / "diff.html", timeout=run_budget())
     assert proc.returncode == 1, proc.stdout + proc.stderr
     changes = verdict_changes(proc.stdout)
     assert list(changes) == ["PAY-04"], proc.stdout

@@ -226,6 +226,7 @@ def evidence(out: Path) -> dict:
     return cases
 
 
+@pytest.mark.long
 @pytest.mark.timeout(400)
 def test_one_job_and_the_default_give_the_same_verdicts_and_evidence(run_ecdi, tmp_path):
     chosen = [a for c in MIXED for a in ("--case", c)]

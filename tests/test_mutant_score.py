@@ -4,17 +4,15 @@ of a requirement it breaks. Exercised on one mutant (``--only``); the self-test 
 from __future__ import annotations
 
 import subprocess
-import sys
 
 from conformance.commands.mutants import judge
 from conformance.reference_dts.mutants import MUTANTS
 
-from conftest import SELFTEST_SCALE, run_budget
+from conftest import SELFTEST_SCALE, ecdi_process, run_budget
 
 
 def ecdi(*args: str, timeout: int = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "conformance.cli", *args], capture_output=True, text=True,
-                          timeout=timeout)
+    return ecdi_process(*args, timeout=timeout)
 
 
 def _results(verdict: str, *failed_on: str, case_id: str = "reliability.honours-retry-after") -> dict:

@@ -115,6 +115,7 @@ def _leaks(files: list[Path], needles: dict[str, list[re.Pattern]]) -> dict[str,
     return found
 
 
+@pytest.mark.long
 @pytest.mark.timeout(420)
 def test_a_run_shares_no_password_otp_or_private_key(tmp_path, pki_dir):
     out, note = tmp_path / "out", tmp_path / "secrets.json"

@@ -7,7 +7,6 @@ import re
 import signal
 import sqlite3
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -16,6 +15,8 @@ from conformance.cli import main
 from mock_server.evidence import EvidenceLog, check_chain
 from mock_server.evidence_slice import export_slice, write_slice
 from test_gateway_cli import standalone
+
+from conftest import ecdi_process
 
 CASES = ("envelope.message-ids-fresh", "payment.maker-and-checker", "document.goods-limit")
 
@@ -33,7 +34,7 @@ def shared(pki_dir, tmp_path):
 
 
 def ecdi(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "conformance.cli", *args], capture_output=True, text=True, timeout=120)
+    return ecdi_process(*args, timeout=120)
 
 
 @pytest.mark.timeout(280)

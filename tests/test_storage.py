@@ -5,8 +5,6 @@ twice, the export of a shared log and the CLI that verifies it."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import threading
 import time
 
@@ -17,6 +15,8 @@ from mock_server import evidence_store
 from mock_server.database import AlreadyRecorded, connect, migrations
 from mock_server.evidence import COLUMNS, EvidenceLog, chain_head, check_chain, export_chain, verify_chain
 from mock_server.store import Store
+
+from conftest import ecdi_process
 
 ENGINES = ("sqlite", "postgresql")
 
@@ -128,8 +128,7 @@ def test_ecdi_evidence_verify_and_export_on_a_shared_log(pg_url, tmp_path):
     log.close()
 
     def ecdi(*args):
-        return subprocess.run([sys.executable, "-m", "conformance.cli", "evidence", *args],
-                              capture_output=True, text=True, timeout=60)
+        return ecdi_process("evidence", *args)
 
     verified = ecdi("verify", pg_url)
     assert verified.returncode == 0 and "OK:" in verified.stdout and "1 rows" in verified.stdout, verified.stderr
@@ -163,8 +162,7 @@ def test_the_same_message_id_recorded_by_two_stores_is_recorded_once(target):
 @pytest.mark.parametrize("url, says", [("sqlite:///x", "must be a postgresql:// URL"),
                                        ("postgresql://postgres@/none?host=/nonexistent&port=1", "cannot reach")])
 def test_ecdi_gateway_names_a_bad_database_in_one_line(url, says, tmp_path):
-    done = subprocess.run([sys.executable, "-m", "conformance.cli", "gateway", "--database", url, "--port", "0",
-                           "--dir", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    done = ecdi_process("gateway", "--database", url, "--port", "0", "--dir", tmp_path, timeout=120)
     assert done.returncode == 2 and says in done.stderr and done.stderr.count("\n") == 1, done.stderr
 
 

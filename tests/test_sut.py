@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 from driver_helpers import REFERENCE_SUT, sut_folder
 
@@ -13,6 +10,8 @@ from conformance.drivers.command import CommandDriver
 from conformance.harness import Harness, HarnessOptions, SetupError
 from conformance.reference_dts.config import STATEMENT_FILE
 from conformance.sut import SutError, load_sut
+
+from conftest import ecdi_process
 
 MINIMAL = 'statement = "ecdi-conformance.toml"\n[driver]\nkind = "command"\nactions = { lodge = "true" }\n'
 
@@ -94,7 +93,6 @@ def test_time_scale_needs_a_statement_that_supports_it(tmp_path):
 
 def test_ecdi_run_with_a_broken_sut_file_is_a_usage_error(tmp_path):
     path = sut_folder(tmp_path, MINIMAL + "colour = 1\n")
-    proc = subprocess.run([sys.executable, "-m", "conformance.cli", "run", "--sut", str(path), "--out",
-                           str(tmp_path / "out")], capture_output=True, text=True, timeout=60)
+    proc = ecdi_process("run", "--sut", path, "--out", tmp_path / "out")
     assert proc.returncode == 2
     assert "driver.colour: unknown key for the command driver" in proc.stderr and str(path) in proc.stderr

@@ -24,6 +24,8 @@ from conformance.verdict import CaseRecord, Verdict
 from test_gateway import client, control, gateway, pki  # noqa: F401 — fixtures are used by name
 from test_gateway_faults import raw_send, rule
 
+from conftest import ecdi_process
+
 # --- the rule ---------------------------------------------------------------------------------------
 
 
@@ -202,14 +204,11 @@ TIMING_MUTANTS = ["no-retry", "gives-up-early", "ignores-retry-after", "constant
                   "polls-immediately", "queries-unknown-at-once"]
 
 
+@pytest.mark.long
 def test_timing_mutants_are_still_caught(tmp_path, pki_dir):
-    import subprocess
-    import sys
-
     from conftest import SELFTEST_SCALE
 
     only = [a for m in TIMING_MUTANTS for a in ("--only", m)]
-    proc = subprocess.run([sys.executable, "-m", "conformance.cli", "mutants", "--score", *only, "--time-scale",
-                           SELFTEST_SCALE, "--pki-dir", str(pki_dir), "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=600)
+    proc = ecdi_process("mutants", "--score", *only, "--time-scale", SELFTEST_SCALE, "--pki-dir", pki_dir, "--out",
+                        tmp_path, timeout=600)
     assert f"mutant score: {len(TIMING_MUTANTS)}/{len(TIMING_MUTANTS)} caught" in proc.stdout, proc.stdout + proc.stderr
