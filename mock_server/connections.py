@@ -47,7 +47,7 @@ TLS_READ_BUFFER = 16 * 1024
 BIO_FEED = 1024
 
 
-@dataclass
+@dataclass(slots=True)
 class Connection:
     accepted_at: float
     tls_started_at: float | None = None
@@ -102,6 +102,8 @@ class OpenConnections:
 
 class Tracked(asyncio.Protocol):
     """The application protocol asyncio sees: notes the connection's times, forwards everything."""
+
+    __slots__ = ("inner", "connection", "header_timeout", "transport", "_open", "_admitted")   # one per connection
 
     def __init__(self, inner: asyncio.Protocol, header_timeout: float | None = None,
                  open_connections: OpenConnections | None = None):
@@ -182,6 +184,8 @@ class _LeanTLS(sslproto.SSLProtocol):
         self._ssl_buffer_view = shared
         self._ssl_buffer = shared.obj
         self.max_size = len(shared)            # plaintext read at once, as asyncio's own
+        self._write_backlog = []               # asyncio's deque (≈ 0.7 KB): it is only appended to and
+                                               # emptied from the front, a few items at most
 
     def get_buffer(self, n):
         return self._ssl_buffer_view
