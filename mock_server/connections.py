@@ -43,7 +43,8 @@ TLS_READ_BUFFER = 16 * 1024
 # response ≈ 5.5 KB on each connection answered and kept alive. ``_LeanTLS`` hands what it read to the
 # incoming BIO this much at a time, OpenSSL draining it in between, and encrypts what the application
 # writes this much at a time, emptying the outgoing BIO in between (records of 1 KiB; the handshake's
-# first flight, ≈ 1.5 KB, is the largest write left).
+# first flight, ≈ 1.5 KB, is the largest write left). Reads and writes over 16 KiB (large messages) go
+# through whole, as in asyncio.
 BIO_FEED = 1024
 
 
@@ -191,8 +192,12 @@ class _LeanTLS(sslproto.SSLProtocol):
         return self._ssl_buffer_view
 
     def buffer_updated(self, nbytes):
-        """asyncio's, once per ``BIO_FEED`` octets of what was read (the BIO never holds more)."""
+        """asyncio's, once per ``BIO_FEED`` octets of what was read. A read that filled the buffer (a large
+        body streaming in) goes in at once, as in asyncio: slicing costs ≈ 1.5 µs of CPU per KiB, and only
+        that connection's BIO keeps the larger capacity."""
         whole = self._ssl_buffer_view
+        if nbytes >= len(whole):
+            return super().buffer_updated(nbytes)
         try:
             for start in range(0, nbytes, BIO_FEED):
                 self._ssl_buffer_view = whole[start:start + BIO_FEED]
@@ -203,8 +208,8 @@ class _LeanTLS(sslproto.SSLProtocol):
     def _do_write(self):
         """asyncio's, encrypting ``BIO_FEED`` octets at a time; what the outgoing BIO collects is taken out
         after each and written to the socket at the end, at once, as asyncio does."""
-        if self._ssl_writing_paused:            # the socket's buffer is full: asyncio's flow control
-            return super()._do_write()
+        if self._ssl_writing_paused or self._write_buffer_size > TLS_READ_BUFFER:
+            return super()._do_write()          # the socket's buffer is full (flow control), or a large response
         encrypted = []
         try:
             while self._write_backlog:
