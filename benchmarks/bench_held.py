@@ -64,6 +64,8 @@ def main() -> int:
         info["url"], pool, pki, concurrency=count, unique=True, start_rate=rate, ends=True, timeout=delay * 3 + 60)))
     sender.start()
     time.sleep(count / rate)              # (no listing of the requests in flight: it grows the heap itself)
+    while sender.is_alive() and len(os.listdir(f"/proc/{pid}/fd")) < count:    # a loaded machine: not all yet
+        time.sleep(1.0)
     previous, plateau = -1, rss_kb(pid)[0]
     while sender.is_alive() and plateau - previous > 512:    # KiB: until every request arrived and it settled
         time.sleep(3.0)

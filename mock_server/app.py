@@ -38,6 +38,7 @@ import re
 import secrets
 import ssl
 import stat
+import sys
 import threading
 import tempfile
 import time
@@ -53,7 +54,6 @@ from aiohttp.http import SERVER_SOFTWARE
 from cryptography import x509
 
 from conformance.codec import certs, soap
-from conformance.codec.envelope import Header
 from conformance.codec.fingerprint import Fingerprinter, new_key
 from conformance.pki import DEFAULT_TAX_CODE, TestPKI
 
@@ -569,7 +569,9 @@ class Gateway:
             if delivery.delay:
                 octets = {"response_body": body, "reply_text": reply_text}
                 body = reply_text = None
-                await self._wait(row, delivery.delay, octets, exchange)
+                session, spool = (exchange.verdict.get("session"), True) if exchange is not None else (None, False)
+                exchange = None                    # the row has what is recorded of it: nothing to keep
+                await self._wait(row, delivery.delay, octets, session, spool)
                 body, reply_text = octets["response_body"], octets["reply_text"]
             facts = planned(delivery, body)
             verdict["delivered"] = facts.pop("delivered")
@@ -591,14 +593,14 @@ class Gateway:
             sent = None
         return sent if sent is not None else _Gone()
 
-    async def _wait(self, row: dict, seconds: float, octets: dict, exchange: pipeline.Exchange | None) -> None:
-        """Wait out a scenario ``delay``. From ``SPOOL_DELAY_S`` on, the row's request octets (redacted) and
-        the response's ``octets`` wait on disk (spool.py) and the exchange lets go of its own; both are
-        back, as the evidence will store them, when the wait ends or is cancelled."""
-        if seconds < SPOOL_DELAY_S or exchange is None:
+    async def _wait(self, row: dict, seconds: float, octets: dict, session: str | None, spool: bool) -> None:
+        """Wait out a scenario ``delay``. From ``SPOOL_DELAY_S`` on (and if ``spool``: a Send), the row's
+        request octets (redacted under ``session``'s key) and the response's ``octets`` wait on disk
+        (spool.py); both are back, as the evidence will store them, when the wait ends or is cancelled."""
+        if seconds < SPOOL_DELAY_S or not spool:
             await asyncio.sleep(seconds)
             return
-        aside = set_aside(self._fingerprint_of(exchange.verdict.get("session")), row, self._passwords())
+        aside = set_aside(self._fingerprint_of(session), row, self._passwords())
         try:
             spooled = self._spool.put({"request_body": aside["request_body"], "message_text": aside["message_text"],
                                        **octets})
@@ -609,7 +611,7 @@ class Gateway:
         row.update(request_body=spooled, message_text=None, **{SECRETS: aside[SECRETS]})
         octets.clear()
         del aside
-        exchange.request.body, exchange.call, exchange.header, exchange.secrets = b"", None, Header({}), None
+        _shared(row)
         try:
             await asyncio.sleep(seconds)
         finally:
@@ -917,6 +919,23 @@ def _handed_over(answer: dict) -> dict:
     out = dict(answer)
     answer.clear()
     return out
+
+
+def _shared(value):
+    """``value`` with its strings interned, dicts and lists changed in place (they stay the objects others
+    hold): the rows of requests waiting out a delay repeat the same certificate names, suites, header names
+    and values, steps, ... each in strings of its own (≈ 2 KB a row)."""
+    if type(value) is str:
+        return sys.intern(value)
+    if type(value) is dict:
+        items = [(_shared(k), _shared(v)) for k, v in value.items()]
+        value.clear()
+        value.update(items)
+    elif type(value) is list:
+        value[:] = [_shared(item) for item in value]
+    elif type(value) is tuple:
+        return tuple(_shared(item) for item in value)
+    return value
 
 
 def _unspooled(row: dict) -> dict:

@@ -214,6 +214,10 @@ def test_a_long_delay_keeps_the_octets_on_disk_and_the_row_is_as_without(gateway
         rows[name] = row
     marker = re.compile(rb"\[fingerprint:hmac-sha256:[0-9a-f]{64}\]")
     assert marker.findall(rows["disk"].request_body) == marker.findall(rows["memory"].request_body)
+    same = ("steps_passed", "certificate", "signature", "tls", "credentials", "delay_s", "delivered")
+    assert [{k: r.gateway_verdict.get(k) for k in same} for r in (rows["disk"], rows["memory"])] \
+        == [{k: rows["memory"].gateway_verdict.get(k) for k in same}] * 2       # (its strings interned meanwhile)
+    assert set(rows["disk"].request_headers) == set(rows["memory"].request_headers)
     assert not [f for f in held.glob("*") if f.is_file()]
 
 
