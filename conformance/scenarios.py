@@ -22,6 +22,16 @@ def answered_alike(type_: str, function: str, reply_function: str, errors: list[
                                                             "errors": errors}}]}
 
 
+def gateway_certificate(which: str) -> dict:
+    """Every attempt of the next declaration answered with a receipt signed by the gateway's ``which``
+    certificate (``usual``, ``renewed`` or ``expired``; SIG-15), then cleared (35): a retransmission after the
+    DTS timed out on a slow first attempt (REL-03) gets the same certificate, so whatever reply the DTS acts
+    on is one the case means. Set it before each declaration."""
+    resign = [] if which == "usual" else [rule({"action": "gateway_certificate", "certificate": which},
+                                               name=f"{which}-certificate", type_="929", function="8")]
+    return scenario(f"gateway-certificate-{which}", *resign, history=[{"function": "35"}])
+
+
 def delay_first_attempt(type_: str, function: str, seconds: float, name: str = "delay-first-attempt") -> dict:
     """The first attempt of the given type/function is answered only after ``seconds``."""
     return {

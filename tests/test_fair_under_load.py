@@ -1,0 +1,25 @@
+"""Cases that failed the correct reference DTS when the machine's load delayed the gateway (fair14): each is
+run with every first attempt of a declaration answered past the DTS's t_send (tests/slow_first), so the DTS
+times out and retransmits as REL-03 requires; the case must still judge the reply the DTS really acted on."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from conformance.commands.run import EXIT_CODES
+
+SLOW_FIRST = Path(__file__).parent / "slow_first"
+
+
+def test_gateway_certificate_renewal_judges_the_reply_to_the_retransmission(run_ecdi, tmp_path, monkeypatch):
+    # runs o3/o7: the expired-certificate reply went to an attempt the DTS had abandoned; the replay of entry 1
+    # to its retransmission came signed by the usual certificate, and the case took acting on it for a FAIL
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(SLOW_FIRST), os.environ.get("PYTHONPATH")])))
+    result = run_ecdi(tmp_path / "o", "--case", "signature.gateway-certificate-renewal")
+    assert result.returncode == EXIT_CODES["INCOMPLETE"] and set(result.verdicts().values()) == {"PASS"}, \
+        result.explain()
+    with sqlite3.connect(tmp_path / "o" / "evidence" / "evidence.sqlite3") as db:
+        retransmitted = db.execute("SELECT count(*) FROM exchanges WHERE function = '8' AND attempt = 2").fetchone()[0]
+    assert retransmitted == 3                      # every declaration was timed out on once, and re-sent
