@@ -22,14 +22,22 @@ def answered_alike(type_: str, function: str, reply_function: str, errors: list[
                                                             "errors": errors}}]}
 
 
+def every_reply(type_: str, then: dict, name: str, history: list[dict] | None = None) -> dict:
+    """Every reply concerning the next submission of ``type_`` altered as ``then`` says: each attempt of it, a
+    replay of its entry 1 (the fault alters the text in transit) and the answer to a query about it. A
+    retransmission after the DTS timed out on a slow attempt (REL-03), or the query that settles an unknown
+    outcome (REL-08), meets the same reply, so whatever reply the DTS acts on is one the case means. Set it
+    before each submission."""
+    return scenario(name, rule(then, name=name, type_=type_), history=history)
+
+
 def gateway_certificate(which: str) -> dict:
-    """Every attempt of the next declaration answered with a receipt signed by the gateway's ``which``
-    certificate (``usual``, ``renewed`` or ``expired``; SIG-15), then cleared (35): a retransmission after the
-    DTS timed out on a slow first attempt (REL-03) gets the same certificate, so whatever reply the DTS acts
-    on is one the case means. Set it before each declaration."""
-    resign = [] if which == "usual" else [rule({"action": "gateway_certificate", "certificate": which},
-                                               name=f"{which}-certificate", type_="929", function="8")]
-    return scenario(f"gateway-certificate-{which}", *resign, history=[{"function": "35"}])
+    """Every reply concerning the next declaration signed by the gateway's ``which`` certificate (``usual``,
+    ``renewed`` or ``expired``; SIG-15), the declaration then cleared (35)."""
+    name, history = f"gateway-certificate-{which}", [{"function": "35"}]
+    if which == "usual":
+        return scenario(name, history=history)
+    return every_reply("929", {"action": "gateway_certificate", "certificate": which}, name, history)
 
 
 def delay_first_attempt(type_: str, function: str, seconds: float, name: str = "delay-first-attempt") -> dict:

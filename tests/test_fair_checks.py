@@ -257,3 +257,14 @@ def test_a_271_sent_again_after_a_prompt_reply_is_a_fail_only_the_harness_lag_ma
     assert explains(check.detail["shortfall_s"], [0.7])           # a gateway stalled 0.7 s explains it
     prompt = [_attempt(1, "271", 10.05, started_at=10.0), _attempt(2, "271", 10.5, started_at=10.2)]
     assert not explains(final_reply_once(prompt, "271", "E0001").detail["shortfall_s"], [0.7])
+
+
+def test_a_staged_reply_that_reached_the_dts_in_no_attempt_leaves_the_case_undecided():
+    """signature.verifies-replies with every attempt answered past t_send: the DTS never had the forged reply
+    (its outcome is unknown, REL-07), so what it showed says nothing about SIG-15."""
+    late = [_attempt(n, "29", 10.0 * n + 1.6, started_at=10.0 * n) for n in (1, 2)]
+    assert not checks.reply_in_time(late, T_SEND, TOLERANCE).ok
+    in_flight = _attempt(3, None, 0.0, started_at=30.0)
+    in_flight.responded_at = None                                # still delayed when the case looked
+    assert not checks.reply_in_time([*late, in_flight], T_SEND, TOLERANCE).ok
+    assert checks.reply_in_time([*late, _attempt(3, "29", 30.2, started_at=30.0)], T_SEND, TOLERANCE).ok

@@ -8,18 +8,22 @@ import os
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from conformance.commands.run import EXIT_CODES
 
 SLOW_FIRST = Path(__file__).parent / "slow_first"
 
 
-def test_gateway_certificate_renewal_judges_the_reply_to_the_retransmission(run_ecdi, tmp_path, monkeypatch):
-    # runs o3/o7: the expired-certificate reply went to an attempt the DTS had abandoned; the replay of entry 1
-    # to its retransmission came signed by the usual certificate, and the case took acting on it for a FAIL
+@pytest.mark.parametrize("case_id, declarations", [("signature.gateway-certificate-renewal", 3),
+                                                    ("signature.verifies-replies", 2)])
+def test_signature_cases_judge_the_reply_to_the_retransmission(run_ecdi, tmp_path, monkeypatch, case_id, declarations):
+    # runs o3/o7 and a shared reference run: the altered reply went to an attempt the DTS had abandoned; entry 1
+    # replayed to its retransmission came genuine, and the case took acting on it for a FAIL
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(SLOW_FIRST), os.environ.get("PYTHONPATH")])))
-    result = run_ecdi(tmp_path / "o", "--case", "signature.gateway-certificate-renewal")
+    result = run_ecdi(tmp_path / "o", "--case", case_id)
     assert result.returncode == EXIT_CODES["INCOMPLETE"] and set(result.verdicts().values()) == {"PASS"}, \
         result.explain()
     with sqlite3.connect(tmp_path / "o" / "evidence" / "evidence.sqlite3") as db:
         retransmitted = db.execute("SELECT count(*) FROM exchanges WHERE function = '8' AND attempt = 2").fetchone()[0]
-    assert retransmitted == 3                      # every declaration was timed out on once, and re-sent
+    assert retransmitted == declarations            # every declaration was timed out on once, and re-sent

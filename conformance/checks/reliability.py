@@ -43,6 +43,24 @@ def gave_up_before_reply(ex) -> bool:
     return closed is not None and (ex.responded_at is None or closed <= ex.responded_at)
 
 
+def timed_out(ex, t_send: float, tolerance: float) -> bool:
+    """A DTS keeping REL-01 cannot have had ``ex``'s reply: it gave up first, the reply has not gone out (a row
+    still in flight), or it went out ``t_send`` (less the tolerance) or more after the attempt started."""
+    return (gave_up_before_reply(ex) or ex.responded_at is None
+            or ex.responded_at - attempt_start(ex) + tolerance >= t_send)
+
+
+def reply_in_time(attempts: list, t_send: float, tolerance: float) -> Check:
+    """Some attempt's reply went out soon enough to reach a DTS keeping REL-01. When none did (a gateway
+    starved past ``t_send`` on every attempt) the DTS never had the reply a case staged, and its outcome is
+    unknown (REL-07): nothing to judge of what it did with that reply."""
+    late = [ex for ex in attempts if timed_out(ex, t_send, tolerance)]
+    if attempts and len(late) == len(attempts):
+        return Check(False, f"no reply reached the DTS in time: each of its {len(attempts)} attempt(s) was given up "
+                            f"or answered {t_send:.3f} s (its t_send) or more after it started")
+    return Check(True, f"{len(attempts) - len(late)} of {len(attempts)} attempt(s) answered within t_send")
+
+
 def final_reply_once(sent: list, function: str, code: str, t_send: float, tolerance: float) -> Check:
     """RPL-10/RPL-12: a declaration answered ``function`` (271, 272) is not sent again once that reply reached
     the DTS. An attempt may be retransmitted, byte-identical (REL-03, REL-05), when the DTS gave up on it
@@ -53,14 +71,13 @@ def final_reply_once(sent: list, function: str, code: str, t_send: float, tolera
     answered = [ex.reply_function for ex in sent]
     ids = {ex.message_id for ex in sent}
     earlier = list(zip(sent, sent[1:]))
-    reached = [(ex, nxt) for ex, nxt in earlier if not gave_up_before_reply(ex)
-               and attempt_end(ex) - attempt_start(ex) + tolerance < t_send]
-    timed_out = len(earlier) - len(reached)
+    reached = [(ex, nxt) for ex, nxt in earlier if not timed_out(ex, t_send, tolerance)]
+    abandoned = len(earlier) - len(reached)
     ok = bool(sent) and answered[-1] == function and not reached and len(ids) == 1
     early = "; ".join(f"request #{ex.seq}'s reply left {attempt_end(ex) - attempt_start(ex):.3f} s after its "
                       f"attempt started (t_send {t_send:.3f} s)" for ex, _ in reached)
     message = (f"{code}: the declaration was sent {len(sent)} time(s), answered {answered} ({function} expected "
-               f"once{f'; {timed_out} attempt(s) the DTS gave up on or timed out' if timed_out else ''}"
+               f"once{f'; {abandoned} attempt(s) the DTS gave up on or timed out' if abandoned else ''}"
                f"{f'; {early}' if early else ''}{'' if len(ids) <= 1 else f'; {len(ids)} different messageIds'})")
     if not reached or len(ids) != 1 or answered[-1] != function:
         return Check(ok, message)
