@@ -275,9 +275,9 @@ def test_warning_not_failure(ecdi):
     carried = [r for r in lodged + queries if code in r.reply_codes]
     ecdi.check(checks.Check(len(carried) >= 2, f"{len(carried)} reply(ies) carried {code} (the 29 and the 30)"),
                "RPL-15", stop=True)
-    ecdi.check(checks.Check(len(lodged) == 1 and lodged[0].reply_function == "29",
-                            f"{len(lodged)} attempt(s) of the declaration (the 29 with {code} is a receipt, not "
-                            "a failure)"), "RPL-15")
+    # the 29 with a W code is a receipt, not a failure: never re-sent once it reached the DTS (an attempt the
+    # DTS timed out on before, under the harness's load, may be, REL-03)
+    ecdi.check(sent_once(ecdi, lodged, "29", code), "RPL-15")
     ecdi.check(checks.outcome_state(outcome, {"cleared"}), "RPL-15", evidence=EvidenceKind.DRIVER)
     warned = [n for n in outcome.notifications if n.code == code or code in n.text]
     as_failure = sorted({n.kind for n in warned} & ERROR_KINDS)     # shown, in whatever kind but an error's
