@@ -136,17 +136,14 @@ def test_out_of_order_history(ecdi):
             "e:futureField is acted on as if they were absent: the receipt is taken, polling reaches the end.",
 )
 def test_unknown_elements_ignored(ecdi):
-    ecdi.given(scenarios.scenario(
-        "unknown-elements",
-        scenarios.rule({"action": "unknown_elements"}, type_="929", function="8", attempt=1),
-        scenarios.rule({"action": "unknown_elements"}, type_="929", function="13", times=1)))
+    ecdi.given(scenarios.every_reply("929", {"action": "unknown_elements"}, "unknown-elements"))
     outcome = ecdi.lodge("declaration-import", type="929")
     attempts = ecdi.requests(type="929", function="8")
     ecdi.needs_recorded(attempts, "the declaration", outcome=outcome)
-    ecdi.check(checks.Check(len(attempts) == 1, f"{len(attempts)} attempt(s): the receipt with unknown elements "
-                                                "was " + ("taken" if len(attempts) == 1 else "refused and retransmitted")),
-               "RPL-11", stop=True)
-    receipt = checks.reply_result(attempts[0])
+    # the receipt with unknown elements is taken, not refused as malformed and retransmitted (an attempt the DTS
+    # timed out on before, under the harness's load, may be: REL-03)
+    ecdi.check(sent_once(ecdi, attempts, "29", "unknown elements"), "RPL-11", stop=True)
+    receipt = checks.reply_result(ecdi.answered_attempt(attempts[0], "RPL-11"))
     ecdi.check(checks.same_value("reception number", outcome.reception_number,
                                  receipt.reception_number if receipt else None), "RPL-11", evidence=EvidenceKind.DRIVER)
     troubles = [n for n in outcome.notifications if n.kind in ("security-error", "local-error", "transport-error")]

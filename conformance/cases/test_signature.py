@@ -113,18 +113,6 @@ def test_unusable_certificate_never_unsigned(ecdi):
         ecdi.check(checks.nothing_sent(sent, f"with the {certificate} certificate"), "SIG-12")
 
 
-def answered_attempt(ecdi, first):
-    """The last attempt of ``first``'s message whose reply went out: the one a DTS that timed out on the
-    earlier ones (REL-01, REL-03) could act on (an abandoned attempt's row may still be in flight). When no
-    attempt's reply could reach the DTS within its t_send, it never had the staged reply: INCONCLUSIVE."""
-    same = [r for r in ecdi.requests(type="929", function="8") if r.message_id == first.message_id]
-    t_send = ecdi.pixit_seconds("t_send_s")
-    ecdi.check(checks.reply_in_time(same, t_send, ecdi.tolerance(t_send)), "SIG-15", severity=Verdict.INCONCLUSIVE,
-               stop=True)
-    answered = [r for r in same if r.reply_text]
-    return answered[-1] if answered else first
-
-
 # The two ways a reply can fail SIG-15 that the gateway can stage (docs/scenarios.md): one digit of
 # e:Result altered after signing, and a valid signature by an impostor's self-signed look-alike key.
 REPLY_FORGERIES = ("forge_signature", "untrusted_signature")
@@ -146,7 +134,7 @@ def test_verifies_replies(ecdi):
         # Without a declaration whose reply the gateway altered there is nothing to judge: INCONCLUSIVE.
         ecdi.check(checks.Check(len(sent) == n, f"{len(sent)} declaration(s) received so far"), "SIG-15",
                    severity=Verdict.INCONCLUSIVE, stop=True)
-        exchange = answered_attempt(ecdi, sent[-1])
+        exchange = ecdi.answered_attempt(sent[-1], "SIG-15")
         ecdi.check(checks.altered_in_transit(exchange, action), "SIG-15", severity=Verdict.INCONCLUSIVE, stop=True)
         reply_refused_as_security_error(ecdi, outcome, exchange)
 
@@ -224,15 +212,16 @@ def test_gateway_certificate_renewal(ecdi):
     ecdi.needs_recorded(genuine, "the first declaration", outcome=first)
     ecdi.check(checks.Check(len(genuine) == 1, f"{len(genuine)} declaration(s) received"), "SIG-15",
                severity=Verdict.INCONCLUSIVE, stop=True)
-    ecdi.check(checks.reply_acted_on(first, answered_attempt(ecdi, genuine[0]), "the gateway's usual certificate"),
-               "SIG-15", evidence=EvidenceKind.DRIVER)
+    usual = ecdi.answered_attempt(genuine[0], "SIG-15")
+    ecdi.check(checks.reply_acted_on(first, usual, "the gateway's usual certificate"), "SIG-15",
+               evidence=EvidenceKind.DRIVER)
     for n, which in enumerate(GATEWAY_CERTIFICATES, 2):
         ecdi.given(scenarios.gateway_certificate(which))
         outcome = ecdi.lodge("declaration-import", type="929")
         sent = ecdi.requests(type="929", function="8", first_attempts=True)
         ecdi.check(checks.Check(len(sent) == n, f"{len(sent)} declaration(s) received so far"), "SIG-15",
                    severity=Verdict.INCONCLUSIVE, stop=True)
-        exchange = answered_attempt(ecdi, sent[-1])
+        exchange = ecdi.answered_attempt(sent[-1], "SIG-15")
         ecdi.check(checks.altered_in_transit(exchange, "gateway_certificate"), "SIG-15",
                    severity=Verdict.INCONCLUSIVE, stop=True)
         if which == "renewed":
