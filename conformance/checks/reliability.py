@@ -61,30 +61,38 @@ def reply_in_time(attempts: list, t_send: float, tolerance: float) -> Check:
     return Check(True, f"{len(attempts) - len(late)} of {len(attempts)} attempt(s) answered within t_send")
 
 
+def resent_after_reply(sent: list, t_send: float, tolerance: float) -> tuple[str, dict | None]:
+    """The attempts of one message (``sent``, in order) retransmitted although their reply left the gateway
+    sooner than ``t_send`` after the attempt started (not ``timed_out``): what they were, and the finding's
+    detail — per attempt the window in which it must have started, and its reply been read, for a timeout to
+    be legitimate, and the miss (t_send − tolerance − the gateway-measured duration) — so the harness's own
+    lag may explain it (under load the gateway accepts a connection, and the DTS reads a reply, later than
+    they happened: conformance/lag.py). ``("", None)`` when every retransmission followed a timed-out attempt."""
+    reached = [(ex, nxt) for ex, nxt in zip(sent, sent[1:]) if not timed_out(ex, t_send, tolerance)]
+    if not reached:
+        return "", None
+    said = "; ".join(f"request #{ex.seq}'s reply left {attempt_end(ex) - attempt_start(ex):.3f} s after its attempt "
+                     f"started (t_send {t_send:.3f} s)" for ex, _ in reached)
+    windows = [[attempt_end(ex) - t_send, attempt_start(nxt)] for ex, nxt in reached]
+    shortfall = sum(t_send - tolerance - (attempt_end(ex) - attempt_start(ex)) for ex, _ in reached)
+    return said, {"windows": windows, "shortfall_s": shortfall, "required_s": t_send}
+
+
 def final_reply_once(sent: list, function: str, code: str, t_send: float, tolerance: float) -> Check:
     """RPL-10/RPL-12: a declaration answered ``function`` (271, 272) is not sent again once that reply reached
     the DTS. An attempt may be retransmitted, byte-identical (REL-03, REL-05), when the DTS gave up on it
     before its reply went out, or when that reply went out ``t_send`` or later after the attempt started
-    (REL-01, measured where the clause measures it): the DTS timed out. A retransmission after a reply that
-    left sooner is a FAIL whose miss (how much sooner) the harness's own lag may explain: under load the
-    gateway accepts a connection, and the DTS reads a reply, later than they happened (conformance/lag.py)."""
+    (REL-01, measured where the clause measures it): the DTS timed out (``resent_after_reply``)."""
     answered = [ex.reply_function for ex in sent]
     ids = {ex.message_id for ex in sent}
-    earlier = list(zip(sent, sent[1:]))
-    reached = [(ex, nxt) for ex, nxt in earlier if not timed_out(ex, t_send, tolerance)]
-    abandoned = len(earlier) - len(reached)
-    ok = bool(sent) and answered[-1] == function and not reached and len(ids) == 1
-    early = "; ".join(f"request #{ex.seq}'s reply left {attempt_end(ex) - attempt_start(ex):.3f} s after its "
-                      f"attempt started (t_send {t_send:.3f} s)" for ex, _ in reached)
+    early, detail = resent_after_reply(sent, t_send, tolerance)
+    abandoned = len(sent) - 1 - len(detail["windows"] if detail else [])
     message = (f"{code}: the declaration was sent {len(sent)} time(s), answered {answered} ({function} expected "
-               f"once{f'; {abandoned} attempt(s) the DTS gave up on or timed out' if abandoned else ''}"
+               f"once{f'; {abandoned} attempt(s) the DTS gave up on or timed out' if abandoned > 0 else ''}"
                f"{f'; {early}' if early else ''}{'' if len(ids) <= 1 else f'; {len(ids)} different messageIds'})")
-    if not reached or len(ids) != 1 or answered[-1] != function:
-        return Check(ok, message)
-    # the windows in which the attempts must have started, and their replies been read, for a timeout
-    windows = [[attempt_end(ex) - t_send, attempt_start(nxt)] for ex, nxt in reached]
-    shortfall = sum(t_send - tolerance - (attempt_end(ex) - attempt_start(ex)) for ex, _ in reached)
-    return Check(False, message, {"windows": windows, "shortfall_s": shortfall, "required_s": t_send})
+    if not sent or answered[-1] != function or len(ids) != 1:
+        return Check(False, message)
+    return Check(detail is None, message, detail or {})
 
 
 def timing_detail(t0: float, t1: float, measured: float, bound: float, shortfall: float, **more) -> dict:
