@@ -98,10 +98,12 @@ def overloaded(type_: str, function: str, *, mode: str = "503", retry_after: int
 
 
 def forged_reply(type_: str, function: str, *, untrusted: bool = False) -> dict:
-    """Seed failure "signatures that fail to verify" (SIG-15): the first reply has one character
-    altered after signing, or (``untrusted``) is signed by an impostor key."""
+    """Seed failure "signatures that fail to verify" (SIG-15): the reply to every attempt of ``type_``/
+    ``function`` has one character altered after signing, or (``untrusted``) is signed by an impostor key —
+    a retransmission after the DTS timed out on a slow attempt (REL-03) meets it too; a query's answer is
+    genuine."""
     action = "untrusted_signature" if untrusted else "forge_signature"
-    return scenario("forged-reply", rule({"action": action}, type_=type_, function=function, attempt=1))
+    return scenario("forged-reply", rule({"action": action}, type_=type_, function=function))
 
 
 def lost_reply(type_: str, function: str, *, stage: str = "after_read") -> dict:

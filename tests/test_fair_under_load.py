@@ -21,14 +21,16 @@ SLOW_FIRST = Path(__file__).parent / "slow_first"
                                                     ("reply.unknown-elements-ignored", 1),
                                                     ("security.misrouted-replies", 5),
                                                     ("transport.final-outcomes-not-retransmitted", 1),
-                                                    ("reply.malformed-reply-refused", 1)])
+                                                    ("reply.malformed-reply-refused", 1),
+                                                    ("reliability.query-settles-unknown-outcome", 1)])
 def test_cases_judge_the_reply_to_the_retransmission(run_ecdi, tmp_path, monkeypatch, case_id, declarations):
     # signature cases (runs o3/o7, a shared reference run): the altered reply went to an attempt the DTS had
     # abandoned; entry 1 replayed to its retransmission came genuine, and the case took acting on it for a FAIL.
     # reply.warning-not-failure (20 sessions at load 19): it required exactly one attempt of the declaration;
     # reply.unknown-elements-ignored and security.misrouted-replies had both faults, and
     # transport.final-outcomes-not-retransmitted allowed one attempt of a 271; reply.malformed-reply-refused counted
-    # a malformed reply to an attempt the DTS had timed out on as one it must journal (found with tests/slow_first)
+    # a malformed reply to an attempt the DTS had timed out on as one it must journal; and
+    # reliability.query-settles-unknown-outcome forged attempt 1 only (found with tests/slow_first)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(SLOW_FIRST), os.environ.get("PYTHONPATH")])))
     result = run_ecdi(tmp_path / "o", "--case", case_id)
     assert result.returncode == EXIT_CODES["INCOMPLETE"] and set(result.verdicts().values()) == {"PASS"}, \
