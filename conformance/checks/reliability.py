@@ -64,8 +64,8 @@ def reply_in_time(attempts: list, t_send: float, tolerance: float) -> Check:
 def resent_after_reply(sent: list, t_send: float, tolerance: float) -> tuple[str, dict | None]:
     """The attempts of one message (``sent``, in order) retransmitted although their reply left the gateway
     sooner than ``t_send`` after the attempt started (not ``timed_out``): what they were, and the finding's
-    detail — per attempt the window in which it must have started, and its reply been read, for a timeout to
-    be legitimate, and the miss (t_send − tolerance − the gateway-measured duration) — so the harness's own
+    detail — per attempt the windows in which it must have started (before the gateway's accept) and its reply
+    been read (before the retransmission) for a timeout to be legitimate, and the miss (t_send − tolerance − the gateway-measured duration) — so the harness's own
     lag may explain it (under load the gateway accepts a connection, and the DTS reads a reply, later than
     they happened: conformance/lag.py). ``("", None)`` when every retransmission followed a timed-out attempt."""
     reached = [(ex, nxt) for ex, nxt in zip(sent, sent[1:]) if not timed_out(ex, t_send, tolerance)]
@@ -73,7 +73,9 @@ def resent_after_reply(sent: list, t_send: float, tolerance: float) -> tuple[str
         return "", None
     said = "; ".join(f"request #{ex.seq}'s reply left {attempt_end(ex) - attempt_start(ex):.3f} s after its attempt "
                      f"started (t_send {t_send:.3f} s)" for ex, _ in reached)
-    windows = [[attempt_end(ex) - t_send, attempt_start(nxt)] for ex, nxt in reached]
+    # two windows each, whose lags add (lag.explains): the gateway's accept came late, or the DTS read late
+    windows = [w for ex, nxt in reached for w in ([attempt_end(ex) - t_send, attempt_start(ex)],
+                                                    [attempt_end(ex), attempt_start(nxt)])]
     shortfall = sum(t_send - tolerance - (attempt_end(ex) - attempt_start(ex)) for ex, _ in reached)
     return said, {"windows": windows, "shortfall_s": shortfall, "required_s": t_send}
 
@@ -86,7 +88,7 @@ def final_reply_once(sent: list, function: str, code: str, t_send: float, tolera
     answered = [ex.reply_function for ex in sent]
     ids = {ex.message_id for ex in sent}
     early, detail = resent_after_reply(sent, t_send, tolerance)
-    abandoned = len(sent) - 1 - len(detail["windows"] if detail else [])
+    abandoned = len(sent) - 1 - len(detail["windows"]) // 2 if detail else len(sent) - 1
     message = (f"{code}: the declaration was sent {len(sent)} time(s), answered {answered} ({function} expected "
                f"once{f'; {abandoned} attempt(s) the DTS gave up on or timed out' if abandoned > 0 else ''}"
                f"{f'; {early}' if early else ''}{'' if len(ids) <= 1 else f'; {len(ids)} different messageIds'})")
