@@ -38,3 +38,14 @@ def test_cases_judge_the_reply_to_the_retransmission(run_ecdi, tmp_path, monkeyp
     with sqlite3.connect(tmp_path / "o" / "evidence" / "evidence.sqlite3") as db:
         retransmitted = db.execute("SELECT count(*) FROM exchanges WHERE function = '8' AND attempt = 2").fetchone()[0]
     assert retransmitted == declarations            # each declaration answered late was timed out on, re-sent
+
+
+def test_a_271_resent_after_a_late_accept_is_inconclusive_not_failed(run_ecdi, tmp_path, monkeypatch):
+    # run o3: the gateway saw a prompt 271, the DTS had timed out (its attempt began before the gateway's late
+    # accept) and re-sent it; the lag monitors saw the stalls, so the case is disturbed and re-run, not FAILed
+    late = Path(__file__).parent / "late_accept"
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(late), os.environ.get("PYTHONPATH")])))
+    result = run_ecdi(tmp_path / "o", "--case", "reply.rejection-shown-verbatim")
+    case = result.results["cases"][0]
+    assert case["verdict"] == "INCONCLUSIVE" and case["reason"].startswith("harness overloaded"), result.explain()
+    assert "271 expected once" in case["reason"]
