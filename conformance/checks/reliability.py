@@ -65,9 +65,10 @@ def resent_after_reply(sent: list, t_send: float, tolerance: float) -> tuple[str
     """The attempts of one message (``sent``, in order) retransmitted although their reply left the gateway
     sooner than ``t_send`` after the attempt started (not ``timed_out``): what they were, and the finding's
     detail — per attempt the windows in which it must have started (before the gateway's accept) and its reply
-    been read (before the retransmission) for a timeout to be legitimate, and the miss (t_send − tolerance − the gateway-measured duration) — so the harness's own
-    lag may explain it (under load the gateway accepts a connection, and the DTS reads a reply, later than
-    they happened: conformance/lag.py). ``("", None)`` when every retransmission followed a timed-out attempt."""
+    been read (before the retransmission) for a timeout to be legitimate, and the miss (t_send − tolerance −
+    the gateway-measured duration) — so the harness's own lag may explain it (under load the gateway accepts a
+    connection, and the DTS reads a reply, later than they happened: conformance/lag.py). ``("", None)`` when
+    every retransmission followed a timed-out attempt."""
     reached = [(ex, nxt) for ex, nxt in zip(sent, sent[1:]) if not timed_out(ex, t_send, tolerance)]
     if not reached:
         return "", None
