@@ -463,6 +463,20 @@ class CaseContext(CaseContextBase):
             out.append(ex)
         return out
 
+    def answered_attempt(self, first, requirement: str):
+        """The last attempt of ``first``'s message whose reply went out: the reply a DTS that timed out on the
+        earlier ones (REL-01, REL-03) acted on (an abandoned attempt's row may still be in flight). When no
+        attempt's reply could reach the DTS within its t_send, it never had the reply the case staged:
+        INCONCLUSIVE on ``requirement``, and the case stops."""
+        from .checks import reply_in_time
+        same = [ex for ex in self.requests(type=first.type, function=first.function)
+                if ex.message_id == first.message_id]
+        t_send = self.pixit_seconds("t_send_s")
+        self.check(reply_in_time(same, t_send, self.tolerance(t_send)), requirement, severity=Verdict.INCONCLUSIVE,
+                   stop=True)
+        answered = [ex for ex in same if ex.reply_text]
+        return answered[-1] if answered else first
+
     def campaign_requests(self) -> list:
         """Every ECDI ``Send`` exchange the gateway recorded in this session so far, all cases together
         (this one included), in arrival order: what ENV-02 is checked over ("the whole test campaign")."""

@@ -22,6 +22,24 @@ def answered_alike(type_: str, function: str, reply_function: str, errors: list[
                                                             "errors": errors}}]}
 
 
+def every_reply(type_: str, then: dict, name: str, history: list[dict] | None = None) -> dict:
+    """Every reply concerning the next submission of ``type_`` altered as ``then`` says: each attempt of it, a
+    replay of its entry 1 (the fault alters the text in transit) and the answer to a query about it. A
+    retransmission after the DTS timed out on a slow attempt (REL-03), or the query that settles an unknown
+    outcome (REL-08), meets the same reply, so whatever reply the DTS acts on is one the case means. Set it
+    before each submission."""
+    return scenario(name, rule(then, name=name, type_=type_), history=history)
+
+
+def gateway_certificate(which: str) -> dict:
+    """Every reply concerning the next declaration signed by the gateway's ``which`` certificate (``usual``,
+    ``renewed`` or ``expired``; SIG-15), the declaration then cleared (35)."""
+    name, history = f"gateway-certificate-{which}", [{"function": "35"}]
+    if which == "usual":
+        return scenario(name, history=history)
+    return every_reply("929", {"action": "gateway_certificate", "certificate": which}, name, history)
+
+
 def delay_first_attempt(type_: str, function: str, seconds: float, name: str = "delay-first-attempt") -> dict:
     """The first attempt of the given type/function is answered only after ``seconds``."""
     return {
@@ -80,10 +98,12 @@ def overloaded(type_: str, function: str, *, mode: str = "503", retry_after: int
 
 
 def forged_reply(type_: str, function: str, *, untrusted: bool = False) -> dict:
-    """Seed failure "signatures that fail to verify" (SIG-15): the first reply has one character
-    altered after signing, or (``untrusted``) is signed by an impostor key."""
+    """Seed failure "signatures that fail to verify" (SIG-15): the reply to every attempt of ``type_``/
+    ``function`` has one character altered after signing, or (``untrusted``) is signed by an impostor key —
+    a retransmission after the DTS timed out on a slow attempt (REL-03) meets it too; a query's answer is
+    genuine."""
     action = "untrusted_signature" if untrusted else "forge_signature"
-    return scenario("forged-reply", rule({"action": action}, type_=type_, function=function, attempt=1))
+    return scenario("forged-reply", rule({"action": action}, type_=type_, function=function))
 
 
 def lost_reply(type_: str, function: str, *, stage: str = "after_read") -> dict:

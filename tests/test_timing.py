@@ -212,3 +212,17 @@ def test_timing_mutants_are_still_caught(tmp_path, pki_dir):
     proc = ecdi_process("mutants", "--score", *only, "--time-scale", SELFTEST_SCALE, "--pki-dir", pki_dir, "--out",
                         tmp_path, timeout=600)
     assert f"mutant score: {len(TIMING_MUTANTS)}/{len(TIMING_MUTANTS)} caught" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_a_271_resent_after_a_late_accept_is_disturbed_not_failed():
+    """Run o3 (fair14): the gateway accepted the DTS's connection 0.7 s late and answered 0.697 s later; the
+    DTS's t_send (1.5 s) ran out and it re-sent. Lag that covers the miss makes it INCONCLUSIVE (and re-run);
+    without lag it stays the FAIL it would be for a DTS re-sending a 271 it had."""
+    def attempt(seq, start, end):
+        return SimpleNamespace(seq=seq, reply_function="271", received_at=start, responded_at=end, message_id="m")
+    sent = [attempt(309, 383.069, 383.766), attempt(314, 384.431, 385.123)]
+    spec = CaseSpec("reply.error-code-matrix", ("RPL-12",), "purpose")
+    for lags, verdict in (([0.7], Verdict.INCONCLUSIVE), ([0.0], Verdict.FAIL)):
+        ctx = CaseContext(spec, CaseRecord(spec.id, "reply", "p", ["RPL-12"]), FakeHarness(lags))
+        ctx.check(checks.final_reply_once(sent, "271", "E0001", 1.5, 0.15), "RPL-12")
+        assert ctx.record.verdict is verdict and ctx.disturbed == (verdict is Verdict.INCONCLUSIVE)

@@ -20,6 +20,13 @@ def error_for(ecdi, code: str, path: str) -> dict:
             "description": f"{listed.description_vi} (mã tra cứu {ecdi.data.nonce()})"}
 
 
+def sent_once(ecdi, sent: list, function: str, code: str) -> checks.Check:
+    """RPL-10/RPL-12 on the attempts of one declaration, against the DTS's t_send (a timed-out attempt may
+    be retransmitted)."""
+    t_send = ecdi.pixit_seconds("t_send_s")
+    return checks.final_reply_once(sent, function, code, t_send, ecdi.tolerance(t_send))
+
+
 def final_codes(profile, reply_function: str) -> list[str]:
     """The codes a recorded (non-transient) ``reply_function`` may carry first: no warnings."""
     return [c.code for c in profile.result_codes.values()
@@ -42,7 +49,7 @@ def test_rejection_shown_verbatim(ecdi):
     outcome = ecdi.lodge("declaration-import", type="929")
     lodged = ecdi.requests(type="929", function="8")
     ecdi.needs_readable(lodged, "the declaration to reject")
-    ecdi.check(checks.final_reply_once(lodged, "271", code), "RPL-12")
+    ecdi.check(sent_once(ecdi, lodged, "271", code), "RPL-12")
     ecdi.check(checks.outcome_state(outcome, {"rejected"}), "RPL-12", evidence=EvidenceKind.DRIVER)
     ecdi.check(checks.errors_shown_verbatim(outcome, ecdi.journal(), [error]), "RPL-14",
                evidence=EvidenceKind.FILE)
@@ -86,10 +93,14 @@ def test_malformed_reply_refused(ecdi):
                             f"after a query met a reply that is not XML, the DTS sent {len(queries) - 1} more "
                             "queries"), "RPL-07")
     ecdi.check(checks.outcome_state(outcome, {"cleared"}), "RPL-07", evidence=EvidenceKind.DRIVER)
+    # the malformed replies the DTS had: one to an attempt it had timed out on (REL-01) never reached it
+    t_send = ecdi.pixit_seconds("t_send_s")
+    received = [r for r in attempts + queries if ((r.gateway_verdict or {}).get("fault") or {}).get("action")
+                in ("malformed", "break_schema") and not checks.timed_out(r, t_send, ecdi.tolerance(t_send))]
     discarded = [e for e in ecdi.journal() if e.get("event") == "reply-discarded"]
-    ecdi.check(checks.Check(len(discarded) >= len(MALFORMED_REPLIES) + 1,
-                            f"{len(discarded)} discarded replies journalled ({len(MALFORMED_REPLIES) + 1} were malformed)"),
-               "RPL-07", evidence=EvidenceKind.FILE)
+    ecdi.check(checks.Check(len(discarded) >= len(received),
+                            f"{len(discarded)} discarded replies journalled ({len(received)} malformed replies reached "
+                            "the DTS within its t_send)"), "RPL-07", evidence=EvidenceKind.FILE)
 
 
 @case(
@@ -129,17 +140,14 @@ def test_out_of_order_history(ecdi):
             "e:futureField is acted on as if they were absent: the receipt is taken, polling reaches the end.",
 )
 def test_unknown_elements_ignored(ecdi):
-    ecdi.given(scenarios.scenario(
-        "unknown-elements",
-        scenarios.rule({"action": "unknown_elements"}, type_="929", function="8", attempt=1),
-        scenarios.rule({"action": "unknown_elements"}, type_="929", function="13", times=1)))
+    ecdi.given(scenarios.every_reply("929", {"action": "unknown_elements"}, "unknown-elements"))
     outcome = ecdi.lodge("declaration-import", type="929")
     attempts = ecdi.requests(type="929", function="8")
     ecdi.needs_recorded(attempts, "the declaration", outcome=outcome)
-    ecdi.check(checks.Check(len(attempts) == 1, f"{len(attempts)} attempt(s): the receipt with unknown elements "
-                                                "was " + ("taken" if len(attempts) == 1 else "refused and retransmitted")),
-               "RPL-11", stop=True)
-    receipt = checks.reply_result(attempts[0])
+    # the receipt with unknown elements is taken, not refused as malformed and retransmitted (an attempt the DTS
+    # timed out on before, under the harness's load, may be: REL-03)
+    ecdi.check(sent_once(ecdi, attempts, "29", "unknown elements"), "RPL-11", stop=True)
+    receipt = checks.reply_result(ecdi.answered_attempt(attempts[0], "RPL-11"))
     ecdi.check(checks.same_value("reception number", outcome.reception_number,
                                  receipt.reception_number if receipt else None), "RPL-11", evidence=EvidenceKind.DRIVER)
     troubles = [n for n in outcome.notifications if n.kind in ("security-error", "local-error", "transport-error")]
@@ -186,7 +194,7 @@ def test_business_error_shown(ecdi):
     outcome = ecdi.lodge("declaration-import", type="929")
     lodged = ecdi.requests(type="929", function="8")
     ecdi.needs_recorded(lodged, "the declaration to answer 272", outcome=outcome)
-    ecdi.check(checks.final_reply_once(lodged, "272", error["code"]), "RPL-10")
+    ecdi.check(sent_once(ecdi, lodged, "272", error["code"]), "RPL-10")
     queries = ecdi.requests(type="929", function="13")
     ecdi.check(checks.Check(not queries, f"{len(queries)} queries after a final 272 as entry 1"), "RPL-10")
     ecdi.check(checks.outcome_state(outcome, {"business-error"}), "RPL-10", evidence=EvidenceKind.DRIVER)
@@ -268,9 +276,9 @@ def test_warning_not_failure(ecdi):
     carried = [r for r in lodged + queries if code in r.reply_codes]
     ecdi.check(checks.Check(len(carried) >= 2, f"{len(carried)} reply(ies) carried {code} (the 29 and the 30)"),
                "RPL-15", stop=True)
-    ecdi.check(checks.Check(len(lodged) == 1 and lodged[0].reply_function == "29",
-                            f"{len(lodged)} attempt(s) of the declaration (the 29 with {code} is a receipt, not "
-                            "a failure)"), "RPL-15")
+    # the 29 with a W code is a receipt, not a failure: never re-sent once it reached the DTS (an attempt the
+    # DTS timed out on before, under the harness's load, may be, REL-03)
+    ecdi.check(sent_once(ecdi, lodged, "29", code), "RPL-15")
     ecdi.check(checks.outcome_state(outcome, {"cleared"}), "RPL-15", evidence=EvidenceKind.DRIVER)
     warned = [n for n in outcome.notifications if n.code == code or code in n.text]
     as_failure = sorted({n.kind for n in warned} & ERROR_KINDS)     # shown, in whatever kind but an error's
@@ -309,7 +317,7 @@ def test_error_code_matrix(ecdi):
         outcome = ecdi.lodge("declaration-import", type="929")
         sent = ecdi.requests(type="929", function="8")[before:]
         ecdi.needs_recorded(sent, f"the declaration to answer {function} {code}", outcome=outcome)
-        ecdi.check(checks.final_reply_once(sent, function, code), "RPL-12" if function == "271" else "RPL-10",
+        ecdi.check(sent_once(ecdi, sent, function, code), "RPL-12" if function == "271" else "RPL-10",
                    stop=True)
         expected = "rejected" if function == "271" else "business-error"
         ecdi.check(checks.outcome_state(outcome, {expected}), "RPL-12" if function == "271" else "RPL-10",

@@ -127,17 +127,14 @@ REPLY_FORGERIES = ("forge_signature", "untrusted_signature")
             "told of a security error and the reply is journalled.",
 )
 def test_verifies_replies(ecdi):
-    ecdi.given(scenarios.scenario("forged-replies", *(
-        scenarios.rule({"action": action}, type_="929", function="8", attempt=1, times=1)
-        for action in REPLY_FORGERIES)))
-    for action in REPLY_FORGERIES:
+    for n, action in enumerate(REPLY_FORGERIES, 1):
+        ecdi.given(scenarios.every_reply("929", {"action": action}, f"forged-replies-{action}"))
         outcome = ecdi.lodge("declaration-import", type="929")
         sent = ecdi.requests(type="929", function="8", first_attempts=True)
         # Without a declaration whose reply the gateway altered there is nothing to judge: INCONCLUSIVE.
-        ecdi.check(checks.Check(len(sent) == REPLY_FORGERIES.index(action) + 1,
-                                f"{len(sent)} declaration(s) received so far"), "SIG-15",
+        ecdi.check(checks.Check(len(sent) == n, f"{len(sent)} declaration(s) received so far"), "SIG-15",
                    severity=Verdict.INCONCLUSIVE, stop=True)
-        exchange = sent[-1]
+        exchange = ecdi.answered_attempt(sent[-1], "SIG-15")
         ecdi.check(checks.altered_in_transit(exchange, action), "SIG-15", severity=Verdict.INCONCLUSIVE, stop=True)
         reply_refused_as_security_error(ecdi, outcome, exchange)
 
@@ -209,26 +206,22 @@ GATEWAY_CERTIFICATES = ("renewed", "expired")
             "a security error naming the cause, the reply journalled.",
 )
 def test_gateway_certificate_renewal(ecdi):
-    ecdi.given(scenarios.scenario(
-        "gateway-certificates",
-        scenarios.rule({"action": "delay", "seconds": 0}, name="usual-certificate", type_="929", function="8",
-                       attempt=1, times=1),
-        *(scenarios.rule({"action": "gateway_certificate", "certificate": which}, name=f"{which}-certificate",
-                         type_="929", function="8", attempt=1, times=1) for which in GATEWAY_CERTIFICATES),
-        history=[{"function": "35"}]))
+    ecdi.given(scenarios.gateway_certificate("usual"))
     first = ecdi.lodge("declaration-import", type="929")
     genuine = ecdi.requests(type="929", function="8", first_attempts=True)
     ecdi.needs_recorded(genuine, "the first declaration", outcome=first)
     ecdi.check(checks.Check(len(genuine) == 1, f"{len(genuine)} declaration(s) received"), "SIG-15",
                severity=Verdict.INCONCLUSIVE, stop=True)
-    ecdi.check(checks.reply_acted_on(first, genuine[0], "the gateway's usual certificate"), "SIG-15",
+    usual = ecdi.answered_attempt(genuine[0], "SIG-15")
+    ecdi.check(checks.reply_acted_on(first, usual, "the gateway's usual certificate"), "SIG-15",
                evidence=EvidenceKind.DRIVER)
     for n, which in enumerate(GATEWAY_CERTIFICATES, 2):
+        ecdi.given(scenarios.gateway_certificate(which))
         outcome = ecdi.lodge("declaration-import", type="929")
         sent = ecdi.requests(type="929", function="8", first_attempts=True)
         ecdi.check(checks.Check(len(sent) == n, f"{len(sent)} declaration(s) received so far"), "SIG-15",
                    severity=Verdict.INCONCLUSIVE, stop=True)
-        exchange = sent[-1]
+        exchange = ecdi.answered_attempt(sent[-1], "SIG-15")
         ecdi.check(checks.altered_in_transit(exchange, "gateway_certificate"), "SIG-15",
                    severity=Verdict.INCONCLUSIVE, stop=True)
         if which == "renewed":

@@ -43,18 +43,59 @@ def gave_up_before_reply(ex) -> bool:
     return closed is not None and (ex.responded_at is None or closed <= ex.responded_at)
 
 
-def final_reply_once(sent: list, function: str, code: str) -> Check:
+def timed_out(ex, t_send: float, tolerance: float) -> bool:
+    """A DTS keeping REL-01 cannot have had ``ex``'s reply: it gave up first, the reply has not gone out (a row
+    still in flight), or it went out ``t_send`` (less the tolerance) or more after the attempt started."""
+    return (gave_up_before_reply(ex) or ex.responded_at is None
+            or ex.responded_at - attempt_start(ex) + tolerance >= t_send)
+
+
+def reply_in_time(attempts: list, t_send: float, tolerance: float) -> Check:
+    """Some attempt's reply went out soon enough to reach a DTS keeping REL-01. When none did (a gateway
+    starved past ``t_send`` on every attempt) the DTS never had the reply a case staged, and its outcome is
+    unknown (REL-07): nothing to judge of what it did with that reply."""
+    late = [ex for ex in attempts if timed_out(ex, t_send, tolerance)]
+    if attempts and len(late) == len(attempts):
+        return Check(False, f"no reply reached the DTS in time: each of its {len(attempts)} attempt(s) was given up "
+                            f"or answered {t_send:.3f} s (its t_send) or more after it started")
+    return Check(True, f"{len(attempts) - len(late)} of {len(attempts)} attempt(s) answered within t_send")
+
+
+def resent_after_reply(sent: list, t_send: float, tolerance: float) -> tuple[str, dict | None]:
+    """The attempts of one message (``sent``, in order) retransmitted although their reply left the gateway
+    sooner than ``t_send`` after the attempt started (not ``timed_out``): what they were, and the finding's
+    detail — per attempt the windows in which it must have started (before the gateway's accept) and its reply
+    been read (before the retransmission) for a timeout to be legitimate, and the miss (t_send − tolerance −
+    the gateway-measured duration) — so the harness's own lag may explain it (under load the gateway accepts a
+    connection, and the DTS reads a reply, later than they happened: conformance/lag.py). ``("", None)`` when
+    every retransmission followed a timed-out attempt."""
+    reached = [(ex, nxt) for ex, nxt in zip(sent, sent[1:]) if not timed_out(ex, t_send, tolerance)]
+    if not reached:
+        return "", None
+    said = "; ".join(f"request #{ex.seq}'s reply left {attempt_end(ex) - attempt_start(ex):.3f} s after its attempt "
+                     f"started (t_send {t_send:.3f} s)" for ex, _ in reached)
+    # two windows each, whose lags add (lag.explains): the gateway's accept came late, or the DTS read late
+    windows = [w for ex, nxt in reached for w in ([attempt_end(ex) - t_send, attempt_start(ex)],
+                                                    [attempt_end(ex), attempt_start(nxt)])]
+    shortfall = sum(t_send - tolerance - (attempt_end(ex) - attempt_start(ex)) for ex, _ in reached)
+    return said, {"windows": windows, "shortfall_s": shortfall, "required_s": t_send}
+
+
+def final_reply_once(sent: list, function: str, code: str, t_send: float, tolerance: float) -> Check:
     """RPL-10/RPL-12: a declaration answered ``function`` (271, 272) is not sent again once that reply reached
-    the DTS. Attempts it gave up on before their reply (its own timeout, on a slow gateway) may be
-    retransmitted, byte-identical (REL-03, REL-05); the last attempt carries the final reply."""
+    the DTS. An attempt may be retransmitted, byte-identical (REL-03, REL-05), when the DTS gave up on it
+    before its reply went out, or when that reply went out ``t_send`` or later after the attempt started
+    (REL-01, measured where the clause measures it): the DTS timed out (``resent_after_reply``)."""
     answered = [ex.reply_function for ex in sent]
-    reached = [ex for ex in sent[:-1] if not gave_up_before_reply(ex)]
     ids = {ex.message_id for ex in sent}
-    ok = bool(sent) and answered[-1] == function and not reached and len(ids) == 1
-    given_up = len(sent) - 1 - len(reached)
-    return Check(ok, f"{code}: the declaration was sent {len(sent)} time(s), answered {answered} ({function} "
-                     f"expected once{f'; {given_up} attempt(s) the DTS gave up before their reply' if given_up else ''}"
-                     f"{'' if len(ids) <= 1 else f'; {len(ids)} different messageIds'})")
+    early, detail = resent_after_reply(sent, t_send, tolerance)
+    abandoned = len(sent) - 1 - len(detail["windows"]) // 2 if detail else len(sent) - 1
+    message = (f"{code}: the declaration was sent {len(sent)} time(s), answered {answered} ({function} expected "
+               f"once{f'; {abandoned} attempt(s) the DTS gave up on or timed out' if abandoned > 0 else ''}"
+               f"{f'; {early}' if early else ''}{'' if len(ids) <= 1 else f'; {len(ids)} different messageIds'})")
+    if not sent or answered[-1] != function or len(ids) != 1:
+        return Check(False, message)
+    return Check(detail is None, message, detail or {})
 
 
 def timing_detail(t0: float, t1: float, measured: float, bound: float, shortfall: float, **more) -> dict:

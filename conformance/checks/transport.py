@@ -5,6 +5,7 @@ from __future__ import annotations
 from lxml import etree
 
 from ..case import Check
+from .reliability import resent_after_reply
 from ..codec import safexml, soap
 
 
@@ -75,14 +76,18 @@ def journalled_attempts(journal: list[dict], expected: int, what: str) -> Check:
     return Check(False, f"{what}: {len(attempts)} attempts journalled, expected {expected} (no automatic retry)")
 
 
-def not_retransmitted(requests: list, what: str) -> Check:
-    """REL-04: the send operation ended after its one attempt — the message reached the gateway once."""
-    if len(requests) == 1:
-        return Check(True, f"{what}: one attempt (#{requests[0].seq}), not retransmitted")
+def not_retransmitted(requests: list, what: str, t_send: float, tolerance: float) -> Check:
+    """REL-04: the send operation ended after the attempt whose final outcome reached the DTS — no attempt is
+    re-sent after its outcome could reach a DTS keeping REL-01 (an attempt it timed out on may be, REL-03)."""
     if not requests:
         return Check(False, f"{what}: the gateway received no attempt")
-    return Check(False, f"{what}: {len(requests)} attempts of {requests[0].message_id} "
-                        f"(#{', #'.join(str(r.seq) for r in requests)}); the outcome is final (REL-04)")
+    early, detail = resent_after_reply(requests, t_send, tolerance)
+    seqs = f"#{', #'.join(str(r.seq) for r in requests)}"
+    if detail is None:
+        return Check(True, f"{what}: {len(requests)} attempt(s) ({seqs}), none re-sent after its outcome could "
+                           "reach the DTS")
+    return Check(False, f"{what}: {len(requests)} attempts of {requests[0].message_id} ({seqs}); the outcome is "
+                        f"final (REL-04): {early}", detail)
 
 
 def _decoded(value: str) -> str:
