@@ -9,8 +9,9 @@ signals, and its ``atexit`` work done as an interpreter's exit does it; only the
 
 Left for the child to import, as a fresh interpreter would: the modules pytest rewrites for its assertions
 (``conformance.plugin``, the cases, plugins registered through entry points): imported beforehand they would
-not be rewritten and pytest would warn. ``ECDI_FIXTURES`` is read at import (``conformance.profile``): a test
-that sets it another way gets a new interpreter.
+not be rewritten and pytest would warn. What an interpreter reads once, at its start or at import, cannot be
+changed in a fork: ``ECDI_FIXTURES`` (``conformance.profile``) and ``PYTHONPATH`` (a ``sitecustomize`` the
+fairness tests put on it, tests/slow_first): a test that sets either another way gets a new interpreter.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from pathlib import Path
 CLI = str(Path(__file__).resolve().parents[1] / "conformance" / "cli.py")   # sys.argv[0] of `python -m conformance.cli`
 _context = None
 _starting = threading.Lock()
-_server_fixtures: list[str | None] = []
+_IMPORT_TIME_ENV = ("ECDI_FIXTURES", "PYTHONPATH")
+_server_env: list[tuple[str | None, ...]] = []
 
 
 def _warm_context():
@@ -43,7 +45,7 @@ def _start_server():
 
     _context = multiprocessing.get_context("forkserver")
     _context.set_forkserver_preload(["warm_imports"])
-    _server_fixtures.append(os.environ.get("ECDI_FIXTURES"))
+    _server_env.append(_import_time(os.environ))
     # Python 3.11's fork server does not take the parent's sys.path (3.12 does): it finds warm_imports, beside
     # this file, through PYTHONPATH, set while it starts (a preload it cannot import it skips in silence)
     before = os.environ.get("PYTHONPATH")
@@ -61,6 +63,10 @@ def _start_server():
     return _context
 
 
+def _import_time(env) -> tuple[str | None, ...]:
+    return tuple(env.get(name) for name in _IMPORT_TIME_ENV)
+
+
 def run(args, *, timeout: float | None = None, env: dict | None = None, cwd=None,
         input: str | None = None) -> subprocess.CompletedProcess:
     """As ``subprocess.run([sys.executable, "-m", "conformance.cli", *args], capture_output=True, text=True,
@@ -69,7 +75,7 @@ def run(args, *, timeout: float | None = None, env: dict | None = None, cwd=None
     cmd = [sys.executable, "-m", "conformance.cli", *args]
     env = dict(os.environ if env is None else env)
     context = _warm_context()
-    if input is not None or env.get("ECDI_FIXTURES") != _server_fixtures[0]:
+    if input is not None or _import_time(env) != _server_env[0]:
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd, input=input)
     with tempfile.TemporaryDirectory(prefix="warm-ecdi-") as tmp:
         out, err = Path(tmp) / "stdout", Path(tmp) / "stderr"
