@@ -269,3 +269,16 @@ def test_a_staged_reply_that_reached_the_dts_in_no_attempt_leaves_the_case_undec
     in_flight.responded_at = None                                # still delayed when the case looked
     assert not checks.reply_in_time([*late, in_flight], T_SEND, TOLERANCE).ok
     assert checks.reply_in_time([*late, _attempt(3, "29", 30.2, started_at=30.0)], T_SEND, TOLERANCE).ok
+
+
+def test_an_otp_that_expired_on_the_way_is_undecided_a_wrong_one_is_not():
+    # 20 sessions at once on two cores (benchmarks/run.py): the new-OTP request timed out and was resent three
+    # times, and the approval reached the gateway after the scaled T_otp: 273 P0001 for a correct product
+    approval = lambda seq, *codes: SimpleNamespace(seq=seq, reply_codes=list(codes))   # noqa: E731
+    refused = Outcome("approve", "business-error")
+    expired = checks.approved_with_current_otp(refused, [approval(484, "P0001"), approval(488, "P0001")])
+    assert not expired.ok and expired.undecided and "#484" in expired.message
+    wrong_first = checks.approved_with_current_otp(refused, [approval(5, "P0002"), approval(6, "P0001")])
+    assert not wrong_first.ok and not wrong_first.undecided        # a wrong value invalidated it: the product's doing
+    assert not checks.approved_with_current_otp(refused, [approval(7)]).undecided
+    assert checks.approved_with_current_otp(Outcome("approve", "accepted"), [approval(8)]).ok

@@ -317,4 +317,5 @@ def test_otp_mail_never_arrives(ecdi):
     ecdi.check(Check(otp is not None, "the new OTP's e-mail arrived" if otp else "no e-mail after the new-OTP request"),
                "PAY-09", stop=True)
     approved = ecdi.approve(order_id, otp, user=checker[0])
-    ecdi.check(checks.outcome_state(approved, {"accepted"}), "PAY-09", evidence=EvidenceKind.DRIVER)
+    ecdi.check(checks.approved_with_current_otp(approved, ecdi.requests(type="702", function="8")), "PAY-09",
+               evidence=EvidenceKind.DRIVER)

@@ -182,6 +182,23 @@ def outcome_state(outcome, expected: set[str]) -> Check:
     return Check(False, f"the DTS reported {outcome.state!r}{why}, expected one of {sorted(expected)}")
 
 
+def approved_with_current_otp(outcome, approvals) -> Check:
+    """PAY-09's last step: the approval with the new e-mail's OTP is accepted. A 273 P0001 (OTP expired or
+    invalidated) with no wrong value (P0002) before it says the OTP expired before the approval reached the
+    gateway. Nothing in PAY-08/09 bounds how soon a product approves; under a scaled T_otp a loaded machine's
+    timed-out and resent requests (REL-03) can outlast the OTP (20 sessions at once on two cores did), so that
+    outcome cannot be judged: undecided, not a FAIL (docs/decisions.md, "An OTP that expired on the way")."""
+    if outcome.state == "accepted":
+        return outcome_state(outcome, {"accepted"})
+    codes = [code for a in approvals for code in a.reply_codes]
+    if "P0001" in codes and "P0002" not in codes[:codes.index("P0001")]:
+        late = next(a for a in approvals if "P0001" in a.reply_codes)
+        return Check(False, f"the OTP expired before the approval reached the gateway (request #{late.seq}: "
+                            f"273 P0001, no wrong value before it): how long the product took cannot be judged here",
+                     undecided=True)
+    return outcome_state(outcome, {"accepted"})
+
+
 def errors_shown_verbatim(outcome, journal: list[dict], sent: list[dict]) -> Check:
     """RPL-14: every Error shown with code, field and Vietnamese description unchanged."""
     shown = {(e.code, e.field, e.description) for e in outcome.errors}
