@@ -43,6 +43,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 
 from conformance.codec import certs, lexical, soap, xmlsig
+from conformance.codec.memo import BoundedMemo
 from conformance.codec.envelope import (
     VN_TZ,
     ErrorEntry,
@@ -783,18 +784,13 @@ class _PortableSignature:
                                         self.signature_method, self.digest_method, signed_root=None)
 
 
-_CERTIFICATES: dict[bytes, x509.Certificate] = {}
+_CERTIFICATES = BoundedMemo(1024)
 
 
 def _certificate(der: bytes) -> x509.Certificate:
     """One object per certificate seen (bounded): the checks of step 10 remember their findings about
     that object (``certs``), so a signer's chain, CRL and key are verified once, not on every request."""
-    cert = _CERTIFICATES.get(der)
-    if cert is None:
-        if len(_CERTIFICATES) >= 1024:
-            _CERTIFICATES.clear()
-        cert = _CERTIFICATES[der] = x509.load_der_x509_certificate(der)
-    return cert
+    return _CERTIFICATES.get(der, lambda: x509.load_der_x509_certificate(der))
 
 
 def abandoned(gw, ex: Exchange) -> Response:

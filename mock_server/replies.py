@@ -29,6 +29,7 @@ from conformance.codec.envelope import (
     new_message_id,
     read_header,
 )
+from conformance.codec.memo import BoundedMemo
 from conformance.codec.safexml import hardened_parser
 
 from .clock import Clock
@@ -140,20 +141,18 @@ class Replies:
 
 # reply text -> its summary, as built: the last few hundred (≈ 1 MB), enough for the replies being sent now;
 # a reply held back longer (a delay) is read again
-_BUILT: dict[bytes, tuple[str | None, tuple[str, ...]]] = {}
+_BUILT = BoundedMemo(256)
 
 
 def _remember_summary(text: bytes, function: str | None, codes: list[str]) -> None:
-    if len(_BUILT) >= 256:
-        _BUILT.clear()
-    _BUILT[text] = (function, tuple(codes))
+    _BUILT.put(text, (function, tuple(codes)))
 
 
 def reply_summary(text: bytes) -> tuple[str | None, list[str]]:
     """(function, error codes) of a reply text this gateway built — for evidence rows. Known without
     reading it again when it was built here lately (re-reading every reply was a tenth of the event
     loop's time per exchange); a text a fault rewrote is read."""
-    known = _BUILT.get(text)
+    known = _BUILT.lookup(text)
     if known is not None:
         return known[0], list(known[1])
     root = etree.fromstring(text, hardened_parser())

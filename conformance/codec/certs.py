@@ -27,6 +27,8 @@ from cryptography.x509.verification import (
     VerificationError,
 )
 
+from .memo import BoundedMemo
+
 MST_PREFIX = "MST:"
 _TAX_CODE = re.compile(r"[0-9]{10}(-[0-9]{3})?", re.ASCII)
 
@@ -39,29 +41,11 @@ def _stamp(moment: datetime) -> str:
     return _utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class _Memo:
-    """Results of the signature checks that depend on nothing but the octets checked (a certificate's or
-    CRL's signature under a key, a chain found valid while every certificate in it keeps its validity
-    state): a gateway checks the same few certificates on every request, and these RSA operations were
-    a fifth of its own CPU per exchange (docs/performance.md). Bounded; emptied when full."""
-
-    def __init__(self, size: int = 1024):
-        self._size, self._items = size, {}
-
-    def __contains__(self, key) -> bool:
-        return key in self._items
-
-    def get(self, key, compute):
-        if key in self._items:
-            return self._items[key]
-        value = compute()
-        if len(self._items) >= self._size:
-            self._items.clear()
-        self._items[key] = value
-        return value
-
-
-_MEMO = _Memo()
+# the signature checks that depend on nothing but the octets checked (a certificate's or CRL's signature under a
+# key, a chain found valid while every certificate in it keeps its validity state): a gateway checks the same few
+# certificates on every request, and these RSA operations were a fifth of its own CPU per exchange
+# (docs/performance.md)
+_MEMO = BoundedMemo(1024)
 
 
 class _Same:
@@ -215,7 +199,7 @@ def chain_problem(
         verifier.verify(signer, list(intermediates))
     except VerificationError as exc:
         return f"no valid chain from {signer.subject.rfc4514_string()} to a trust anchor: {exc}"
-    _MEMO.get(key, lambda: True)
+    _MEMO.put(key, True)
     return None
 
 
